@@ -1,0 +1,138 @@
+//! Command-line flags (stage one: what the user typed) and how they resolve into a stash.
+
+use clap::{Args, Parser, Subcommand};
+use hashstash::{Compressor, EngineKind, Error, Serializer, Stash, StashConfig};
+use std::path::PathBuf;
+
+/// A persistent, dictionary-like cache: any JSON key, any JSON value.
+#[derive(Parser, Debug)]
+#[command(name = "hashstash", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub stash: StashArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Which stash to address: the builder's options, or `--path` to an existing stash folder.
+#[derive(Args, Debug, Clone)]
+pub struct StashArgs {
+    /// Root folder (relative names go under $HASHSTASH_ROOT_DIR or ~/.cache/hashstash).
+    #[arg(long, global = true)]
+    pub root_dir: Option<PathBuf>,
+    /// Database name inside the root folder [default: main].
+    #[arg(long, global = true)]
+    pub dbname: Option<String>,
+    /// Engine: lmdb, pairtree, sqlite, memory [default: lmdb when compiled in].
+    #[arg(long, global = true)]
+    pub engine: Option<String>,
+    /// Value serializer: hashstash, json, postcard [default: hashstash].
+    #[arg(long, global = true)]
+    pub serializer: Option<String>,
+    /// Compressor: lz4, raw, zlib, gzip, bz2, zstd, blosc [default: lz4].
+    #[arg(long, global = true)]
+    pub compress: Option<String>,
+    /// Store values as base64 text.
+    #[arg(long, global = true)]
+    pub b64: bool,
+    /// Keep every version of a value.
+    #[arg(long, global = true)]
+    pub append_mode: bool,
+    /// An existing stash folder (`<engine>.<serializer>.<compress>`), format read from it.
+    #[arg(long, global = true, conflicts_with_all = ["root_dir", "dbname"])]
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Store VALUE under KEY (both JSON text, e.g. '"cat"' or '{"a": 1}').
+    Set { key: String, value: String },
+    /// Print the value under KEY as JSON; exit 1 if it is missing.
+    Get {
+        key: String,
+        /// Print every version (append mode) as a JSON array.
+        #[arg(long)]
+        all: bool,
+        /// With --all: each version as {"_version", "_timestamp", "_value"}.
+        #[arg(long, requires = "all")]
+        with_metadata: bool,
+    },
+    /// Remove KEY; exit 1 if it was missing.
+    Del { key: String },
+    /// Print every key, one JSON document per line.
+    Keys,
+    /// Print every entry as a JSON line {"key": ..., "value": ...}.
+    Items,
+    /// Print the number of keys.
+    Len,
+    /// Print the stash's config, path, entry count and bytes on disk.
+    Info,
+    /// Remove every entry.
+    Clear,
+}
+
+fn parse<T: std::str::FromStr<Err = Error>>(given: &Option<String>) -> Result<Option<T>, Error> {
+    given.as_deref().map(str::parse).transpose()
+}
+
+impl StashArgs {
+    /// Stage two: resolves the flags into an open stash.
+    pub fn open(&self) -> Result<Stash, Error> {
+        let engine: Option<EngineKind> = parse(&self.engine)?;
+        let serializer: Option<Serializer> = parse(&self.serializer)?;
+        let compress: Option<Compressor> = parse(&self.compress)?;
+        if let Some(path) = &self.path {
+            let stash = Stash::builder().path(path).open()?;
+            check_agrees(&stash, engine, serializer, compress, self.b64, self.append_mode)?;
+            return Ok(stash);
+        }
+        let mut config = StashConfig::default();
+        if let Some(root) = &self.root_dir {
+            config.root_dir = root.clone();
+        }
+        if let Some(dbname) = &self.dbname {
+            config.dbname = dbname.clone();
+        }
+        config.engine = engine.unwrap_or(config.engine);
+        config.serializer = serializer.unwrap_or(config.serializer);
+        config.compress = compress.unwrap_or(config.compress);
+        config.b64 = self.b64;
+        config.append_mode = self.append_mode;
+        let config = Stash::builder().config(config).resolved_config()?;
+        Stash::open_config(config, false)
+    }
+}
+
+/// With `--path`, options given on the command line must match what the stash recorded.
+fn check_agrees(
+    stash: &Stash,
+    engine: Option<EngineKind>,
+    serializer: Option<Serializer>,
+    compress: Option<Compressor>,
+    b64: bool,
+    append_mode: bool,
+) -> Result<(), Error> {
+    let c = stash.config();
+    let mut found = Vec::new();
+    let mut requested = Vec::new();
+    let mut differ = |name: &str, recorded: String, given: Option<String>| {
+        if let Some(given) = given.filter(|g| *g != recorded) {
+            found.push(format!("{name}={recorded}"));
+            requested.push(format!("{name}={given}"));
+        }
+    };
+    differ("engine", c.engine.to_string(), engine.map(|e| e.to_string()));
+    differ("serializer", c.serializer.to_string(), serializer.map(|s| s.to_string()));
+    differ("compress", c.compress.to_string(), compress.map(|x| x.to_string()));
+    differ("b64", c.b64.to_string(), b64.then(|| "true".into()));
+    differ("append_mode", c.append_mode.to_string(), append_mode.then(|| "true".into()));
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::FormatConflict {
+            path: stash.stash_dir(),
+            found: found.join(" "),
+            requested: requested.join(" "),
+        })
+    }
+}

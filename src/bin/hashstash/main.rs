@@ -1,0 +1,140 @@
+//! The `hashstash` command: a stash from the shell, keys and values as JSON text.
+
+mod args;
+
+use args::{Cli, Command};
+use clap::Parser;
+use hashstash::{codec, value, Error, Value};
+use std::io::Write;
+use std::process::ExitCode;
+
+/// Exit status when the key asked for is not there.
+const MISSING: u8 = 1;
+/// Exit status for every other failure (bad input, format conflict, I/O, ...).
+const FAILED: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("hashstash: {}", one_line(&e));
+            ExitCode::from(if e.is_not_found() { MISSING } else { FAILED })
+        }
+    }
+}
+
+/// The error and its causes, on one line.
+fn one_line(e: &Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        source = s.source();
+    }
+    msg.replace('\n', " ")
+}
+
+/// Parses JSON text given on the command line.
+fn parse_json(what: &str, text: &str) -> Result<Value, Error> {
+    serde_json::from_str::<serde_json::Value>(text)
+        .map(|j| value::from_json(&j))
+        .map_err(|e| Error::InvalidOption {
+            option: if what == "KEY" { "KEY" } else { "VALUE" },
+            message: format!(
+                "{what} must be JSON text ({e}); a string needs quotes, e.g. '\"{}\"'",
+                text.replace('"', "")
+            ),
+        })
+}
+
+fn key_bytes(text: &str) -> Result<Vec<u8>, Error> {
+    codec::encode_key_value(parse_json("KEY", text)?)
+}
+
+fn print_json(out: &mut impl Write, v: &serde_json::Value) -> Result<(), Error> {
+    writeln!(out, "{v}").map_err(|e| Error::Io { path: "<stdout>".into(), source: e })
+}
+
+fn run(cli: Cli) -> Result<ExitCode, Error> {
+    let stash = cli.stash.open()?;
+    let codec = stash.codec();
+    let engine = stash.engine();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match cli.command {
+        Command::Set { key, value } => {
+            let key = key_bytes(&key)?;
+            let value = codec.encode_value(&parse_json("VALUE", &value)?)?;
+            engine.set(&key, &value)?;
+        }
+        Command::Get { key, all, with_metadata } => {
+            let key_text = key;
+            let key = key_bytes(&key_text)?;
+            if all {
+                let versions = engine.versions(&key)?;
+                if versions.is_empty() {
+                    return Err(Error::KeyNotFound { key: key_text });
+                }
+                let mut rows = Vec::with_capacity(versions.len());
+                for v in versions {
+                    let decoded = value::to_json(&codec.decode_value_dyn(&v.value)?);
+                    rows.push(if with_metadata {
+                        serde_json::json!({
+                            "_version": v.version,
+                            "_timestamp": v.timestamp_micros as f64 / 1e6,
+                            "_value": decoded,
+                        })
+                    } else {
+                        decoded
+                    });
+                }
+                print_json(&mut out, &serde_json::Value::Array(rows))?;
+            } else {
+                let Some(stored) = engine.get(&key)? else {
+                    return Err(Error::KeyNotFound { key: key_text });
+                };
+                print_json(&mut out, &value::to_json(&codec.decode_value_dyn(&stored)?))?;
+            }
+        }
+        Command::Del { key } => {
+            if !engine.remove(&key_bytes(&key)?)? {
+                return Err(Error::KeyNotFound { key });
+            }
+        }
+        Command::Keys => {
+            for key in stash.keys_dyn()? {
+                print_json(&mut out, &value::to_json(&key?))?;
+            }
+        }
+        Command::Items => {
+            for item in stash.items_dyn()? {
+                let (k, v) = item?;
+                print_json(&mut out, &serde_json::json!({"key": value::to_json(&k), "value": value::to_json(&v)}))?;
+            }
+        }
+        Command::Len => print_json(&mut out, &stash.len()?.into())?,
+        Command::Info => {
+            let info = serde_json::json!({
+                "stash": stash.to_string(),
+                "path": stash.path(),
+                "config": stash.to_dict(),
+                "entries": stash.len()?,
+                "bytes_on_disk": stash.disk_usage()?,
+            });
+            writeln!(out, "{}", serde_json::to_string_pretty(&info).unwrap_or_default())
+                .map_err(|e| Error::Io { path: "<stdout>".into(), source: e })?;
+        }
+        Command::Clear => {
+            let n = stash.len()?;
+            stash.clear()?;
+            eprintln!("cleared {n} entries from {stash}");
+        }
+    }
+    out.flush().map_err(|e| Error::Io { path: "<stdout>".into(), source: e })?;
+    Ok(ExitCode::SUCCESS)
+}

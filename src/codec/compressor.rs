@@ -1,0 +1,209 @@
+//! Compressors: the second step of the value path (bytes -> smaller bytes).
+//!
+//! Every decompressor bounds what it allocates by what the input can really hold, so a
+//! corrupt or hostile length header (an lz4 size that claims 4 GB, say) is an error, not an
+//! allocation.
+
+use crate::error::{Error, Result};
+use std::io::{Read, Write};
+
+/// The largest ratio lz4 and blosc can reach (a 255-byte run per input byte), plus slack.
+const MAX_RATIO: usize = 256;
+
+/// How serialized bytes are compressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compressor {
+    /// No compression.
+    Raw,
+    /// lz4 block format with the size prepended (lz4_flex): the fastest (the default).
+    #[default]
+    Lz4,
+    /// zlib (deflate with a zlib header).
+    Zlib,
+    /// gzip (deflate with a gzip header).
+    Gzip,
+    /// bzip2: the smallest, the slowest.
+    Bz2,
+    /// zstd (cargo feature `zstd`).
+    Zstd,
+    /// blosc (cargo feature `blosc`; links the system's c-blosc).
+    Blosc,
+}
+
+impl Compressor {
+    /// Every compressor, whether or not it is compiled in.
+    pub const ALL: [Compressor; 7] = [
+        Compressor::Raw,
+        Compressor::Lz4,
+        Compressor::Zlib,
+        Compressor::Gzip,
+        Compressor::Bz2,
+        Compressor::Zstd,
+        Compressor::Blosc,
+    ];
+
+    /// The compressor's name, as used in options and stash folder names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compressor::Raw => "raw",
+            Compressor::Lz4 => "lz4",
+            Compressor::Zlib => "zlib",
+            Compressor::Gzip => "gzip",
+            Compressor::Bz2 => "bz2",
+            Compressor::Zstd => "zstd",
+            Compressor::Blosc => "blosc",
+        }
+    }
+
+    /// Whether this build has the compressor (zstd and blosc are cargo features).
+    pub fn is_available(self) -> bool {
+        match self {
+            Compressor::Zstd => cfg!(feature = "zstd"),
+            Compressor::Blosc => cfg!(feature = "blosc"),
+            _ => true,
+        }
+    }
+
+    /// The compressors this build has.
+    pub fn available() -> impl Iterator<Item = Compressor> {
+        Compressor::ALL.into_iter().filter(|c| c.is_available())
+    }
+
+    /// Compresses `data`.
+    pub fn compress(self, data: &[u8]) -> Result<Vec<u8>> {
+        let io_err = |e: std::io::Error| Error::Encode {
+            what: "value",
+            format: self.name().into(),
+            source: e.into(),
+        };
+        match self {
+            Compressor::Raw => Ok(data.to_vec()),
+            Compressor::Lz4 => Ok(lz4_flex::compress_prepend_size(data)),
+            Compressor::Zlib => {
+                let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+                enc.write_all(data).map_err(io_err)?;
+                enc.finish().map_err(io_err)
+            }
+            Compressor::Gzip => {
+                let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                enc.write_all(data).map_err(io_err)?;
+                enc.finish().map_err(io_err)
+            }
+            Compressor::Bz2 => {
+                let mut enc = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::best());
+                enc.write_all(data).map_err(io_err)?;
+                enc.finish().map_err(io_err)
+            }
+            Compressor::Zstd => self.zstd_compress(data).map_err(io_err),
+            Compressor::Blosc => self.blosc_compress(data),
+        }
+    }
+
+    /// Decompresses bytes written by [`Compressor::compress`].
+    pub fn decompress(self, data: &[u8]) -> Result<Vec<u8>> {
+        let fail = |e: crate::error::BoxError| Error::decode("value", self.name(), e);
+        match self {
+            Compressor::Raw => Ok(data.to_vec()),
+            Compressor::Lz4 => {
+                let claimed = data
+                    .get(..4)
+                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+                    .ok_or_else(|| fail("shorter than the lz4 size header".into()))?;
+                if claimed > data.len().saturating_mul(MAX_RATIO) + 64 {
+                    return Err(fail(
+                        format!("lz4 header claims {claimed} bytes from {} bytes of input", data.len()).into(),
+                    ));
+                }
+                lz4_flex::decompress_size_prepended(data).map_err(|e| fail(e.into()))
+            }
+            Compressor::Zlib => read_all(flate2::read::ZlibDecoder::new(data)).map_err(|e| fail(e.into())),
+            Compressor::Gzip => read_all(flate2::read::GzDecoder::new(data)).map_err(|e| fail(e.into())),
+            Compressor::Bz2 => read_all(bzip2::read::BzDecoder::new(data)).map_err(|e| fail(e.into())),
+            Compressor::Zstd => self.zstd_decompress(data),
+            Compressor::Blosc => self.blosc_decompress(data),
+        }
+    }
+
+    #[cfg_attr(all(feature = "zstd", feature = "blosc"), allow(dead_code))]
+    fn not_compiled(self) -> Error {
+        Error::InvalidOption {
+            option: "compress",
+            message: format!("compressor {} is not compiled in: enable the cargo feature `{}`", self.name(), self.name()),
+        }
+    }
+
+    #[cfg(feature = "zstd")]
+    fn zstd_compress(self, data: &[u8]) -> std::io::Result<Vec<u8>> {
+        zstd::encode_all(data, 3)
+    }
+    #[cfg(not(feature = "zstd"))]
+    fn zstd_compress(self, _data: &[u8]) -> std::io::Result<Vec<u8>> {
+        Err(std::io::Error::other(self.not_compiled()))
+    }
+    #[cfg(feature = "zstd")]
+    fn zstd_decompress(self, data: &[u8]) -> Result<Vec<u8>> {
+        // Streaming: the output grows with the real data, never from a header's claim.
+        zstd::stream::read::Decoder::new(data)
+            .and_then(read_all)
+            .map_err(|e| Error::decode("value", self.name(), e))
+    }
+    #[cfg(not(feature = "zstd"))]
+    fn zstd_decompress(self, _data: &[u8]) -> Result<Vec<u8>> {
+        Err(self.not_compiled())
+    }
+
+    #[cfg(feature = "blosc")]
+    fn blosc_compress(self, data: &[u8]) -> Result<Vec<u8>> {
+        let ctx = blosc::Context::new()
+            .compressor(blosc::Compressor::LZ4)
+            .map_err(|e| Error::Encode { what: "value", format: "blosc".into(), source: format!("{e:?}").into() })?;
+        Ok(ctx.compress(data).into())
+    }
+    #[cfg(not(feature = "blosc"))]
+    fn blosc_compress(self, _data: &[u8]) -> Result<Vec<u8>> {
+        Err(self.not_compiled())
+    }
+    #[cfg(feature = "blosc")]
+    fn blosc_decompress(self, data: &[u8]) -> Result<Vec<u8>> {
+        let fail = |m: String| Error::decode("value", "blosc", m);
+        // c-blosc trusts its header; check it against the input before letting it allocate.
+        let claimed = blosc::validate(data).map_err(|_| fail("not a valid blosc buffer".into()))?;
+        if claimed > data.len().saturating_mul(MAX_RATIO) + 64 {
+            return Err(fail(format!("blosc header claims {claimed} bytes from {} bytes", data.len())));
+        }
+        // SAFETY: the header was validated against the buffer's real length above, and u8 has
+        // no invalid bit patterns.
+        unsafe { blosc::decompress_bytes::<u8>(data) }.map_err(|e| fail(format!("{e:?}")))
+    }
+    #[cfg(not(feature = "blosc"))]
+    fn blosc_decompress(self, _data: &[u8]) -> Result<Vec<u8>> {
+        Err(self.not_compiled())
+    }
+}
+
+fn read_all(mut reader: impl Read) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    reader.read_to_end(&mut out)?;
+    Ok(out)
+}
+
+impl std::str::FromStr for Compressor {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let found = match s {
+            "none" | "" => Some(Compressor::Raw),
+            _ => Compressor::ALL.into_iter().find(|c| c.name() == s),
+        };
+        found.ok_or_else(|| Error::InvalidOption {
+            option: "compress",
+            message: format!("unknown compressor {s:?}; expected one of raw, lz4, zlib, gzip, bz2, zstd, blosc"),
+        })
+    }
+}
+
+impl std::fmt::Display for Compressor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}

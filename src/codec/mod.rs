@@ -1,0 +1,154 @@
+//! The codec: keys to canonical bytes, values through serializer -> compressor -> base64.
+//!
+//! ```text
+//! key   --canonical CBOR--> key bytes                         (never compressed, never base64)
+//! value --serializer--> bytes --compressor--> bytes --base64?--> stored value bytes
+//! ```
+//!
+//! Codecs never see engines; engines never see Rust types.
+
+pub mod compressor;
+pub mod key;
+pub mod serializer;
+
+pub use compressor::Compressor;
+pub use serializer::Serializer;
+
+use crate::error::{Error, Result};
+use crate::value::Value;
+use base64::Engine as _;
+use serde::{de::DeserializeOwned, Serialize};
+
+/// The value format of a stash: serializer, compressor and base64.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+pub struct Codec {
+    /// How values become bytes.
+    pub serializer: Serializer,
+    /// How those bytes are compressed.
+    pub compress: Compressor,
+    /// Whether stored values are base64 text (for engines or tools that want text).
+    pub b64: bool,
+}
+
+impl Codec {
+    /// Encodes a value: serialize, compress, then base64 if asked.
+    pub fn encode_value<V: ?Sized + Serialize>(&self, value: &V) -> Result<Vec<u8>> {
+        let bytes = self.serializer.serialize(value)?;
+        encode(&bytes, self.compress, self.b64)
+    }
+
+    /// Decodes stored value bytes into `V`.
+    pub fn decode_value<V: DeserializeOwned>(&self, stored: &[u8]) -> Result<V> {
+        if self.b64 || self.compress != Compressor::Raw {
+            self.serializer.deserialize(&decode(stored, self.compress, self.b64)?)
+        } else {
+            self.serializer.deserialize(stored)
+        }
+    }
+
+    /// Decodes stored value bytes into a dynamic [`Value`], without knowing the Rust type.
+    pub fn decode_value_dyn(&self, stored: &[u8]) -> Result<Value> {
+        if !self.serializer.is_self_describing() {
+            return Err(Error::decode(
+                "value",
+                self.serializer.name(),
+                "postcard values can only be read back as the Rust type that wrote them",
+            ));
+        }
+        self.decode_value(stored)
+    }
+
+    /// A short description, as in stash folder names: `hashstash.lz4+b64`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}.{}{}",
+            self.serializer.name(),
+            self.compress.name(),
+            if self.b64 { "+b64" } else { "" }
+        )
+    }
+}
+
+/// Canonical key bytes for any serde key (see [`key`] for the encoding).
+pub fn encode_key<K: ?Sized + Serialize>(key: &K) -> Result<Vec<u8>> {
+    let fail = |e: key::KeyError| Error::Encode {
+        what: "key",
+        format: "canonical cbor".into(),
+        source: e.into(),
+    };
+    let tree = key::to_canonical_value(key).map_err(fail)?;
+    key::value_to_bytes(&tree).map_err(fail)
+}
+
+/// Canonical key bytes for a dynamic [`Value`] (for instance parsed from JSON text).
+pub fn encode_key_value(key: Value) -> Result<Vec<u8>> {
+    let fail = |e: key::KeyError| Error::Encode {
+        what: "key",
+        format: "canonical cbor".into(),
+        source: e.into(),
+    };
+    key::value_to_bytes(&key::canonicalize(key).map_err(fail)?).map_err(fail)
+}
+
+/// Decodes key bytes into `K`.
+pub fn decode_key<K: DeserializeOwned>(bytes: &[u8]) -> Result<K> {
+    // Decode to a tree first: set tags are structure of the key, not of the Rust type.
+    let tree = decode_key_dyn(bytes)?;
+    strip_tags(tree)
+        .deserialized()
+        .map_err(|e| Error::decode("key", "canonical cbor", e.to_string()))
+}
+
+/// Decodes key bytes into a dynamic [`Value`] (sets stay tagged with [`key::SET_TAG`]).
+pub fn decode_key_dyn(bytes: &[u8]) -> Result<Value> {
+    ciborium::from_reader(bytes).map_err(|e| Error::decode("key", "canonical cbor", e.to_string()))
+}
+
+/// Removes set tags so that a tree deserializes into Rust collections.
+fn strip_tags(value: Value) -> Value {
+    match value {
+        Value::Tag(key::SET_TAG, inner) => strip_tags(*inner),
+        Value::Array(items) => Value::Array(items.into_iter().map(strip_tags).collect()),
+        Value::Map(entries) => Value::Map(
+            entries
+                .into_iter()
+                .map(|(k, v)| (strip_tags(k), strip_tags(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// Serializes a value with `serializer` (no compression, no base64).
+pub fn serialize<V: ?Sized + Serialize>(value: &V, serializer: Serializer) -> Result<Vec<u8>> {
+    serializer.serialize(value)
+}
+
+/// Deserializes bytes written by [`serialize`].
+pub fn deserialize<V: DeserializeOwned>(bytes: &[u8], serializer: Serializer) -> Result<V> {
+    serializer.deserialize(bytes)
+}
+
+/// Compresses bytes and, if `b64`, base64-encodes them.
+pub fn encode(data: &[u8], compress: Compressor, b64: bool) -> Result<Vec<u8>> {
+    let compressed = compress.compress(data)?;
+    Ok(if b64 {
+        base64::engine::general_purpose::STANDARD
+            .encode(compressed)
+            .into_bytes()
+    } else {
+        compressed
+    })
+}
+
+/// Reverses [`encode`].
+pub fn decode(data: &[u8], compress: Compressor, b64: bool) -> Result<Vec<u8>> {
+    if b64 {
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .map_err(|e| Error::decode("value", "base64", e))?;
+        compress.decompress(&raw)
+    } else {
+        compress.decompress(data)
+    }
+}

@@ -1,0 +1,259 @@
+//! Stash options, their defaults, and the on-disk layout they lead to.
+//!
+//! ```text
+//! <root_dir>/<dbname>/<engine>.<serializer>.<compress>[+b64]/data.db      the engine's store
+//! <root_dir>/<dbname>/<engine>.<serializer>.<compress>[+b64]/format.json  the recorded format
+//! ```
+//!
+//! A relative `root_dir` goes under the base folder: `$HASHSTASH_ROOT_DIR` when set, else
+//! `~/.cache/hashstash`. The default `root_dir` is `default_stash`, the default `dbname` `main`.
+
+use crate::codec::{Codec, Compressor, Serializer};
+use crate::engine::EngineKind;
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The environment variable that replaces `~/.cache/hashstash` as the base folder.
+pub const ROOT_DIR_ENV: &str = "HASHSTASH_ROOT_DIR";
+/// The default `root_dir`.
+pub const DEFAULT_ROOT_DIR: &str = "default_stash";
+/// The default `dbname`.
+pub const DEFAULT_DBNAME: &str = "main";
+/// The engine's file or folder inside a stash folder.
+pub const DATA_FILENAME: &str = "data.db";
+/// The recorded format inside a stash folder.
+pub const FORMAT_FILENAME: &str = "format.json";
+/// The version of the on-disk format (key encoding, records, format file).
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Everything that identifies a stash. Round-trips through JSON ([`StashConfig::to_dict`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StashConfig {
+    /// The root folder (absolute once resolved).
+    pub root_dir: PathBuf,
+    /// The database name: a sub-folder of `root_dir` (may contain `/` for sub-stashes).
+    pub dbname: String,
+    /// The storage engine.
+    pub engine: EngineKind,
+    /// The value serializer.
+    pub serializer: Serializer,
+    /// The value compressor.
+    pub compress: Compressor,
+    /// Whether stored values are base64 text.
+    pub b64: bool,
+    /// Whether every write adds a version instead of replacing the value.
+    pub append_mode: bool,
+    /// Whether the stash is temporary (made by [`crate::Stash::tmp`]).
+    #[serde(default)]
+    pub is_tmp: bool,
+    /// The engine's file or folder name inside the stash folder.
+    #[serde(default = "default_filename")]
+    pub filename: String,
+}
+
+fn default_filename() -> String {
+    DATA_FILENAME.into()
+}
+
+impl Default for StashConfig {
+    fn default() -> Self {
+        StashConfig {
+            root_dir: PathBuf::from(DEFAULT_ROOT_DIR),
+            dbname: DEFAULT_DBNAME.into(),
+            engine: EngineKind::default_engine(),
+            serializer: Serializer::default(),
+            compress: Compressor::default(),
+            b64: false,
+            append_mode: false,
+            is_tmp: false,
+            filename: DATA_FILENAME.into(),
+        }
+    }
+}
+
+/// The base folder for relative root folders: `$HASHSTASH_ROOT_DIR`, else `~/.cache/hashstash`.
+pub fn base_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os(ROOT_DIR_ENV).filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    dirs::home_dir()
+        .map(|h| h.join(".cache").join("hashstash"))
+        .ok_or_else(|| Error::InvalidOption {
+            option: "root_dir",
+            message: format!("no home folder to put stashes in; set {ROOT_DIR_ENV} or give an absolute root_dir"),
+        })
+}
+
+/// Resolves a `root_dir` option: absolute stays, relative goes under [`base_dir`].
+pub fn resolve_root_dir(root_dir: &Path) -> Result<PathBuf> {
+    if root_dir.is_absolute() {
+        Ok(root_dir.to_path_buf())
+    } else {
+        Ok(base_dir()?.join(root_dir))
+    }
+}
+
+impl StashConfig {
+    /// The value codec.
+    pub fn codec(&self) -> Codec {
+        Codec {
+            serializer: self.serializer,
+            compress: self.compress,
+            b64: self.b64,
+        }
+    }
+
+    /// The stash folder: `<root_dir>/<dbname>/<engine>.<serializer>.<compress>[+b64]`.
+    pub fn stash_dir(&self) -> PathBuf {
+        let mut dir = self.root_dir.clone();
+        for part in self.dbname.split('/').filter(|p| !p.is_empty()) {
+            dir.push(part);
+        }
+        dir.join(format!("{}.{}", self.engine.name(), self.codec().describe()))
+    }
+
+    /// The engine's store: `<stash_dir>/data.db`.
+    pub fn data_path(&self) -> PathBuf {
+        self.stash_dir().join(&self.filename)
+    }
+
+    /// The config as a JSON object (the seed's `to_dict`).
+    pub fn to_dict(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// A config from a JSON object made by [`StashConfig::to_dict`]; missing fields take
+    /// their defaults.
+    pub fn from_dict(dict: &serde_json::Value) -> Result<StashConfig> {
+        let mut merged = serde_json::to_value(StashConfig::default()).unwrap_or_default();
+        if let (Some(base), Some(given)) = (merged.as_object_mut(), dict.as_object()) {
+            for (k, v) in given {
+                base.insert(k.clone(), v.clone());
+            }
+        }
+        serde_json::from_value(merged).map_err(|e| Error::InvalidOption {
+            option: "config",
+            message: e.to_string(),
+        })
+    }
+
+    /// Checks that names cannot lead outside the root folder.
+    pub(crate) fn validate(&self) -> Result<()> {
+        let bad = |part: &str| part == ".." || part == "." || part.contains('\\') || part.contains('\0');
+        if self.dbname.split('/').any(bad) || self.dbname.starts_with('/') {
+            return Err(Error::InvalidOption {
+                option: "dbname",
+                message: format!("{:?} must be a relative name without `.` or `..` parts", self.dbname),
+            });
+        }
+        if self.filename.contains('/') || bad(&self.filename) || self.filename.is_empty() {
+            return Err(Error::InvalidOption {
+                option: "filename",
+                message: format!("{:?} must be a plain file name", self.filename),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Shows a path with the home folder as `~`, as the seed prints stashes.
+pub fn tilde(path: &Path) -> String {
+    if let Some(home) = dirs::home_dir() {
+        if let Ok(rest) = path.strip_prefix(&home) {
+            return format!("~/{}", rest.display());
+        }
+    }
+    path.display().to_string()
+}
+
+/// What a stash records about its format when it is created (`format.json`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FormatRecord {
+    /// The on-disk format version.
+    pub format_version: u32,
+    /// The key encoding.
+    pub key_encoding: String,
+    /// The engine.
+    pub engine: EngineKind,
+    /// The value serializer.
+    pub serializer: Serializer,
+    /// The value compressor.
+    pub compress: Compressor,
+    /// Whether values are base64 text.
+    pub b64: bool,
+    /// Whether the stash keeps every version.
+    pub append_mode: bool,
+}
+
+/// The key encoding recorded in [`FormatRecord::key_encoding`].
+pub const KEY_ENCODING: &str = "canonical-cbor-1";
+
+impl FormatRecord {
+    /// The format a config asks for.
+    pub fn of(config: &StashConfig) -> Self {
+        FormatRecord {
+            format_version: FORMAT_VERSION,
+            key_encoding: KEY_ENCODING.into(),
+            engine: config.engine,
+            serializer: config.serializer,
+            compress: config.compress,
+            b64: config.b64,
+            append_mode: config.append_mode,
+        }
+    }
+
+    /// A one-line description for error messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "engine={} serializer={} compress={} b64={} append_mode={} format_version={} keys={}",
+            self.engine, self.serializer, self.compress, self.b64, self.append_mode, self.format_version, self.key_encoding
+        )
+    }
+
+    /// Reads the record of the stash folder `dir`, if it has one.
+    pub fn read(dir: &Path) -> Result<Option<FormatRecord>> {
+        let path = dir.join(FORMAT_FILENAME);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| Error::decode(path.display().to_string(), "format.json", e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(path, e)),
+        }
+    }
+
+    /// Records this format in `dir`, or checks it against the one already recorded there.
+    pub fn record_or_check(&self, dir: &Path) -> Result<()> {
+        if let Some(found) = FormatRecord::read(dir)? {
+            return self.check(&found, dir);
+        }
+        crate::engine::create_private_dir(dir)?;
+        let path = dir.join(FORMAT_FILENAME);
+        let json = serde_json::to_vec_pretty(self).unwrap_or_default();
+        // Write aside, then link into place: `link` fails if another process got there first,
+        // and then that process's record is the one to check against.
+        let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
+        std::fs::write(tmp.path(), &json).map_err(|e| Error::io(tmp.path(), e))?;
+        match std::fs::hard_link(tmp.path(), &path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => match FormatRecord::read(dir)? {
+                Some(found) => self.check(&found, dir),
+                None => Err(Error::io(&path, e)),
+            },
+            Err(e) => Err(Error::io(&path, e)),
+        }
+    }
+
+    fn check(&self, found: &FormatRecord, dir: &Path) -> Result<()> {
+        if found == self {
+            Ok(())
+        } else {
+            Err(Error::FormatConflict {
+                path: dir.to_path_buf(),
+                found: found.describe(),
+                requested: self.describe(),
+            })
+        }
+    }
+}

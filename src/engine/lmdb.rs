@@ -1,0 +1,349 @@
+//! The LMDB engine (heed): one memory-mapped file, the fastest engine.
+//!
+//! Keys are addressed by the xxh3-128 hash of their bytes (LMDB keys are limited to 511 bytes)
+//! and each entry stores a [`Record`] holding the full key, so iteration gives keys back and a
+//! hash collision is detected instead of answered with another key's value.
+//!
+//! ```text
+//! entries:  hash(16)              -> Record { key, latest version, time, latest value }
+//! history:  hash(16) ++ version   -> Record { version, time, value }     (append mode only)
+//! ```
+//!
+//! **One environment per path per process**: handles share it through a registry (LMDB forbids
+//! opening one file twice in a process). **The map grows by itself**: on `MDB_MAP_FULL` the
+//! write is retried after doubling the map, and a map grown by another process is adopted on
+//! `MDB_MAP_RESIZED`.
+//!
+//! **Durability**: every committed write is fsynced (LMDB's default); a successful `set`
+//! survives a crash and a power loss. Writers in all processes are serialized by LMDB's lock,
+//! which makes append-mode version numbers unique and gap-free.
+
+use super::{create_private_dir, key_digest, now_micros, Engine, EntryIter, Record, Version};
+use crate::error::{Error, Result};
+use heed::types::Bytes;
+use heed::{Database, Env, EnvOpenOptions, MdbError, RoTxn, RwTxn};
+use std::collections::HashMap;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
+
+const INITIAL_MAP_SIZE: usize = 1 << 30;
+const SCAN_PAGE: usize = 512;
+
+/// What every handle on one path shares.
+struct Shared {
+    env: Env,
+    entries: Database<Bytes, Bytes>,
+    history: Database<Bytes, Bytes>,
+    /// Held (shared) by every transaction, and exclusively to resize the map, which LMDB
+    /// allows only while this process has no transaction open.
+    resize: RwLock<()>,
+    path: PathBuf,
+}
+
+/// The LMDB engine.
+pub struct LmdbEngine {
+    shared: Arc<Shared>,
+    append_mode: bool,
+}
+
+impl std::fmt::Debug for LmdbEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LmdbEngine")
+            .field("path", &self.shared.path)
+            .field("append_mode", &self.append_mode)
+            .finish()
+    }
+}
+
+fn registry() -> &'static Mutex<HashMap<PathBuf, Weak<Shared>>> {
+    static REGISTRY: OnceLock<Mutex<HashMap<PathBuf, Weak<Shared>>>> = OnceLock::new();
+    REGISTRY.get_or_init(Default::default)
+}
+
+fn lmdb_err(e: heed::Error) -> Error {
+    Error::engine("lmdb", e)
+}
+
+fn history_key(digest: &[u8; 16], version: u64) -> [u8; 24] {
+    let mut k = [0u8; 24];
+    k[..16].copy_from_slice(digest);
+    k[16..].copy_from_slice(&version.to_be_bytes());
+    k
+}
+
+impl LmdbEngine {
+    /// Opens (creating if needed) the environment in the folder `path`.
+    pub fn open(path: &Path, append_mode: bool) -> Result<Self> {
+        create_private_dir(path)?;
+        let canonical = path.canonicalize().map_err(|e| Error::io(path, e))?;
+        let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
+        reg.retain(|_, weak| weak.strong_count() > 0);
+        if let Some(shared) = reg.get(&canonical).and_then(Weak::upgrade) {
+            return Ok(LmdbEngine { shared, append_mode });
+        }
+        // SAFETY: LMDB's own lock file coordinates processes; this registry makes sure the
+        // environment is opened once per process, and files are never truncated by us.
+        let env = unsafe {
+            EnvOpenOptions::new()
+                .map_size(INITIAL_MAP_SIZE)
+                .max_dbs(4)
+                .open(&canonical)
+        }
+        .map_err(lmdb_err)?;
+        let mut wtxn = env.write_txn().map_err(lmdb_err)?;
+        let entries = env
+            .create_database(&mut wtxn, Some("entries"))
+            .map_err(lmdb_err)?;
+        let history = env
+            .create_database(&mut wtxn, Some("history"))
+            .map_err(lmdb_err)?;
+        wtxn.commit().map_err(lmdb_err)?;
+        let shared = Arc::new(Shared {
+            env,
+            entries,
+            history,
+            resize: RwLock::new(()),
+            path: canonical.clone(),
+        });
+        reg.insert(canonical, Arc::downgrade(&shared));
+        Ok(LmdbEngine { shared, append_mode })
+    }
+
+    /// Adopts a map grown by another process, or doubles ours when it is full.
+    fn grow(&self, adopt_only: bool) -> Result<()> {
+        let _exclusive = self.shared.resize.write().unwrap_or_else(|e| e.into_inner());
+        let new_size = if adopt_only {
+            0
+        } else {
+            self.shared.env.info().map_size.saturating_mul(2)
+        };
+        // SAFETY: the exclusive lock guarantees no transaction of this process is open.
+        unsafe { self.shared.env.resize(new_size) }.map_err(lmdb_err)
+    }
+
+    /// Runs `f` in a read transaction.
+    fn read<T>(&self, f: impl Fn(&Shared, &RoTxn) -> Result<T>) -> Result<T> {
+        loop {
+            let guard = self.shared.resize.read().unwrap_or_else(|e| e.into_inner());
+            match self.shared.env.read_txn() {
+                Ok(rtxn) => return f(&self.shared, &rtxn),
+                Err(heed::Error::Mdb(MdbError::MapResized)) => {
+                    drop(guard);
+                    self.grow(true)?;
+                }
+                Err(e) => return Err(lmdb_err(e)),
+            }
+        }
+    }
+
+    /// Runs `f` in a write transaction and commits, growing the map when it is full.
+    fn write<T>(&self, f: impl Fn(&Shared, &mut RwTxn) -> Result<T>) -> Result<T> {
+        loop {
+            let guard = self.shared.resize.read().unwrap_or_else(|e| e.into_inner());
+            let outcome = self
+                .shared
+                .env
+                .write_txn()
+                .map_err(lmdb_err)
+                .and_then(|mut wtxn| {
+                    let value = f(&self.shared, &mut wtxn)?;
+                    wtxn.commit().map_err(lmdb_err)?;
+                    Ok(value)
+                });
+            drop(guard);
+            match outcome {
+                Err(Error::Engine { source, .. })
+                    if matches!(
+                        source.downcast_ref::<heed::Error>(),
+                        Some(heed::Error::Mdb(MdbError::MapFull))
+                    ) =>
+                {
+                    self.grow(false)?
+                }
+                Err(Error::Engine { source, .. })
+                    if matches!(
+                        source.downcast_ref::<heed::Error>(),
+                        Some(heed::Error::Mdb(MdbError::MapResized))
+                    ) =>
+                {
+                    self.grow(true)?
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn put(&self, s: &Shared, wtxn: &mut RwTxn, key: &[u8], value: &[u8]) -> Result<()> {
+        let digest = key_digest(key);
+        let now = now_micros();
+        let version = if self.append_mode {
+            let previous = match s.entries.get(wtxn, &digest).map_err(lmdb_err)? {
+                Some(bytes) => Record::decode(bytes, || describe(&digest))?.version,
+                None => 0,
+            };
+            let version = previous + 1;
+            let record = Record {
+                key: &[],
+                version,
+                timestamp_micros: now,
+                value,
+            };
+            s.history
+                .put(wtxn, &history_key(&digest, version), &record.encode())
+                .map_err(lmdb_err)?;
+            version
+        } else {
+            1
+        };
+        let record = Record {
+            key,
+            version,
+            timestamp_micros: now,
+            value,
+        };
+        s.entries
+            .put(wtxn, &digest, &record.encode())
+            .map_err(lmdb_err)
+    }
+}
+
+fn describe(digest: &[u8; 16]) -> String {
+    format!("lmdb entry {:032x}", u128::from_be_bytes(*digest))
+}
+
+/// The value stored under `key`, checked against the stored key bytes.
+fn lookup(s: &Shared, rtxn: &RoTxn, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    let digest = key_digest(key);
+    let Some(bytes) = s.entries.get(rtxn, &digest).map_err(lmdb_err)? else {
+        return Ok(None);
+    };
+    let record = Record::decode(bytes, || describe(&digest))?;
+    if record.key != key {
+        return Err(Error::decode(describe(&digest), "lmdb", "a different key has the same hash"));
+    }
+    Ok(Some(record.value.to_vec()))
+}
+
+impl Engine for LmdbEngine {
+    fn name(&self) -> &'static str {
+        "lmdb"
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.read(|s, rtxn| lookup(s, rtxn, key))
+    }
+
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
+        self.read(|s, rtxn| keys.iter().map(|k| lookup(s, rtxn, k)).collect())
+    }
+
+    fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.write(|s, wtxn| self.put(s, wtxn, key, value))
+    }
+
+    fn set_many(&self, items: &[(&[u8], &[u8])]) -> Result<()> {
+        self.write(|s, wtxn| items.iter().try_for_each(|(k, v)| self.put(s, wtxn, k, v)))
+    }
+
+    fn contains(&self, key: &[u8]) -> Result<bool> {
+        let digest = key_digest(key);
+        self.read(|s, rtxn| Ok(s.entries.get(rtxn, &digest).map_err(lmdb_err)?.is_some()))
+    }
+
+    fn remove(&self, key: &[u8]) -> Result<bool> {
+        let digest = key_digest(key);
+        self.write(|s, wtxn| {
+            let existed = s.entries.delete(wtxn, &digest).map_err(lmdb_err)?;
+            if self.append_mode {
+                let range = (
+                    Bound::Included(&history_key(&digest, 0)[..]),
+                    Bound::Included(&history_key(&digest, u64::MAX)[..]),
+                );
+                s.history.delete_range(wtxn, &range).map_err(lmdb_err)?;
+            }
+            Ok(existed)
+        })
+    }
+
+    fn len(&self) -> Result<usize> {
+        self.read(|s, rtxn| Ok(s.entries.len(rtxn).map_err(lmdb_err)? as usize))
+    }
+
+    fn scan(&self) -> Result<EntryIter<'_>> {
+        // Pages of entries, each read in its own short transaction: a long-lived read
+        // transaction would pin old pages and make the file grow while writers run.
+        let mut after: Option<Vec<u8>> = None;
+        let mut page: std::vec::IntoIter<Result<(Vec<u8>, Vec<u8>)>> = Vec::new().into_iter();
+        let mut done = false;
+        Ok(Box::new(std::iter::from_fn(move || loop {
+            if let Some(item) = page.next() {
+                return Some(item);
+            }
+            if done {
+                return None;
+            }
+            let fetched = self.read(|s, rtxn| {
+                let lower = match &after {
+                    Some(k) => Bound::Excluded(k.as_slice()),
+                    None => Bound::Unbounded,
+                };
+                let range = (lower, Bound::<&[u8]>::Unbounded);
+                let mut out = Vec::with_capacity(SCAN_PAGE);
+                for item in s.entries.range(rtxn, &range).map_err(lmdb_err)?.take(SCAN_PAGE) {
+                    let (digest, bytes) = item.map_err(lmdb_err)?;
+                    out.push((digest.to_vec(), Record::decode(bytes, || format!("lmdb entry {digest:02x?}")).map(|r| (r.key.to_vec(), r.value.to_vec()))));
+                }
+                Ok(out)
+            });
+            match fetched {
+                Ok(rows) => {
+                    done = rows.len() < SCAN_PAGE;
+                    after = rows.last().map(|(d, _)| d.clone());
+                    page = rows.into_iter().map(|(_, r)| r).collect::<Vec<_>>().into_iter();
+                }
+                Err(e) => {
+                    done = true;
+                    return Some(Err(e));
+                }
+            }
+        })))
+    }
+
+    fn versions(&self, key: &[u8]) -> Result<Vec<Version>> {
+        let digest = key_digest(key);
+        self.read(|s, rtxn| {
+            let Some(bytes) = s.entries.get(rtxn, &digest).map_err(lmdb_err)? else {
+                return Ok(Vec::new());
+            };
+            let latest = Record::decode(bytes, || describe(&digest))?;
+            if latest.key != key {
+                return Err(Error::decode(describe(&digest), "lmdb", "a different key has the same hash"));
+            }
+            if !self.append_mode {
+                return Ok(vec![latest.to_version()]);
+            }
+            let range = (
+                Bound::Included(&history_key(&digest, 0)[..]),
+                Bound::Included(&history_key(&digest, u64::MAX)[..]),
+            );
+            let mut out = Vec::new();
+            for item in s.history.range(rtxn, &range).map_err(lmdb_err)? {
+                let (_, bytes) = item.map_err(lmdb_err)?;
+                out.push(Record::decode(bytes, || describe(&digest))?.to_version());
+            }
+            Ok(out)
+        })
+    }
+
+    fn clear(&self) -> Result<()> {
+        self.write(|s, wtxn| {
+            s.entries.clear(wtxn).map_err(lmdb_err)?;
+            s.history.clear(wtxn).map_err(lmdb_err)
+        })
+    }
+
+    fn disk_usage(&self) -> Result<u64> {
+        self.shared.env.real_disk_size().map_err(lmdb_err)
+    }
+}

@@ -1,0 +1,258 @@
+//! Storage engines: a small trait that speaks bytes, and one file per engine.
+//!
+//! Engines never see Rust types: a key arrives as canonical key bytes, a value as the codec's
+//! output. Each engine chooses how it addresses keys (LMDB and pairtree by a 128-bit hash of the
+//! key bytes, SQLite and memory by the bytes themselves) and stores the key bytes with the
+//! value, so that iteration can give keys back.
+
+mod record;
+
+pub mod memory;
+pub mod pairtree;
+
+#[cfg(feature = "lmdb")]
+pub mod lmdb;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
+pub use record::Record;
+
+use crate::error::{Error, Result};
+use std::fmt::Debug;
+use std::path::Path;
+
+/// One stored version of a value (every entry has at least one; append mode keeps them all).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Version {
+    /// 1 for the first value written under a key, then 2, 3, ... in append mode.
+    pub version: u64,
+    /// When it was written, in microseconds since the Unix epoch (UTC).
+    pub timestamp_micros: i64,
+    /// The stored value bytes.
+    pub value: Vec<u8>,
+}
+
+/// A lazily read sequence of `(key bytes, latest value bytes)`.
+pub type EntryIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + Send + 'a>;
+
+/// A storage engine: a persistent map from key bytes to value bytes.
+///
+/// # Contract
+///
+/// - **Atomicity.** `set` replaces the value (or, in append mode, adds a version) atomically:
+///   a reader in any thread or process sees the old state or the new one, never a torn value.
+///   `set_many` is one transaction where the engine has transactions (LMDB, SQLite, memory);
+///   pairtree writes each entry atomically on its own.
+/// - **Append mode** (fixed when the engine is opened): `set` adds version `n + 1` where `n` is
+///   the key's latest version, at O(1) cost (old versions are never rewritten). Version numbers
+///   are unique and gap-free even with writers in several processes. `get` returns the latest.
+///   `versions` returns them all, oldest first. Outside append mode an entry has one version.
+/// - **Scan.** `scan` yields every key that exists for the whole scan exactly once, with its
+///   latest value, reading lazily. Keys written or removed while it runs may or may not appear.
+///   Order is the engine's own and stable only while nothing is written.
+/// - **Durability.** What a successful `set` promises on power loss is engine-specific and
+///   documented on each engine.
+pub trait Engine: Send + Sync + Debug {
+    /// The engine's name (`"lmdb"`, `"pairtree"`, ...).
+    fn name(&self) -> &'static str;
+
+    /// The latest value stored under `key`.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
+
+    /// Several lookups at once (one read transaction where the engine has them).
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
+        keys.iter().map(|k| self.get(k)).collect()
+    }
+
+    /// Stores `value` under `key` (in append mode, as a new version).
+    fn set(&self, key: &[u8], value: &[u8]) -> Result<()>;
+
+    /// Stores several entries (one transaction where the engine has them).
+    fn set_many(&self, items: &[(&[u8], &[u8])]) -> Result<()> {
+        items.iter().try_for_each(|(k, v)| self.set(k, v))
+    }
+
+    /// Whether `key` is present.
+    fn contains(&self, key: &[u8]) -> Result<bool> {
+        Ok(self.get(key)?.is_some())
+    }
+
+    /// Removes `key` and all its versions; true if it was there.
+    fn remove(&self, key: &[u8]) -> Result<bool>;
+
+    /// The number of keys.
+    fn len(&self) -> Result<usize>;
+
+    /// Whether there are no keys.
+    fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Every key with its latest value (see the contract above).
+    fn scan(&self) -> Result<EntryIter<'_>>;
+
+    /// Every version stored under `key`, oldest first (empty when the key is missing).
+    fn versions(&self, key: &[u8]) -> Result<Vec<Version>>;
+
+    /// Removes every entry.
+    fn clear(&self) -> Result<()>;
+
+    /// Bytes the engine occupies on disk (0 for memory).
+    fn disk_usage(&self) -> Result<u64> {
+        Ok(0)
+    }
+}
+
+/// The engines this crate knows, compiled in or not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum EngineKind {
+    /// A folder tree with one file per entry; no database (always compiled in).
+    Pairtree,
+    /// LMDB through heed: one memory-mapped file, the fastest (feature `lmdb`, default).
+    Lmdb,
+    /// SQLite through rusqlite, in WAL mode (feature `sqlite`).
+    Sqlite,
+    /// A map in this process, shared by every handle on the same path (always compiled in).
+    Memory,
+}
+
+impl EngineKind {
+    /// Every engine kind.
+    pub const ALL: [EngineKind; 4] = [
+        EngineKind::Pairtree,
+        EngineKind::Lmdb,
+        EngineKind::Sqlite,
+        EngineKind::Memory,
+    ];
+
+    /// The engine's name, as used in options and stash folder names.
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Pairtree => "pairtree",
+            EngineKind::Lmdb => "lmdb",
+            EngineKind::Sqlite => "sqlite",
+            EngineKind::Memory => "memory",
+        }
+    }
+
+    /// The name used in `Display`, as in `LmdbStash(...)`.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            EngineKind::Pairtree => "Pairtree",
+            EngineKind::Lmdb => "Lmdb",
+            EngineKind::Sqlite => "Sqlite",
+            EngineKind::Memory => "Memory",
+        }
+    }
+
+    /// Whether this build has the engine.
+    pub fn is_available(self) -> bool {
+        match self {
+            EngineKind::Lmdb => cfg!(feature = "lmdb"),
+            EngineKind::Sqlite => cfg!(feature = "sqlite"),
+            EngineKind::Pairtree | EngineKind::Memory => true,
+        }
+    }
+
+    /// The engines this build has.
+    pub fn available() -> impl Iterator<Item = EngineKind> {
+        EngineKind::ALL.into_iter().filter(|e| e.is_available())
+    }
+
+    /// The default engine: LMDB when compiled in, else pairtree.
+    pub fn default_engine() -> EngineKind {
+        if cfg!(feature = "lmdb") {
+            EngineKind::Lmdb
+        } else {
+            EngineKind::Pairtree
+        }
+    }
+
+    /// Opens the engine's store at `path` (the stash's `data.db`).
+    pub fn open(self, path: &Path, append_mode: bool) -> Result<Box<dyn Engine>> {
+        #[cfg_attr(all(feature = "lmdb", feature = "sqlite"), allow(unused_variables))]
+        let not_compiled = |feature| Error::EngineNotCompiled {
+            engine: self.name(),
+            feature,
+        };
+        Ok(match self {
+            EngineKind::Pairtree => Box::new(pairtree::PairtreeEngine::open(path, append_mode)?),
+            EngineKind::Memory => Box::new(memory::MemoryEngine::open(path, append_mode)),
+            #[cfg(feature = "lmdb")]
+            EngineKind::Lmdb => Box::new(lmdb::LmdbEngine::open(path, append_mode)?),
+            #[cfg(not(feature = "lmdb"))]
+            EngineKind::Lmdb => return Err(not_compiled("lmdb")),
+            #[cfg(feature = "sqlite")]
+            EngineKind::Sqlite => Box::new(sqlite::SqliteEngine::open(path, append_mode)?),
+            #[cfg(not(feature = "sqlite"))]
+            EngineKind::Sqlite => return Err(not_compiled("sqlite")),
+        })
+    }
+}
+
+impl Default for EngineKind {
+    fn default() -> Self {
+        EngineKind::default_engine()
+    }
+}
+
+impl std::str::FromStr for EngineKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        EngineKind::ALL
+            .into_iter()
+            .find(|e| e.name() == s)
+            .ok_or_else(|| Error::InvalidOption {
+                option: "engine",
+                message: format!("unknown engine {s:?}; expected one of pairtree, lmdb, sqlite, memory"),
+            })
+    }
+}
+
+impl std::fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The 128-bit address of a key, for engines that need fixed-width keys or file names.
+pub fn key_digest(key: &[u8]) -> [u8; 16] {
+    xxhash_rust::xxh3::xxh3_128(key).to_be_bytes()
+}
+
+/// Now, in microseconds since the Unix epoch.
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+/// Creates a folder (and its parents) readable by its owner only.
+pub(crate) fn create_private_dir(path: &Path) -> Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path).map_err(|e| Error::io(path, e))
+}
+
+/// The size of a file, or of everything below a folder.
+pub(crate) fn disk_usage_of(path: &Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if meta.is_dir() {
+        std::fs::read_dir(path)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .map(|e| disk_usage_of(&e.path()))
+                    .sum()
+            })
+            .unwrap_or(0)
+    } else {
+        meta.len()
+    }
+}

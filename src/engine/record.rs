@@ -1,0 +1,83 @@
+//! The record format that file engines (LMDB, pairtree) store per entry or version.
+//!
+//! ```text
+//! [u8 format = 1][u64 LE xxh3 checksum of the rest][u32 LE key length][key]
+//! [u64 LE version][i64 LE timestamp, µs since the epoch][value ...]
+//! ```
+//!
+//! The key is stored because these engines address entries by a hash of it; the checksum
+//! turns a torn write or a flipped bit on disk into a typed error instead of a wrong value.
+
+use crate::error::{Error, Result};
+
+const FORMAT: u8 = 1;
+const HEADER: usize = 1 + 8 + 4;
+const TRAILER: usize = 8 + 8;
+
+/// A decoded record, borrowing the stored bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record<'a> {
+    /// The canonical key bytes (empty in LMDB's version history, where the entry has them).
+    pub key: &'a [u8],
+    /// The version number (1 outside append mode).
+    pub version: u64,
+    /// When it was written, µs since the Unix epoch.
+    pub timestamp_micros: i64,
+    /// The stored value bytes.
+    pub value: &'a [u8],
+}
+
+impl<'a> Record<'a> {
+    /// Encodes the record.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(HEADER + self.key.len() + TRAILER + self.value.len());
+        out.push(FORMAT);
+        out.extend_from_slice(&[0; 8]);
+        out.extend_from_slice(&(self.key.len() as u32).to_le_bytes());
+        out.extend_from_slice(self.key);
+        out.extend_from_slice(&self.version.to_le_bytes());
+        out.extend_from_slice(&self.timestamp_micros.to_le_bytes());
+        out.extend_from_slice(self.value);
+        let sum = xxhash_rust::xxh3::xxh3_64(&out[9..]);
+        out[1..9].copy_from_slice(&sum.to_le_bytes());
+        out
+    }
+
+    /// Decodes and verifies a record; `what` names it in errors (a path or a key digest).
+    pub fn decode(bytes: &'a [u8], what: impl FnOnce() -> String) -> Result<Record<'a>> {
+        let corrupt = |why: &str, what: String| Error::decode(what, "hashstash record", why.to_owned());
+        if bytes.len() < HEADER + TRAILER {
+            return Err(corrupt("truncated record", what()));
+        }
+        if bytes[0] != FORMAT {
+            return Err(corrupt("unknown record format", what()));
+        }
+        let stored_sum = u64::from_le_bytes(bytes[1..9].try_into().unwrap_or_default());
+        if xxhash_rust::xxh3::xxh3_64(&bytes[9..]) != stored_sum {
+            return Err(corrupt("checksum mismatch (torn write or corrupt bytes)", what()));
+        }
+        let key_len = u32::from_le_bytes(bytes[9..13].try_into().unwrap_or_default()) as usize;
+        let rest = &bytes[HEADER..];
+        if key_len > rest.len().saturating_sub(TRAILER) {
+            return Err(corrupt("key length beyond the record", what()));
+        }
+        let (key, rest) = rest.split_at(key_len);
+        let (version, rest) = rest.split_at(8);
+        let (ts, value) = rest.split_at(8);
+        Ok(Record {
+            key,
+            version: u64::from_le_bytes(version.try_into().unwrap_or_default()),
+            timestamp_micros: i64::from_le_bytes(ts.try_into().unwrap_or_default()),
+            value,
+        })
+    }
+
+    /// The record as an owned [`super::Version`].
+    pub fn to_version(&self) -> super::Version {
+        super::Version {
+            version: self.version,
+            timestamp_micros: self.timestamp_micros,
+            value: self.value.to_vec(),
+        }
+    }
+}

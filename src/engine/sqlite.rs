@@ -1,0 +1,228 @@
+//! The SQLite engine (rusqlite, SQLite bundled): one file, WAL mode.
+//!
+//! ```sql
+//! entries(key BLOB, version INTEGER, ts INTEGER, value BLOB, UNIQUE(key, version))
+//! ```
+//!
+//! Outside append mode each key has one row (version 1), replaced on write. In append mode a
+//! write inserts `MAX(version) + 1` in the same statement; SQLite's write lock serializes that
+//! across processes, so version numbers are unique and gap-free.
+//!
+//! **Durability**: WAL with `synchronous = NORMAL`: a committed write survives the process
+//! being killed; after a power loss the last transactions before it may be rolled back, never
+//! torn. A busy timeout of 30 s makes writers in several processes wait for each other instead
+//! of failing.
+
+use super::{create_private_dir, now_micros, Engine, EntryIter, Version};
+use crate::error::{Error, Result};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+const SCAN_PAGE: usize = 512;
+
+/// The SQLite engine.
+#[derive(Debug)]
+pub struct SqliteEngine {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+    append_mode: bool,
+}
+
+fn sql_err(e: rusqlite::Error) -> Error {
+    Error::engine("sqlite", e)
+}
+
+const GET: &str = "SELECT value FROM entries WHERE key = ?1 ORDER BY version DESC LIMIT 1";
+const SET: &str = "INSERT OR REPLACE INTO entries(key, version, ts, value) VALUES (?1, 1, ?2, ?3)";
+const APPEND: &str = "INSERT INTO entries(key, version, ts, value) \
+     SELECT ?1, COALESCE(MAX(version), 0) + 1, ?2, ?3 FROM entries WHERE key = ?1";
+
+impl SqliteEngine {
+    /// Opens (creating if needed) the database file at `path`.
+    pub fn open(path: &Path, append_mode: bool) -> Result<Self> {
+        if let Some(parent) = path.parent() {
+            create_private_dir(parent)?;
+        }
+        let conn = Connection::open(path).map_err(sql_err)?;
+        conn.busy_timeout(Duration::from_secs(30)).map_err(sql_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sql_err)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS entries (
+                key BLOB NOT NULL, version INTEGER NOT NULL, ts INTEGER NOT NULL, value BLOB NOT NULL,
+                UNIQUE (key, version));",
+        )
+        .map_err(sql_err)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        }
+        Ok(SqliteEngine {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+            append_mode,
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite half-written: it rolls back.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn put(&self, conn: &Connection, key: &[u8], value: &[u8]) -> Result<()> {
+        let sql = if self.append_mode { APPEND } else { SET };
+        conn.prepare_cached(sql)
+            .and_then(|mut stmt| stmt.execute(params![key, now_micros(), value]))
+            .map(drop)
+            .map_err(sql_err)
+    }
+}
+
+fn lookup(conn: &Connection, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    conn.prepare_cached(GET)
+        .and_then(|mut stmt| stmt.query_row([key], |row| row.get(0)).optional())
+        .map_err(sql_err)
+}
+
+impl Engine for SqliteEngine {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        lookup(&self.conn(), key)
+    }
+
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(sql_err)?;
+        let out = keys.iter().map(|k| lookup(&tx, k)).collect();
+        tx.commit().map_err(sql_err)?;
+        out
+    }
+
+    fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.put(&self.conn(), key, value)
+    }
+
+    fn set_many(&self, items: &[(&[u8], &[u8])]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql_err)?;
+        for (k, v) in items {
+            self.put(&tx, k, v)?;
+        }
+        tx.commit().map_err(sql_err)
+    }
+
+    fn contains(&self, key: &[u8]) -> Result<bool> {
+        self.conn()
+            .prepare_cached("SELECT 1 FROM entries WHERE key = ?1 LIMIT 1")
+            .and_then(|mut stmt| stmt.exists([key]))
+            .map_err(sql_err)
+    }
+
+    fn remove(&self, key: &[u8]) -> Result<bool> {
+        self.conn()
+            .prepare_cached("DELETE FROM entries WHERE key = ?1")
+            .and_then(|mut stmt| stmt.execute([key]))
+            .map(|n| n > 0)
+            .map_err(sql_err)
+    }
+
+    fn len(&self) -> Result<usize> {
+        let sql = if self.append_mode {
+            "SELECT COUNT(DISTINCT key) FROM entries"
+        } else {
+            "SELECT COUNT(*) FROM entries"
+        };
+        self.conn()
+            .query_row(sql, [], |row| row.get::<_, i64>(0))
+            .map(|n| n as usize)
+            .map_err(sql_err)
+    }
+
+    fn scan(&self) -> Result<EntryIter<'_>> {
+        // Pages in key order, each its own query: no statement stays open across the
+        // caller's iteration, so writers are never blocked by a reader that went away.
+        let mut after: Option<Vec<u8>> = None;
+        let mut page: std::vec::IntoIter<(Vec<u8>, Vec<u8>)> = Vec::new().into_iter();
+        let mut done = false;
+        Ok(Box::new(std::iter::from_fn(move || loop {
+            if let Some(row) = page.next() {
+                return Some(Ok(row));
+            }
+            if done {
+                return None;
+            }
+            // In SQLite, a bare column next to MAX() comes from the row holding the maximum.
+            let sql = "SELECT key, value, MAX(version) FROM entries WHERE ?1 IS NULL OR key > ?1 \
+                       GROUP BY key ORDER BY key LIMIT ?2";
+            let fetched: Result<Vec<(Vec<u8>, Vec<u8>)>> = self
+                .conn()
+                .prepare_cached(sql)
+                .and_then(|mut stmt| {
+                    stmt.query_map(params![after, SCAN_PAGE as i64], |row| {
+                        Ok((row.get(0)?, row.get(1)?))
+                    })?
+                    .collect()
+                })
+                .map_err(sql_err);
+            match fetched {
+                Ok(rows) => {
+                    done = rows.len() < SCAN_PAGE;
+                    after = rows.last().map(|(k, _)| k.clone());
+                    page = rows.into_iter();
+                }
+                Err(e) => {
+                    done = true;
+                    return Some(Err(e));
+                }
+            }
+        })))
+    }
+
+    fn versions(&self, key: &[u8]) -> Result<Vec<Version>> {
+        self.conn()
+            .prepare_cached("SELECT version, ts, value FROM entries WHERE key = ?1 ORDER BY version")
+            .and_then(|mut stmt| {
+                stmt.query_map([key], |row| {
+                    Ok(Version {
+                        version: row.get::<_, i64>(0)? as u64,
+                        timestamp_micros: row.get(1)?,
+                        value: row.get(2)?,
+                    })
+                })?
+                .collect()
+            })
+            .map_err(sql_err)
+    }
+
+    fn clear(&self) -> Result<()> {
+        self.conn()
+            .execute("DELETE FROM entries", [])
+            .map(drop)
+            .map_err(sql_err)
+    }
+
+    fn disk_usage(&self) -> Result<u64> {
+        Ok(["", "-wal", "-shm"]
+            .iter()
+            .filter_map(|s| std::fs::metadata(with_suffix(&self.path, s)).ok())
+            .map(|m| m.len())
+            .sum())
+    }
+}
+
+/// `path` with `suffix` appended to its file name (SQLite's `-wal` and `-shm` files).
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}

@@ -1,0 +1,61 @@
+//! # hashstash
+//!
+//! A persistent, dictionary-like cache where anything serde can serialize is a key or a value,
+//! on pluggable engines (LMDB, pairtree, SQLite, memory), with pluggable serializers and
+//! compressors. A Rust re-creation of the Python library HashStash.
+//!
+//! ```
+//! # let dir = tempfile::tempdir()?;
+//! use hashstash::Stash;
+//! use std::collections::{HashMap, HashSet};
+//!
+//! let stash = Stash::builder().root_dir(dir.path()).dbname("readme").open()?;
+//!
+//! // Any serde value is a key: strings, tuples, maps, sets, structs ...
+//! stash.set("bad", "cat")?;
+//! stash.set(&HashMap::from([("goodness", "bad")]), "cat")?;
+//! stash.set(&HashSet::from(["bad", "good"]), "cat")?;
+//!
+//! // Keys are canonical: a set is found whatever its iteration order.
+//! let same_set: HashSet<&str> = ["good", "bad"].into_iter().collect();
+//! assert_eq!(stash.get::<_, String>(&same_set)?.as_deref(), Some("cat"));
+//! assert_eq!(stash.len()?, 3);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## The data path
+//!
+//! ```text
+//! key   --canonical CBOR--> key bytes -----------------------------------> engine key
+//! value --serializer--> bytes --compressor--> bytes --base64 (optional)--> engine value
+//! ```
+//!
+//! ## Cargo features
+//!
+//! | feature  | what it adds                                             | default |
+//! |----------|----------------------------------------------------------|---------|
+//! | `lmdb`   | the LMDB engine (heed); the default engine when present  | yes     |
+//! | `sqlite` | the SQLite engine (rusqlite, SQLite bundled)             |         |
+//! | `zstd`   | the zstd compressor                                      |         |
+//! | `blosc`  | the blosc compressor (links the system's c-blosc)        |         |
+//! | `best`   | the fastest combination: `lmdb` (lz4 is always built in) |         |
+//! | `all`    | everything above                                         |         |
+//!
+//! The pairtree and memory engines, the `hashstash`, `json` and `postcard` serializers and the
+//! `raw`, `lz4`, `zlib`, `gzip` and `bz2` compressors are always built in.
+
+#![warn(missing_docs)]
+
+pub mod codec;
+pub mod config;
+pub mod engine;
+mod error;
+mod stash;
+pub mod value;
+
+pub use codec::{decode, deserialize, encode, serialize, Codec, Compressor, Serializer};
+pub use config::StashConfig;
+pub use engine::{Engine, EngineKind};
+pub use error::{BoxError, Error, Result};
+pub use stash::{Stash, StashBuilder, TmpStash, Versioned};
+pub use value::Value;

@@ -1,0 +1,614 @@
+//! The dictionary API over an engine and a codec.
+
+use crate::codec::{self, Codec};
+use crate::config::{tilde, FormatRecord, StashConfig, FORMAT_FILENAME};
+use crate::engine::{Engine, EngineKind};
+use crate::error::{Error, Result};
+use crate::value::Value;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// How many entries `update` hands to the engine per transaction.
+const BATCH: usize = 4096;
+
+/// A persistent, dictionary-like cache. Any serde value can be a key or a value.
+///
+/// `Stash` is a cheap handle (`Clone + Send + Sync`): clones share one engine.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// use hashstash::Stash;
+/// let stash = Stash::builder().root_dir(dir.path()).open()?;
+/// stash.set(&("bad", "good"), &"cat")?;
+/// assert_eq!(stash.get::<_, String>(&vec!["bad", "good"])?.as_deref(), Some("cat"));
+/// assert_eq!(stash.len()?, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Stash {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: StashConfig,
+    codec: Codec,
+    engine: Box<dyn Engine>,
+}
+
+/// A value with its version number and write time (from [`Stash::get_all_with_metadata`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Versioned<V> {
+    /// 1 for the first value written under the key, then 2, 3, ...
+    #[serde(rename = "_version")]
+    pub version: u64,
+    /// When it was written: seconds since the Unix epoch (UTC), with microseconds.
+    #[serde(rename = "_timestamp")]
+    pub timestamp: f64,
+    /// The value.
+    #[serde(rename = "_value")]
+    pub value: V,
+}
+
+/// Builds a [`Stash`] from the seed's options. Every option has the seed's default.
+#[derive(Clone, Debug, Default)]
+pub struct StashBuilder {
+    config: StashConfig,
+    clear: bool,
+    path: Option<PathBuf>,
+}
+
+impl StashBuilder {
+    /// The root folder (default `default_stash`); a relative one goes under
+    /// `$HASHSTASH_ROOT_DIR` or `~/.cache/hashstash`.
+    pub fn root_dir(mut self, root_dir: impl AsRef<Path>) -> Self {
+        self.config.root_dir = root_dir.as_ref().to_path_buf();
+        self
+    }
+    /// The database name, a sub-folder of the root (default `main`).
+    pub fn dbname(mut self, dbname: impl Into<String>) -> Self {
+        self.config.dbname = dbname.into();
+        self
+    }
+    /// The storage engine (default LMDB when compiled in, else pairtree).
+    pub fn engine(mut self, engine: EngineKind) -> Self {
+        self.config.engine = engine;
+        self
+    }
+    /// The value serializer (default `hashstash`).
+    pub fn serializer(mut self, serializer: codec::Serializer) -> Self {
+        self.config.serializer = serializer;
+        self
+    }
+    /// The value compressor (default `lz4`).
+    pub fn compress(mut self, compress: codec::Compressor) -> Self {
+        self.config.compress = compress;
+        self
+    }
+    /// Whether stored values are base64 text (default false).
+    pub fn b64(mut self, b64: bool) -> Self {
+        self.config.b64 = b64;
+        self
+    }
+    /// Whether every write keeps the old versions (default false).
+    pub fn append_mode(mut self, append_mode: bool) -> Self {
+        self.config.append_mode = append_mode;
+        self
+    }
+    /// Whether to empty the stash when it is opened (default false).
+    pub fn clear(mut self, clear: bool) -> Self {
+        self.clear = clear;
+        self
+    }
+    /// Opens an existing stash folder (`<engine>.<serializer>.<compress>[+b64]`, or its
+    /// `data.db`), taking engine and format from what the folder recorded; other options
+    /// set on the builder are ignored.
+    pub fn path(mut self, path: impl AsRef<Path>) -> Self {
+        self.path = Some(path.as_ref().to_path_buf());
+        self
+    }
+    /// Starts from a whole config.
+    pub fn config(mut self, config: StashConfig) -> Self {
+        self.config = config;
+        self
+    }
+    /// The config this builder would open (with `root_dir` resolved).
+    pub fn resolved_config(&self) -> Result<StashConfig> {
+        let mut config = self.config.clone();
+        config.root_dir = crate::config::resolve_root_dir(&config.root_dir)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Opens (creating if needed) the stash.
+    pub fn open(self) -> Result<Stash> {
+        let config = match &self.path {
+            Some(path) => config_from_path(path)?,
+            None => self.resolved_config()?,
+        };
+        Stash::open_config(config, self.clear)
+    }
+}
+
+/// The config of an existing stash folder, from the format it recorded.
+fn config_from_path(path: &Path) -> Result<StashConfig> {
+    let dir = if path.file_name().is_some_and(|n| n == crate::config::DATA_FILENAME) {
+        path.parent().unwrap_or(path)
+    } else {
+        path
+    };
+    let dir = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
+    let record = FormatRecord::read(&dir)?.ok_or_else(|| Error::InvalidOption {
+        option: "path",
+        message: format!("{} is not a stash folder (it has no {FORMAT_FILENAME})", dir.display()),
+    })?;
+    let dbdir = dir.parent().unwrap_or(&dir);
+    let config = StashConfig {
+        root_dir: dbdir.parent().unwrap_or(dbdir).to_path_buf(),
+        dbname: dbdir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        engine: record.engine,
+        serializer: record.serializer,
+        compress: record.compress,
+        b64: record.b64,
+        append_mode: record.append_mode,
+        is_tmp: false,
+        filename: crate::config::DATA_FILENAME.into(),
+    };
+    Ok(config)
+}
+
+impl Stash {
+    /// A builder with the seed's defaults.
+    pub fn builder() -> StashBuilder {
+        StashBuilder::default()
+    }
+
+    /// Opens the stash with every option at its default.
+    pub fn open_default() -> Result<Stash> {
+        Stash::builder().open()
+    }
+
+    /// Opens the stash a config describes; `clear` empties it first.
+    pub fn open_config(config: StashConfig, clear: bool) -> Result<Stash> {
+        config.validate()?;
+        if !config.engine.is_available() {
+            return Err(Error::EngineNotCompiled {
+                engine: config.engine.name(),
+                feature: config.engine.name(),
+            });
+        }
+        if !config.compress.is_available() {
+            return Err(Error::InvalidOption {
+                option: "compress",
+                message: format!(
+                    "compressor {} is not compiled in: enable the cargo feature `{}`",
+                    config.compress, config.compress
+                ),
+            });
+        }
+        if config.engine != EngineKind::Memory {
+            FormatRecord::of(&config).record_or_check(&config.stash_dir())?;
+        }
+        let engine = config.engine.open(&config.data_path(), config.append_mode)?;
+        let stash = Stash {
+            inner: Arc::new(Inner {
+                codec: config.codec(),
+                config,
+                engine,
+            }),
+        };
+        if clear {
+            stash.clear()?;
+        }
+        Ok(stash)
+    }
+
+    /// The stash's config.
+    pub fn config(&self) -> &StashConfig {
+        &self.inner.config
+    }
+
+    /// The value codec.
+    pub fn codec(&self) -> Codec {
+        self.inner.codec
+    }
+
+    /// The engine, for byte-level access.
+    pub fn engine(&self) -> &dyn Engine {
+        self.inner.engine.as_ref()
+    }
+
+    /// The stash folder.
+    pub fn stash_dir(&self) -> PathBuf {
+        self.inner.config.stash_dir()
+    }
+
+    /// The engine's store (`<stash_dir>/data.db`).
+    pub fn path(&self) -> PathBuf {
+        self.inner.config.data_path()
+    }
+
+    /// The config as JSON (the seed's `to_dict`).
+    pub fn to_dict(&self) -> serde_json::Value {
+        self.inner.config.to_dict()
+    }
+
+    /// Bytes the stash occupies on disk.
+    pub fn disk_usage(&self) -> Result<u64> {
+        self.inner.engine.disk_usage()
+    }
+
+    // ----- codec -----
+
+    /// Canonical key bytes for `key` (never compressed or base64-encoded).
+    pub fn encode_key<K: ?Sized + Serialize>(&self, key: &K) -> Result<Vec<u8>> {
+        codec::encode_key(key)
+    }
+
+    /// Decodes key bytes into `K`.
+    pub fn decode_key<K: DeserializeOwned>(&self, bytes: &[u8]) -> Result<K> {
+        codec::decode_key(bytes)
+    }
+
+    /// Encodes a value as this stash stores it (serializer, compressor, base64).
+    pub fn encode_value<V: ?Sized + Serialize>(&self, value: &V) -> Result<Vec<u8>> {
+        self.inner.codec.encode_value(value)
+    }
+
+    /// Decodes stored value bytes into `V`.
+    pub fn decode_value<V: DeserializeOwned>(&self, bytes: &[u8]) -> Result<V> {
+        self.inner.codec.decode_value(bytes)
+    }
+
+    // ----- dictionary API -----
+
+    /// The value under `key`, or `None`.
+    pub fn get<K: ?Sized + Serialize, V: DeserializeOwned>(&self, key: &K) -> Result<Option<V>> {
+        let key = codec::encode_key(key)?;
+        match self.inner.engine.get(&key)? {
+            Some(bytes) => self.inner.codec.decode_value(&bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The value under `key`, or `default`.
+    pub fn get_or<K: ?Sized + Serialize, V: DeserializeOwned>(&self, key: &K, default: V) -> Result<V> {
+        Ok(self.get(key)?.unwrap_or(default))
+    }
+
+    /// The value under `key`, or [`Error::KeyNotFound`] (Python's `stash[key]`).
+    pub fn require<K: ?Sized + Serialize, V: DeserializeOwned>(&self, key: &K) -> Result<V> {
+        self.get(key)?.ok_or_else(|| not_found(key))
+    }
+
+    /// The value under `key` as a dynamic [`Value`].
+    pub fn get_value<K: ?Sized + Serialize>(&self, key: &K) -> Result<Option<Value>> {
+        let key = codec::encode_key(key)?;
+        match self.inner.engine.get(&key)? {
+            Some(bytes) => self.inner.codec.decode_value_dyn(&bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Stores `value` under `key` (in append mode, as a new version).
+    pub fn set<K: ?Sized + Serialize, V: ?Sized + Serialize>(&self, key: &K, value: &V) -> Result<()> {
+        let key = codec::encode_key(key)?;
+        let value = self.inner.codec.encode_value(value)?;
+        self.inner.engine.set(&key, &value)
+    }
+
+    /// Whether `key` is in the stash.
+    pub fn contains<K: ?Sized + Serialize>(&self, key: &K) -> Result<bool> {
+        self.inner.engine.contains(&codec::encode_key(key)?)
+    }
+
+    /// Removes `key` (all its versions); true if it was there.
+    pub fn remove<K: ?Sized + Serialize>(&self, key: &K) -> Result<bool> {
+        self.inner.engine.remove(&codec::encode_key(key)?)
+    }
+
+    /// Removes `key` and returns its (latest) value, or `None` if it was not there.
+    pub fn pop<K: ?Sized + Serialize, V: DeserializeOwned>(&self, key: &K) -> Result<Option<V>> {
+        let key = codec::encode_key(key)?;
+        let Some(bytes) = self.inner.engine.get(&key)? else {
+            return Ok(None);
+        };
+        // Decode before removing: a value that does not decode is not lost.
+        let value = self.inner.codec.decode_value(&bytes)?;
+        self.inner.engine.remove(&key)?;
+        Ok(Some(value))
+    }
+
+    /// The value under `key`; if missing, stores `default` first and returns it.
+    pub fn setdefault<K: ?Sized + Serialize, V: Serialize + DeserializeOwned>(&self, key: &K, default: V) -> Result<V> {
+        if let Some(v) = self.get(key)? {
+            return Ok(v);
+        }
+        self.set(key, &default)?;
+        Ok(default)
+    }
+
+    /// The number of keys.
+    pub fn len(&self) -> Result<usize> {
+        self.inner.engine.len()
+    }
+
+    /// Whether the stash has no keys.
+    pub fn is_empty(&self) -> Result<bool> {
+        self.inner.engine.is_empty()
+    }
+
+    /// Removes every entry.
+    pub fn clear(&self) -> Result<()> {
+        self.inner.engine.clear()
+    }
+
+    /// Stores several entries in one engine transaction (per 4096 entries).
+    pub fn set_many<'a, K, V, I>(&self, items: I) -> Result<()>
+    where
+        K: 'a + ?Sized + Serialize,
+        V: 'a + ?Sized + Serialize,
+        I: IntoIterator<Item = (&'a K, &'a V)>,
+    {
+        self.update(items)
+    }
+
+    /// Looks several keys up in one engine read.
+    pub fn get_many<'a, K, V, I>(&self, keys: I) -> Result<Vec<Option<V>>>
+    where
+        K: 'a + ?Sized + Serialize,
+        V: DeserializeOwned,
+        I: IntoIterator<Item = &'a K>,
+    {
+        let encoded = keys
+            .into_iter()
+            .map(codec::encode_key)
+            .collect::<Result<Vec<_>>>()?;
+        let refs: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
+        self.inner
+            .engine
+            .get_many(&refs)?
+            .into_iter()
+            .map(|v| v.map(|b| self.inner.codec.decode_value(&b)).transpose())
+            .collect()
+    }
+
+    /// Stores every `(key, value)` pair: from a map, a `Vec` of pairs, any iterator. Engines
+    /// with transactions write each batch of 4096 in one.
+    pub fn update<K, V, I>(&self, items: I) -> Result<()>
+    where
+        K: Serialize,
+        V: Serialize,
+        I: IntoIterator<Item = (K, V)>,
+    {
+        let mut batch: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(BATCH);
+        for (k, v) in items {
+            batch.push((codec::encode_key(&k)?, self.inner.codec.encode_value(&v)?));
+            if batch.len() == BATCH {
+                self.write_batch(&batch)?;
+                batch.clear();
+            }
+        }
+        self.write_batch(&batch)
+    }
+
+    /// Copies every entry of `other` (any engine, any format) into this stash.
+    pub fn update_from(&self, other: &Stash) -> Result<()> {
+        let same_codec = other.codec() == self.codec();
+        let mut batch: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(BATCH);
+        for item in other.raw_items()? {
+            let (key, stored) = item?;
+            let value = if same_codec {
+                stored
+            } else {
+                let tree = other.inner.codec.decode_value_dyn(&stored)?;
+                self.inner.codec.encode_value(&tree)?
+            };
+            batch.push((key, value));
+            if batch.len() == BATCH {
+                self.write_batch(&batch)?;
+                batch.clear();
+            }
+        }
+        self.write_batch(&batch)
+    }
+
+    fn write_batch(&self, batch: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let refs: Vec<(&[u8], &[u8])> = batch.iter().map(|(k, v)| (k.as_slice(), v.as_slice())).collect();
+        self.inner.engine.set_many(&refs)
+    }
+
+    // ----- iteration -----
+
+    /// The stored `(key bytes, value bytes)` pairs (the seed's `_items`).
+    pub fn raw_items(&self) -> Result<impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + '_> {
+        self.inner.engine.scan()
+    }
+
+    /// The stored key bytes (the seed's `_keys`).
+    pub fn raw_keys(&self) -> Result<impl Iterator<Item = Result<Vec<u8>>> + '_> {
+        Ok(self.raw_items()?.map(|r| r.map(|(k, _)| k)))
+    }
+
+    /// The stored value bytes (the seed's `_values`).
+    pub fn raw_values(&self) -> Result<impl Iterator<Item = Result<Vec<u8>>> + '_> {
+        Ok(self.raw_items()?.map(|r| r.map(|(_, v)| v)))
+    }
+
+    /// Every key, decoded as `K`.
+    pub fn keys<K: DeserializeOwned>(&self) -> Result<impl Iterator<Item = Result<K>> + '_> {
+        Ok(self.raw_keys()?.map(|r| r.and_then(|k| codec::decode_key(&k))))
+    }
+
+    /// Every (latest) value, decoded as `V`.
+    pub fn values<V: DeserializeOwned>(&self) -> Result<impl Iterator<Item = Result<V>> + '_> {
+        let codec = self.inner.codec;
+        Ok(self.raw_values()?.map(move |r| r.and_then(|v| codec.decode_value(&v))))
+    }
+
+    /// Every `(key, latest value)` pair, decoded as `(K, V)`.
+    pub fn items<K: DeserializeOwned, V: DeserializeOwned>(&self) -> Result<impl Iterator<Item = Result<(K, V)>> + '_> {
+        let codec = self.inner.codec;
+        Ok(self
+            .raw_items()?
+            .map(move |r| r.and_then(|(k, v)| Ok((codec::decode_key(&k)?, codec.decode_value(&v)?)))))
+    }
+
+    /// Every key as a dynamic [`Value`] (sets are tag 258 over an array).
+    pub fn keys_dyn(&self) -> Result<impl Iterator<Item = Result<Value>> + '_> {
+        Ok(self.raw_keys()?.map(|r| r.and_then(|k| codec::decode_key_dyn(&k))))
+    }
+
+    /// Every (latest) value as a dynamic [`Value`].
+    pub fn values_dyn(&self) -> Result<impl Iterator<Item = Result<Value>> + '_> {
+        let codec = self.inner.codec;
+        Ok(self.raw_values()?.map(move |r| r.and_then(|v| codec.decode_value_dyn(&v))))
+    }
+
+    /// Every `(key, latest value)` pair as dynamic [`Value`]s.
+    pub fn items_dyn(&self) -> Result<impl Iterator<Item = Result<(Value, Value)>> + '_> {
+        let codec = self.inner.codec;
+        Ok(self.raw_items()?.map(move |r| {
+            r.and_then(|(k, v)| Ok((codec::decode_key_dyn(&k)?, codec.decode_value_dyn(&v)?)))
+        }))
+    }
+
+    // ----- append mode -----
+
+    /// Every version stored under `key`, oldest first (empty when missing). Outside append
+    /// mode that is at most one value.
+    pub fn get_all<K: ?Sized + Serialize, V: DeserializeOwned>(&self, key: &K) -> Result<Vec<V>> {
+        Ok(self
+            .get_all_with_metadata(key)?
+            .into_iter()
+            .map(|v| v.value)
+            .collect())
+    }
+
+    /// Every version under `key` with its `_version` (1..n) and `_timestamp`.
+    pub fn get_all_with_metadata<K: ?Sized + Serialize, V: DeserializeOwned>(&self, key: &K) -> Result<Vec<Versioned<V>>> {
+        let key = codec::encode_key(key)?;
+        self.inner
+            .engine
+            .versions(&key)?
+            .into_iter()
+            .map(|v| {
+                Ok(Versioned {
+                    version: v.version,
+                    timestamp: v.timestamp_micros as f64 / 1e6,
+                    value: self.inner.codec.decode_value(&v.value)?,
+                })
+            })
+            .collect()
+    }
+
+    // ----- related stashes -----
+
+    /// A stash with the same options whose `dbname` is `<dbname>/<name>`.
+    pub fn sub(&self, name: &str) -> Result<Stash> {
+        let mut config = self.inner.config.clone();
+        config.dbname = format!("{}/{}", config.dbname, name);
+        Stash::open_config(config, false)
+    }
+
+    /// A temporary stash with the same options; everything it wrote is gone when the guard
+    /// drops.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let stash = hashstash::Stash::builder().root_dir(dir.path()).open()?;
+    /// let folder = {
+    ///     let tmp = stash.tmp()?;
+    ///     tmp.set("key", "value")?;
+    ///     assert!(tmp.contains("key")?);
+    ///     tmp.stash_dir()
+    /// };
+    /// assert!(!folder.exists());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn tmp(&self) -> Result<TmpStash> {
+        let mut config = self.inner.config.clone();
+        config.dbname = format!("{}/tmp/{}", config.dbname, unique_name());
+        config.is_tmp = true;
+        let stash = Stash::open_config(config, true)?;
+        Ok(TmpStash { stash: Some(stash) })
+    }
+}
+
+fn unique_name() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "{}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        nanos
+    )
+}
+
+fn not_found<K: ?Sized + Serialize>(key: &K) -> Error {
+    let shown = codec::key::to_canonical_value(key)
+        .map(|v| crate::value::to_json(&v).to_string())
+        .unwrap_or_else(|_| "<key>".into());
+    Error::KeyNotFound { key: shown }
+}
+
+impl fmt::Display for Stash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}Stash({})",
+            self.inner.config.engine.display_name(),
+            tilde(&self.path())
+        )
+    }
+}
+
+impl fmt::Debug for Stash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stash")
+            .field("config", &self.inner.config)
+            .field("engine", &self.inner.engine)
+            .finish()
+    }
+}
+
+/// A temporary stash: dereferences to [`Stash`]; its folder and entries are removed on drop.
+#[derive(Debug)]
+pub struct TmpStash {
+    stash: Option<Stash>,
+}
+
+impl std::ops::Deref for TmpStash {
+    type Target = Stash;
+    fn deref(&self) -> &Stash {
+        // Always Some until drop.
+        self.stash.as_ref().expect("TmpStash used after drop")
+    }
+}
+
+impl Drop for TmpStash {
+    fn drop(&mut self) {
+        if let Some(stash) = self.stash.take() {
+            let dir = stash.stash_dir();
+            // Best effort: a drop cannot report errors, and the folder is ours alone.
+            let _ = stash.clear();
+            drop(stash);
+            let _ = std::fs::remove_dir_all(&dir);
+            // Remove the now-empty unique parent folder as well.
+            if let Some(parent) = dir.parent() {
+                let _ = std::fs::remove_dir(parent);
+            }
+        }
+    }
+}

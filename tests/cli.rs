@@ -1,0 +1,170 @@
+//! The `hashstash` binary, run as a user would.
+
+use std::process::{Command, Output};
+
+struct Cli {
+    root: tempfile::TempDir,
+}
+
+impl Cli {
+    fn new() -> Self {
+        Cli { root: tempfile::tempdir().unwrap() }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_hashstash"))
+            .env("HASHSTASH_ROOT_DIR", self.root.path())
+            .env_remove("HOME")
+            .args(args)
+            .output()
+            .expect("run hashstash")
+    }
+
+    /// Runs and expects success; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs and expects failure with `code`; returns stderr.
+    fn fails(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        stderr
+    }
+}
+
+fn one_line(stderr: &str) {
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr:?}");
+    assert!(stderr.starts_with("hashstash: "), "{stderr}");
+}
+
+#[test]
+fn set_get_with_canonical_json_keys() {
+    let cli = Cli::new();
+    cli.ok(&["set", r#"{"b":2,"a":1}"#, r#"{"name":"cat","vals":[1,2.5,null]}"#]);
+    assert_eq!(cli.ok(&["get", r#"{"a":1,"b":2}"#]).trim(), r#"{"name":"cat","vals":[1,2.5,null]}"#);
+    assert_eq!(cli.ok(&["get", r#"{ "b" : 2, "a" : 1 }"#]).trim(), r#"{"name":"cat","vals":[1,2.5,null]}"#);
+    cli.ok(&["set", r#""bad""#, r#""cat""#]);
+    assert_eq!(cli.ok(&["len"]).trim(), "2");
+    let mut keys: Vec<String> = cli.ok(&["keys"]).lines().map(String::from).collect();
+    keys.sort();
+    assert_eq!(keys, [r#""bad""#, r#"{"a":1,"b":2}"#]);
+    let items = cli.ok(&["items"]);
+    let rows: Vec<serde_json::Value> = items.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(rows.iter().any(|r| r["key"] == "bad" && r["value"] == "cat"));
+}
+
+#[test]
+fn missing_keys_exit_one_with_one_line() {
+    let cli = Cli::new();
+    let err = cli.fails(&["get", r#""nope""#], 1);
+    one_line(&err);
+    assert!(err.contains("not found"), "{err}");
+    one_line(&cli.fails(&["del", r#""nope""#], 1));
+    one_line(&cli.fails(&["get", "--all", r#""nope""#], 1));
+}
+
+#[test]
+fn bad_input_is_a_clear_error_not_a_panic() {
+    let cli = Cli::new();
+    let err = cli.fails(&["get", "nope"], 2);
+    one_line(&err);
+    assert!(err.contains("JSON") && err.contains(r#"'"nope"'"#), "{err}");
+    one_line(&cli.fails(&["set", r#""k""#, "{broken"], 2));
+    let err = cli.fails(&["--engine", "cassandra", "len"], 2);
+    assert!(err.contains("unknown engine"), "{err}");
+    let err = cli.fails(&["--compress", "lzma", "len"], 2);
+    assert!(err.contains("unknown compressor"), "{err}");
+    // clap's own usage errors exit 2 as well.
+    cli.fails(&["frobnicate"], 2);
+}
+
+#[test]
+fn rust_keys_are_found_from_json() {
+    #[derive(serde::Serialize)]
+    struct Query {
+        page: u32,
+        term: &'static str,
+    }
+    let cli = Cli::new();
+    let stash = hashstash::Stash::builder()
+        .root_dir(cli.root.path().join("default_stash"))
+        .engine(hashstash::EngineKind::Pairtree)
+        .open()
+        .unwrap();
+    stash.set(&Query { page: 2, term: "cats" }, &vec![1, 2, 3]).unwrap();
+    stash.set(&("a", 1), "tuple").unwrap();
+    let out = cli.ok(&["--engine", "pairtree", "get", r#"{"term":"cats","page":2}"#]);
+    assert_eq!(out.trim(), "[1,2,3]");
+    assert_eq!(cli.ok(&["--engine", "pairtree", "get", r#"["a",1]"#]).trim(), r#""tuple""#);
+    cli.ok(&["--engine", "pairtree", "set", r#"{"term":"dogs","page":1}"#, "7"]);
+    let got: Option<i64> = stash.get(&Query { page: 1, term: "dogs" }).unwrap();
+    assert_eq!(got, Some(7));
+}
+
+#[test]
+fn append_mode_all_versions() {
+    let cli = Cli::new();
+    for engine in hashstash::EngineKind::available().filter(|e| *e != hashstash::EngineKind::Memory) {
+        let e = engine.name();
+        cli.ok(&["--engine", e, "--append-mode", "set", r#"{"name":"cat"}"#, r#"{"goodness":"good"}"#]);
+        cli.ok(&["--engine", e, "--append-mode", "set", r#"{"name":"cat"}"#, r#"{"goodness":"bad"}"#]);
+        let latest = cli.ok(&["--engine", e, "--append-mode", "get", r#"{"name":"cat"}"#]);
+        assert_eq!(latest.trim(), r#"{"goodness":"bad"}"#, "{e}");
+        let all = cli.ok(&["--engine", e, "--append-mode", "get", "--all", r#"{"name":"cat"}"#]);
+        assert_eq!(all.trim(), r#"[{"goodness":"good"},{"goodness":"bad"}]"#, "{e}");
+        let meta: serde_json::Value = serde_json::from_str(&cli.ok(&[
+            "--engine", e, "--append-mode", "get", "--all", "--with-metadata", r#"{"name":"cat"}"#,
+        ]))
+        .unwrap();
+        assert_eq!(meta[0]["_version"], 1, "{e}");
+        assert_eq!(meta[1]["_version"], 2, "{e}");
+        assert!(meta[1]["_timestamp"].as_f64().unwrap() > 1.7e9);
+        assert_eq!(meta[1]["_value"]["goodness"], "bad");
+        // Opening the same stash without append mode is a format conflict.
+        let err = cli.fails(&["--engine", e, "get", r#"{"name":"cat"}"#], 2);
+        assert!(err.contains("format conflict"), "{err}");
+        one_line(&err);
+    }
+}
+
+#[test]
+fn path_del_info_clear() {
+    let cli = Cli::new();
+    cli.ok(&["--engine", "pairtree", "--compress", "zlib", "set", "1", "\"one\""]);
+    cli.ok(&["--engine", "pairtree", "--compress", "zlib", "set", "2", "\"two\""]);
+    let dir = cli.root.path().join("default_stash/main/pairtree.hashstash.zlib");
+    let path = dir.to_str().unwrap();
+    assert_eq!(cli.ok(&["--path", path, "get", "1"]).trim(), r#""one""#);
+    let data_db = dir.join("data.db");
+    assert_eq!(cli.ok(&["--path", data_db.to_str().unwrap(), "len"]).trim(), "2");
+    let err = cli.fails(&["--path", path, "--serializer", "json", "len"], 2);
+    assert!(err.contains("serializer=hashstash") && err.contains("serializer=json"), "{err}");
+    let err = cli.fails(&["--path", "/nonexistent/stash", "len"], 2);
+    one_line(&err);
+    cli.ok(&["--path", path, "del", "1"]);
+    let info: serde_json::Value = serde_json::from_str(&cli.ok(&["--path", path, "info"])).unwrap();
+    assert_eq!(info["entries"], 1);
+    assert_eq!(info["config"]["engine"], "pairtree");
+    assert_eq!(info["config"]["compress"], "zlib");
+    assert!(info["bytes_on_disk"].as_u64().unwrap() > 0);
+    assert!(info["stash"].as_str().unwrap().starts_with("PairtreeStash("));
+    cli.ok(&["--path", path, "clear"]);
+    assert_eq!(cli.ok(&["--path", path, "len"]).trim(), "0");
+}
+
+#[test]
+fn default_engine_and_layout() {
+    let cli = Cli::new();
+    cli.ok(&["set", "\"k\"", "1"]);
+    let engine = hashstash::EngineKind::default_engine().name();
+    let dir = cli.root.path().join(format!("default_stash/main/{engine}.hashstash.lz4"));
+    assert!(dir.join("data.db").exists(), "{}", dir.display());
+    assert!(dir.join("format.json").exists());
+    cli.ok(&["--root-dir", "project_stash", "--dbname", "sub_stash", "set", "\"k\"", "1"]);
+    assert!(cli.root.path().join(format!("project_stash/sub_stash/{engine}.hashstash.lz4/data.db")).exists());
+}

@@ -1,0 +1,160 @@
+//! The value path: every serializer x compressor x base64 round-trips; bad bytes are errors.
+
+use hashstash::{decode, deserialize, encode, serialize, Codec, Compressor, EngineKind, Error, Serializer, Stash};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+struct Record {
+    name: String,
+    i: i64,
+    vals: Vec<u32>,
+    score: Option<f64>,
+    tags: std::collections::BTreeMap<String, bool>,
+}
+
+fn record() -> Record {
+    Record {
+        name: "cat".into(),
+        i: -42,
+        vals: (0..100).collect(),
+        score: Some(0.25),
+        tags: [("good".to_string(), true)].into(),
+    }
+}
+
+#[test]
+fn every_combination_round_trips() {
+    let mut combos = 0;
+    for serializer in Serializer::ALL {
+        for compress in Compressor::available() {
+            for b64 in [false, true] {
+                let codec = Codec { serializer, compress, b64 };
+                let bytes = codec.encode_value(&record()).unwrap();
+                let back: Record = codec.decode_value(&bytes).unwrap();
+                assert_eq!(back, record(), "{}", codec.describe());
+                if b64 {
+                    assert!(bytes.iter().all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(b)));
+                }
+                if serializer.is_self_describing() {
+                    let dynamic = codec.decode_value_dyn(&bytes).unwrap();
+                    assert!(dynamic.is_map(), "{}", codec.describe());
+                } else {
+                    assert!(matches!(codec.decode_value_dyn(&bytes), Err(Error::Decode { .. })));
+                }
+                combos += 1;
+            }
+        }
+    }
+    let expected = 3 * Compressor::available().count() * 2;
+    assert_eq!(combos, expected);
+    #[cfg(all(feature = "zstd", feature = "blosc"))]
+    assert_eq!(combos, 42);
+}
+
+#[test]
+fn every_combination_works_in_a_stash() {
+    let dir = tempfile::tempdir().unwrap();
+    for serializer in Serializer::ALL {
+        for compress in Compressor::available() {
+            for b64 in [false, true] {
+                let s = Stash::builder()
+                    .root_dir(dir.path())
+                    .engine(EngineKind::Pairtree)
+                    .serializer(serializer)
+                    .compress(compress)
+                    .b64(b64)
+                    .open()
+                    .unwrap();
+                s.set(&("k", 1), &record()).unwrap();
+                assert_eq!(s.get::<_, Record>(&("k", 1)).unwrap(), Some(record()));
+                let name = s.stash_dir().file_name().unwrap().to_string_lossy().into_owned();
+                let expected = format!("pairtree.{serializer}.{compress}{}", if b64 { "+b64" } else { "" });
+                assert_eq!(name, expected);
+            }
+        }
+    }
+}
+
+#[test]
+fn key_bytes_do_not_depend_on_the_value_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = ("bad", vec![1, 2]);
+    let mut seen = Vec::new();
+    for (compress, b64) in [(Compressor::Raw, false), (Compressor::Lz4, true), (Compressor::Bz2, false)] {
+        let s = Stash::builder().root_dir(dir.path()).engine(EngineKind::Memory).compress(compress).b64(b64).open().unwrap();
+        s.set(&key, "v").unwrap();
+        seen.push(s.raw_keys().unwrap().next().unwrap().unwrap());
+    }
+    assert!(seen.windows(2).all(|w| w[0] == w[1]));
+    assert_eq!(seen[0], hashstash::codec::encode_key(&key).unwrap());
+}
+
+#[test]
+fn golden_default_value_format() {
+    // hashstash serializer (MessagePack, named fields) + lz4 with the size prepended.
+    let codec = Codec::default();
+    let bytes = codec.encode_value("cat").unwrap();
+    assert_eq!(bytes, [4, 0, 0, 0, 0x40, 0xa3, b'c', b'a', b't']);
+    #[derive(Serialize)]
+    struct S {
+        a: u8,
+    }
+    let raw = Codec { compress: Compressor::Raw, ..Codec::default() };
+    assert_eq!(raw.encode_value(&S { a: 1 }).unwrap(), [0x81, 0xa1, b'a', 0x01]);
+    let b64 = Codec { b64: true, ..Codec::default() };
+    assert_eq!(b64.encode_value("cat").unwrap(), b"BAAAAECjY2F0");
+}
+
+#[test]
+fn public_helpers_round_trip() {
+    let data = b"Hello, World!".to_vec();
+    for compress in Compressor::available() {
+        let encoded = encode(&data, compress, true).unwrap();
+        assert_eq!(decode(&encoded, compress, true).unwrap(), data);
+    }
+    for serializer in Serializer::ALL {
+        let bytes = serialize(&record(), serializer).unwrap();
+        assert_eq!(deserialize::<Record>(&bytes, serializer).unwrap(), record());
+    }
+}
+
+#[test]
+fn hostile_lengths_do_not_allocate() {
+    // An lz4 header that claims 4 GB from a few bytes of input.
+    let bomb = [0xff, 0xff, 0xff, 0xff, 0x10, b'a'];
+    let err = Compressor::Lz4.decompress(&bomb).unwrap_err();
+    assert!(matches!(err, Error::Decode { .. }), "{err}");
+    assert!(err.to_string().contains("claims"), "{err}");
+    assert!(Compressor::Lz4.decompress(&[1, 0]).is_err());
+}
+
+#[test]
+fn garbage_is_a_decode_error_for_every_step() {
+    let garbage = b"\x00\x01not compressed at all \xff\xfe";
+    for compress in Compressor::available().filter(|c| *c != Compressor::Raw) {
+        let err = compress.decompress(garbage).unwrap_err();
+        assert!(matches!(err, Error::Decode { .. }), "{compress}: {err}");
+    }
+    let err = decode(b"not base64!!", Compressor::Raw, true).unwrap_err();
+    assert!(err.to_string().contains("base64"), "{err}");
+    for serializer in Serializer::ALL {
+        let err = deserialize::<Record>(b"\xc1\xc1\xc1", serializer).unwrap_err();
+        assert!(matches!(err, Error::Decode { .. }), "{serializer}: {err}");
+    }
+}
+
+#[test]
+fn names_parse_and_unknown_names_are_errors() {
+    for s in Serializer::ALL {
+        assert_eq!(s.name().parse::<Serializer>().unwrap(), s);
+    }
+    for c in Compressor::ALL {
+        assert_eq!(c.name().parse::<Compressor>().unwrap(), c);
+    }
+    for e in EngineKind::ALL {
+        assert_eq!(e.name().parse::<EngineKind>().unwrap(), e);
+    }
+    assert!(matches!("pickle".parse::<Serializer>(), Err(Error::InvalidOption { .. })));
+    assert!(matches!("lzma".parse::<Compressor>(), Err(Error::InvalidOption { .. })));
+    assert!(matches!("cassandra".parse::<EngineKind>(), Err(Error::InvalidOption { .. })));
+}

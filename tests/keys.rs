@@ -1,0 +1,146 @@
+//! Canonical keys: golden bytes pin the encoding; content, not iteration order, decides.
+
+use hashstash::codec::{decode_key, decode_key_dyn, encode_key, encode_key_value};
+use hashstash::value::from_json;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[test]
+fn golden_key_bytes() {
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (encode_key("bad").unwrap(), "63626164"),
+        (encode_key(&1u8).unwrap(), "01"),
+        (encode_key(&1i64).unwrap(), "01"),
+        (encode_key(&-1i32).unwrap(), "20"),
+        (encode_key(&1000u32).unwrap(), "1903e8"),
+        (encode_key(&1.5f64).unwrap(), "f93e00"),
+        (encode_key(&1.5f32).unwrap(), "f93e00"),
+        (encode_key(&0.1f64).unwrap(), "fb3fb999999999999a"),
+        (encode_key(&true).unwrap(), "f5"),
+        (encode_key(&Option::<u8>::None).unwrap(), "f6"),
+        (encode_key(&("bad", "good")).unwrap(), "826362616464676f6f64"),
+        (encode_key(&HashMap::from([("b", 2), ("a", 1)])).unwrap(), "a2616101616202"),
+        (encode_key(&HashSet::from(["good", "bad"])).unwrap(), "d90102826362616464676f6f64"),
+        (encode_key(&u128::MAX).unwrap(), "c250ffffffffffffffffffffffffffffffff"),
+        (encode_key(&i128::MIN).unwrap(), "c3507fffffffffffffffffffffffffffffff"),
+    ];
+    for (bytes, golden) in cases {
+        assert_eq!(hex(&bytes), golden);
+    }
+}
+
+#[test]
+fn hash_collections_are_order_independent() {
+    // Different capacities and insertion orders give different iteration orders.
+    let words: Vec<String> = (0..200).map(|i| format!("w{i}")).collect();
+    let mut a: HashSet<String> = HashSet::with_capacity(1000);
+    a.extend(words.iter().cloned());
+    let b: HashSet<String> = words.iter().rev().cloned().collect();
+    assert_eq!(encode_key(&a).unwrap(), encode_key(&b).unwrap());
+    let bt: BTreeSet<String> = words.iter().cloned().collect();
+    assert_eq!(encode_key(&a).unwrap(), encode_key(&bt).unwrap(), "HashSet and BTreeSet agree");
+    let ma: HashMap<String, usize> = words.iter().cloned().zip(0..).collect();
+    let mut mb: HashMap<String, usize> = HashMap::with_capacity(4096);
+    mb.extend(words.iter().cloned().zip(0..).collect::<Vec<_>>().into_iter().rev());
+    let mc: BTreeMap<String, usize> = words.iter().cloned().zip(0..).collect();
+    assert_eq!(encode_key(&ma).unwrap(), encode_key(&mb).unwrap());
+    assert_eq!(encode_key(&ma).unwrap(), encode_key(&mc).unwrap());
+    // Nested inside other values, and behind references and boxes.
+    let nested_a = (1, vec![a.clone()], Some(&a));
+    let nested_b = (1, vec![b.clone()], Some(&b));
+    assert_eq!(encode_key(&nested_a).unwrap(), encode_key(&nested_b).unwrap());
+    assert_eq!(encode_key(&Box::new(a.clone())).unwrap(), encode_key(&b).unwrap());
+}
+
+#[test]
+fn sets_and_lists_are_different_keys() {
+    let set = HashSet::from(["bad", "good"]);
+    let list = vec!["bad", "good"];
+    assert_ne!(encode_key(&set).unwrap(), encode_key(&list).unwrap());
+    // ... but tuples, arrays, slices and Vecs are one kind: sequences.
+    assert_eq!(encode_key(&("bad", "good")).unwrap(), encode_key(&list).unwrap());
+    assert_eq!(encode_key(&["bad", "good"]).unwrap(), encode_key(&list).unwrap());
+    assert_eq!(encode_key(&list[..]).unwrap(), encode_key(&list).unwrap());
+}
+
+#[test]
+fn structs_equal_maps_and_json() {
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct Query {
+        b: u32,
+        a: String,
+    }
+    let q = Query { b: 2, a: "x".into() };
+    let json = serde_json::json!({"a": "x", "b": 2});
+    assert_eq!(encode_key(&q).unwrap(), encode_key(&json).unwrap());
+    assert_eq!(encode_key(&q).unwrap(), encode_key_value(from_json(&json)).unwrap());
+    let back: Query = decode_key(&encode_key(&q).unwrap()).unwrap();
+    assert_eq!(back, q);
+}
+
+#[test]
+fn floats_have_one_spelling() {
+    assert_eq!(encode_key(&-0.0f64).unwrap(), encode_key(&0.0f64).unwrap());
+    assert_eq!(encode_key(&f64::NAN).unwrap(), encode_key(&(-f64::NAN)).unwrap());
+    assert_eq!(encode_key(&f32::NAN).unwrap(), encode_key(&f64::NAN).unwrap());
+    assert_ne!(encode_key(&f64::INFINITY).unwrap(), encode_key(&f64::NEG_INFINITY).unwrap());
+    let inf: f64 = decode_key(&encode_key(&f64::INFINITY).unwrap()).unwrap();
+    assert_eq!(inf, f64::INFINITY);
+    assert!(decode_key::<f64>(&encode_key(&f64::NAN).unwrap()).unwrap().is_nan());
+    assert_ne!(encode_key(&1.0f64).unwrap(), encode_key(&1u8).unwrap(), "1.0 and 1 differ");
+}
+
+#[test]
+fn every_serde_shape_round_trips() {
+    #[derive(Serialize, Deserialize, Debug, PartialEq, Eq, Hash, Clone)]
+    enum E {
+        Unit,
+        New(i8),
+        Tuple(u8, String),
+        Struct { x: i64 },
+    }
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct Wrapper(Vec<E>);
+    fn rt<T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug>(v: T) {
+        let bytes = encode_key(&v).unwrap();
+        assert_eq!(decode_key::<T>(&bytes).unwrap(), v, "{}", hex(&bytes));
+    }
+    rt(u128::MAX);
+    rt(i128::MIN);
+    rt(i128::MAX);
+    rt(u64::MAX);
+    rt(i64::MIN);
+    rt('x');
+    rt(String::from("unicode ✓"));
+    rt(Some(3u8));
+    rt((1u8, "a".to_string(), vec![1.5f64]));
+    rt(HashSet::from([E::Unit, E::New(-1)]));
+    rt(BTreeSet::from([3, 1, 2]));
+    rt(HashMap::from([((1, 2), "tuple keys".to_string())]));
+    rt(Wrapper(vec![E::Unit, E::New(-3), E::Tuple(1, "t".into()), E::Struct { x: -9 }]));
+    assert_eq!(encode_key(&E::Unit).unwrap(), encode_key("Unit").unwrap());
+}
+
+#[test]
+fn dynamic_keys_keep_sets_tagged() {
+    let bytes = encode_key(&HashSet::from([2, 1])).unwrap();
+    match decode_key_dyn(&bytes).unwrap() {
+        hashstash::Value::Tag(258, inner) => assert_eq!(inner.as_array().map(Vec::len), Some(2)),
+        other => panic!("not a set: {other:?}"),
+    }
+}
+
+#[test]
+fn bad_key_bytes_are_a_decode_error() {
+    for bad in [&b""[..], &[0x82, 0x01][..], &[0xff][..], &[0x7f, 0x61][..]] {
+        let err = decode_key::<hashstash::Value>(bad).unwrap_err();
+        assert!(matches!(err, hashstash::Error::Decode { .. }), "{err}");
+    }
+    // A wrong type is an error, not garbage.
+    let err = decode_key::<u32>(&encode_key("text").unwrap()).unwrap_err();
+    assert!(matches!(err, hashstash::Error::Decode { .. }), "{err}");
+}
