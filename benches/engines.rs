@@ -1,1 +1,168 @@
-fn main(){}
+//! Set and get per engine for the standard workload, next to the raw engine.
+//!
+//! The standard workload: 10,000 items, key `"key{i}"`, value
+//! `{"name": "cat", "i": i, "vals": [0..9]}`, default serializer (hashstash), lz4.
+//!
+//! `HASHSTASH_BENCH_DIR` picks the folder (default: the system temp folder); point it at a
+//! tmpfs (`/dev/shm`) and at a disk to see both. Throughput is reported per item.
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use hashstash::{EngineKind, Stash};
+use serde::{Deserialize, Serialize};
+use std::hint::black_box;
+
+const N: usize = 10_000;
+
+#[derive(Serialize, Deserialize, Clone)]
+struct Item {
+    name: String,
+    i: u64,
+    vals: Vec<u32>,
+}
+
+fn workload() -> Vec<(String, Item)> {
+    (0..N)
+        .map(|i| {
+            let item = Item {
+                name: "cat".into(),
+                i: i as u64,
+                vals: (0..10).collect(),
+            };
+            (format!("key{i}"), item)
+        })
+        .collect()
+}
+
+fn bench_dir() -> tempfile::TempDir {
+    match std::env::var_os("HASHSTASH_BENCH_DIR") {
+        Some(dir) => tempfile::tempdir_in(dir).expect("bench dir"),
+        None => tempfile::tempdir().expect("temp dir"),
+    }
+}
+
+fn open(dir: &std::path::Path, engine: EngineKind) -> Stash {
+    Stash::builder()
+        .root_dir(dir)
+        .engine(engine)
+        .clear(true)
+        .open()
+        .expect("open")
+}
+
+fn engines(c: &mut Criterion) {
+    let items = workload();
+    let dir = bench_dir();
+    for engine in EngineKind::available() {
+        let stash = open(dir.path(), engine);
+        let mut group = c.benchmark_group(engine.name());
+        group.throughput(Throughput::Elements(1));
+        let mut i = 0;
+        group.bench_function("set", |b| {
+            b.iter(|| {
+                let (k, v) = &items[i % N];
+                i += 1;
+                stash.set(k, v).expect("set")
+            })
+        });
+        stash
+            .update(items.iter().map(|(k, v)| (k, v)))
+            .expect("fill");
+        let mut i = 0;
+        group.bench_function("get", |b| {
+            b.iter(|| {
+                let (k, _) = &items[i % N];
+                i += 1;
+                black_box(stash.get::<_, Item>(k).expect("get").expect("present"))
+            })
+        });
+        group.throughput(Throughput::Elements(N as u64));
+        group.sample_size(10);
+        group.bench_function("update_10k", |b| {
+            b.iter_batched(
+                || stash.clear().expect("clear"),
+                |()| {
+                    stash
+                        .update(items.iter().map(|(k, v)| (k, v)))
+                        .expect("update")
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        group.finish();
+    }
+}
+
+/// The floor under the LMDB engine: heed put/get of the same bytes the stash stores
+/// (the encoded key as the LMDB key, and the encoded value), plus the same decode.
+#[cfg(feature = "lmdb")]
+fn raw_heed(c: &mut Criterion) {
+    use heed::types::Bytes;
+    let items = workload();
+    let codec = hashstash::Codec::default();
+    let encoded: Vec<(Vec<u8>, Vec<u8>)> = items
+        .iter()
+        .map(|(k, v)| {
+            (
+                hashstash::codec::encode_key(k).unwrap(),
+                codec.encode_value(v).unwrap(),
+            )
+        })
+        .collect();
+    let dir = bench_dir();
+    // SAFETY: a fresh folder that only this benchmark opens.
+    let env = unsafe {
+        heed::EnvOpenOptions::new()
+            .map_size(1 << 30)
+            .open(dir.path())
+    }
+    .expect("env");
+    let mut wtxn = env.write_txn().unwrap();
+    let db: heed::Database<Bytes, Bytes> = env.create_database(&mut wtxn, None).unwrap();
+    wtxn.commit().unwrap();
+    let mut group = c.benchmark_group("raw_heed");
+    group.throughput(Throughput::Elements(1));
+    let mut i = 0;
+    group.bench_function("put_commit", |b| {
+        b.iter(|| {
+            let (k, v) = &encoded[i % N];
+            i += 1;
+            let mut wtxn = env.write_txn().unwrap();
+            db.put(&mut wtxn, k, v).unwrap();
+            wtxn.commit().unwrap();
+        })
+    });
+    let mut i = 0;
+    group.bench_function("get", |b| {
+        b.iter(|| {
+            let (k, _) = &encoded[i % N];
+            i += 1;
+            let rtxn = env.read_txn().unwrap();
+            black_box(db.get(&rtxn, k).unwrap().map(<[u8]>::to_vec));
+        })
+    });
+    let mut i = 0;
+    group.bench_function("get_and_decode", |b| {
+        b.iter(|| {
+            let (k, _) = &encoded[i % N];
+            i += 1;
+            let rtxn = env.read_txn().unwrap();
+            let bytes = db.get(&rtxn, k).unwrap().unwrap();
+            black_box(codec.decode_value::<Item>(bytes).unwrap())
+        })
+    });
+    let mut i = 0;
+    group.bench_function("decode_only", |b| {
+        b.iter(|| {
+            let (_, v) = &encoded[i % N];
+            i += 1;
+            black_box(codec.decode_value::<Item>(v).unwrap())
+        })
+    });
+    group.finish();
+}
+
+#[cfg(feature = "lmdb")]
+criterion_group!(benches, engines, raw_heed);
+#[cfg(not(feature = "lmdb"))]
+criterion_group!(benches, engines);
+criterion_main!(benches);

@@ -81,7 +81,9 @@ pub fn base_dir() -> Result<PathBuf> {
         .map(|h| h.join(".cache").join("hashstash"))
         .ok_or_else(|| Error::InvalidOption {
             option: "root_dir",
-            message: format!("no home folder to put stashes in; set {ROOT_DIR_ENV} or give an absolute root_dir"),
+            message: format!(
+                "no home folder to put stashes in; set {ROOT_DIR_ENV} or give an absolute root_dir"
+            ),
         })
 }
 
@@ -110,7 +112,11 @@ impl StashConfig {
         for part in self.dbname.split('/').filter(|p| !p.is_empty()) {
             dir.push(part);
         }
-        dir.join(format!("{}.{}", self.engine.name(), self.codec().describe()))
+        dir.join(format!(
+            "{}.{}",
+            self.engine.name(),
+            self.codec().describe()
+        ))
     }
 
     /// The engine's store: `<stash_dir>/data.db`.
@@ -140,11 +146,15 @@ impl StashConfig {
 
     /// Checks that names cannot lead outside the root folder.
     pub(crate) fn validate(&self) -> Result<()> {
-        let bad = |part: &str| part == ".." || part == "." || part.contains('\\') || part.contains('\0');
+        let bad =
+            |part: &str| part == ".." || part == "." || part.contains('\\') || part.contains('\0');
         if self.dbname.split('/').any(bad) || self.dbname.starts_with('/') {
             return Err(Error::InvalidOption {
                 option: "dbname",
-                message: format!("{:?} must be a relative name without `.` or `..` parts", self.dbname),
+                message: format!(
+                    "{:?} must be a relative name without `.` or `..` parts",
+                    self.dbname
+                ),
             });
         }
         if self.filename.contains('/') || bad(&self.filename) || self.filename.is_empty() {
@@ -207,7 +217,13 @@ impl FormatRecord {
     pub fn describe(&self) -> String {
         format!(
             "engine={} serializer={} compress={} b64={} append_mode={} format_version={} keys={}",
-            self.engine, self.serializer, self.compress, self.b64, self.append_mode, self.format_version, self.key_encoding
+            self.engine,
+            self.serializer,
+            self.compress,
+            self.b64,
+            self.append_mode,
+            self.format_version,
+            self.key_encoding
         )
     }
 
@@ -237,10 +253,12 @@ impl FormatRecord {
         std::fs::write(tmp.path(), &json).map_err(|e| Error::io(tmp.path(), e))?;
         match std::fs::hard_link(tmp.path(), &path) {
             Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => match FormatRecord::read(dir)? {
-                Some(found) => self.check(&found, dir),
-                None => Err(Error::io(&path, e)),
-            },
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                match FormatRecord::read(dir)? {
+                    Some(found) => self.check(&found, dir),
+                    None => Err(Error::io(&path, e)),
+                }
+            }
             Err(e) => Err(Error::io(&path, e)),
         }
     }

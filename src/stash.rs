@@ -133,7 +133,10 @@ impl StashBuilder {
 
 /// The config of an existing stash folder, from the format it recorded.
 fn config_from_path(path: &Path) -> Result<StashConfig> {
-    let dir = if path.file_name().is_some_and(|n| n == crate::config::DATA_FILENAME) {
+    let dir = if path
+        .file_name()
+        .is_some_and(|n| n == crate::config::DATA_FILENAME)
+    {
         path.parent().unwrap_or(path)
     } else {
         path
@@ -141,7 +144,10 @@ fn config_from_path(path: &Path) -> Result<StashConfig> {
     let dir = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
     let record = FormatRecord::read(&dir)?.ok_or_else(|| Error::InvalidOption {
         option: "path",
-        message: format!("{} is not a stash folder (it has no {FORMAT_FILENAME})", dir.display()),
+        message: format!(
+            "{} is not a stash folder (it has no {FORMAT_FILENAME})",
+            dir.display()
+        ),
     })?;
     let dbdir = dir.parent().unwrap_or(&dir);
     let config = StashConfig {
@@ -193,7 +199,9 @@ impl Stash {
         if config.engine != EngineKind::Memory {
             FormatRecord::of(&config).record_or_check(&config.stash_dir())?;
         }
-        let engine = config.engine.open(&config.data_path(), config.append_mode)?;
+        let engine = config
+            .engine
+            .open(&config.data_path(), config.append_mode)?;
         let stash = Stash {
             inner: Arc::new(Inner {
                 codec: config.codec(),
@@ -276,7 +284,11 @@ impl Stash {
     }
 
     /// The value under `key`, or `default`.
-    pub fn get_or<K: ?Sized + Serialize, V: DeserializeOwned>(&self, key: &K, default: V) -> Result<V> {
+    pub fn get_or<K: ?Sized + Serialize, V: DeserializeOwned>(
+        &self,
+        key: &K,
+        default: V,
+    ) -> Result<V> {
         Ok(self.get(key)?.unwrap_or(default))
     }
 
@@ -295,7 +307,11 @@ impl Stash {
     }
 
     /// Stores `value` under `key` (in append mode, as a new version).
-    pub fn set<K: ?Sized + Serialize, V: ?Sized + Serialize>(&self, key: &K, value: &V) -> Result<()> {
+    pub fn set<K: ?Sized + Serialize, V: ?Sized + Serialize>(
+        &self,
+        key: &K,
+        value: &V,
+    ) -> Result<()> {
         let key = codec::encode_key(key)?;
         let value = self.inner.codec.encode_value(value)?;
         self.inner.engine.set(&key, &value)
@@ -324,7 +340,11 @@ impl Stash {
     }
 
     /// The value under `key`; if missing, stores `default` first and returns it.
-    pub fn setdefault<K: ?Sized + Serialize, V: Serialize + DeserializeOwned>(&self, key: &K, default: V) -> Result<V> {
+    pub fn setdefault<K: ?Sized + Serialize, V: Serialize + DeserializeOwned>(
+        &self,
+        key: &K,
+        default: V,
+    ) -> Result<V> {
         if let Some(v) = self.get(key)? {
             return Ok(v);
         }
@@ -421,7 +441,10 @@ impl Stash {
         if batch.is_empty() {
             return Ok(());
         }
-        let refs: Vec<(&[u8], &[u8])> = batch.iter().map(|(k, v)| (k.as_slice(), v.as_slice())).collect();
+        let refs: Vec<(&[u8], &[u8])> = batch
+            .iter()
+            .map(|(k, v)| (k.as_slice(), v.as_slice()))
+            .collect();
         self.inner.engine.set_many(&refs)
     }
 
@@ -444,32 +467,42 @@ impl Stash {
 
     /// Every key, decoded as `K`.
     pub fn keys<K: DeserializeOwned>(&self) -> Result<impl Iterator<Item = Result<K>> + '_> {
-        Ok(self.raw_keys()?.map(|r| r.and_then(|k| codec::decode_key(&k))))
+        Ok(self
+            .raw_keys()?
+            .map(|r| r.and_then(|k| codec::decode_key(&k))))
     }
 
     /// Every (latest) value, decoded as `V`.
     pub fn values<V: DeserializeOwned>(&self) -> Result<impl Iterator<Item = Result<V>> + '_> {
         let codec = self.inner.codec;
-        Ok(self.raw_values()?.map(move |r| r.and_then(|v| codec.decode_value(&v))))
+        Ok(self
+            .raw_values()?
+            .map(move |r| r.and_then(|v| codec.decode_value(&v))))
     }
 
     /// Every `(key, latest value)` pair, decoded as `(K, V)`.
-    pub fn items<K: DeserializeOwned, V: DeserializeOwned>(&self) -> Result<impl Iterator<Item = Result<(K, V)>> + '_> {
+    pub fn items<K: DeserializeOwned, V: DeserializeOwned>(
+        &self,
+    ) -> Result<impl Iterator<Item = Result<(K, V)>> + '_> {
         let codec = self.inner.codec;
-        Ok(self
-            .raw_items()?
-            .map(move |r| r.and_then(|(k, v)| Ok((codec::decode_key(&k)?, codec.decode_value(&v)?)))))
+        Ok(self.raw_items()?.map(move |r| {
+            r.and_then(|(k, v)| Ok((codec::decode_key(&k)?, codec.decode_value(&v)?)))
+        }))
     }
 
     /// Every key as a dynamic [`Value`] (sets are tag 258 over an array).
     pub fn keys_dyn(&self) -> Result<impl Iterator<Item = Result<Value>> + '_> {
-        Ok(self.raw_keys()?.map(|r| r.and_then(|k| codec::decode_key_dyn(&k))))
+        Ok(self
+            .raw_keys()?
+            .map(|r| r.and_then(|k| codec::decode_key_dyn(&k))))
     }
 
     /// Every (latest) value as a dynamic [`Value`].
     pub fn values_dyn(&self) -> Result<impl Iterator<Item = Result<Value>> + '_> {
         let codec = self.inner.codec;
-        Ok(self.raw_values()?.map(move |r| r.and_then(|v| codec.decode_value_dyn(&v))))
+        Ok(self
+            .raw_values()?
+            .map(move |r| r.and_then(|v| codec.decode_value_dyn(&v))))
     }
 
     /// Every `(key, latest value)` pair as dynamic [`Value`]s.
@@ -493,7 +526,10 @@ impl Stash {
     }
 
     /// Every version under `key` with its `_version` (1..n) and `_timestamp`.
-    pub fn get_all_with_metadata<K: ?Sized + Serialize, V: DeserializeOwned>(&self, key: &K) -> Result<Vec<Versioned<V>>> {
+    pub fn get_all_with_metadata<K: ?Sized + Serialize, V: DeserializeOwned>(
+        &self,
+        key: &K,
+    ) -> Result<Vec<Versioned<V>>> {
         let key = codec::encode_key(key)?;
         self.inner
             .engine

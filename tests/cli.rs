@@ -8,7 +8,9 @@ struct Cli {
 
 impl Cli {
     fn new() -> Self {
-        Cli { root: tempfile::tempdir().unwrap() }
+        Cli {
+            root: tempfile::tempdir().unwrap(),
+        }
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -23,7 +25,11 @@ impl Cli {
     /// Runs and expects success; returns stdout.
     fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 
@@ -45,17 +51,32 @@ fn one_line(stderr: &str) {
 #[test]
 fn set_get_with_canonical_json_keys() {
     let cli = Cli::new();
-    cli.ok(&["set", r#"{"b":2,"a":1}"#, r#"{"name":"cat","vals":[1,2.5,null]}"#]);
-    assert_eq!(cli.ok(&["get", r#"{"a":1,"b":2}"#]).trim(), r#"{"name":"cat","vals":[1,2.5,null]}"#);
-    assert_eq!(cli.ok(&["get", r#"{ "b" : 2, "a" : 1 }"#]).trim(), r#"{"name":"cat","vals":[1,2.5,null]}"#);
+    cli.ok(&[
+        "set",
+        r#"{"b":2,"a":1}"#,
+        r#"{"name":"cat","vals":[1,2.5,null]}"#,
+    ]);
+    assert_eq!(
+        cli.ok(&["get", r#"{"a":1,"b":2}"#]).trim(),
+        r#"{"name":"cat","vals":[1,2.5,null]}"#
+    );
+    assert_eq!(
+        cli.ok(&["get", r#"{ "b" : 2, "a" : 1 }"#]).trim(),
+        r#"{"name":"cat","vals":[1,2.5,null]}"#
+    );
     cli.ok(&["set", r#""bad""#, r#""cat""#]);
     assert_eq!(cli.ok(&["len"]).trim(), "2");
     let mut keys: Vec<String> = cli.ok(&["keys"]).lines().map(String::from).collect();
     keys.sort();
     assert_eq!(keys, [r#""bad""#, r#"{"a":1,"b":2}"#]);
     let items = cli.ok(&["items"]);
-    let rows: Vec<serde_json::Value> = items.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert!(rows.iter().any(|r| r["key"] == "bad" && r["value"] == "cat"));
+    let rows: Vec<serde_json::Value> = items
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(rows
+        .iter()
+        .any(|r| r["key"] == "bad" && r["value"] == "cat"));
 }
 
 #[test]
@@ -96,29 +117,84 @@ fn rust_keys_are_found_from_json() {
         .engine(hashstash::EngineKind::Pairtree)
         .open()
         .unwrap();
-    stash.set(&Query { page: 2, term: "cats" }, &vec![1, 2, 3]).unwrap();
+    stash
+        .set(
+            &Query {
+                page: 2,
+                term: "cats",
+            },
+            &vec![1, 2, 3],
+        )
+        .unwrap();
     stash.set(&("a", 1), "tuple").unwrap();
     let out = cli.ok(&["--engine", "pairtree", "get", r#"{"term":"cats","page":2}"#]);
     assert_eq!(out.trim(), "[1,2,3]");
-    assert_eq!(cli.ok(&["--engine", "pairtree", "get", r#"["a",1]"#]).trim(), r#""tuple""#);
-    cli.ok(&["--engine", "pairtree", "set", r#"{"term":"dogs","page":1}"#, "7"]);
-    let got: Option<i64> = stash.get(&Query { page: 1, term: "dogs" }).unwrap();
+    assert_eq!(
+        cli.ok(&["--engine", "pairtree", "get", r#"["a",1]"#])
+            .trim(),
+        r#""tuple""#
+    );
+    cli.ok(&[
+        "--engine",
+        "pairtree",
+        "set",
+        r#"{"term":"dogs","page":1}"#,
+        "7",
+    ]);
+    let got: Option<i64> = stash
+        .get(&Query {
+            page: 1,
+            term: "dogs",
+        })
+        .unwrap();
     assert_eq!(got, Some(7));
 }
 
 #[test]
 fn append_mode_all_versions() {
     let cli = Cli::new();
-    for engine in hashstash::EngineKind::available().filter(|e| *e != hashstash::EngineKind::Memory) {
+    for engine in hashstash::EngineKind::available().filter(|e| *e != hashstash::EngineKind::Memory)
+    {
         let e = engine.name();
-        cli.ok(&["--engine", e, "--append-mode", "set", r#"{"name":"cat"}"#, r#"{"goodness":"good"}"#]);
-        cli.ok(&["--engine", e, "--append-mode", "set", r#"{"name":"cat"}"#, r#"{"goodness":"bad"}"#]);
+        cli.ok(&[
+            "--engine",
+            e,
+            "--append-mode",
+            "set",
+            r#"{"name":"cat"}"#,
+            r#"{"goodness":"good"}"#,
+        ]);
+        cli.ok(&[
+            "--engine",
+            e,
+            "--append-mode",
+            "set",
+            r#"{"name":"cat"}"#,
+            r#"{"goodness":"bad"}"#,
+        ]);
         let latest = cli.ok(&["--engine", e, "--append-mode", "get", r#"{"name":"cat"}"#]);
         assert_eq!(latest.trim(), r#"{"goodness":"bad"}"#, "{e}");
-        let all = cli.ok(&["--engine", e, "--append-mode", "get", "--all", r#"{"name":"cat"}"#]);
-        assert_eq!(all.trim(), r#"[{"goodness":"good"},{"goodness":"bad"}]"#, "{e}");
+        let all = cli.ok(&[
+            "--engine",
+            e,
+            "--append-mode",
+            "get",
+            "--all",
+            r#"{"name":"cat"}"#,
+        ]);
+        assert_eq!(
+            all.trim(),
+            r#"[{"goodness":"good"},{"goodness":"bad"}]"#,
+            "{e}"
+        );
         let meta: serde_json::Value = serde_json::from_str(&cli.ok(&[
-            "--engine", e, "--append-mode", "get", "--all", "--with-metadata", r#"{"name":"cat"}"#,
+            "--engine",
+            e,
+            "--append-mode",
+            "get",
+            "--all",
+            "--with-metadata",
+            r#"{"name":"cat"}"#,
         ]))
         .unwrap();
         assert_eq!(meta[0]["_version"], 1, "{e}");
@@ -135,15 +211,40 @@ fn append_mode_all_versions() {
 #[test]
 fn path_del_info_clear() {
     let cli = Cli::new();
-    cli.ok(&["--engine", "pairtree", "--compress", "zlib", "set", "1", "\"one\""]);
-    cli.ok(&["--engine", "pairtree", "--compress", "zlib", "set", "2", "\"two\""]);
-    let dir = cli.root.path().join("default_stash/main/pairtree.hashstash.zlib");
+    cli.ok(&[
+        "--engine",
+        "pairtree",
+        "--compress",
+        "zlib",
+        "set",
+        "1",
+        "\"one\"",
+    ]);
+    cli.ok(&[
+        "--engine",
+        "pairtree",
+        "--compress",
+        "zlib",
+        "set",
+        "2",
+        "\"two\"",
+    ]);
+    let dir = cli
+        .root
+        .path()
+        .join("default_stash/main/pairtree.hashstash.zlib");
     let path = dir.to_str().unwrap();
     assert_eq!(cli.ok(&["--path", path, "get", "1"]).trim(), r#""one""#);
     let data_db = dir.join("data.db");
-    assert_eq!(cli.ok(&["--path", data_db.to_str().unwrap(), "len"]).trim(), "2");
+    assert_eq!(
+        cli.ok(&["--path", data_db.to_str().unwrap(), "len"]).trim(),
+        "2"
+    );
     let err = cli.fails(&["--path", path, "--serializer", "json", "len"], 2);
-    assert!(err.contains("serializer=hashstash") && err.contains("serializer=json"), "{err}");
+    assert!(
+        err.contains("serializer=hashstash") && err.contains("serializer=json"),
+        "{err}"
+    );
     let err = cli.fails(&["--path", "/nonexistent/stash", "len"], 2);
     one_line(&err);
     cli.ok(&["--path", path, "del", "1"]);
@@ -152,7 +253,10 @@ fn path_del_info_clear() {
     assert_eq!(info["config"]["engine"], "pairtree");
     assert_eq!(info["config"]["compress"], "zlib");
     assert!(info["bytes_on_disk"].as_u64().unwrap() > 0);
-    assert!(info["stash"].as_str().unwrap().starts_with("PairtreeStash("));
+    assert!(info["stash"]
+        .as_str()
+        .unwrap()
+        .starts_with("PairtreeStash("));
     cli.ok(&["--path", path, "clear"]);
     assert_eq!(cli.ok(&["--path", path, "len"]).trim(), "0");
 }
@@ -162,9 +266,26 @@ fn default_engine_and_layout() {
     let cli = Cli::new();
     cli.ok(&["set", "\"k\"", "1"]);
     let engine = hashstash::EngineKind::default_engine().name();
-    let dir = cli.root.path().join(format!("default_stash/main/{engine}.hashstash.lz4"));
+    let dir = cli
+        .root
+        .path()
+        .join(format!("default_stash/main/{engine}.hashstash.lz4"));
     assert!(dir.join("data.db").exists(), "{}", dir.display());
     assert!(dir.join("format.json").exists());
-    cli.ok(&["--root-dir", "project_stash", "--dbname", "sub_stash", "set", "\"k\"", "1"]);
-    assert!(cli.root.path().join(format!("project_stash/sub_stash/{engine}.hashstash.lz4/data.db")).exists());
+    cli.ok(&[
+        "--root-dir",
+        "project_stash",
+        "--dbname",
+        "sub_stash",
+        "set",
+        "\"k\"",
+        "1",
+    ]);
+    assert!(cli
+        .root
+        .path()
+        .join(format!(
+            "project_stash/sub_stash/{engine}.hashstash.lz4/data.db"
+        ))
+        .exists());
 }

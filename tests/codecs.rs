@@ -1,6 +1,8 @@
 //! The value path: every serializer x compressor x base64 round-trips; bad bytes are errors.
 
-use hashstash::{decode, deserialize, encode, serialize, Codec, Compressor, EngineKind, Error, Serializer, Stash};
+use hashstash::{
+    decode, deserialize, encode, serialize, Codec, Compressor, EngineKind, Error, Serializer, Stash,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -28,18 +30,27 @@ fn every_combination_round_trips() {
     for serializer in Serializer::ALL {
         for compress in Compressor::available() {
             for b64 in [false, true] {
-                let codec = Codec { serializer, compress, b64 };
+                let codec = Codec {
+                    serializer,
+                    compress,
+                    b64,
+                };
                 let bytes = codec.encode_value(&record()).unwrap();
                 let back: Record = codec.decode_value(&bytes).unwrap();
                 assert_eq!(back, record(), "{}", codec.describe());
                 if b64 {
-                    assert!(bytes.iter().all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(b)));
+                    assert!(bytes
+                        .iter()
+                        .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(b)));
                 }
                 if serializer.is_self_describing() {
                     let dynamic = codec.decode_value_dyn(&bytes).unwrap();
                     assert!(dynamic.is_map(), "{}", codec.describe());
                 } else {
-                    assert!(matches!(codec.decode_value_dyn(&bytes), Err(Error::Decode { .. })));
+                    assert!(matches!(
+                        codec.decode_value_dyn(&bytes),
+                        Err(Error::Decode { .. })
+                    ));
                 }
                 combos += 1;
             }
@@ -67,8 +78,16 @@ fn every_combination_works_in_a_stash() {
                     .unwrap();
                 s.set(&("k", 1), &record()).unwrap();
                 assert_eq!(s.get::<_, Record>(&("k", 1)).unwrap(), Some(record()));
-                let name = s.stash_dir().file_name().unwrap().to_string_lossy().into_owned();
-                let expected = format!("pairtree.{serializer}.{compress}{}", if b64 { "+b64" } else { "" });
+                let name = s
+                    .stash_dir()
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                let expected = format!(
+                    "pairtree.{serializer}.{compress}{}",
+                    if b64 { "+b64" } else { "" }
+                );
                 assert_eq!(name, expected);
             }
         }
@@ -80,8 +99,18 @@ fn key_bytes_do_not_depend_on_the_value_format() {
     let dir = tempfile::tempdir().unwrap();
     let key = ("bad", vec![1, 2]);
     let mut seen = Vec::new();
-    for (compress, b64) in [(Compressor::Raw, false), (Compressor::Lz4, true), (Compressor::Bz2, false)] {
-        let s = Stash::builder().root_dir(dir.path()).engine(EngineKind::Memory).compress(compress).b64(b64).open().unwrap();
+    for (compress, b64) in [
+        (Compressor::Raw, false),
+        (Compressor::Lz4, true),
+        (Compressor::Bz2, false),
+    ] {
+        let s = Stash::builder()
+            .root_dir(dir.path())
+            .engine(EngineKind::Memory)
+            .compress(compress)
+            .b64(b64)
+            .open()
+            .unwrap();
         s.set(&key, "v").unwrap();
         seen.push(s.raw_keys().unwrap().next().unwrap().unwrap());
     }
@@ -99,9 +128,18 @@ fn golden_default_value_format() {
     struct S {
         a: u8,
     }
-    let raw = Codec { compress: Compressor::Raw, ..Codec::default() };
-    assert_eq!(raw.encode_value(&S { a: 1 }).unwrap(), [0x81, 0xa1, b'a', 0x01]);
-    let b64 = Codec { b64: true, ..Codec::default() };
+    let raw = Codec {
+        compress: Compressor::Raw,
+        ..Codec::default()
+    };
+    assert_eq!(
+        raw.encode_value(&S { a: 1 }).unwrap(),
+        [0x81, 0xa1, b'a', 0x01]
+    );
+    let b64 = Codec {
+        b64: true,
+        ..Codec::default()
+    };
     assert_eq!(b64.encode_value("cat").unwrap(), b"BAAAAECjY2F0");
 }
 
@@ -154,7 +192,16 @@ fn names_parse_and_unknown_names_are_errors() {
     for e in EngineKind::ALL {
         assert_eq!(e.name().parse::<EngineKind>().unwrap(), e);
     }
-    assert!(matches!("pickle".parse::<Serializer>(), Err(Error::InvalidOption { .. })));
-    assert!(matches!("lzma".parse::<Compressor>(), Err(Error::InvalidOption { .. })));
-    assert!(matches!("cassandra".parse::<EngineKind>(), Err(Error::InvalidOption { .. })));
+    assert!(matches!(
+        "pickle".parse::<Serializer>(),
+        Err(Error::InvalidOption { .. })
+    ));
+    assert!(matches!(
+        "lzma".parse::<Compressor>(),
+        Err(Error::InvalidOption { .. })
+    ));
+    assert!(matches!(
+        "cassandra".parse::<EngineKind>(),
+        Err(Error::InvalidOption { .. })
+    ));
 }

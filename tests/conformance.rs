@@ -65,7 +65,10 @@ pub fn eight_kinds_of_keys(engine: EngineKind) {
     let map_key = HashMap::from([("goodness", "bad")]);
     let list_key = vec!["bad", "good", "ugly"];
     let set_key: HashSet<&str> = HashSet::from(["bad", "good"]);
-    let struct_key = Func { name: "func_key", module: "readme" };
+    let struct_key = Func {
+        name: "func_key",
+        module: "readme",
+    };
     let enum_key = Shape::Lambda { arity: 1 };
     let bytes_key = serde_bytes_key(b"\x00\xffbad");
     let big_key = u128::MAX;
@@ -131,7 +134,9 @@ pub fn iteration_typed_and_dynamic(engine: EngineKind) {
     let (k, v) = s.items_dyn().unwrap().next().unwrap().unwrap();
     assert!(matches!(k, Value::Text(ref t) if t.starts_with("key")));
     let map = v.as_map().expect("a map value");
-    assert!(map.iter().any(|(k, v)| k.as_text() == Some("name") && v.as_text() == Some("cat")));
+    assert!(map
+        .iter()
+        .any(|(k, v)| k.as_text() == Some("name") && v.as_text() == Some("cat")));
     assert_eq!(s.keys_dyn().unwrap().count(), 1300);
     assert_eq!(s.values_dyn().unwrap().count(), 1300);
 }
@@ -144,7 +149,10 @@ pub fn raw_items_decode(engine: EngineKind) {
     assert_eq!(raw_key, s.encode_key(&key).unwrap());
     assert_eq!(raw_value, s.encode_value("cat").unwrap());
     let decoded: HashSet<String> = s.decode_key(&raw_key).unwrap();
-    assert_eq!(decoded, HashSet::from(["good".to_string(), "bad".to_string()]));
+    assert_eq!(
+        decoded,
+        HashSet::from(["good".to_string(), "bad".to_string()])
+    );
     assert_eq!(s.decode_value::<String>(&raw_value).unwrap(), "cat");
     assert_eq!(s.raw_keys().unwrap().count(), 1);
     assert_eq!(s.raw_values().unwrap().count(), 1);
@@ -175,7 +183,10 @@ pub fn update_from_other_stashes(engine: EngineKind) {
     other.set(&vec![1, 2, 3], "cat").unwrap();
     other.set("nested", &animal(5)).unwrap();
     s.update_from(&other).unwrap();
-    assert_eq!(s.get::<_, String>(&[1, 2, 3]).unwrap().as_deref(), Some("cat"));
+    assert_eq!(
+        s.get::<_, String>(&[1, 2, 3]).unwrap().as_deref(),
+        Some("cat")
+    );
     assert_eq!(s.get::<_, Animal>("nested").unwrap(), Some(animal(5)));
     // And back, same codec: raw bytes are copied.
     let (_d3, again) = stash(engine);
@@ -190,7 +201,11 @@ pub fn clear_and_reopen(engine: EngineKind) {
     s.set("k", &animal(1)).unwrap();
     drop(s);
     let s = b.clone().open().unwrap();
-    assert_eq!(s.get::<_, Animal>("k").unwrap(), Some(animal(1)), "persists across handles");
+    assert_eq!(
+        s.get::<_, Animal>("k").unwrap(),
+        Some(animal(1)),
+        "persists across handles"
+    );
     s.clear().unwrap();
     assert_eq!(s.len().unwrap(), 0);
     s.set("k", &1).unwrap();
@@ -211,20 +226,38 @@ pub fn append_mode_versions(engine: EngineKind) {
     let all: Vec<HashMap<String, String>> = s.get_all(&key).unwrap();
     let goodness: Vec<&str> = all.iter().map(|m| m["goodness"].as_str()).collect();
     assert_eq!(goodness, ["good", "bad", "ugly"]);
-    let meta = s.get_all_with_metadata::<_, HashMap<String, String>>(&key).unwrap();
-    assert_eq!(meta.iter().map(|v| v.version).collect::<Vec<_>>(), [1, 2, 3]);
+    let meta = s
+        .get_all_with_metadata::<_, HashMap<String, String>>(&key)
+        .unwrap();
+    assert_eq!(
+        meta.iter().map(|v| v.version).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
     assert!(meta.windows(2).all(|w| w[0].timestamp <= w[1].timestamp));
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
-    assert!((now - meta[0].timestamp).abs() < 600.0, "timestamp is unix seconds");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(
+        (now - meta[0].timestamp).abs() < 600.0,
+        "timestamp is unix seconds"
+    );
     let json = serde_json::to_value(&meta[0]).unwrap();
-    assert!(json.get("_version").is_some() && json.get("_timestamp").is_some() && json.get("_value").is_some());
+    assert!(
+        json.get("_version").is_some()
+            && json.get("_timestamp").is_some()
+            && json.get("_value").is_some()
+    );
     // The scan sees the latest version only.
     let items: Vec<(Value, HashMap<String, String>)> = s
         .raw_items()
         .unwrap()
         .map(|r| {
             let (k, v) = r.unwrap();
-            (hashstash::codec::decode_key_dyn(&k).unwrap(), s.decode_value(&v).unwrap())
+            (
+                hashstash::codec::decode_key_dyn(&k).unwrap(),
+                s.decode_value(&v).unwrap(),
+            )
         })
         .collect();
     assert_eq!(items.len(), 1);
@@ -291,7 +324,10 @@ pub fn tmp_and_sub(engine: EngineKind) {
     };
     assert!(!dir.exists(), "tmp folder removed");
     let again = Stash::open_config(
-        hashstash::StashConfig { dbname: format!("{}/tmp/x", s.config().dbname), ..s.config().clone() },
+        hashstash::StashConfig {
+            dbname: format!("{}/tmp/x", s.config().dbname),
+            ..s.config().clone()
+        },
         false,
     )
     .unwrap();
@@ -301,7 +337,9 @@ pub fn tmp_and_sub(engine: EngineKind) {
     assert!(!sub.contains("outer").unwrap());
     sub.set("inner", &2).unwrap();
     assert!(!s.contains("inner").unwrap());
-    assert!(sub.stash_dir().starts_with(s.config().root_dir.join("main").join("child")));
+    assert!(sub
+        .stash_dir()
+        .starts_with(s.config().root_dir.join("main").join("child")));
 }
 
 pub fn threads_lose_nothing(engine: EngineKind) {
@@ -332,7 +370,8 @@ pub fn values_of_every_shape(engine: EngineKind) {
     s.set("unit", &()).unwrap();
     s.set("none", &Option::<u8>::None).unwrap();
     s.set("float", &f64::NAN).unwrap();
-    s.set("nested", &BTreeMap::from([("a", vec![Some(1.5), None])])).unwrap();
+    s.set("nested", &BTreeMap::from([("a", vec![Some(1.5), None])]))
+        .unwrap();
     assert_eq!(s.get::<_, Vec<u8>>("big").unwrap(), Some(big));
     assert_eq!(s.get::<_, Vec<u8>>("empty").unwrap(), Some(vec![]));
     assert_eq!(s.get::<_, ()>("unit").unwrap(), Some(()));
@@ -347,11 +386,22 @@ pub fn values_of_every_shape(engine: EngineKind) {
 
 pub fn display_and_dict(engine: EngineKind) {
     let (_d, b) = builder(engine);
-    let s = b.dbname("sub_stash").compress(hashstash::Compressor::Lz4).b64(true).open().unwrap();
+    let s = b
+        .dbname("sub_stash")
+        .compress(hashstash::Compressor::Lz4)
+        .b64(true)
+        .open()
+        .unwrap();
     let shown = s.to_string();
     let prefix = format!("{}Stash(", engine.display_name());
     assert!(shown.starts_with(&prefix), "{shown}");
-    assert!(shown.ends_with(&format!("sub_stash/{}.hashstash.lz4+b64/data.db)", engine.name())), "{shown}");
+    assert!(
+        shown.ends_with(&format!(
+            "sub_stash/{}.hashstash.lz4+b64/data.db)",
+            engine.name()
+        )),
+        "{shown}"
+    );
     let dict = s.to_dict();
     assert_eq!(dict["engine"], engine.name());
     assert_eq!(dict["b64"], true);

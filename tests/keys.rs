@@ -22,11 +22,26 @@ fn golden_key_bytes() {
         (encode_key(&0.1f64).unwrap(), "fb3fb999999999999a"),
         (encode_key(&true).unwrap(), "f5"),
         (encode_key(&Option::<u8>::None).unwrap(), "f6"),
-        (encode_key(&("bad", "good")).unwrap(), "826362616464676f6f64"),
-        (encode_key(&HashMap::from([("b", 2), ("a", 1)])).unwrap(), "a2616101616202"),
-        (encode_key(&HashSet::from(["good", "bad"])).unwrap(), "d90102826362616464676f6f64"),
-        (encode_key(&u128::MAX).unwrap(), "c250ffffffffffffffffffffffffffffffff"),
-        (encode_key(&i128::MIN).unwrap(), "c3507fffffffffffffffffffffffffffffff"),
+        (
+            encode_key(&("bad", "good")).unwrap(),
+            "826362616464676f6f64",
+        ),
+        (
+            encode_key(&HashMap::from([("b", 2), ("a", 1)])).unwrap(),
+            "a2616101616202",
+        ),
+        (
+            encode_key(&HashSet::from(["good", "bad"])).unwrap(),
+            "d90102826362616464676f6f64",
+        ),
+        (
+            encode_key(&u128::MAX).unwrap(),
+            "c250ffffffffffffffffffffffffffffffff",
+        ),
+        (
+            encode_key(&i128::MIN).unwrap(),
+            "c3507fffffffffffffffffffffffffffffff",
+        ),
     ];
     for (bytes, golden) in cases {
         assert_eq!(hex(&bytes), golden);
@@ -42,18 +57,36 @@ fn hash_collections_are_order_independent() {
     let b: HashSet<String> = words.iter().rev().cloned().collect();
     assert_eq!(encode_key(&a).unwrap(), encode_key(&b).unwrap());
     let bt: BTreeSet<String> = words.iter().cloned().collect();
-    assert_eq!(encode_key(&a).unwrap(), encode_key(&bt).unwrap(), "HashSet and BTreeSet agree");
+    assert_eq!(
+        encode_key(&a).unwrap(),
+        encode_key(&bt).unwrap(),
+        "HashSet and BTreeSet agree"
+    );
     let ma: HashMap<String, usize> = words.iter().cloned().zip(0..).collect();
     let mut mb: HashMap<String, usize> = HashMap::with_capacity(4096);
-    mb.extend(words.iter().cloned().zip(0..).collect::<Vec<_>>().into_iter().rev());
+    mb.extend(
+        words
+            .iter()
+            .cloned()
+            .zip(0..)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev(),
+    );
     let mc: BTreeMap<String, usize> = words.iter().cloned().zip(0..).collect();
     assert_eq!(encode_key(&ma).unwrap(), encode_key(&mb).unwrap());
     assert_eq!(encode_key(&ma).unwrap(), encode_key(&mc).unwrap());
     // Nested inside other values, and behind references and boxes.
     let nested_a = (1, vec![a.clone()], Some(&a));
     let nested_b = (1, vec![b.clone()], Some(&b));
-    assert_eq!(encode_key(&nested_a).unwrap(), encode_key(&nested_b).unwrap());
-    assert_eq!(encode_key(&Box::new(a.clone())).unwrap(), encode_key(&b).unwrap());
+    assert_eq!(
+        encode_key(&nested_a).unwrap(),
+        encode_key(&nested_b).unwrap()
+    );
+    assert_eq!(
+        encode_key(&Box::new(a.clone())).unwrap(),
+        encode_key(&b).unwrap()
+    );
 }
 
 #[test]
@@ -62,8 +95,14 @@ fn sets_and_lists_are_different_keys() {
     let list = vec!["bad", "good"];
     assert_ne!(encode_key(&set).unwrap(), encode_key(&list).unwrap());
     // ... but tuples, arrays, slices and Vecs are one kind: sequences.
-    assert_eq!(encode_key(&("bad", "good")).unwrap(), encode_key(&list).unwrap());
-    assert_eq!(encode_key(&["bad", "good"]).unwrap(), encode_key(&list).unwrap());
+    assert_eq!(
+        encode_key(&("bad", "good")).unwrap(),
+        encode_key(&list).unwrap()
+    );
+    assert_eq!(
+        encode_key(&["bad", "good"]).unwrap(),
+        encode_key(&list).unwrap()
+    );
     assert_eq!(encode_key(&list[..]).unwrap(), encode_key(&list).unwrap());
 }
 
@@ -74,10 +113,16 @@ fn structs_equal_maps_and_json() {
         b: u32,
         a: String,
     }
-    let q = Query { b: 2, a: "x".into() };
+    let q = Query {
+        b: 2,
+        a: "x".into(),
+    };
     let json = serde_json::json!({"a": "x", "b": 2});
     assert_eq!(encode_key(&q).unwrap(), encode_key(&json).unwrap());
-    assert_eq!(encode_key(&q).unwrap(), encode_key_value(from_json(&json)).unwrap());
+    assert_eq!(
+        encode_key(&q).unwrap(),
+        encode_key_value(from_json(&json)).unwrap()
+    );
     let back: Query = decode_key(&encode_key(&q).unwrap()).unwrap();
     assert_eq!(back, q);
 }
@@ -85,13 +130,28 @@ fn structs_equal_maps_and_json() {
 #[test]
 fn floats_have_one_spelling() {
     assert_eq!(encode_key(&-0.0f64).unwrap(), encode_key(&0.0f64).unwrap());
-    assert_eq!(encode_key(&f64::NAN).unwrap(), encode_key(&(-f64::NAN)).unwrap());
-    assert_eq!(encode_key(&f32::NAN).unwrap(), encode_key(&f64::NAN).unwrap());
-    assert_ne!(encode_key(&f64::INFINITY).unwrap(), encode_key(&f64::NEG_INFINITY).unwrap());
+    assert_eq!(
+        encode_key(&f64::NAN).unwrap(),
+        encode_key(&(-f64::NAN)).unwrap()
+    );
+    assert_eq!(
+        encode_key(&f32::NAN).unwrap(),
+        encode_key(&f64::NAN).unwrap()
+    );
+    assert_ne!(
+        encode_key(&f64::INFINITY).unwrap(),
+        encode_key(&f64::NEG_INFINITY).unwrap()
+    );
     let inf: f64 = decode_key(&encode_key(&f64::INFINITY).unwrap()).unwrap();
     assert_eq!(inf, f64::INFINITY);
-    assert!(decode_key::<f64>(&encode_key(&f64::NAN).unwrap()).unwrap().is_nan());
-    assert_ne!(encode_key(&1.0f64).unwrap(), encode_key(&1u8).unwrap(), "1.0 and 1 differ");
+    assert!(decode_key::<f64>(&encode_key(&f64::NAN).unwrap())
+        .unwrap()
+        .is_nan());
+    assert_ne!(
+        encode_key(&1.0f64).unwrap(),
+        encode_key(&1u8).unwrap(),
+        "1.0 and 1 differ"
+    );
 }
 
 #[test]
@@ -121,7 +181,12 @@ fn every_serde_shape_round_trips() {
     rt(HashSet::from([E::Unit, E::New(-1)]));
     rt(BTreeSet::from([3, 1, 2]));
     rt(HashMap::from([((1, 2), "tuple keys".to_string())]));
-    rt(Wrapper(vec![E::Unit, E::New(-3), E::Tuple(1, "t".into()), E::Struct { x: -9 }]));
+    rt(Wrapper(vec![
+        E::Unit,
+        E::New(-3),
+        E::Tuple(1, "t".into()),
+        E::Struct { x: -9 },
+    ]));
     assert_eq!(encode_key(&E::Unit).unwrap(), encode_key("Unit").unwrap());
 }
 

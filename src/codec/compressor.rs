@@ -11,7 +11,9 @@ use std::io::{Read, Write};
 const MAX_RATIO: usize = 256;
 
 /// How serialized bytes are compressed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Compressor {
     /// No compression.
@@ -81,12 +83,14 @@ impl Compressor {
             Compressor::Raw => Ok(data.to_vec()),
             Compressor::Lz4 => Ok(lz4_flex::compress_prepend_size(data)),
             Compressor::Zlib => {
-                let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+                let mut enc =
+                    flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
                 enc.write_all(data).map_err(io_err)?;
                 enc.finish().map_err(io_err)
             }
             Compressor::Gzip => {
-                let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                let mut enc =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
                 enc.write_all(data).map_err(io_err)?;
                 enc.finish().map_err(io_err)
             }
@@ -112,14 +116,24 @@ impl Compressor {
                     .ok_or_else(|| fail("shorter than the lz4 size header".into()))?;
                 if claimed > data.len().saturating_mul(MAX_RATIO) + 64 {
                     return Err(fail(
-                        format!("lz4 header claims {claimed} bytes from {} bytes of input", data.len()).into(),
+                        format!(
+                            "lz4 header claims {claimed} bytes from {} bytes of input",
+                            data.len()
+                        )
+                        .into(),
                     ));
                 }
                 lz4_flex::decompress_size_prepended(data).map_err(|e| fail(e.into()))
             }
-            Compressor::Zlib => read_all(flate2::read::ZlibDecoder::new(data)).map_err(|e| fail(e.into())),
-            Compressor::Gzip => read_all(flate2::read::GzDecoder::new(data)).map_err(|e| fail(e.into())),
-            Compressor::Bz2 => read_all(bzip2::read::BzDecoder::new(data)).map_err(|e| fail(e.into())),
+            Compressor::Zlib => {
+                read_all(flate2::read::ZlibDecoder::new(data)).map_err(|e| fail(e.into()))
+            }
+            Compressor::Gzip => {
+                read_all(flate2::read::GzDecoder::new(data)).map_err(|e| fail(e.into()))
+            }
+            Compressor::Bz2 => {
+                read_all(bzip2::read::BzDecoder::new(data)).map_err(|e| fail(e.into()))
+            }
             Compressor::Zstd => self.zstd_decompress(data),
             Compressor::Blosc => self.blosc_decompress(data),
         }
@@ -129,7 +143,11 @@ impl Compressor {
     fn not_compiled(self) -> Error {
         Error::InvalidOption {
             option: "compress",
-            message: format!("compressor {} is not compiled in: enable the cargo feature `{}`", self.name(), self.name()),
+            message: format!(
+                "compressor {} is not compiled in: enable the cargo feature `{}`",
+                self.name(),
+                self.name()
+            ),
         }
     }
 
@@ -157,7 +175,11 @@ impl Compressor {
     fn blosc_compress(self, data: &[u8]) -> Result<Vec<u8>> {
         let ctx = blosc::Context::new()
             .compressor(blosc::Compressor::LZ4)
-            .map_err(|e| Error::Encode { what: "value", format: "blosc".into(), source: format!("{e:?}").into() })?;
+            .map_err(|e| Error::Encode {
+                what: "value",
+                format: "blosc".into(),
+                source: format!("{e:?}").into(),
+            })?;
         Ok(ctx.compress(data).into())
     }
     #[cfg(not(feature = "blosc"))]
@@ -170,7 +192,10 @@ impl Compressor {
         // c-blosc trusts its header; check it against the input before letting it allocate.
         let claimed = blosc::validate(data).map_err(|_| fail("not a valid blosc buffer".into()))?;
         if claimed > data.len().saturating_mul(MAX_RATIO) + 64 {
-            return Err(fail(format!("blosc header claims {claimed} bytes from {} bytes", data.len())));
+            return Err(fail(format!(
+                "blosc header claims {claimed} bytes from {} bytes",
+                data.len()
+            )));
         }
         // SAFETY: the header was validated against the buffer's real length above, and u8 has
         // no invalid bit patterns.
@@ -197,7 +222,9 @@ impl std::str::FromStr for Compressor {
         };
         found.ok_or_else(|| Error::InvalidOption {
             option: "compress",
-            message: format!("unknown compressor {s:?}; expected one of raw, lz4, zlib, gzip, bz2, zstd, blosc"),
+            message: format!(
+                "unknown compressor {s:?}; expected one of raw, lz4, zlib, gzip, bz2, zstd, blosc"
+            ),
         })
     }
 }

@@ -113,7 +113,9 @@ fn sorted_map(entries: Vec<(Value, Value)>) -> Result<Value, KeyError> {
     if keyed.windows(2).any(|w| w[0].0 == w[1].0) {
         return Err(KeyError("a map key appears twice".into()));
     }
-    Ok(Value::Map(keyed.into_iter().map(|(_, k, v)| (k, v)).collect()))
+    Ok(Value::Map(
+        keyed.into_iter().map(|(_, k, v)| (k, v)).collect(),
+    ))
 }
 
 fn sorted_set(items: Vec<Value>) -> Result<Value, KeyError> {
@@ -135,7 +137,13 @@ fn is_set_type<T: ?Sized>() -> bool {
     // References and smart pointers serialize as what they point to.
     loop {
         let before = name;
-        for prefix in ["&mut ", "&", "alloc::boxed::Box<", "alloc::rc::Rc<", "alloc::sync::Arc<"] {
+        for prefix in [
+            "&mut ",
+            "&",
+            "alloc::boxed::Box<",
+            "alloc::rc::Rc<",
+            "alloc::sync::Arc<",
+        ] {
             if let Some(rest) = name.strip_prefix(prefix) {
                 name = rest;
             }
@@ -384,7 +392,11 @@ impl MapBuilder {
     fn finish(self) -> Result<Value, KeyError> {
         Ok(wrap_variant(self.variant, sorted_map(self.entries)?))
     }
-    fn field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> Result<(), KeyError> {
+    fn field<T: ?Sized + Serialize>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), KeyError> {
         self.entries
             .push((Value::Text(key.into()), canonical_child(value)?));
         Ok(())

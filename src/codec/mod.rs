@@ -20,7 +20,9 @@ use base64::Engine as _;
 use serde::{de::DeserializeOwned, Serialize};
 
 /// The value format of a stash: serializer, compressor and base64.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 pub struct Codec {
     /// How values become bytes.
     pub serializer: Serializer,
@@ -40,7 +42,8 @@ impl Codec {
     /// Decodes stored value bytes into `V`.
     pub fn decode_value<V: DeserializeOwned>(&self, stored: &[u8]) -> Result<V> {
         if self.b64 || self.compress != Compressor::Raw {
-            self.serializer.deserialize(&decode(stored, self.compress, self.b64)?)
+            self.serializer
+                .deserialize(&decode(stored, self.compress, self.b64)?)
         } else {
             self.serializer.deserialize(stored)
         }

@@ -14,7 +14,9 @@ use crate::error::{Error, Result};
 use serde::{de::DeserializeOwned, Serialize};
 
 /// How values are turned into bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Serializer {
     /// MessagePack with named fields: self-describing, portable, fast (the default).
@@ -28,7 +30,11 @@ pub enum Serializer {
 
 impl Serializer {
     /// Every serializer, in the order the docs list them.
-    pub const ALL: [Serializer; 3] = [Serializer::Hashstash, Serializer::Json, Serializer::Postcard];
+    pub const ALL: [Serializer; 3] = [
+        Serializer::Hashstash,
+        Serializer::Json,
+        Serializer::Postcard,
+    ];
 
     /// The serializer's name, as used in options and stash folder names.
     pub fn name(self) -> &'static str {
@@ -77,7 +83,9 @@ impl std::str::FromStr for Serializer {
             .find(|c| c.name() == s)
             .ok_or_else(|| Error::InvalidOption {
                 option: "serializer",
-                message: format!("unknown serializer {s:?}; expected one of hashstash, json, postcard"),
+                message: format!(
+                    "unknown serializer {s:?}; expected one of hashstash, json, postcard"
+                ),
             })
     }
 }

@@ -80,7 +80,10 @@ impl LmdbEngine {
         let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
         reg.retain(|_, weak| weak.strong_count() > 0);
         if let Some(shared) = reg.get(&canonical).and_then(Weak::upgrade) {
-            return Ok(LmdbEngine { shared, append_mode });
+            return Ok(LmdbEngine {
+                shared,
+                append_mode,
+            });
         }
         // SAFETY: LMDB's own lock file coordinates processes; this registry makes sure the
         // environment is opened once per process, and files are never truncated by us.
@@ -107,12 +110,19 @@ impl LmdbEngine {
             path: canonical.clone(),
         });
         reg.insert(canonical, Arc::downgrade(&shared));
-        Ok(LmdbEngine { shared, append_mode })
+        Ok(LmdbEngine {
+            shared,
+            append_mode,
+        })
     }
 
     /// Adopts a map grown by another process, or doubles ours when it is full.
     fn grow(&self, adopt_only: bool) -> Result<()> {
-        let _exclusive = self.shared.resize.write().unwrap_or_else(|e| e.into_inner());
+        let _exclusive = self
+            .shared
+            .resize
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         let new_size = if adopt_only {
             0
         } else {
@@ -220,7 +230,11 @@ fn lookup(s: &Shared, rtxn: &RoTxn, key: &[u8]) -> Result<Option<Vec<u8>>> {
     };
     let record = Record::decode(bytes, || describe(&digest))?;
     if record.key != key {
-        return Err(Error::decode(describe(&digest), "lmdb", "a different key has the same hash"));
+        return Err(Error::decode(
+            describe(&digest),
+            "lmdb",
+            "a different key has the same hash",
+        ));
     }
     Ok(Some(record.value.to_vec()))
 }
@@ -290,9 +304,18 @@ impl Engine for LmdbEngine {
                 };
                 let range = (lower, Bound::<&[u8]>::Unbounded);
                 let mut out = Vec::with_capacity(SCAN_PAGE);
-                for item in s.entries.range(rtxn, &range).map_err(lmdb_err)?.take(SCAN_PAGE) {
+                for item in s
+                    .entries
+                    .range(rtxn, &range)
+                    .map_err(lmdb_err)?
+                    .take(SCAN_PAGE)
+                {
                     let (digest, bytes) = item.map_err(lmdb_err)?;
-                    out.push((digest.to_vec(), Record::decode(bytes, || format!("lmdb entry {digest:02x?}")).map(|r| (r.key.to_vec(), r.value.to_vec()))));
+                    out.push((
+                        digest.to_vec(),
+                        Record::decode(bytes, || format!("lmdb entry {digest:02x?}"))
+                            .map(|r| (r.key.to_vec(), r.value.to_vec())),
+                    ));
                 }
                 Ok(out)
             });
@@ -300,7 +323,11 @@ impl Engine for LmdbEngine {
                 Ok(rows) => {
                     done = rows.len() < SCAN_PAGE;
                     after = rows.last().map(|(d, _)| d.clone());
-                    page = rows.into_iter().map(|(_, r)| r).collect::<Vec<_>>().into_iter();
+                    page = rows
+                        .into_iter()
+                        .map(|(_, r)| r)
+                        .collect::<Vec<_>>()
+                        .into_iter();
                 }
                 Err(e) => {
                     done = true;
@@ -318,7 +345,11 @@ impl Engine for LmdbEngine {
             };
             let latest = Record::decode(bytes, || describe(&digest))?;
             if latest.key != key {
-                return Err(Error::decode(describe(&digest), "lmdb", "a different key has the same hash"));
+                return Err(Error::decode(
+                    describe(&digest),
+                    "lmdb",
+                    "a different key has the same hash",
+                ));
             }
             if !self.append_mode {
                 return Ok(vec![latest.to_version()]);

@@ -74,7 +74,12 @@ impl Engine for MemoryEngine {
         let store = self.read();
         Ok(keys
             .iter()
-            .map(|k| store.get(*k).and_then(|v| v.last()).map(|v| v.value.clone()))
+            .map(|k| {
+                store
+                    .get(*k)
+                    .and_then(|v| v.last())
+                    .map(|v| v.value.clone())
+            })
             .collect())
     }
 

@@ -206,7 +206,9 @@ impl std::str::FromStr for EngineKind {
             .find(|e| e.name() == s)
             .ok_or_else(|| Error::InvalidOption {
                 option: "engine",
-                message: format!("unknown engine {s:?}; expected one of pairtree, lmdb, sqlite, memory"),
+                message: format!(
+                    "unknown engine {s:?}; expected one of pairtree, lmdb, sqlite, memory"
+                ),
             })
     }
 }

@@ -18,7 +18,9 @@
 //! not fsynced, so after a power loss the newest writes may be missing (never torn: the record
 //! checksum turns a torn file into an error).
 
-use super::{create_private_dir, disk_usage_of, key_digest, now_micros, Engine, EntryIter, Record, Version};
+use super::{
+    create_private_dir, disk_usage_of, key_digest, now_micros, Engine, EntryIter, Record, Version,
+};
 use crate::error::{Error, Result};
 use std::fs;
 use std::io::{ErrorKind, Write};

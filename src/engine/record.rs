@@ -45,7 +45,8 @@ impl<'a> Record<'a> {
 
     /// Decodes and verifies a record; `what` names it in errors (a path or a key digest).
     pub fn decode(bytes: &'a [u8], what: impl FnOnce() -> String) -> Result<Record<'a>> {
-        let corrupt = |why: &str, what: String| Error::decode(what, "hashstash record", why.to_owned());
+        let corrupt =
+            |why: &str, what: String| Error::decode(what, "hashstash record", why.to_owned());
         if bytes.len() < HEADER + TRAILER {
             return Err(corrupt("truncated record", what()));
         }
@@ -54,7 +55,10 @@ impl<'a> Record<'a> {
         }
         let stored_sum = u64::from_le_bytes(bytes[1..9].try_into().unwrap_or_default());
         if xxhash_rust::xxh3::xxh3_64(&bytes[9..]) != stored_sum {
-            return Err(corrupt("checksum mismatch (torn write or corrupt bytes)", what()));
+            return Err(corrupt(
+                "checksum mismatch (torn write or corrupt bytes)",
+                what(),
+            ));
         }
         let key_len = u32::from_le_bytes(bytes[9..13].try_into().unwrap_or_default()) as usize;
         let rest = &bytes[HEADER..];

@@ -46,7 +46,8 @@ impl SqliteEngine {
             create_private_dir(parent)?;
         }
         let conn = Connection::open(path).map_err(sql_err)?;
-        conn.busy_timeout(Duration::from_secs(30)).map_err(sql_err)?;
+        conn.busy_timeout(Duration::from_secs(30))
+            .map_err(sql_err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(sql_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
@@ -190,7 +191,9 @@ impl Engine for SqliteEngine {
 
     fn versions(&self, key: &[u8]) -> Result<Vec<Version>> {
         self.conn()
-            .prepare_cached("SELECT version, ts, value FROM entries WHERE key = ?1 ORDER BY version")
+            .prepare_cached(
+                "SELECT version, ts, value FROM entries WHERE key = ?1 ORDER BY version",
+            )
             .and_then(|mut stmt| {
                 stmt.query_map([key], |row| {
                     Ok(Version {

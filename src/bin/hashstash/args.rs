@@ -83,7 +83,14 @@ impl StashArgs {
         let compress: Option<Compressor> = parse(&self.compress)?;
         if let Some(path) = &self.path {
             let stash = Stash::builder().path(path).open()?;
-            check_agrees(&stash, engine, serializer, compress, self.b64, self.append_mode)?;
+            check_agrees(
+                &stash,
+                engine,
+                serializer,
+                compress,
+                self.b64,
+                self.append_mode,
+            )?;
             return Ok(stash);
         }
         let mut config = StashConfig::default();
@@ -121,11 +128,27 @@ fn check_agrees(
             requested.push(format!("{name}={given}"));
         }
     };
-    differ("engine", c.engine.to_string(), engine.map(|e| e.to_string()));
-    differ("serializer", c.serializer.to_string(), serializer.map(|s| s.to_string()));
-    differ("compress", c.compress.to_string(), compress.map(|x| x.to_string()));
+    differ(
+        "engine",
+        c.engine.to_string(),
+        engine.map(|e| e.to_string()),
+    );
+    differ(
+        "serializer",
+        c.serializer.to_string(),
+        serializer.map(|s| s.to_string()),
+    );
+    differ(
+        "compress",
+        c.compress.to_string(),
+        compress.map(|x| x.to_string()),
+    );
     differ("b64", c.b64.to_string(), b64.then(|| "true".into()));
-    differ("append_mode", c.append_mode.to_string(), append_mode.then(|| "true".into()));
+    differ(
+        "append_mode",
+        c.append_mode.to_string(),
+        append_mode.then(|| "true".into()),
+    );
     if found.is_empty() {
         Ok(())
     } else {

@@ -17,6 +17,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
+        // A closed pipe (`hashstash keys | head`) is the reader's choice, not a failure.
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("hashstash: {}", one_line(&e));
             ExitCode::from(if e.is_not_found() { MISSING } else { FAILED })
@@ -57,7 +61,10 @@ fn key_bytes(text: &str) -> Result<Vec<u8>, Error> {
 }
 
 fn print_json(out: &mut impl Write, v: &serde_json::Value) -> Result<(), Error> {
-    writeln!(out, "{v}").map_err(|e| Error::Io { path: "<stdout>".into(), source: e })
+    writeln!(out, "{v}").map_err(|e| Error::Io {
+        path: "<stdout>".into(),
+        source: e,
+    })
 }
 
 fn run(cli: Cli) -> Result<ExitCode, Error> {
@@ -72,7 +79,11 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             let value = codec.encode_value(&parse_json("VALUE", &value)?)?;
             engine.set(&key, &value)?;
         }
-        Command::Get { key, all, with_metadata } => {
+        Command::Get {
+            key,
+            all,
+            with_metadata,
+        } => {
             let key_text = key;
             let key = key_bytes(&key_text)?;
             if all {
@@ -114,7 +125,10 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Items => {
             for item in stash.items_dyn()? {
                 let (k, v) = item?;
-                print_json(&mut out, &serde_json::json!({"key": value::to_json(&k), "value": value::to_json(&v)}))?;
+                print_json(
+                    &mut out,
+                    &serde_json::json!({"key": value::to_json(&k), "value": value::to_json(&v)}),
+                )?;
             }
         }
         Command::Len => print_json(&mut out, &stash.len()?.into())?,
@@ -126,8 +140,15 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 "entries": stash.len()?,
                 "bytes_on_disk": stash.disk_usage()?,
             });
-            writeln!(out, "{}", serde_json::to_string_pretty(&info).unwrap_or_default())
-                .map_err(|e| Error::Io { path: "<stdout>".into(), source: e })?;
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&info).unwrap_or_default()
+            )
+            .map_err(|e| Error::Io {
+                path: "<stdout>".into(),
+                source: e,
+            })?;
         }
         Command::Clear => {
             let n = stash.len()?;
@@ -135,6 +156,9 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             eprintln!("cleared {n} entries from {stash}");
         }
     }
-    out.flush().map_err(|e| Error::Io { path: "<stdout>".into(), source: e })?;
+    out.flush().map_err(|e| Error::Io {
+        path: "<stdout>".into(),
+        source: e,
+    })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,155 @@
+//! The README walk-through: create a stash, store anything under anything, use it like a
+//! dictionary, keep versions, and use the codec on its own.
+//!
+//! Run with `cargo run --release --example readme` (the default engine, LMDB). Set
+//! `HASHSTASH_ROOT_DIR` to keep its stashes somewhere other than `~/.cache/hashstash`.
+
+use hashstash::{Compressor, EngineKind, Serializer, Stash};
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+
+#[derive(Serialize)]
+struct FuncKey {
+    module: &'static str,
+    name: &'static str,
+}
+
+#[derive(Serialize)]
+enum Lambda {
+    Arity(u8),
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // ----- Creating a stash -----
+    let stash = Stash::builder()
+        .root_dir("project_stash") // under ~/.cache/hashstash (or $HASHSTASH_ROOT_DIR)
+        .dbname("sub_stash")
+        .engine(EngineKind::default_engine()) // lmdb, or pairtree, sqlite, memory
+        .serializer(Serializer::Hashstash) // or json, postcard
+        .compress(Compressor::Lz4) // or raw, zlib, gzip, bz2, zstd, blosc
+        .b64(false)
+        .append_mode(false)
+        .clear(true)
+        .open()?;
+    println!("{stash}");
+    println!("{}", serde_json::to_string_pretty(&stash.to_dict())?);
+
+    // ----- Stashing objects: any serde value is a key -----
+    let map_key = HashMap::from([("goodness", "bad")]);
+    let list_key = vec!["bad", "good", "ugly"];
+    let set_key = HashSet::from(["bad", "good"]);
+    let struct_key = FuncKey {
+        module: "readme",
+        name: "func_key",
+    };
+    let enum_key = Lambda::Arity(1);
+    let bytes_key = (b"\x00bytes".to_vec(), u128::MAX);
+    stash.set("bad", "cat")?; // string key
+    stash.set(&("bad", "good"), "cat")?; // tuple key
+    stash.set(&map_key, "cat")?; // map key
+    stash.set(&list_key, "cat")?; // list key
+    stash.set(&set_key, "cat")?; // set key
+    stash.set(&struct_key, "cat")?; // struct key
+    stash.set(&enum_key, "cat")?; // enum key
+    stash.set(&bytes_key, "cat")?; // a byte vector and a u128
+    let hits: Vec<Option<String>> = vec![
+        stash.get("bad")?,
+        stash.get(&("bad", "good"))?,
+        stash.get(&map_key)?,
+        stash.get(&list_key)?,
+        stash.get(&HashSet::from(["good", "bad"]))?, // any order
+        stash.get(&struct_key)?,
+        stash.get(&enum_key)?,
+        stash.get(&bytes_key)?,
+    ];
+    println!("{:?}", hits.iter().flatten().collect::<Vec<_>>());
+
+    // ----- Works like a dictionary -----
+    assert_eq!(stash.get::<_, String>(&map_key)?.as_deref(), Some("cat"));
+    assert_eq!(stash.get::<_, String>("fake_key")?, None);
+    assert!(stash.contains(&map_key)?);
+    assert_eq!(stash.len()?, 8);
+    for (i, item) in stash.items_dyn()?.enumerate() {
+        let (key, value) = item?;
+        println!(
+            "Item #{}: {} >>> {}",
+            i + 1,
+            hashstash::value::to_json(&key),
+            hashstash::value::to_json(&value)
+        );
+    }
+    assert_eq!(stash.pop::<_, String>(&map_key)?.as_deref(), Some("cat"));
+    assert!(!stash.contains(&map_key)?);
+    assert_eq!(
+        stash.setdefault(&map_key, "new_cat_default".to_string())?,
+        "new_cat_default"
+    );
+    stash.update(HashMap::from([("new_key_of_badness", "cat")]))?;
+    let another = Stash::builder()
+        .engine(EngineKind::Memory)
+        .dbname("another")
+        .clear(true)
+        .open()?;
+    another.set(&[1, 2, 3], "cat")?;
+    stash.update_from(&another)?;
+    assert_eq!(stash.get::<_, String>(&[1, 2, 3])?.as_deref(), Some("cat"));
+    println!(
+        "len after pop, setdefault and two updates: {}",
+        stash.len()?
+    );
+
+    // ----- Under the hood -----
+    let (raw_key, raw_value) = stash.raw_items()?.next().ok_or("empty stash")??;
+    println!("{raw_key:?} is the canonical key for the stored value {raw_value:?}");
+    println!(
+        "{} is the decoded key for {}",
+        hashstash::value::to_json(&hashstash::codec::decode_key_dyn(&raw_key)?),
+        hashstash::value::to_json(&stash.codec().decode_value_dyn(&raw_value)?)
+    );
+
+    // ----- Append mode -----
+    let append = Stash::builder()
+        .root_dir("readme_append_mode")
+        .engine(EngineKind::Pairtree)
+        .append_mode(true)
+        .clear(true)
+        .open()?;
+    let key = HashMap::from([("name", "cat")]);
+    append.set(&key, &HashMap::from([("goodness", "good")]))?;
+    append.set(&key, &HashMap::from([("goodness", "bad")]))?;
+    let latest: Option<HashMap<String, String>> = append.get(&key)?;
+    let all: Vec<HashMap<String, String>> = append.get_all(&key)?;
+    println!("Latest value: {latest:?}");
+    println!("All values: {all:?}");
+    let meta = append.get_all_with_metadata::<_, HashMap<String, String>>(&key)?;
+    println!(
+        "All values with metadata: {}",
+        serde_json::to_string(&meta)?
+    );
+
+    // ----- Temporary stashes -----
+    let folder = {
+        let tmp = stash.tmp()?;
+        tmp.set("key", "value")?;
+        println!("key in tmp stash: {}", tmp.contains("key")?);
+        tmp.stash_dir()
+    };
+    println!("tmp stash folder still there: {}", folder.exists());
+
+    // ----- Utilities -----
+    let data = HashMap::from([("name", vec!["cat", "dog"])]);
+    let bytes = hashstash::serialize(&data, Serializer::Hashstash)?;
+    let back: HashMap<String, Vec<String>> = hashstash::deserialize(&bytes, Serializer::Hashstash)?;
+    println!(
+        "serialize/deserialize round trip: {}",
+        back["name"] == ["cat", "dog"]
+    );
+    let encoded = hashstash::encode(b"Hello, World!", Compressor::Lz4, true)?;
+    let decoded = hashstash::decode(&encoded, Compressor::Lz4, true)?;
+    println!(
+        "encode/decode round trip: {} ({})",
+        decoded == b"Hello, World!",
+        String::from_utf8_lossy(&encoded)
+    );
+    Ok(())
+}
