@@ -4,4 +4,6 @@ mod cli;
 mod codecs;
 mod common;
 mod conformance;
+mod corruption;
 mod keys;
+mod processes;

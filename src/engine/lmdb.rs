@@ -75,6 +75,13 @@ fn history_key(digest: &[u8; 16], version: u64) -> [u8; 24] {
 impl LmdbEngine {
     /// Opens (creating if needed) the environment in the folder `path`.
     pub fn open(path: &Path, append_mode: bool) -> Result<Self> {
+        Self::open_with_map_size(path, append_mode, INITIAL_MAP_SIZE)
+    }
+
+    /// Opens with a given initial map size (a multiple of the page size). The map still
+    /// grows by itself; a small start is for tests. Ignored when the environment is
+    /// already open in this process.
+    pub fn open_with_map_size(path: &Path, append_mode: bool, map_size: usize) -> Result<Self> {
         create_private_dir(path)?;
         let canonical = path.canonicalize().map_err(|e| Error::io(path, e))?;
         let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
@@ -89,7 +96,7 @@ impl LmdbEngine {
         // environment is opened once per process, and files are never truncated by us.
         let env = unsafe {
             EnvOpenOptions::new()
-                .map_size(INITIAL_MAP_SIZE)
+                .map_size(map_size)
                 .max_dbs(4)
                 .open(&canonical)
         }

@@ -1,7 +1,7 @@
 //! The SQLite engine (rusqlite, SQLite bundled): one file, WAL mode.
 //!
 //! ```sql
-//! entries(key BLOB, version INTEGER, ts INTEGER, value BLOB, UNIQUE(key, version))
+//! entries(key BLOB, version INTEGER, ts INTEGER, value BLOB, sum INTEGER, UNIQUE(key, version))
 //! ```
 //!
 //! Outside append mode each key has one row (version 1), replaced on write. In append mode a
@@ -10,7 +10,8 @@
 //!
 //! **Durability**: WAL with `synchronous = NORMAL`: a committed write survives the process
 //! being killed; after a power loss the last transactions before it may be rolled back, never
-//! torn. A busy timeout of 30 s makes writers in several processes wait for each other instead
+//! torn. `sum` is the xxh3 checksum of the value: SQLite does not checksum its pages, and a
+//! flipped bit in a value must be an error, not a different value. A busy timeout of 30 s makes writers in several processes wait for each other instead
 //! of failing.
 
 use super::{create_private_dir, now_micros, Engine, EntryIter, Version};
@@ -21,6 +22,9 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 const SCAN_PAGE: usize = 512;
+
+/// A row as scanned: key, value, checksum.
+type StoredRow = (Vec<u8>, Vec<u8>, i64);
 
 /// The SQLite engine.
 #[derive(Debug)]
@@ -34,10 +38,11 @@ fn sql_err(e: rusqlite::Error) -> Error {
     Error::engine("sqlite", e)
 }
 
-const GET: &str = "SELECT value FROM entries WHERE key = ?1 ORDER BY version DESC LIMIT 1";
-const SET: &str = "INSERT OR REPLACE INTO entries(key, version, ts, value) VALUES (?1, 1, ?2, ?3)";
-const APPEND: &str = "INSERT INTO entries(key, version, ts, value) \
-     SELECT ?1, COALESCE(MAX(version), 0) + 1, ?2, ?3 FROM entries WHERE key = ?1";
+const GET: &str = "SELECT value, sum FROM entries WHERE key = ?1 ORDER BY version DESC LIMIT 1";
+const SET: &str =
+    "INSERT OR REPLACE INTO entries(key, version, ts, value, sum) VALUES (?1, 1, ?2, ?3, ?4)";
+const APPEND: &str = "INSERT INTO entries(key, version, ts, value, sum) \
+     SELECT ?1, COALESCE(MAX(version), 0) + 1, ?2, ?3, ?4 FROM entries WHERE key = ?1";
 
 impl SqliteEngine {
     /// Opens (creating if needed) the database file at `path`.
@@ -55,6 +60,7 @@ impl SqliteEngine {
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS entries (
                 key BLOB NOT NULL, version INTEGER NOT NULL, ts INTEGER NOT NULL, value BLOB NOT NULL,
+                sum INTEGER NOT NULL,
                 UNIQUE (key, version));",
         )
         .map_err(sql_err)?;
@@ -78,7 +84,7 @@ impl SqliteEngine {
     fn put(&self, conn: &Connection, key: &[u8], value: &[u8]) -> Result<()> {
         let sql = if self.append_mode { APPEND } else { SET };
         conn.prepare_cached(sql)
-            .and_then(|mut stmt| stmt.execute(params![key, now_micros(), value]))
+            .and_then(|mut stmt| stmt.execute(params![key, now_micros(), value, checksum(value)]))
             .map(drop)
             .map_err(sql_err)
     }
@@ -86,8 +92,32 @@ impl SqliteEngine {
 
 fn lookup(conn: &Connection, key: &[u8]) -> Result<Option<Vec<u8>>> {
     conn.prepare_cached(GET)
-        .and_then(|mut stmt| stmt.query_row([key], |row| row.get(0)).optional())
-        .map_err(sql_err)
+        .and_then(|mut stmt| {
+            stmt.query_row([key], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()
+        })
+        .map_err(sql_err)?
+        .map(|(value, sum)| verified(value, sum, key))
+        .transpose()
+}
+
+/// The checksum stored beside each value.
+fn checksum(value: &[u8]) -> i64 {
+    xxhash_rust::xxh3::xxh3_64(value) as i64
+}
+
+/// `value` if it matches its stored checksum, else a decode error naming the key.
+fn verified(value: Vec<u8>, sum: i64, key: &[u8]) -> Result<Vec<u8>> {
+    if checksum(&value) == sum {
+        Ok(value)
+    } else {
+        let shown: String = key.iter().take(32).map(|b| format!("{b:02x}")).collect();
+        Err(Error::decode(
+            format!("sqlite entry with key bytes {shown}"),
+            "sqlite",
+            "checksum mismatch (corrupt value bytes)",
+        ))
+    }
 }
 
 impl Engine for SqliteEngine {
@@ -153,24 +183,24 @@ impl Engine for SqliteEngine {
         // Pages in key order, each its own query: no statement stays open across the
         // caller's iteration, so writers are never blocked by a reader that went away.
         let mut after: Option<Vec<u8>> = None;
-        let mut page: std::vec::IntoIter<(Vec<u8>, Vec<u8>)> = Vec::new().into_iter();
+        let mut page: std::vec::IntoIter<StoredRow> = Vec::new().into_iter();
         let mut done = false;
         Ok(Box::new(std::iter::from_fn(move || loop {
-            if let Some(row) = page.next() {
-                return Some(Ok(row));
+            if let Some((key, value, sum)) = page.next() {
+                return Some(verified(value, sum, &key).map(|value| (key, value)));
             }
             if done {
                 return None;
             }
             // In SQLite, a bare column next to MAX() comes from the row holding the maximum.
-            let sql = "SELECT key, value, MAX(version) FROM entries WHERE ?1 IS NULL OR key > ?1 \
-                       GROUP BY key ORDER BY key LIMIT ?2";
-            let fetched: Result<Vec<(Vec<u8>, Vec<u8>)>> = self
+            let sql = "SELECT key, value, sum, MAX(version) FROM entries \
+                       WHERE ?1 IS NULL OR key > ?1 GROUP BY key ORDER BY key LIMIT ?2";
+            let fetched: Result<Vec<StoredRow>> = self
                 .conn()
                 .prepare_cached(sql)
                 .and_then(|mut stmt| {
                     stmt.query_map(params![after, SCAN_PAGE as i64], |row| {
-                        Ok((row.get(0)?, row.get(1)?))
+                        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
                     })?
                     .collect()
                 })
@@ -178,7 +208,7 @@ impl Engine for SqliteEngine {
             match fetched {
                 Ok(rows) => {
                     done = rows.len() < SCAN_PAGE;
-                    after = rows.last().map(|(k, _)| k.clone());
+                    after = rows.last().map(|(k, _, _)| k.clone());
                     page = rows.into_iter();
                 }
                 Err(e) => {
@@ -192,19 +222,29 @@ impl Engine for SqliteEngine {
     fn versions(&self, key: &[u8]) -> Result<Vec<Version>> {
         self.conn()
             .prepare_cached(
-                "SELECT version, ts, value FROM entries WHERE key = ?1 ORDER BY version",
+                "SELECT version, ts, value, sum FROM entries WHERE key = ?1 ORDER BY version",
             )
             .and_then(|mut stmt| {
                 stmt.query_map([key], |row| {
-                    Ok(Version {
-                        version: row.get::<_, i64>(0)? as u64,
-                        timestamp_micros: row.get(1)?,
-                        value: row.get(2)?,
-                    })
+                    Ok((
+                        row.get::<_, i64>(0)? as u64,
+                        row.get(1)?,
+                        row.get::<_, Vec<u8>>(2)?,
+                        row.get(3)?,
+                    ))
                 })?
-                .collect()
+                .collect::<rusqlite::Result<Vec<_>>>()
             })
-            .map_err(sql_err)
+            .map_err(sql_err)?
+            .into_iter()
+            .map(|(version, timestamp_micros, value, sum)| {
+                Ok(Version {
+                    version,
+                    timestamp_micros,
+                    value: verified(value, sum, key)?,
+                })
+            })
+            .collect()
     }
 
     fn clear(&self) -> Result<()> {

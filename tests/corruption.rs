@@ -1,0 +1,167 @@
+//! Bad bytes on disk: a typed error naming the entry, never a panic, never another value.
+
+use hashstash::{Compressor, EngineKind, Error, Stash};
+use std::path::{Path, PathBuf};
+
+fn files_below(dir: &Path) -> Vec<PathBuf> {
+    if dir.is_file() {
+        return vec![dir.to_path_buf()];
+    }
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_below(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// Flips one byte in every occurrence of `needle` in `file` (LMDB may keep stale copies of a
+/// page); true if there was one.
+fn flip_in_file(file: &Path, needle: &[u8]) -> bool {
+    let mut bytes = std::fs::read(file).unwrap();
+    let places: Vec<usize> = bytes
+        .windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| *w == needle)
+        .map(|(i, _)| i)
+        .collect();
+    for at in &places {
+        bytes[at + needle.len() / 2] ^= 0x20;
+    }
+    std::fs::write(file, &bytes).unwrap();
+    !places.is_empty()
+}
+
+fn raw_stash(engine: EngineKind) -> (tempfile::TempDir, Stash) {
+    let dir = tempfile::tempdir().unwrap();
+    let stash = Stash::builder()
+        .root_dir(dir.path())
+        .engine(engine)
+        .compress(Compressor::Raw)
+        .open()
+        .unwrap();
+    (dir, stash)
+}
+
+fn flipped_value_bytes_are_an_error(engine: EngineKind) {
+    let (_dir, stash) = raw_stash(engine);
+    let marker = "CORRUPT-ME-PLEASE-0123456789";
+    stash.set("victim", marker).unwrap();
+    stash.set("bystander", "fine").unwrap();
+    // Close the stash (SQLite folds its write-ahead log into the file), damage, reopen.
+    let stash_dir = stash.stash_dir();
+    drop(stash);
+    let flipped = files_below(&stash_dir)
+        .iter()
+        .fold(false, |any, f| flip_in_file(f, marker.as_bytes()) || any);
+    assert!(flipped, "{engine}: value bytes not found on disk");
+    let stash = Stash::builder().path(&stash_dir).open().unwrap();
+    let err = stash.get::<_, String>("victim").unwrap_err();
+    assert!(matches!(err, Error::Decode { .. }), "{engine}: {err}");
+    assert!(err.to_string().contains("checksum"), "{engine}: {err}");
+    // The rest of the stash is still readable, and a scan reports the bad entry.
+    assert_eq!(
+        stash.get::<_, String>("bystander").unwrap().as_deref(),
+        Some("fine")
+    );
+    let results: Vec<_> = stash.items::<String, String>().unwrap().collect();
+    assert_eq!(results.len(), 2);
+    assert_eq!(results.iter().filter(|r| r.is_err()).count(), 1, "{engine}");
+}
+
+#[test]
+fn pairtree_flipped_bytes() {
+    flipped_value_bytes_are_an_error(EngineKind::Pairtree);
+}
+
+#[cfg(feature = "lmdb")]
+#[test]
+fn lmdb_flipped_bytes() {
+    flipped_value_bytes_are_an_error(EngineKind::Lmdb);
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn sqlite_flipped_bytes() {
+    flipped_value_bytes_are_an_error(EngineKind::Sqlite);
+}
+
+#[test]
+fn pairtree_truncated_and_garbled_files() {
+    let (_dir, stash) = raw_stash(EngineKind::Pairtree);
+    stash.set("a", "value a").unwrap();
+    let file = files_below(&stash.path()).pop().unwrap();
+    let original = std::fs::read(&file).unwrap();
+    for cut in [0, 1, 5, 12, 20, original.len() - 1] {
+        std::fs::write(&file, &original[..cut]).unwrap();
+        let err = stash.get::<_, String>("a").unwrap_err();
+        assert!(matches!(err, Error::Decode { .. }), "cut at {cut}: {err}");
+        assert!(
+            err.to_string().contains(&file.display().to_string()),
+            "names the file: {err}"
+        );
+    }
+    std::fs::write(&file, vec![0xffu8; 4096]).unwrap();
+    assert!(matches!(
+        stash.get::<_, String>("a"),
+        Err(Error::Decode { .. })
+    ));
+    std::fs::write(&file, &original).unwrap();
+    assert_eq!(
+        stash.get::<_, String>("a").unwrap().as_deref(),
+        Some("value a")
+    );
+}
+
+#[test]
+fn garbled_format_record_is_an_error() {
+    let (_dir, stash) = raw_stash(EngineKind::Pairtree);
+    let format = stash.stash_dir().join("format.json");
+    std::fs::write(&format, b"{not json").unwrap();
+    let err = Stash::builder()
+        .config(stash.config().clone())
+        .open()
+        .unwrap_err();
+    assert!(matches!(err, Error::Decode { .. }), "{err}");
+    std::fs::write(&format, br#"{"format_version": 1}"#).unwrap();
+    assert!(Stash::builder()
+        .config(stash.config().clone())
+        .open()
+        .is_err());
+}
+
+#[cfg(feature = "lmdb")]
+#[test]
+fn lmdb_map_grows_by_itself() {
+    use hashstash::engine::lmdb::LmdbEngine;
+    use hashstash::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = LmdbEngine::open_with_map_size(dir.path(), false, 1 << 20).unwrap();
+    let value = vec![0xabu8; 100_000];
+    for i in 0u32..80 {
+        engine.set(&i.to_le_bytes(), &value).unwrap();
+    }
+    let batch: Vec<(Vec<u8>, Vec<u8>)> = (80u32..120)
+        .map(|i| (i.to_le_bytes().to_vec(), value.clone()))
+        .collect();
+    let refs: Vec<(&[u8], &[u8])> = batch
+        .iter()
+        .map(|(k, v)| (k.as_slice(), v.as_slice()))
+        .collect();
+    engine.set_many(&refs).unwrap();
+    assert_eq!(engine.len().unwrap(), 120);
+    assert!(
+        engine.disk_usage().unwrap() > 10 << 20,
+        "12 MB written into a 1 MB map"
+    );
+    for i in [0u32, 79, 119] {
+        assert_eq!(
+            engine.get(&i.to_le_bytes()).unwrap().as_deref(),
+            Some(&value[..])
+        );
+    }
+}

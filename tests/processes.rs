@@ -1,0 +1,116 @@
+//! Several processes on one stash: nothing lost, append-mode versions unique and gap-free.
+//!
+//! Each writer is a shell loop calling the `hashstash` binary, so every write is a separate
+//! process opening the stash anew: the hardest case for cross-process coordination.
+
+use hashstash::{EngineKind, Stash};
+use std::process::{Child, Command};
+
+const WRITERS: usize = 4;
+const WRITES: usize = 20;
+
+fn spawn_writer(root: &std::path::Path, engine: EngineKind, append: bool, writer: usize) -> Child {
+    let bin = env!("CARGO_BIN_EXE_hashstash");
+    let mode = if append { "--append-mode" } else { "" };
+    let key = if append {
+        "'\"shared\"'".to_string()
+    } else {
+        format!("\"[{writer},$i]\"")
+    };
+    let script = format!(
+        "for i in $(seq 1 {WRITES}); do \"$0\" --engine {} {mode} set {key} \"[{writer},$i]\" || exit 1; done",
+        engine.name()
+    );
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg(bin)
+        .env("HASHSTASH_ROOT_DIR", root)
+        .spawn()
+        .expect("spawn writer")
+}
+
+fn run_writers(root: &std::path::Path, engine: EngineKind, append: bool) {
+    let children: Vec<Child> = (0..WRITERS)
+        .map(|w| spawn_writer(root, engine, append, w))
+        .collect();
+    for mut child in children {
+        assert!(
+            child.wait().unwrap().success(),
+            "a writer failed on {engine}"
+        );
+    }
+}
+
+fn open(root: &std::path::Path, engine: EngineKind, append: bool) -> Stash {
+    Stash::builder()
+        .root_dir(root.join("default_stash"))
+        .engine(engine)
+        .append_mode(append)
+        .open()
+        .unwrap()
+}
+
+fn disjoint_keys_lose_nothing(engine: EngineKind) {
+    let root = tempfile::tempdir().unwrap();
+    run_writers(root.path(), engine, false);
+    let stash = open(root.path(), engine, false);
+    assert_eq!(stash.len().unwrap(), WRITERS * WRITES, "{engine}");
+    for w in 0..WRITERS {
+        for i in 1..=WRITES {
+            assert_eq!(
+                stash.get::<_, Vec<usize>>(&[w, i]).unwrap(),
+                Some(vec![w, i]),
+                "{engine}"
+            );
+        }
+    }
+}
+
+fn appends_are_gap_free(engine: EngineKind) {
+    let root = tempfile::tempdir().unwrap();
+    run_writers(root.path(), engine, true);
+    let stash = open(root.path(), engine, true);
+    let versions = stash
+        .get_all_with_metadata::<_, Vec<usize>>("shared")
+        .unwrap();
+    let numbers: Vec<u64> = versions.iter().map(|v| v.version).collect();
+    let expected: Vec<u64> = (1..=(WRITERS * WRITES) as u64).collect();
+    assert_eq!(numbers, expected, "{engine}");
+    // Every write arrived once, and each writer's writes in its own order.
+    let mut values: Vec<Vec<usize>> = versions.into_iter().map(|v| v.value).collect();
+    for w in 0..WRITERS {
+        let mine: Vec<usize> = values.iter().filter(|v| v[0] == w).map(|v| v[1]).collect();
+        assert_eq!(
+            mine,
+            (1..=WRITES).collect::<Vec<_>>(),
+            "{engine} writer {w}"
+        );
+    }
+    values.sort();
+    values.dedup();
+    assert_eq!(values.len(), WRITERS * WRITES);
+}
+
+macro_rules! process_tests {
+    ($($name:ident => $engine:expr),* $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                fn disjoint_keys_lose_nothing() {
+                    super::disjoint_keys_lose_nothing($engine);
+                }
+                #[test]
+                fn appends_are_gap_free() {
+                    super::appends_are_gap_free($engine);
+                }
+            }
+        )*
+    };
+}
+
+process_tests!(pairtree => hashstash::EngineKind::Pairtree);
+#[cfg(feature = "lmdb")]
+process_tests!(lmdb => hashstash::EngineKind::Lmdb);
+#[cfg(feature = "sqlite")]
+process_tests!(sqlite => hashstash::EngineKind::Sqlite);
