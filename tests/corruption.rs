@@ -55,9 +55,12 @@ fn flipped_value_bytes_are_an_error(engine: EngineKind) {
     // Close the stash (SQLite folds its write-ahead log into the file), damage, reopen.
     let stash_dir = stash.stash_dir();
     drop(stash);
-    let flipped = files_below(&stash_dir)
+    // Every file is visited (no short circuit): each may hold a copy of the value.
+    let flips: Vec<bool> = files_below(&stash_dir)
         .iter()
-        .fold(false, |any, f| flip_in_file(f, marker.as_bytes()) || any);
+        .map(|f| flip_in_file(f, marker.as_bytes()))
+        .collect();
+    let flipped = flips.contains(&true);
     assert!(flipped, "{engine}: value bytes not found on disk");
     let stash = Stash::builder().path(&stash_dir).open().unwrap();
     let err = stash.get::<_, String>("victim").unwrap_err();
