@@ -8,7 +8,7 @@ pub use ciborium::Value;
 
 /// Converts a [`Value`] into JSON for display: bytes become arrays of numbers, non-text map
 /// keys become their JSON text, NaN and infinities become `null` (JSON has no spelling for them),
-/// and tags (sets) become their content.
+/// DataFrames become lists of records, and other tags (sets) become their content.
 pub fn to_json(value: &Value) -> serde_json::Value {
     use serde_json::Value as J;
     match value {
@@ -53,9 +53,23 @@ pub fn to_json(value: &Value) -> serde_json::Value {
             }
             other => to_json(other),
         },
+        Value::Tag(crate::codec::msgpack::DATAFRAME_TAG, inner) => dataframe_to_json(inner),
         Value::Tag(_, inner) => to_json(inner),
         _ => J::Null,
     }
+}
+
+/// A DataFrame (Arrow IPC bytes) as JSON records, or, without the `dataframe` feature, a
+/// note of its size.
+fn dataframe_to_json(inner: &Value) -> serde_json::Value {
+    let Value::Bytes(ipc) = inner else {
+        return to_json(inner);
+    };
+    #[cfg(feature = "dataframe")]
+    if let Ok(records) = crate::codec::dataframe::ipc_to_json_records(ipc) {
+        return records;
+    }
+    serde_json::json!({ "_dataframe_ipc_bytes": ipc.len() })
 }
 
 /// Converts JSON into a [`Value`]: objects become maps with text keys, numbers become

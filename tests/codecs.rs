@@ -205,3 +205,63 @@ fn names_parse_and_unknown_names_are_errors() {
         Err(Error::InvalidOption { .. })
     ));
 }
+
+#[test]
+fn dynamic_messagepack_matches_typed_decoding() {
+    use hashstash::codec::msgpack::to_value;
+    use hashstash::Value;
+    let bytes = rmp_serde::to_vec_named(&record()).unwrap();
+    let tree = to_value(&bytes).unwrap();
+    let via_serde: Value = rmp_serde::from_slice(&bytes).unwrap();
+    assert_eq!(tree, via_serde);
+    // Every marker family: ints of each width and sign, floats, strings, bins, arrays, maps.
+    let sample = (
+        (0u8, 200u8, 60_000u16, 4_000_000_000u32, u64::MAX),
+        (-1i8, -100i8, -30_000i16, -2_000_000_000i32, i64::MIN),
+        (1.5f32, 0.1f64, "x".repeat(40), "y".repeat(300)),
+        (
+            serde_bytes_like(300),
+            vec![1u8; 20],
+            std::collections::BTreeMap::from([(1, 2)]),
+        ),
+        (None::<u8>, true, false, vec![(); 17]),
+    );
+    let bytes = rmp_serde::to_vec(&sample).unwrap();
+    assert_eq!(
+        to_value(&bytes).unwrap(),
+        rmp_serde::from_slice::<Value>(&bytes).unwrap()
+    );
+}
+
+fn serde_bytes_like(n: usize) -> impl Serialize {
+    struct B(Vec<u8>);
+    impl Serialize for B {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_bytes(&self.0)
+        }
+    }
+    B(vec![7; n])
+}
+
+#[test]
+fn hostile_messagepack_is_an_error() {
+    use hashstash::codec::msgpack::to_value;
+    // Lengths that claim more than the input holds: arrays, maps, strings, bins, exts.
+    for bad in [
+        &[0xdd, 0xff, 0xff, 0xff, 0xff, 0x01][..],
+        &[0xdf, 0xff, 0xff, 0xff, 0xff, 0x01, 0x02],
+        &[0xdb, 0xff, 0xff, 0xff, 0xff, b'a'],
+        &[0xc6, 0xff, 0xff, 0xff, 0xff, 0x00],
+        &[0xc9, 0xff, 0xff, 0xff, 0xff, 0x44, 0x00],
+        &[0xc1],
+        &[0xa2, 0xff, 0xfe],
+        &[0x92, 0x01],
+        &[0x01, 0x02],
+        &[],
+    ] {
+        assert!(to_value(bad).is_err(), "{bad:02x?}");
+    }
+    // Nesting deep enough to overflow a naive recursive reader.
+    let deep = vec![0x91u8; 1_000_000];
+    assert!(to_value(&deep).is_err());
+}

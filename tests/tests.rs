@@ -5,5 +5,7 @@ mod codecs;
 mod common;
 mod conformance;
 mod corruption;
+#[cfg(feature = "dataframe")]
+mod dataframe;
 mod keys;
 mod processes;

@@ -16,6 +16,7 @@
 //! | `Option`: `None` / `Some(x)`           | null / `x`                                 |
 //! | unit enum variant `E::A`               | text `"A"`; other variants `{"A": ...}`   |
 //! | `serde_bytes` byte strings             | bytes                                      |
+//! | polars `DataFrame` (feature `dataframe`) | tag 0x68734446 over canonical Arrow IPC  |
 //!
 //! serde shows a set to a serializer exactly as it shows a `Vec`, so sets are recognised by
 //! their type name (`std::any::type_name`) where a parent hands them over. A set hidden behind
@@ -131,8 +132,9 @@ fn sorted_set(items: Vec<Value>) -> Result<Value, KeyError> {
     ))
 }
 
-/// Whether `T` is a set type whose elements serde hands over as a plain sequence.
-fn is_set_type<T: ?Sized>() -> bool {
+/// The type name of `T` without references and smart pointers, which serialize as what they
+/// point to.
+pub(crate) fn bare_type_name<T: ?Sized>() -> &'static str {
     let mut name = std::any::type_name::<T>();
     // References and smart pointers serialize as what they point to.
     loop {
@@ -149,17 +151,28 @@ fn is_set_type<T: ?Sized>() -> bool {
             }
         }
         if name == before {
-            break;
+            return name;
         }
     }
-    [
-        "std::collections::hash::set::HashSet<",
-        "alloc::collections::btree::set::BTreeSet<",
-        "hashbrown::set::HashSet<",
-        "indexmap::set::IndexSet<",
-    ]
-    .iter()
-    .any(|set| name.starts_with(set))
+}
+
+/// Whether `T` is a set type whose elements serde hands over as a plain sequence.
+fn is_set_type<T: ?Sized>() -> bool {
+    // The std names are taken from the compiler rather than spelled out, so a change in how
+    // it prints paths cannot silently turn sets into lists.
+    fn generic_prefix(full: &'static str) -> &'static str {
+        full.split('<').next().unwrap_or(full)
+    }
+    let name = bare_type_name::<T>();
+    let std_sets = [
+        generic_prefix(std::any::type_name::<std::collections::HashSet<u8>>()),
+        generic_prefix(std::any::type_name::<std::collections::BTreeSet<u8>>()),
+    ];
+    let other_sets = ["hashbrown::set::HashSet", "indexmap::set::IndexSet"];
+    std_sets.into_iter().chain(other_sets).any(|set| {
+        name.strip_prefix(set)
+            .is_some_and(|rest| rest.starts_with('<'))
+    })
 }
 
 /// Serializes a child value, marking it as a set when its type is one.
@@ -168,6 +181,16 @@ fn canonical_child<T: ?Sized + Serialize>(value: &T) -> Result<Value, KeyError> 
     if is_set_type::<T>() {
         if let Value::Array(items) = tree {
             return sorted_set(items);
+        }
+    }
+    #[cfg(feature = "dataframe")]
+    if super::dataframe::is_dataframe::<T>() {
+        if let Value::Bytes(ipc) = tree {
+            let canonical = super::dataframe::canonical_ipc(&ipc).map_err(KeyError)?;
+            return Ok(Value::Tag(
+                super::msgpack::DATAFRAME_TAG,
+                Box::new(Value::Bytes(canonical)),
+            ));
         }
     }
     Ok(tree)

@@ -8,7 +8,10 @@
 //! Codecs never see engines; engines never see Rust types.
 
 pub mod compressor;
+#[cfg(feature = "dataframe")]
+pub mod dataframe;
 pub mod key;
+pub mod msgpack;
 pub mod serializer;
 
 pub use compressor::Compressor;
@@ -35,30 +38,61 @@ pub struct Codec {
 impl Codec {
     /// Encodes a value: serialize, compress, then base64 if asked.
     pub fn encode_value<V: ?Sized + Serialize>(&self, value: &V) -> Result<Vec<u8>> {
-        let bytes = self.serializer.serialize(value)?;
+        let mut bytes = self.serializer.serialize(value)?;
+        if self.marks_dataframe::<V>() {
+            bytes =
+                msgpack::bin_to_ext(&bytes, msgpack::DATAFRAME_EXT).map_err(|e| Error::Encode {
+                    what: "value",
+                    format: "hashstash".into(),
+                    source: e.into(),
+                })?;
+        }
         encode(&bytes, self.compress, self.b64)
     }
 
     /// Decodes stored value bytes into `V`.
     pub fn decode_value<V: DeserializeOwned>(&self, stored: &[u8]) -> Result<V> {
-        if self.b64 || self.compress != Compressor::Raw {
-            self.serializer
-                .deserialize(&decode(stored, self.compress, self.b64)?)
+        let owned;
+        let bytes = if self.b64 || self.compress != Compressor::Raw {
+            owned = decode(stored, self.compress, self.b64)?;
+            owned.as_slice()
         } else {
-            self.serializer.deserialize(stored)
+            stored
+        };
+        if self.marks_dataframe::<V>() {
+            if let Some(bin) = msgpack::ext_to_bin(bytes, msgpack::DATAFRAME_EXT) {
+                return self.serializer.deserialize(&bin);
+            }
+        }
+        self.serializer.deserialize(bytes)
+    }
+
+    /// Whether values of type `V` are stored as the DataFrame extension type.
+    fn marks_dataframe<V: ?Sized>(&self) -> bool {
+        #[cfg(feature = "dataframe")]
+        {
+            self.serializer == Serializer::Hashstash && dataframe::is_dataframe::<V>()
+        }
+        #[cfg(not(feature = "dataframe"))]
+        {
+            false
         }
     }
 
     /// Decodes stored value bytes into a dynamic [`Value`], without knowing the Rust type.
     pub fn decode_value_dyn(&self, stored: &[u8]) -> Result<Value> {
-        if !self.serializer.is_self_describing() {
-            return Err(Error::decode(
+        match self.serializer {
+            Serializer::Hashstash => {
+                let bytes = decode(stored, self.compress, self.b64)?;
+                msgpack::to_value(&bytes).map_err(|e| Error::decode("value", "hashstash", e))
+            }
+            Serializer::Json => self.decode_value(stored),
+            Serializer::Postcard => Err(Error::decode(
                 "value",
                 self.serializer.name(),
                 "postcard values can only be read back as the Rust type that wrote them",
-            ));
+            )),
         }
-        self.decode_value(stored)
     }
 
     /// A short description, as in stash folder names: `hashstash.lz4+b64`.
@@ -110,7 +144,7 @@ pub fn decode_key_dyn(bytes: &[u8]) -> Result<Value> {
 /// Removes set tags so that a tree deserializes into Rust collections.
 fn strip_tags(value: Value) -> Value {
     match value {
-        Value::Tag(key::SET_TAG, inner) => strip_tags(*inner),
+        Value::Tag(key::SET_TAG | msgpack::DATAFRAME_TAG, inner) => strip_tags(*inner),
         Value::Array(items) => Value::Array(items.into_iter().map(strip_tags).collect()),
         Value::Map(entries) => Value::Map(
             entries

@@ -1,0 +1,195 @@
+//! Reads MessagePack (the `hashstash` serializer's format) into a dynamic [`Value`].
+//!
+//! A reader of our own rather than serde's generic path, for two reasons: MessagePack
+//! extension types must stay recognisable (a DataFrame is extension type
+//! [`DATAFRAME_EXT`], read as a [`DATAFRAME_TAG`] tag), and corrupt input must be a plain
+//! error: lengths are checked against the bytes that remain before anything is allocated,
+//! and nesting is limited so that a hostile value cannot overflow the stack.
+
+use crate::value::Value;
+
+/// The MessagePack extension type of a DataFrame value (Arrow IPC stream bytes).
+pub const DATAFRAME_EXT: i8 = 0x44;
+/// The CBOR tag a DataFrame reads as in a dynamic [`Value`] (its content: IPC bytes).
+pub const DATAFRAME_TAG: u64 = 0x6873_4446;
+/// The deepest nesting accepted.
+const MAX_DEPTH: usize = 512;
+
+/// Decodes one MessagePack value that fills `bytes` exactly.
+pub fn to_value(bytes: &[u8]) -> Result<Value, String> {
+    let mut reader = Reader { bytes, pos: 0 };
+    let value = reader.value(0)?;
+    if reader.pos != bytes.len() {
+        return Err(format!(
+            "{} bytes left over after the value",
+            bytes.len() - reader.pos
+        ));
+    }
+    Ok(value)
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let end = self.pos.checked_add(n).filter(|e| *e <= self.bytes.len());
+        let end =
+            end.ok_or_else(|| format!("truncated: {n} bytes wanted at offset {}", self.pos))?;
+        let out = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(out)
+    }
+
+    fn uint(&mut self, width: usize) -> Result<u64, String> {
+        Ok(self
+            .take(width)?
+            .iter()
+            .fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))
+    }
+
+    fn int(&mut self, width: usize) -> Result<i64, String> {
+        let raw = self.uint(width)?;
+        let shift = 64 - 8 * width as u32;
+        Ok(((raw << shift) as i64) >> shift)
+    }
+
+    fn remaining(&self) -> usize {
+        self.bytes.len() - self.pos
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Value, String> {
+        if depth > MAX_DEPTH {
+            return Err("nested too deeply".into());
+        }
+        let marker = self.take(1)?[0];
+        Ok(match marker {
+            0x00..=0x7f => Value::Integer(u64::from(marker).into()),
+            0x80..=0x8f => self.map(usize::from(marker & 0x0f), depth)?,
+            0x90..=0x9f => self.array(usize::from(marker & 0x0f), depth)?,
+            0xa0..=0xbf => self.text(usize::from(marker & 0x1f))?,
+            0xc0 => Value::Null,
+            0xc2 => Value::Bool(false),
+            0xc3 => Value::Bool(true),
+            0xc4..=0xc6 => {
+                let len = self.uint(1 << (marker - 0xc4))? as usize;
+                Value::Bytes(self.take(len)?.to_vec())
+            }
+            0xc7..=0xc9 => {
+                let len = self.uint(1 << (marker - 0xc7))? as usize;
+                self.ext(len)?
+            }
+            0xca => Value::Float(f32::from_bits(self.uint(4)? as u32).into()),
+            0xcb => Value::Float(f64::from_bits(self.uint(8)?)),
+            0xcc..=0xcf => Value::Integer(self.uint(1 << (marker - 0xcc))?.into()),
+            0xd0..=0xd3 => Value::Integer(self.int(1 << (marker - 0xd0))?.into()),
+            0xd4..=0xd8 => self.ext(1 << (marker - 0xd4))?,
+            0xd9..=0xdb => {
+                let len = self.uint(1 << (marker - 0xd9))? as usize;
+                self.text(len)?
+            }
+            0xdc | 0xdd => {
+                let len = self.uint(if marker == 0xdc { 2 } else { 4 })? as usize;
+                self.array(len, depth)?
+            }
+            0xde | 0xdf => {
+                let len = self.uint(if marker == 0xde { 2 } else { 4 })? as usize;
+                self.map(len, depth)?
+            }
+            0xe0..=0xff => Value::Integer(i64::from(marker as i8).into()),
+            0xc1 => return Err("reserved marker 0xc1".into()),
+        })
+    }
+
+    fn text(&mut self, len: usize) -> Result<Value, String> {
+        let raw = self.take(len)?;
+        std::str::from_utf8(raw)
+            .map(|s| Value::Text(s.to_owned()))
+            .map_err(|e| format!("invalid UTF-8 in a string: {e}"))
+    }
+
+    fn ext(&mut self, len: usize) -> Result<Value, String> {
+        let kind = self.take(1)?[0] as i8;
+        let data = self.take(len)?.to_vec();
+        let tag = if kind == DATAFRAME_EXT {
+            DATAFRAME_TAG
+        } else {
+            // Other extension types keep their number, offset out of the way of real tags.
+            0x6873_0000 + u64::from(kind as u8)
+        };
+        Ok(Value::Tag(tag, Box::new(Value::Bytes(data))))
+    }
+
+    fn array(&mut self, len: usize, depth: usize) -> Result<Value, String> {
+        // Every element takes at least one byte: never reserve more than the input can hold.
+        let mut items = Vec::with_capacity(len.min(self.remaining()));
+        for _ in 0..len {
+            items.push(self.value(depth + 1)?);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn map(&mut self, len: usize, depth: usize) -> Result<Value, String> {
+        let mut entries = Vec::with_capacity(len.min(self.remaining() / 2));
+        for _ in 0..len {
+            let k = self.value(depth + 1)?;
+            let v = self.value(depth + 1)?;
+            entries.push((k, v));
+        }
+        Ok(Value::Map(entries))
+    }
+}
+
+/// Rewrites one MessagePack `bin` value into an extension value of type `kind` with the same
+/// bytes (how a DataFrame's IPC bytes are marked as a DataFrame).
+pub fn bin_to_ext(msgpack: &[u8], kind: i8) -> Result<Vec<u8>, String> {
+    let (data, header) = match msgpack.first() {
+        Some(0xc4) => (msgpack.get(2..), 2),
+        Some(0xc5) => (msgpack.get(3..), 3),
+        Some(0xc6) => (msgpack.get(5..), 5),
+        _ => return Err("expected MessagePack bytes".into()),
+    };
+    let data = data.ok_or("truncated MessagePack bytes")?;
+    let mut out = Vec::with_capacity(data.len() + header + 1);
+    let len = data.len();
+    if len <= 0xff {
+        out.extend_from_slice(&[0xc7, len as u8]);
+    } else if len <= 0xffff {
+        out.push(0xc8);
+        out.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        out.push(0xc9);
+        out.extend_from_slice(
+            &u32::try_from(len)
+                .map_err(|_| "value over 4 GiB")?
+                .to_be_bytes(),
+        );
+    }
+    out.push(kind as u8);
+    out.extend_from_slice(data);
+    Ok(out)
+}
+
+/// The reverse of [`bin_to_ext`]: `None` when `msgpack` is not one extension value of `kind`.
+pub fn ext_to_bin(msgpack: &[u8], kind: i8) -> Option<Vec<u8>> {
+    let mut reader = Reader {
+        bytes: msgpack,
+        pos: 0,
+    };
+    let marker = reader.take(1).ok()?[0];
+    let len = match marker {
+        0xc7..=0xc9 => reader.uint(1 << (marker - 0xc7)).ok()? as usize,
+        _ => return None,
+    };
+    if reader.take(1).ok()?[0] as i8 != kind {
+        return None;
+    }
+    let data = reader.take(len).ok()?;
+    let mut out = Vec::with_capacity(len + 5);
+    out.push(0xc6);
+    out.extend_from_slice(&u32::try_from(len).ok()?.to_be_bytes());
+    out.extend_from_slice(data);
+    Some(out)
+}
