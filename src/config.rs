@@ -124,9 +124,14 @@ impl StashConfig {
         self.stash_dir().join(&self.filename)
     }
 
-    /// The config as a JSON object (the seed's `to_dict`).
+    /// The config as a JSON object (the seed's `to_dict`). A root folder whose name is not
+    /// UTF-8 is shown with replacement characters (JSON has no spelling for it).
     pub fn to_dict(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+        let printable = StashConfig {
+            root_dir: PathBuf::from(self.root_dir.to_string_lossy().into_owned()),
+            ..self.clone()
+        };
+        serde_json::to_value(printable).unwrap_or(serde_json::Value::Null)
     }
 
     /// A config from a JSON object made by [`StashConfig::to_dict`]; missing fields take

@@ -17,7 +17,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The key is not in the stash (from calls that require it, such as [`crate::Stash::pop`]).
+    /// The key is not in the stash (from calls that require it, such as
+    /// [`crate::Stash::require`]).
     #[error("key not found: {key}")]
     KeyNotFound {
         /// The key, as JSON text where it can be shown, else a description.
@@ -96,10 +97,6 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
-
-    /// The operation needs a stash in append mode (or not in it).
-    #[error("{0}")]
-    Mode(String),
 }
 
 impl Error {

@@ -164,6 +164,22 @@ fn config_from_path(path: &Path) -> Result<StashConfig> {
         is_tmp: false,
         filename: crate::config::DATA_FILENAME.into(),
     };
+    // A folder that was renamed or copied no longer sits where its format says it should:
+    // opening the config would silently create an empty stash elsewhere.
+    if config.stash_dir() != dir {
+        return Err(Error::InvalidOption {
+            option: "path",
+            message: format!(
+                "{} is not named after its format (expected a folder named {})",
+                dir.display(),
+                config
+                    .stash_dir()
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            ),
+        });
+    }
     Ok(config)
 }
 
@@ -179,7 +195,8 @@ impl Stash {
     }
 
     /// Opens the stash a config describes; `clear` empties it first.
-    pub fn open_config(config: StashConfig, clear: bool) -> Result<Stash> {
+    pub fn open_config(mut config: StashConfig, clear: bool) -> Result<Stash> {
+        config.root_dir = crate::config::resolve_root_dir(&config.root_dir)?;
         config.validate()?;
         if !config.engine.is_available() {
             return Err(Error::EngineNotCompiled {

@@ -209,3 +209,28 @@ fn bad_key_bytes_are_a_decode_error() {
     let err = decode_key::<u32>(&encode_key("text").unwrap()).unwrap_err();
     assert!(matches!(err, hashstash::Error::Decode { .. }), "{err}");
 }
+
+#[test]
+fn sets_behind_wrappers_are_still_sets() {
+    use std::borrow::Cow;
+    use std::sync::{Arc, Mutex, RwLock};
+    let words: Vec<String> = (0..50).map(|i| format!("w{i}")).collect();
+    let forward: HashSet<String> = words.iter().cloned().collect();
+    let mut backward: HashSet<String> = HashSet::with_capacity(500);
+    backward.extend(words.iter().rev().cloned());
+    let expected = encode_key(&forward).unwrap();
+    assert_eq!(encode_key(&Arc::new(backward.clone())).unwrap(), expected);
+    assert_eq!(encode_key(&Mutex::new(backward.clone())).unwrap(), expected);
+    assert_eq!(
+        encode_key(&RwLock::new(backward.clone())).unwrap(),
+        expected
+    );
+    assert_eq!(
+        encode_key(&vec![Cow::Borrowed(&backward)]).unwrap(),
+        encode_key(&vec![&forward]).unwrap()
+    );
+    assert_eq!(
+        encode_key(&std::cell::RefCell::new(backward)).unwrap(),
+        expected
+    );
+}

@@ -1,14 +1,19 @@
 //! Compressors: the second step of the value path (bytes -> smaller bytes).
 //!
-//! Every decompressor bounds what it allocates by what the input can really hold, so a
-//! corrupt or hostile length header (an lz4 size that claims 4 GB, say) is an error, not an
-//! allocation.
+//! Every decompressor bounds what it allocates: the block formats (lz4, blosc) by what the
+//! input can really hold, so a corrupt or hostile length header (an lz4 size that claims 4 GB,
+//! say) is an error, not an allocation; the streaming formats (zlib, gzip, bz2, zstd) grow with
+//! the real output and stop with an error at [`MAX_DECOMPRESSED`], so a small "bomb" cannot
+//! exhaust memory.
 
 use crate::error::{Error, Result};
 use std::io::{Read, Write};
 
 /// The largest ratio lz4 and blosc can reach (a 255-byte run per input byte), plus slack.
 const MAX_RATIO: usize = 256;
+
+/// The most bytes one value may decompress to (4 GiB).
+pub const MAX_DECOMPRESSED: u64 = 4 << 30;
 
 /// How serialized bytes are compressed.
 #[derive(
@@ -207,9 +212,13 @@ impl Compressor {
     }
 }
 
-fn read_all(mut reader: impl Read) -> std::io::Result<Vec<u8>> {
+/// Reads a decoder to its end, refusing output beyond [`MAX_DECOMPRESSED`].
+fn read_all(reader: impl Read) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
-    reader.read_to_end(&mut out)?;
+    reader.take(MAX_DECOMPRESSED + 1).read_to_end(&mut out)?;
+    if out.len() as u64 > MAX_DECOMPRESSED {
+        return Err(std::io::Error::other("decompresses to more than 4 GiB"));
+    }
     Ok(out)
 }
 

@@ -19,8 +19,10 @@
 //! | polars `DataFrame` (feature `dataframe`) | tag 0x68734446 over canonical Arrow IPC  |
 //!
 //! serde shows a set to a serializer exactly as it shows a `Vec`, so sets are recognised by
-//! their type name (`std::any::type_name`) where a parent hands them over. A set hidden behind
-//! a custom `Serialize` impl is seen as a list; use `BTreeSet` there to stay canonical.
+//! their type name (`std::any::type_name`) where a parent hands them over, through references,
+//! `Box`, `Rc`, `Arc`, `Cow`, `Mutex`, `RwLock` and `RefCell`. A set behind a custom
+//! `Serialize` impl, `#[serde(transparent)]` or `serialize_with` is seen as a list: use a
+//! `BTreeSet` there (its order is fixed) to stay canonical.
 //!
 //! Key bytes never depend on the value serializer, the compressor or base64.
 
@@ -135,19 +137,28 @@ fn sorted_set(items: Vec<Value>) -> Result<Value, KeyError> {
 /// The type name of `T` without references and smart pointers, which serialize as what they
 /// point to.
 pub(crate) fn bare_type_name<T: ?Sized>() -> &'static str {
-    let mut name = std::any::type_name::<T>();
-    // References and smart pointers serialize as what they point to.
+    use std::any::type_name;
+    // References, smart pointers and locks serialize as what they hold. Their names are
+    // taken from the compiler (the part before `<`), not spelled out, so that a change in how
+    // it prints paths cannot silently stop the unwrapping.
+    let wrappers = [
+        type_name::<Box<u8>>(),
+        type_name::<std::rc::Rc<u8>>(),
+        type_name::<std::sync::Arc<u8>>(),
+        type_name::<std::borrow::Cow<'static, [u8]>>(),
+        type_name::<std::sync::Mutex<u8>>(),
+        type_name::<std::sync::RwLock<u8>>(),
+        type_name::<std::cell::RefCell<u8>>(),
+    ]
+    .map(|full| full.split('<').next().unwrap_or(full));
+    let mut name = type_name::<T>();
     loop {
         let before = name;
-        for prefix in [
-            "&mut ",
-            "&",
-            "alloc::boxed::Box<",
-            "alloc::rc::Rc<",
-            "alloc::sync::Arc<",
-        ] {
-            if let Some(rest) = name.strip_prefix(prefix) {
-                name = rest;
+        name = name.trim_start_matches("&mut ").trim_start_matches('&');
+        for wrapper in wrappers {
+            if let Some(rest) = name.strip_prefix(wrapper).and_then(|r| r.strip_prefix('<')) {
+                // `Cow<'_, T>` prints its lifetime.
+                name = rest.trim_start_matches("'_, ");
             }
         }
         if name == before {

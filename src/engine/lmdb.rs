@@ -61,6 +61,29 @@ fn registry() -> &'static Mutex<HashMap<PathBuf, Weak<Shared>>> {
     REGISTRY.get_or_init(Default::default)
 }
 
+/// Opens the environment. heed forgets a closed environment only when its last handle has
+/// finished dropping, which can race with this open from another thread: wait for that.
+fn open_env(path: &Path, map_size: usize) -> Result<Env> {
+    let mut attempts = 0;
+    loop {
+        // SAFETY: LMDB's own lock file coordinates processes; the registry makes sure the
+        // environment is opened once per process, and files are never truncated by us.
+        let opened = unsafe {
+            EnvOpenOptions::new()
+                .map_size(map_size)
+                .max_dbs(4)
+                .open(path)
+        };
+        match opened {
+            Err(heed::Error::EnvAlreadyOpened) if attempts < 1000 => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            other => return other.map_err(lmdb_err),
+        }
+    }
+}
+
 fn lmdb_err(e: heed::Error) -> Error {
     Error::engine("lmdb", e)
 }
@@ -92,15 +115,7 @@ impl LmdbEngine {
                 append_mode,
             });
         }
-        // SAFETY: LMDB's own lock file coordinates processes; this registry makes sure the
-        // environment is opened once per process, and files are never truncated by us.
-        let env = unsafe {
-            EnvOpenOptions::new()
-                .map_size(map_size)
-                .max_dbs(4)
-                .open(&canonical)
-        }
-        .map_err(lmdb_err)?;
+        let env = open_env(&canonical, map_size)?;
         let mut wtxn = env.write_txn().map_err(lmdb_err)?;
         let entries = env
             .create_database(&mut wtxn, Some("entries"))
@@ -194,12 +209,22 @@ impl LmdbEngine {
     fn put(&self, s: &Shared, wtxn: &mut RwTxn, key: &[u8], value: &[u8]) -> Result<()> {
         let digest = key_digest(key);
         let now = now_micros();
+        // The entry already at this address must be this key's: a write never replaces another
+        // key that shares the hash.
+        let previous = match s.entries.get(wtxn, &digest).map_err(lmdb_err)? {
+            Some(bytes) => {
+                let record = Record::decode(bytes, || describe(&digest))?;
+                if record.key != key {
+                    return Err(collision(&digest));
+                }
+                record.version
+            }
+            None => 0,
+        };
         let version = if self.append_mode {
-            let previous = match s.entries.get(wtxn, &digest).map_err(lmdb_err)? {
-                Some(bytes) => Record::decode(bytes, || describe(&digest))?.version,
-                None => 0,
-            };
-            let version = previous + 1;
+            let version = previous.checked_add(1).ok_or_else(|| {
+                Error::decode(describe(&digest), "lmdb", "version numbers exhausted")
+            })?;
             let record = Record {
                 key: &[],
                 version,
@@ -207,7 +232,7 @@ impl LmdbEngine {
                 value,
             };
             s.history
-                .put(wtxn, &history_key(&digest, version), &record.encode())
+                .put(wtxn, &history_key(&digest, version), &record.encode()?)
                 .map_err(lmdb_err)?;
             version
         } else {
@@ -220,9 +245,17 @@ impl LmdbEngine {
             value,
         };
         s.entries
-            .put(wtxn, &digest, &record.encode())
+            .put(wtxn, &digest, &record.encode()?)
             .map_err(lmdb_err)
     }
+}
+
+fn collision(digest: &[u8; 16]) -> Error {
+    Error::decode(
+        describe(digest),
+        "lmdb",
+        "a different key has the same hash",
+    )
 }
 
 fn describe(digest: &[u8; 16]) -> String {
@@ -237,11 +270,7 @@ fn lookup(s: &Shared, rtxn: &RoTxn, key: &[u8]) -> Result<Option<Vec<u8>>> {
     };
     let record = Record::decode(bytes, || describe(&digest))?;
     if record.key != key {
-        return Err(Error::decode(
-            describe(&digest),
-            "lmdb",
-            "a different key has the same hash",
-        ));
+        return Err(collision(&digest));
     }
     Ok(Some(record.value.to_vec()))
 }
@@ -352,11 +381,7 @@ impl Engine for LmdbEngine {
             };
             let latest = Record::decode(bytes, || describe(&digest))?;
             if latest.key != key {
-                return Err(Error::decode(
-                    describe(&digest),
-                    "lmdb",
-                    "a different key has the same hash",
-                ));
+                return Err(collision(&digest));
             }
             if !self.append_mode {
                 return Ok(vec![latest.to_version()]);

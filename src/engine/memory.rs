@@ -5,7 +5,7 @@
 //! its processes.
 
 use super::{now_micros, Engine, EntryIter, Version};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -19,19 +19,34 @@ pub struct MemoryEngine {
     append_mode: bool,
 }
 
-fn registry() -> &'static Mutex<HashMap<PathBuf, Arc<RwLock<Store>>>> {
-    static REGISTRY: OnceLock<Mutex<HashMap<PathBuf, Arc<RwLock<Store>>>>> = OnceLock::new();
+/// Every store of the process by path, with the append mode it was created with (memory
+/// stashes have no `format.json`: the registry is their record).
+type Registry = HashMap<PathBuf, (bool, Arc<RwLock<Store>>)>;
+
+fn registry() -> &'static Mutex<Registry> {
+    static REGISTRY: OnceLock<Mutex<Registry>> = OnceLock::new();
     REGISTRY.get_or_init(Default::default)
 }
 
 impl MemoryEngine {
-    /// Opens (or joins) the store named by `path`.
-    pub fn open(path: &Path, append_mode: bool) -> Self {
+    /// Opens (or joins) the store named by `path`; joining with another append mode than the
+    /// store was created with is a format conflict.
+    pub fn open(path: &Path, append_mode: bool) -> Result<Self> {
         // A poisoned lock only means another thread panicked while holding it; the map inside
         // is still whole (every mutation below is a single call), so keep using it.
         let mut stores = registry().lock().unwrap_or_else(|e| e.into_inner());
-        let store = stores.entry(path.to_path_buf()).or_default().clone();
-        MemoryEngine { store, append_mode }
+        let (created_append, store) = stores
+            .entry(path.to_path_buf())
+            .or_insert_with(|| (append_mode, Arc::default()))
+            .clone();
+        if created_append != append_mode {
+            return Err(Error::FormatConflict {
+                path: path.to_path_buf(),
+                found: format!("append_mode={created_append}"),
+                requested: format!("append_mode={append_mode}"),
+            });
+        }
+        Ok(MemoryEngine { store, append_mode })
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Store> {

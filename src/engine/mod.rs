@@ -48,8 +48,9 @@ pub type EntryIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + S
 ///   are unique and gap-free even with writers in several processes. `get` returns the latest.
 ///   `versions` returns them all, oldest first. Outside append mode an entry has one version.
 /// - **Scan.** `scan` yields every key that exists for the whole scan exactly once, with its
-///   latest value, reading lazily. Keys written or removed while it runs may or may not appear.
-///   Order is the engine's own and stable only while nothing is written.
+///   latest value, reading lazily in pages (memory: from a snapshot taken when it starts).
+///   Keys written or removed while it runs may or may not appear. Order is the engine's own
+///   and stable only while nothing is written.
 /// - **Durability.** What a successful `set` promises on power loss is engine-specific and
 ///   documented on each engine.
 pub trait Engine: Send + Sync + Debug {
@@ -179,7 +180,7 @@ impl EngineKind {
         };
         Ok(match self {
             EngineKind::Pairtree => Box::new(pairtree::PairtreeEngine::open(path, append_mode)?),
-            EngineKind::Memory => Box::new(memory::MemoryEngine::open(path, append_mode)),
+            EngineKind::Memory => Box::new(memory::MemoryEngine::open(path, append_mode)?),
             #[cfg(feature = "lmdb")]
             EngineKind::Lmdb => Box::new(lmdb::LmdbEngine::open(path, append_mode)?),
             #[cfg(not(feature = "lmdb"))]

@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 use std::fs;
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use tempfile::NamedTempFile;
 
 /// The pairtree engine.
 #[derive(Debug)]
@@ -34,7 +34,6 @@ pub struct PairtreeEngine {
     append_mode: bool,
 }
 
-static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 const VERSIONS_SUFFIX: &str = ".v";
 const HINT: &str = "latest";
 
@@ -74,20 +73,15 @@ impl PairtreeEngine {
         p
     }
 
-    /// Writes `bytes` to a new temporary file in `dir` and returns its path.
-    fn write_temp(dir: &Path, bytes: &[u8]) -> Result<PathBuf> {
+    /// Writes `bytes` to a new temporary file (mode 0600, a random name starting with a dot)
+    /// in `dir`; the file is removed if it is dropped before being persisted.
+    fn write_temp(dir: &Path, bytes: &[u8]) -> Result<NamedTempFile> {
         create_private_dir(dir)?;
-        let tmp = dir.join(format!(
-            ".tmp.{}.{}",
-            std::process::id(),
-            TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let mut options = fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        file.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".tmp.")
+            .tempfile_in(dir)
+            .map_err(|e| Error::io(dir, e))?;
+        tmp.write_all(bytes).map_err(|e| Error::io(tmp.path(), e))?;
         Ok(tmp)
     }
 
@@ -112,33 +106,59 @@ impl PairtreeEngine {
         Ok(Some(record.to_version()))
     }
 
+    /// The version numbers stored in a key's folder, ascending (empty when it has none).
+    fn version_numbers(dir: &Path) -> Result<Vec<u64>> {
+        let entries = match fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(dir, e)),
+        };
+        let mut numbers = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(dir, e))?;
+            let name = entry.file_name();
+            // Version files are exactly 20 digits; the hint and temp files are not.
+            if let Some(n) = name
+                .to_str()
+                .filter(|n| n.len() == 20)
+                .and_then(|n| n.parse::<u64>().ok())
+            {
+                numbers.push(n);
+            }
+        }
+        numbers.sort_unstable();
+        Ok(numbers)
+    }
+
+    /// The latest version number of a key: the hint when the file it names exists (O(1)),
+    /// stepped past versions that writers in other processes added since; else a listing.
     fn latest_version_number(dir: &Path) -> Result<Option<u64>> {
         let hint = fs::read_to_string(dir.join(HINT))
             .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok());
-        let mut n = match hint {
-            Some(n) => n,
-            None => match fs::read_dir(dir) {
-                Ok(entries) => entries
-                    .filter_map(|e| e.ok())
-                    .filter_map(|e| e.file_name().to_str()?.parse::<u64>().ok())
-                    .max()
-                    .unwrap_or(0),
-                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(Error::io(dir, e)),
-            },
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .filter(|n| *n > 0 && dir.join(version_name(*n)).exists());
+        let Some(mut n) = hint else {
+            return Ok(Self::version_numbers(dir)?.last().copied());
         };
-        // The hint may lag behind writers in other processes: step past it.
-        while dir.join(version_name(n + 1)).exists() {
-            n += 1;
+        while let Some(next) = n
+            .checked_add(1)
+            .filter(|m| dir.join(version_name(*m)).exists())
+        {
+            n = next;
         }
-        Ok((n > 0).then_some(n))
+        Ok(Some(n))
     }
 
     fn append(&self, key: &[u8], value: &[u8]) -> Result<()> {
         let dir = self.entry_path(key);
-        let start = Self::latest_version_number(&dir)?.unwrap_or(0) + 1;
-        let mut version = start;
+        let latest = Self::latest_version_number(&dir)?.unwrap_or(0);
+        let mut version = latest.checked_add(1).ok_or_else(|| {
+            Error::decode(
+                dir.display().to_string(),
+                "pairtree",
+                "version numbers exhausted",
+            )
+        })?;
         // Each attempt writes a temp file with the candidate version number inside, then
         // links it into place: `link` refuses an existing name, so each number is taken once.
         loop {
@@ -148,27 +168,29 @@ impl PairtreeEngine {
                 timestamp_micros: now_micros(),
                 value,
             }
-            .encode();
+            .encode()?;
             let tmp = Self::write_temp(&dir, &record)?;
             let target = dir.join(version_name(version));
-            let linked = fs::hard_link(&tmp, &target);
-            let _ = fs::remove_file(&tmp);
-            match linked {
+            // The temporary file is removed when `tmp` drops, linked or not.
+            match fs::hard_link(tmp.path(), &target) {
                 Ok(()) => break,
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => version += 1,
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                    version = version
+                        .checked_add(1)
+                        .ok_or_else(|| Error::io(&target, e))?;
+                }
                 Err(e) => return Err(Error::io(&target, e)),
             }
         }
         let hint = Self::write_temp(&dir, version.to_string().as_bytes())?;
-        fs::rename(&hint, dir.join(HINT)).map_err(|e| Error::io(dir.join(HINT), e))
+        hint.persist(dir.join(HINT))
+            .map(drop)
+            .map_err(|e| Error::io(dir.join(HINT), e.error))
     }
 
     fn all_versions(&self, dir: &Path, key: &[u8]) -> Result<Vec<Version>> {
-        let Some(latest) = Self::latest_version_number(dir)? else {
-            return Ok(Vec::new());
-        };
-        let mut out = Vec::with_capacity(latest.min(4096) as usize);
-        for n in 1..=latest {
+        let mut out = Vec::new();
+        for n in Self::version_numbers(dir)? {
             if let Some(v) = Self::read_record(&dir.join(version_name(n)), Some(key))? {
                 out.push(v);
             }
@@ -197,9 +219,11 @@ impl PairtreeEngine {
         } else {
             path.to_path_buf()
         };
-        let Ok(bytes) = fs::read(&record_path) else {
+        let bytes = match fs::read(&record_path) {
+            Ok(bytes) => bytes,
             // Removed while scanning.
-            return Ok(None);
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(&record_path, e)),
         };
         let record = Record::decode(&bytes, || record_path.display().to_string())?;
         Ok(Some((record.key.to_vec(), record.value.to_vec())))
@@ -263,13 +287,12 @@ impl Engine for PairtreeEngine {
             timestamp_micros: now_micros(),
             value,
         }
-        .encode();
+        .encode()?;
         let dir = path.parent().unwrap_or(&self.root);
         let tmp = Self::write_temp(dir, &record)?;
-        fs::rename(&tmp, &path).map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            Error::io(&path, e)
-        })
+        tmp.persist(&path)
+            .map(drop)
+            .map_err(|e| Error::io(&path, e.error))
     }
 
     fn contains(&self, key: &[u8]) -> Result<bool> {

@@ -29,18 +29,23 @@ pub struct Record<'a> {
 
 impl<'a> Record<'a> {
     /// Encodes the record.
-    pub fn encode(&self) -> Vec<u8> {
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        let key_len = u32::try_from(self.key.len()).map_err(|_| Error::Encode {
+            what: "key",
+            format: "hashstash record".into(),
+            source: "keys are limited to 4 GiB".into(),
+        })?;
         let mut out = Vec::with_capacity(HEADER + self.key.len() + TRAILER + self.value.len());
         out.push(FORMAT);
         out.extend_from_slice(&[0; 8]);
-        out.extend_from_slice(&(self.key.len() as u32).to_le_bytes());
+        out.extend_from_slice(&key_len.to_le_bytes());
         out.extend_from_slice(self.key);
         out.extend_from_slice(&self.version.to_le_bytes());
         out.extend_from_slice(&self.timestamp_micros.to_le_bytes());
         out.extend_from_slice(self.value);
         let sum = xxhash_rust::xxh3::xxh3_64(&out[9..]);
         out[1..9].copy_from_slice(&sum.to_le_bytes());
-        out
+        Ok(out)
     }
 
     /// Decodes and verifies a record; `what` names it in errors (a path or a key digest).

@@ -193,18 +193,25 @@ impl Engine for SqliteEngine {
                 return None;
             }
             // In SQLite, a bare column next to MAX() comes from the row holding the maximum.
-            let sql = "SELECT key, value, sum, MAX(version) FROM entries \
-                       WHERE ?1 IS NULL OR key > ?1 GROUP BY key ORDER BY key LIMIT ?2";
-            let fetched: Result<Vec<StoredRow>> = self
-                .conn()
-                .prepare_cached(sql)
-                .and_then(|mut stmt| {
-                    stmt.query_map(params![after, SCAN_PAGE as i64], |row| {
-                        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-                    })?
-                    .collect()
-                })
-                .map_err(sql_err);
+            // Two statements rather than `?1 IS NULL OR key > ?1`, which would keep SQLite
+            // from seeking in the index and make every page start from the first key.
+            let first = "SELECT key, value, sum, MAX(version) FROM entries \
+                         GROUP BY key ORDER BY key LIMIT ?1";
+            let next = "SELECT key, value, sum, MAX(version) FROM entries \
+                        WHERE key > ?2 GROUP BY key ORDER BY key LIMIT ?1";
+            let row = |row: &rusqlite::Row| Ok((row.get(0)?, row.get(1)?, row.get(2)?));
+            let conn = self.conn();
+            let fetched: Result<Vec<StoredRow>> = match &after {
+                None => conn
+                    .prepare_cached(first)
+                    .and_then(|mut stmt| stmt.query_map([SCAN_PAGE as i64], row)?.collect()),
+                Some(last) => conn.prepare_cached(next).and_then(|mut stmt| {
+                    stmt.query_map(params![SCAN_PAGE as i64, last], row)?
+                        .collect()
+                }),
+            }
+            .map_err(sql_err);
+            drop(conn);
             match fetched {
                 Ok(rows) => {
                     done = rows.len() < SCAN_PAGE;

@@ -135,7 +135,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Info => {
             let info = serde_json::json!({
                 "stash": stash.to_string(),
-                "path": stash.path(),
+                "path": stash.path().display().to_string(),
                 "config": stash.to_dict(),
                 "entries": stash.len()?,
                 "bytes_on_disk": stash.disk_usage()?,
