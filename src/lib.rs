@@ -32,14 +32,17 @@
 //!
 //! ## Cargo features
 //!
-//! | feature  | what it adds                                             | default |
-//! |----------|----------------------------------------------------------|---------|
-//! | `lmdb`   | the LMDB engine (heed); the default engine when present  | yes     |
-//! | `sqlite` | the SQLite engine (rusqlite, SQLite bundled)             |         |
-//! | `zstd`   | the zstd compressor                                      |         |
-//! | `blosc`  | the blosc compressor (links the system's c-blosc)        |         |
-//! | `best`   | the fastest combination: `lmdb` (lz4 is always built in) |         |
-//! | `all`    | everything above                                         |         |
+//! | feature     | what it adds                                              | default |
+//! |-------------|-----------------------------------------------------------|---------|
+//! | `lmdb`      | the LMDB engine (heed); the default engine when present   | yes     |
+//! | `sqlite`    | the SQLite engine (rusqlite, SQLite bundled)              |         |
+//! | `zstd`      | the zstd compressor                                       |         |
+//! | `blosc`     | the blosc compressor (links the system's c-blosc)         |         |
+//! | `dataframe` | polars `DataFrame`s as keys and values (Arrow IPC inside) |         |
+//! | `filebased` | every file-based engine: `lmdb`, `sqlite`                 |         |
+//! | `engines`   | every engine                                              |         |
+//! | `best`      | the fastest combination: `lmdb` and `dataframe` (lz4 is built in) | |
+//! | `all`       | everything above                                          |         |
 //!
 //! The pairtree and memory engines, the `hashstash`, `json` and `postcard` serializers and the
 //! `raw`, `lz4`, `zlib`, `gzip` and `bz2` compressors are always built in.

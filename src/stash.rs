@@ -344,7 +344,8 @@ impl Stash {
         self.inner.engine.remove(&codec::encode_key(key)?)
     }
 
-    /// Removes `key` and returns its (latest) value, or `None` if it was not there.
+    /// Removes `key` and returns its (latest) value, or `None` if it was not there. Not atomic
+    /// against another writer of the same key between the read and the removal.
     pub fn pop<K: ?Sized + Serialize, V: DeserializeOwned>(&self, key: &K) -> Result<Option<V>> {
         let key = codec::encode_key(key)?;
         let Some(bytes) = self.inner.engine.get(&key)? else {
@@ -356,7 +357,8 @@ impl Stash {
         Ok(Some(value))
     }
 
-    /// The value under `key`; if missing, stores `default` first and returns it.
+    /// The value under `key`; if missing, stores `default` first and returns it. Not atomic
+    /// against another writer of the same key between the read and the write.
     pub fn setdefault<K: ?Sized + Serialize, V: Serialize + DeserializeOwned>(
         &self,
         key: &K,
@@ -384,14 +386,19 @@ impl Stash {
         self.inner.engine.clear()
     }
 
-    /// Stores several entries in one engine transaction (per 4096 entries).
+    /// Stores several entries in one engine transaction: all or none of them (pairtree, which
+    /// has no transactions, writes each atomically on its own).
     pub fn set_many<'a, K, V, I>(&self, items: I) -> Result<()>
     where
         K: 'a + ?Sized + Serialize,
         V: 'a + ?Sized + Serialize,
         I: IntoIterator<Item = (&'a K, &'a V)>,
     {
-        self.update(items)
+        let encoded = items
+            .into_iter()
+            .map(|(k, v)| Ok((codec::encode_key(k)?, self.inner.codec.encode_value(v)?)))
+            .collect::<Result<Vec<_>>>()?;
+        self.write_batch(&encoded)
     }
 
     /// Looks several keys up in one engine read.
@@ -415,7 +422,8 @@ impl Stash {
     }
 
     /// Stores every `(key, value)` pair: from a map, a `Vec` of pairs, any iterator. Engines
-    /// with transactions write each batch of 4096 in one.
+    /// with transactions write each batch of 4096 in one, so that an iterator of any length
+    /// runs in bounded memory; use [`Stash::set_many`] for all-or-nothing.
     pub fn update<K, V, I>(&self, items: I) -> Result<()>
     where
         K: Serialize,
@@ -433,18 +441,14 @@ impl Stash {
         self.write_batch(&batch)
     }
 
-    /// Copies every entry of `other` (any engine, any format) into this stash.
+    /// Copies the latest value of every entry of `other` (any engine, any format) into this
+    /// stash. Values are re-encoded for this stash's format without their Rust types (see
+    /// [`Codec::transcode`]): between two postcard stashes only if they share the serializer.
     pub fn update_from(&self, other: &Stash) -> Result<()> {
-        let same_codec = other.codec() == self.codec();
         let mut batch: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(BATCH);
         for item in other.raw_items()? {
             let (key, stored) = item?;
-            let value = if same_codec {
-                stored
-            } else {
-                let tree = other.inner.codec.decode_value_dyn(&stored)?;
-                self.inner.codec.encode_value(&tree)?
-            };
+            let value = self.inner.codec.transcode(&other.inner.codec, stored)?;
             batch.push((key, value));
             if batch.len() == BATCH {
                 self.write_batch(&batch)?;

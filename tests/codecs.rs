@@ -265,3 +265,51 @@ fn hostile_messagepack_is_an_error() {
     let deep = vec![0x91u8; 1_000_000];
     assert!(to_value(&deep).is_err());
 }
+
+#[test]
+fn dynamic_values_write_back_as_they_were_read() {
+    use hashstash::codec::msgpack::{from_value, to_value};
+    let bytes = rmp_serde::to_vec_named(&record()).unwrap();
+    let tree = to_value(&bytes).unwrap();
+    assert_eq!(to_value(&from_value(&tree).unwrap()).unwrap(), tree);
+    let back: Record = rmp_serde::from_slice(&from_value(&tree).unwrap()).unwrap();
+    assert_eq!(back, record());
+    // Extension values keep their type.
+    let ext = [0xd4, 0x05, 0xaa];
+    assert_eq!(
+        from_value(&to_value(&ext).unwrap()).unwrap(),
+        [0xc7, 0x01, 0x05, 0xaa]
+    );
+}
+
+#[test]
+fn transcoding_between_every_format() {
+    let mut codecs = Vec::new();
+    for serializer in Serializer::ALL {
+        for compress in [Compressor::Raw, Compressor::Lz4, Compressor::Bz2] {
+            for b64 in [false, true] {
+                codecs.push(Codec {
+                    serializer,
+                    compress,
+                    b64,
+                });
+            }
+        }
+    }
+    for from in &codecs {
+        for to in &codecs {
+            let stored = from.encode_value(&record()).unwrap();
+            let moved = to.transcode(from, stored);
+            let possible = from.serializer == to.serializer
+                || (from.serializer.is_self_describing() && to.serializer != Serializer::Postcard);
+            match moved {
+                Ok(bytes) => {
+                    assert!(possible, "{} -> {}", from.describe(), to.describe());
+                    let back: Record = to.decode_value(&bytes).unwrap();
+                    assert_eq!(back, record(), "{} -> {}", from.describe(), to.describe());
+                }
+                Err(e) => assert!(!possible, "{} -> {}: {e}", from.describe(), to.describe()),
+            }
+        }
+    }
+}

@@ -137,3 +137,20 @@ fn dataframe_values_show_as_records() {
         ])
     );
 }
+
+#[test]
+fn dataframe_values_survive_a_copy_to_another_format() {
+    let (_d, source) = stash(EngineKind::Memory);
+    source.set("df", &frame()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let target = Stash::builder()
+        .root_dir(dir.path())
+        .engine(EngineKind::Pairtree)
+        .compress(hashstash::Compressor::Zlib)
+        .b64(true)
+        .open()
+        .unwrap();
+    target.update_from(&source).unwrap();
+    let back: DataFrame = target.get("df").unwrap().unwrap();
+    assert!(back.equals(&frame()));
+}

@@ -95,6 +95,47 @@ impl Codec {
         }
     }
 
+    /// Encodes a dynamic [`Value`] as this codec stores values: the reverse of
+    /// [`Codec::decode_value_dyn`] (a DataFrame read from a `hashstash` value is written back
+    /// as a DataFrame). JSON gets the [`crate::value::to_json`] view of the value; postcard
+    /// cannot write a value without its Rust type.
+    pub fn encode_value_dyn(&self, value: &Value) -> Result<Vec<u8>> {
+        let fail = |e: crate::error::BoxError| Error::Encode {
+            what: "value",
+            format: self.serializer.name().into(),
+            source: e,
+        };
+        let bytes = match self.serializer {
+            Serializer::Hashstash => msgpack::from_value(value).map_err(|e| fail(e.into()))?,
+            Serializer::Json => {
+                serde_json::to_vec(&crate::value::to_json(value)).map_err(|e| fail(e.into()))?
+            }
+            Serializer::Postcard => {
+                return Err(fail(
+                    "postcard needs the Rust type of a value to write it".into(),
+                ))
+            }
+        };
+        encode(&bytes, self.compress, self.b64)
+    }
+
+    /// Re-encodes stored bytes of codec `from` as this codec stores them. With the same
+    /// serializer only compression and base64 change (works for postcard too); otherwise the
+    /// value goes through a dynamic [`Value`].
+    pub fn transcode(&self, from: &Codec, stored: Vec<u8>) -> Result<Vec<u8>> {
+        if from == self {
+            Ok(stored)
+        } else if from.serializer == self.serializer {
+            encode(
+                &decode(&stored, from.compress, from.b64)?,
+                self.compress,
+                self.b64,
+            )
+        } else {
+            self.encode_value_dyn(&from.decode_value_dyn(&stored)?)
+        }
+    }
+
     /// A short description, as in stash folder names: `hashstash.lz4+b64`.
     pub fn describe(&self) -> String {
         format!(

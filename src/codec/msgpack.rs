@@ -193,3 +193,97 @@ pub fn ext_to_bin(msgpack: &[u8], kind: i8) -> Option<Vec<u8>> {
     out.extend_from_slice(data);
     Some(out)
 }
+
+/// Writes a dynamic [`Value`] as MessagePack: the reverse of [`to_value`] (a DataFrame tag
+/// becomes the DataFrame extension type again). Integers beyond 64 bits have no MessagePack
+/// spelling and are an error.
+pub fn from_value(value: &Value) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(64);
+    write_value(&mut out, value)?;
+    Ok(out)
+}
+
+fn write_len(
+    out: &mut Vec<u8>,
+    len: usize,
+    fix: Option<(u8, usize)>,
+    markers: [u8; 3],
+) -> Result<(), String> {
+    match fix {
+        Some((base, max)) if len <= max => out.push(base | len as u8),
+        _ if len <= 0xff && markers[0] != 0 => out.extend_from_slice(&[markers[0], len as u8]),
+        _ if len <= 0xffff => {
+            out.push(markers[1]);
+            out.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        _ => {
+            out.push(markers[2]);
+            let len = u32::try_from(len).map_err(|_| "a value over 4 GiB")?;
+            out.extend_from_slice(&len.to_be_bytes());
+        }
+    }
+    Ok(())
+}
+
+fn write_value(out: &mut Vec<u8>, value: &Value) -> Result<(), String> {
+    match value {
+        Value::Null => out.push(0xc0),
+        Value::Bool(b) => out.push(if *b { 0xc3 } else { 0xc2 }),
+        Value::Integer(i) => {
+            let i = i128::from(*i);
+            if let Ok(u) = u64::try_from(i) {
+                rmp::encode::write_uint(out, u).map_err(|e| e.to_string())?;
+            } else {
+                let s = i64::try_from(i).map_err(|_| format!("{i} has no MessagePack spelling"))?;
+                rmp::encode::write_sint(out, s).map_err(|e| e.to_string())?;
+            }
+        }
+        Value::Float(f) => {
+            out.push(0xcb);
+            out.extend_from_slice(&f.to_bits().to_be_bytes());
+        }
+        Value::Text(s) => {
+            write_len(out, s.len(), Some((0xa0, 31)), [0xd9, 0xda, 0xdb])?;
+            out.extend_from_slice(s.as_bytes());
+        }
+        Value::Bytes(b) => {
+            write_len(out, b.len(), None, [0xc4, 0xc5, 0xc6])?;
+            out.extend_from_slice(b);
+        }
+        Value::Array(items) => {
+            write_len(out, items.len(), Some((0x90, 15)), [0, 0xdc, 0xdd])?;
+            for item in items {
+                write_value(out, item)?;
+            }
+        }
+        Value::Map(entries) => {
+            write_len(out, entries.len(), Some((0x80, 15)), [0, 0xde, 0xdf])?;
+            for (k, v) in entries {
+                write_value(out, k)?;
+                write_value(out, v)?;
+            }
+        }
+        Value::Tag(tag, inner) => match (ext_kind(*tag), inner.as_ref()) {
+            (Some(kind), Value::Bytes(data)) => {
+                write_len(out, data.len(), None, [0xc7, 0xc8, 0xc9])?;
+                out.push(kind as u8);
+                out.extend_from_slice(data);
+            }
+            // Sets and other tags: their content.
+            _ => write_value(out, inner)?,
+        },
+        other => return Err(format!("no MessagePack spelling for {other:?}")),
+    }
+    Ok(())
+}
+
+/// The extension type a tag made by [`to_value`] came from.
+fn ext_kind(tag: u64) -> Option<i8> {
+    if tag == DATAFRAME_TAG {
+        Some(DATAFRAME_EXT)
+    } else if (0x6873_0000..=0x6873_00ff).contains(&tag) {
+        Some((tag - 0x6873_0000) as u8 as i8)
+    } else {
+        None
+    }
+}

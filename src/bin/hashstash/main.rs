@@ -76,7 +76,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.command {
         Command::Set { key, value } => {
             let key = key_bytes(&key)?;
-            let value = codec.encode_value(&parse_json("VALUE", &value)?)?;
+            let value = codec.encode_value_dyn(&parse_json("VALUE", &value)?)?;
             engine.set(&key, &value)?;
         }
         Command::Get {
