@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Real servers for the tests: Redis and a MongoDB wire-compatible server, on 127.0.0.1.
+#
+#   eval "$(bash scripts/services.sh start)"   # installs what is missing, starts both,
+#                                              # prints the variables to export
+#   bash scripts/services.sh stop              # stops what `start` started
+#
+# Installs Debian's redis-server when missing, and the MongoDB wire-compatible server
+# `secantusd-rs` (crates.io `secantus-mdb`), built once into $HASHSTASH_TOOLS_DIR (default
+# ~/.cache/hashstash-tools) and reused afterwards. Each server listens on a free port of
+# 127.0.0.1 and keeps its data and logs in $HASHSTASH_SERVICES_DIR (default a folder under
+# the temp folder). `start` prints:
+#
+#   HASHSTASH_REDIS_URL, HASHSTASH_MONGO_URL          where the tests find the servers
+#   HASHSTASH_REDIS_SERVER, HASHSTASH_MONGO_SERVER    the server binaries, for fault tests
+#                                                     that start, kill and restart their own
+set -euo pipefail
+
+tools="${HASHSTASH_TOOLS_DIR:-$HOME/.cache/hashstash-tools}"
+state="${HASHSTASH_SERVICES_DIR:-${TMPDIR:-/tmp}/hashstash-services-$(id -u)}"
+secantus_version="0.5.3-beta.196"
+
+log() { printf '%s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_install() {
+  log "installing Debian packages: $*"
+  as_root apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >&2
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+redis_bin() {
+  command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+  command -v redis-server
+}
+
+mongo_bin() {
+  local bin="$tools/bin/secantusd-rs"
+  if [ ! -x "$bin" ]; then
+    command -v cmake >/dev/null 2>&1 || apt_install cmake
+    log "building secantusd-rs $secantus_version into $tools (once; a few minutes)"
+    cargo install --quiet --locked secantus-mdb --version "$secantus_version" \
+      --ignore-rust-version --root "$tools" >&2
+  fi
+  printf '%s\n' "$bin"
+}
+
+start_redis() {
+  local bin port
+  bin=$(redis_bin)
+  port=$(free_port)
+  mkdir -p "$state/redis"
+  "$bin" --bind 127.0.0.1 --port "$port" --save '' --appendonly no --daemonize yes \
+    --dir "$state/redis" --pidfile "$state/redis.pid" --logfile "$state/redis.log" >&2
+  for _ in $(seq 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      printf 'export HASHSTASH_REDIS_URL=redis://127.0.0.1:%s/0\n' "$port"
+      printf 'export HASHSTASH_REDIS_SERVER=%s\n' "$bin"
+      return 0
+    fi
+    sleep 0.1
+  done
+  log "redis did not start; its log:"; cat "$state/redis.log" >&2 || true
+  return 1
+}
+
+start_mongo() {
+  local bin port
+  bin=$(mongo_bin)
+  mkdir -p "$state/mongo"
+  : >"$state/mongo.log"
+  "$bin" --host 127.0.0.1 --port 0 --storage-path "$state/mongo" --cache-size 256M \
+    --log-file-max 16MB >>"$state/mongo.log" 2>&1 &
+  echo $! >"$state/mongo.pid"
+  for _ in $(seq 300); do
+    port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$state/mongo.log" | head -n1 | sed 's/.*://' || true)
+    if [ -n "$port" ]; then
+      printf 'export HASHSTASH_MONGO_URL=mongodb://127.0.0.1:%s/hashstash\n' "$port"
+      printf 'export HASHSTASH_MONGO_SERVER=%s\n' "$bin"
+      return 0
+    fi
+    sleep 0.1
+  done
+  log "secantusd-rs did not start; its log:"; cat "$state/mongo.log" >&2 || true
+  return 1
+}
+
+stop_all() {
+  for pidfile in "$state/redis.pid" "$state/mongo.pid"; do
+    if [ -f "$pidfile" ]; then
+      kill "$(cat "$pidfile")" 2>/dev/null || true
+      rm -f "$pidfile"
+    fi
+  done
+  rm -rf "$state"
+}
+
+case "${1:-}" in
+  start)
+    stop_all
+    mkdir -p "$state"
+    start_redis
+    start_mongo
+    ;;
+  stop) stop_all ;;
+  *) log "usage: $0 start|stop"; exit 2 ;;
+esac
