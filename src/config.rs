@@ -50,10 +50,44 @@ pub struct StashConfig {
     /// The engine's file or folder name inside the stash folder.
     #[serde(default = "default_filename")]
     pub filename: String,
+    /// The server of a server engine (redis, mongo), e.g. `redis://:password@host:6379/0`.
+    /// When `None`: `$HASHSTASH_REDIS_URL` / `$HASHSTASH_MONGO_URL`, else the server's usual
+    /// local address. Passwords in it never appear in `Display`, `Debug` or `to_dict`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// How long a server engine waits for its server before an operation fails, in
+    /// milliseconds (default 5000).
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
 }
 
 fn default_filename() -> String {
     DATA_FILENAME.into()
+}
+
+fn default_timeout_ms() -> u64 {
+    5000
+}
+
+/// `url` with any password replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            let hidden = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                "***".into()
+            };
+            format!("{scheme}://{hidden}@{host}{tail}")
+        }
+        None => url.to_owned(),
+    }
 }
 
 impl Default for StashConfig {
@@ -68,6 +102,8 @@ impl Default for StashConfig {
             append_mode: false,
             is_tmp: false,
             filename: DATA_FILENAME.into(),
+            url: None,
+            timeout_ms: default_timeout_ms(),
         }
     }
 }
@@ -124,11 +160,39 @@ impl StashConfig {
         self.stash_dir().join(&self.filename)
     }
 
+    /// The stash's name on a server: its folder relative to the base folder (so that
+    /// machines with different home folders share it), or the whole folder when it lies
+    /// elsewhere.
+    pub fn namespace(&self) -> String {
+        let dir = self.stash_dir();
+        let relative = base_dir()
+            .ok()
+            .and_then(|base| dir.strip_prefix(base).ok().map(Path::to_path_buf))
+            .unwrap_or(dir);
+        relative.to_string_lossy().into_owned()
+    }
+
+    /// The server URL of a server engine: the `url` option, else the environment variable
+    /// `env`, else `default`.
+    pub fn server_url(&self, env: &str, default: &str) -> String {
+        self.url
+            .clone()
+            .or_else(|| std::env::var(env).ok().filter(|u| !u.is_empty()))
+            .unwrap_or_else(|| default.to_owned())
+    }
+
+    /// The server timeout.
+    pub fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.timeout_ms.max(1))
+    }
+
     /// The config as a JSON object (the seed's `to_dict`). A root folder whose name is not
-    /// UTF-8 is shown with replacement characters (JSON has no spelling for it).
+    /// UTF-8 is shown with replacement characters (JSON has no spelling for it); a password
+    /// in the URL as `***`.
     pub fn to_dict(&self) -> serde_json::Value {
         let printable = StashConfig {
             root_dir: PathBuf::from(self.root_dir.to_string_lossy().into_owned()),
+            url: self.url.as_deref().map(redact_url),
             ..self.clone()
         };
         serde_json::to_value(printable).unwrap_or(serde_json::Value::Null)
@@ -266,6 +330,21 @@ impl FormatRecord {
             }
             Err(e) => Err(Error::io(&path, e)),
         }
+    }
+
+    /// The record as JSON bytes.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Checks this format against one a server engine returned (`None`: nothing to check).
+    pub fn check_recorded(&self, recorded: Option<Vec<u8>>, namespace: &str) -> Result<()> {
+        let Some(bytes) = recorded else {
+            return Ok(());
+        };
+        let found: FormatRecord = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::decode(format!("the format of {namespace}"), "format.json", e))?;
+        self.check(&found, Path::new(namespace))
     }
 
     fn check(&self, found: &FormatRecord, dir: &Path) -> Result<()> {

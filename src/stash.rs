@@ -96,6 +96,17 @@ impl StashBuilder {
         self.config.append_mode = append_mode;
         self
     }
+    /// The server of a server engine (redis, mongo); default `$HASHSTASH_REDIS_URL` /
+    /// `$HASHSTASH_MONGO_URL`, else the server's usual local address.
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.config.url = Some(url.into());
+        self
+    }
+    /// How long a server engine waits for its server before failing (default 5000 ms).
+    pub fn timeout_ms(mut self, timeout_ms: u64) -> Self {
+        self.config.timeout_ms = timeout_ms;
+        self
+    }
     /// Whether to empty the stash when it is opened (default false).
     pub fn clear(mut self, clear: bool) -> Self {
         self.clear = clear;
@@ -163,6 +174,7 @@ fn config_from_path(path: &Path) -> Result<StashConfig> {
         append_mode: record.append_mode,
         is_tmp: false,
         filename: crate::config::DATA_FILENAME.into(),
+        ..StashConfig::default()
     };
     // A folder that was renamed or copied no longer sits where its format says it should:
     // opening the config would silently create an empty stash elsewhere.
@@ -213,12 +225,17 @@ impl Stash {
                 ),
             });
         }
-        if config.engine != EngineKind::Memory {
-            FormatRecord::of(&config).record_or_check(&config.stash_dir())?;
+        let format = FormatRecord::of(&config);
+        if config.engine != EngineKind::Memory && !config.engine.is_server() {
+            format.record_or_check(&config.stash_dir())?;
         }
-        let engine = config
-            .engine
-            .open(&config.data_path(), config.append_mode)?;
+        let engine = config.engine.open(&config)?;
+        if config.engine.is_server() {
+            format.check_recorded(
+                engine.record_format(&format.to_json())?,
+                &config.namespace(),
+            )?;
+        }
         let stash = Stash {
             inner: Arc::new(Inner {
                 codec: config.codec(),
@@ -621,13 +638,21 @@ fn not_found<K: ?Sized + Serialize>(key: &K) -> Error {
 }
 
 impl fmt::Display for Stash {
+    /// `LmdbStash(~/.cache/hashstash/default_stash/main/lmdb.hashstash.lz4/data.db)`; for a
+    /// server, its URL (password hidden) and the stash's namespace there:
+    /// `RedisStash(redis://127.0.0.1:6379/0 default_stash/main/redis.hashstash.lz4)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}Stash({})",
-            self.inner.config.engine.display_name(),
-            tilde(&self.path())
-        )
+        let config = &self.inner.config;
+        let name = config.engine.display_name();
+        match config.engine.server_url_env() {
+            Some((env, default)) => write!(
+                f,
+                "{name}Stash({} {})",
+                crate::config::redact_url(&config.server_url(env, default)),
+                config.namespace()
+            ),
+            None => write!(f, "{name}Stash({})", tilde(&self.path())),
+        }
     }
 }
 

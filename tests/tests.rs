@@ -9,3 +9,5 @@ mod corruption;
 mod dataframe;
 mod keys;
 mod processes;
+#[cfg(feature = "redis")]
+mod servers;

@@ -12,6 +12,8 @@ pub mod pairtree;
 
 #[cfg(feature = "lmdb")]
 pub mod lmdb;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
@@ -98,9 +100,17 @@ pub trait Engine: Send + Sync + Debug {
     /// Removes every entry.
     fn clear(&self) -> Result<()>;
 
-    /// Bytes the engine occupies on disk (0 for memory).
+    /// Bytes the engine occupies on disk (0 for memory and servers).
     fn disk_usage(&self) -> Result<u64> {
         Ok(0)
+    }
+
+    /// Records `format` (the stash's format, as JSON) in the store if it has none yet, and
+    /// returns the one recorded. Engines whose store has no room for it return `None`: the
+    /// stash then keeps `format.json` in its folder.
+    fn record_format(&self, format: &[u8]) -> Result<Option<Vec<u8>>> {
+        let _ = format;
+        Ok(None)
     }
 }
 
@@ -117,15 +127,18 @@ pub enum EngineKind {
     Sqlite,
     /// A map in this process, shared by every handle on the same path (always compiled in).
     Memory,
+    /// A Redis server, shared by processes and machines (feature `redis`).
+    Redis,
 }
 
 impl EngineKind {
     /// Every engine kind.
-    pub const ALL: [EngineKind; 4] = [
+    pub const ALL: [EngineKind; 5] = [
         EngineKind::Pairtree,
         EngineKind::Lmdb,
         EngineKind::Sqlite,
         EngineKind::Memory,
+        EngineKind::Redis,
     ];
 
     /// The engine's name, as used in options and stash folder names.
@@ -135,6 +148,21 @@ impl EngineKind {
             EngineKind::Lmdb => "lmdb",
             EngineKind::Sqlite => "sqlite",
             EngineKind::Memory => "memory",
+            EngineKind::Redis => "redis",
+        }
+    }
+
+    /// Whether the engine's store is a server (its format is recorded there, not in a file).
+    pub fn is_server(self) -> bool {
+        self.server_url_env().is_some()
+    }
+
+    /// For a server engine: the environment variable with its default URL, and the URL used
+    /// when that is unset.
+    pub fn server_url_env(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            EngineKind::Redis => Some(("HASHSTASH_REDIS_URL", "redis://127.0.0.1:6379/0")),
+            _ => None,
         }
     }
 
@@ -145,6 +173,7 @@ impl EngineKind {
             EngineKind::Lmdb => "Lmdb",
             EngineKind::Sqlite => "Sqlite",
             EngineKind::Memory => "Memory",
+            EngineKind::Redis => "Redis",
         }
     }
 
@@ -153,6 +182,7 @@ impl EngineKind {
         match self {
             EngineKind::Lmdb => cfg!(feature = "lmdb"),
             EngineKind::Sqlite => cfg!(feature = "sqlite"),
+            EngineKind::Redis => cfg!(feature = "redis"),
             EngineKind::Pairtree | EngineKind::Memory => true,
         }
     }
@@ -172,8 +202,13 @@ impl EngineKind {
     }
 
     /// Opens the engine's store at `path` (the stash's `data.db`).
-    pub fn open(self, path: &Path, append_mode: bool) -> Result<Box<dyn Engine>> {
-        #[cfg_attr(all(feature = "lmdb", feature = "sqlite"), allow(unused_variables))]
+    pub fn open(self, config: &crate::config::StashConfig) -> Result<Box<dyn Engine>> {
+        let path = &config.data_path();
+        let append_mode = config.append_mode;
+        #[cfg_attr(
+            all(feature = "lmdb", feature = "sqlite", feature = "redis"),
+            allow(unused_variables)
+        )]
         let not_compiled = |feature| Error::EngineNotCompiled {
             engine: self.name(),
             feature,
@@ -189,6 +224,10 @@ impl EngineKind {
             EngineKind::Sqlite => Box::new(sqlite::SqliteEngine::open(path, append_mode)?),
             #[cfg(not(feature = "sqlite"))]
             EngineKind::Sqlite => return Err(not_compiled("sqlite")),
+            #[cfg(feature = "redis")]
+            EngineKind::Redis => Box::new(redis::RedisEngine::open(config)?),
+            #[cfg(not(feature = "redis"))]
+            EngineKind::Redis => return Err(not_compiled("redis")),
         })
     }
 }
@@ -208,7 +247,7 @@ impl std::str::FromStr for EngineKind {
             .ok_or_else(|| Error::InvalidOption {
                 option: "engine",
                 message: format!(
-                    "unknown engine {s:?}; expected one of pairtree, lmdb, sqlite, memory"
+                    "unknown engine {s:?}; expected one of pairtree, lmdb, sqlite, memory, redis"
                 ),
             })
     }

@@ -1,0 +1,374 @@
+//! The Redis engine (the `redis` crate): a stash shared by processes and machines.
+//!
+//! Every key of a stash carries the stash's namespace as a Redis hash tag, `{<namespace>}`,
+//! so two stashes in one Redis database never see each other's entries, and all of one
+//! stash's keys live in one hash slot (which is what lets the multi-key writes below run on
+//! Redis Cluster too, against the node that owns the slot):
+//!
+//! ```text
+//! {ns}:entries     HASH    canonical key bytes -> record (latest value, time)
+//! {ns}:v:<key>     LIST    records, oldest first (append mode; version = position + 1)
+//! {ns}:format      STRING  the stash's recorded format (JSON)
+//! ```
+//!
+//! Records carry a checksum (see `record.rs`). Batches are one command (`HSET` with many
+//! fields) or one Lua script, so each batch is atomic; append mode pushes to the key's list
+//! and updates the hash in one script: O(1) per version, numbered by the server, unique and
+//! gap-free across processes. Iteration uses `HSCAN`, never `KEYS`.
+//!
+//! **Connections** come from a small pool; a connection that saw an error is dropped, so a
+//! restarted server is reconnected to on the next call. Connecting, reading and writing
+//! each wait at most the stash's `timeout_ms` (default 5 s).
+//!
+//! **Durability** is the server's: with Redis's defaults a write survives a client crash
+//! but not a server crash between snapshots; configure `appendonly yes` for more.
+
+use super::{now_micros, Engine, EntryIter, Record, Version};
+use crate::config::{redact_url, StashConfig};
+use crate::error::{Error, Result};
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::time::Duration;
+
+const SCAN_PAGE: usize = 512;
+const POOL_SIZE: usize = 8;
+
+/// Appends each `(key, record)` of ARGV as a new version: pushes to the key's list and makes
+/// it the latest in the hash. KEYS[1] is the hash, KEYS[i + 1] the list of the i-th pair.
+const APPEND_SCRIPT: &str = r"
+for i = 1, #ARGV / 2 do
+  redis.call('RPUSH', KEYS[i + 1], ARGV[2 * i])
+  redis.call('HSET', KEYS[1], ARGV[2 * i - 1], ARGV[2 * i])
+end
+return #ARGV / 2
+";
+
+/// The Redis engine.
+pub struct RedisEngine {
+    client: redis::Client,
+    pool: Mutex<Vec<redis::Connection>>,
+    timeout: Duration,
+    /// `{namespace}:` — every Redis key of this stash starts with it.
+    prefix: Vec<u8>,
+    append_mode: bool,
+    shown_url: String,
+    append_script: redis::Script,
+}
+
+impl std::fmt::Debug for RedisEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisEngine")
+            .field("url", &self.shown_url)
+            .field("prefix", &String::from_utf8_lossy(&self.prefix))
+            .field("append_mode", &self.append_mode)
+            .finish()
+    }
+}
+
+fn redis_err(e: redis::RedisError) -> Error {
+    Error::engine("redis", e)
+}
+
+impl RedisEngine {
+    /// Connects to the server of `config` (the connection is made lazily, so a server that
+    /// is down fails the first operation, within the timeout, not the open).
+    pub fn open(config: &StashConfig) -> Result<Self> {
+        let (env, default) = super::EngineKind::Redis
+            .server_url_env()
+            .unwrap_or_default();
+        let url = config.server_url(env, default);
+        let shown_url = redact_url(&url);
+        let client = redis::Client::open(url.as_str()).map_err(|e| Error::InvalidOption {
+            option: "url",
+            message: format!("{shown_url} is not a Redis URL: {e}"),
+        })?;
+        let prefix = format!("{{{}}}:", config.namespace()).into_bytes();
+        Ok(RedisEngine {
+            client,
+            pool: Mutex::new(Vec::new()),
+            timeout: config.timeout(),
+            prefix,
+            append_mode: config.append_mode,
+            shown_url,
+            append_script: redis::Script::new(APPEND_SCRIPT),
+        })
+    }
+
+    fn redis_key(&self, parts: &[&[u8]]) -> Vec<u8> {
+        let mut key = self.prefix.clone();
+        for part in parts {
+            key.extend_from_slice(part);
+        }
+        key
+    }
+
+    fn entries_key(&self) -> Vec<u8> {
+        self.redis_key(&[b"entries"])
+    }
+
+    fn versions_key(&self, key: &[u8]) -> Vec<u8> {
+        self.redis_key(&[b"v:", key])
+    }
+
+    /// Runs `f` on a pooled connection; a connection that saw an error is not reused.
+    fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Result<T> {
+        let pooled = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut conn = match pooled {
+            Some(conn) => conn,
+            None => {
+                let conn = self
+                    .client
+                    .get_connection_with_timeout(self.timeout)
+                    .map_err(|e| self.unreachable(e))?;
+                conn.set_read_timeout(Some(self.timeout))
+                    .map_err(redis_err)?;
+                conn.set_write_timeout(Some(self.timeout))
+                    .map_err(redis_err)?;
+                conn
+            }
+        };
+        match f(&mut conn) {
+            Ok(value) => {
+                let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+                if pool.len() < POOL_SIZE {
+                    pool.push(conn);
+                }
+                Ok(value)
+            }
+            Err(e) => Err(redis_err(e)),
+        }
+    }
+
+    fn unreachable(&self, e: redis::RedisError) -> Error {
+        Error::Engine {
+            engine: "redis",
+            source: format!(
+                "cannot reach {} within {:?}: {e}",
+                self.shown_url, self.timeout
+            )
+            .into(),
+        }
+    }
+
+    fn record(&self, value: &[u8]) -> Result<Vec<u8>> {
+        Record {
+            key: &[],
+            version: 0,
+            timestamp_micros: now_micros(),
+            value,
+        }
+        .encode()
+    }
+
+    fn describe(&self, key: &[u8]) -> String {
+        let shown: String = key.iter().take(32).map(|b| format!("{b:02x}")).collect();
+        format!(
+            "redis entry {shown} of {}",
+            String::from_utf8_lossy(&self.prefix)
+        )
+    }
+
+    fn value_of(&self, key: &[u8], stored: &[u8]) -> Result<Vec<u8>> {
+        Ok(Record::decode(stored, || self.describe(key))?
+            .value
+            .to_vec())
+    }
+
+    /// A glob pattern matching every version list of this stash.
+    fn versions_pattern(&self) -> Vec<u8> {
+        let mut pattern = Vec::with_capacity(self.prefix.len() + 4);
+        for b in &self.prefix {
+            if matches!(b, b'*' | b'?' | b'[' | b']' | b'\\') {
+                pattern.push(b'\\');
+            }
+            pattern.push(*b);
+        }
+        pattern.extend_from_slice(b"v:*");
+        pattern
+    }
+}
+
+impl Engine for RedisEngine {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let entries = self.entries_key();
+        let stored: Option<Vec<u8>> =
+            self.with_conn(|c| redis::cmd("HGET").arg(&entries).arg(key).query(c))?;
+        stored.map(|s| self.value_of(key, &s)).transpose()
+    }
+
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let entries = self.entries_key();
+        let stored: Vec<Option<Vec<u8>>> =
+            self.with_conn(|c| redis::cmd("HMGET").arg(&entries).arg(keys).query(c))?;
+        keys.iter()
+            .zip(stored)
+            .map(|(k, s)| s.map(|s| self.value_of(k, &s)).transpose())
+            .collect()
+    }
+
+    fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.set_many(&[(key, value)])
+    }
+
+    fn set_many(&self, items: &[(&[u8], &[u8])]) -> Result<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let entries = self.entries_key();
+        let records = items
+            .iter()
+            .map(|(k, v)| Ok((*k, self.record(v)?)))
+            .collect::<Result<Vec<_>>>()?;
+        if !self.append_mode {
+            let mut cmd = redis::cmd("HSET");
+            cmd.arg(&entries);
+            for (k, r) in &records {
+                cmd.arg(*k).arg(r);
+            }
+            return self.with_conn(|c| cmd.query::<()>(c));
+        }
+        let mut invocation = self.append_script.key(&entries);
+        for (k, r) in &records {
+            invocation.key(self.versions_key(k)).arg(*k).arg(r);
+        }
+        self.with_conn(|c| invocation.invoke::<()>(c))
+    }
+
+    fn contains(&self, key: &[u8]) -> Result<bool> {
+        let entries = self.entries_key();
+        self.with_conn(|c| redis::cmd("HEXISTS").arg(&entries).arg(key).query(c))
+    }
+
+    fn remove(&self, key: &[u8]) -> Result<bool> {
+        let entries = self.entries_key();
+        let versions = self.versions_key(key);
+        let (removed, _): (u64, u64) = self.with_conn(|c| {
+            redis::pipe()
+                .atomic()
+                .cmd("HDEL")
+                .arg(&entries)
+                .arg(key)
+                .cmd("DEL")
+                .arg(&versions)
+                .query(c)
+        })?;
+        Ok(removed > 0)
+    }
+
+    fn len(&self) -> Result<usize> {
+        let entries = self.entries_key();
+        self.with_conn(|c| redis::cmd("HLEN").arg(&entries).query(c))
+    }
+
+    fn scan(&self) -> Result<EntryIter<'_>> {
+        // HSCAN returns every field present for the whole scan at least once, and may repeat
+        // one while the hash is resized: repeats are dropped by their 128-bit digest.
+        let entries = self.entries_key();
+        let mut cursor: Option<u64> = Some(0);
+        let mut seen: HashSet<[u8; 16]> = HashSet::new();
+        let mut page: std::vec::IntoIter<Vec<u8>> = Vec::new().into_iter();
+        Ok(Box::new(std::iter::from_fn(move || loop {
+            if let (Some(key), Some(stored)) = (page.next(), page.next()) {
+                if !seen.insert(super::key_digest(&key)) {
+                    continue;
+                }
+                return Some(self.value_of(&key, &stored).map(|v| (key, v)));
+            }
+            let current = cursor?;
+            let fetched: Result<(u64, Vec<Vec<u8>>)> = self.with_conn(|c| {
+                redis::cmd("HSCAN")
+                    .arg(&entries)
+                    .arg(current)
+                    .arg("COUNT")
+                    .arg(SCAN_PAGE)
+                    .query(c)
+            });
+            match fetched {
+                Ok((next, flat)) => {
+                    cursor = (next != 0).then_some(next);
+                    page = flat.into_iter();
+                }
+                Err(e) => {
+                    cursor = None;
+                    return Some(Err(e));
+                }
+            }
+        })))
+    }
+
+    fn versions(&self, key: &[u8]) -> Result<Vec<Version>> {
+        let stored: Vec<Vec<u8>> = if self.append_mode {
+            let versions = self.versions_key(key);
+            self.with_conn(|c| redis::cmd("LRANGE").arg(&versions).arg(0).arg(-1).query(c))?
+        } else {
+            let entries = self.entries_key();
+            let one: Option<Vec<u8>> =
+                self.with_conn(|c| redis::cmd("HGET").arg(&entries).arg(key).query(c))?;
+            one.into_iter().collect()
+        };
+        stored
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let record = Record::decode(s, || self.describe(key))?;
+                Ok(Version {
+                    version: i as u64 + 1,
+                    timestamp_micros: record.timestamp_micros,
+                    value: record.value.to_vec(),
+                })
+            })
+            .collect()
+    }
+
+    fn clear(&self) -> Result<()> {
+        let pattern = self.versions_pattern();
+        let mut cursor = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<Vec<u8>>) = self.with_conn(|c| {
+                redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(SCAN_PAGE)
+                    .query(c)
+            })?;
+            if !keys.is_empty() {
+                self.with_conn(|c| redis::cmd("DEL").arg(&keys).query::<()>(c))?;
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        let entries = self.entries_key();
+        self.with_conn(|c| redis::cmd("DEL").arg(&entries).query::<()>(c))
+    }
+
+    fn record_format(&self, format: &[u8]) -> Result<Option<Vec<u8>>> {
+        let key = self.redis_key(&[b"format"]);
+        let (recorded,): (Vec<u8>,) = self.with_conn(|c| {
+            redis::pipe()
+                .atomic()
+                .cmd("SET")
+                .arg(&key)
+                .arg(format)
+                .arg("NX")
+                .ignore()
+                .cmd("GET")
+                .arg(&key)
+                .query(c)
+        })?;
+        Ok(Some(recorded))
+    }
+}
