@@ -160,16 +160,20 @@ impl StashConfig {
         self.stash_dir().join(&self.filename)
     }
 
-    /// The stash's name on a server: its folder relative to the base folder (so that
-    /// machines with different home folders share it), or the whole folder when it lies
-    /// elsewhere.
+    /// Makes `root_dir` absolute (see [`resolve_root_dir`]), except for server engines: on a
+    /// server the root is a name, kept as given, so that processes and machines with
+    /// different home folders or `$HASHSTASH_ROOT_DIR` share one namespace.
+    pub fn resolve_root_dir(&mut self) -> Result<()> {
+        if !self.engine.is_server() {
+            self.root_dir = resolve_root_dir(&self.root_dir)?;
+        }
+        Ok(())
+    }
+
+    /// The stash's name on a server: `<root_dir>/<dbname>/<engine>.<serializer>.<compress>`,
+    /// with the root as given (`default_stash/main/redis.hashstash.lz4` by default).
     pub fn namespace(&self) -> String {
-        let dir = self.stash_dir();
-        let relative = base_dir()
-            .ok()
-            .and_then(|base| dir.strip_prefix(base).ok().map(Path::to_path_buf))
-            .unwrap_or(dir);
-        relative.to_string_lossy().into_owned()
+        self.stash_dir().to_string_lossy().into_owned()
     }
 
     /// The server URL of a server engine: the `url` option, else the environment variable

@@ -127,7 +127,7 @@ impl StashBuilder {
     /// The config this builder would open (with `root_dir` resolved).
     pub fn resolved_config(&self) -> Result<StashConfig> {
         let mut config = self.config.clone();
-        config.root_dir = crate::config::resolve_root_dir(&config.root_dir)?;
+        config.resolve_root_dir()?;
         config.validate()?;
         Ok(config)
     }
@@ -208,7 +208,7 @@ impl Stash {
 
     /// Opens the stash a config describes; `clear` empties it first.
     pub fn open_config(mut config: StashConfig, clear: bool) -> Result<Stash> {
-        config.root_dir = crate::config::resolve_root_dir(&config.root_dir)?;
+        config.resolve_root_dir()?;
         config.validate()?;
         if !config.engine.is_available() {
             return Err(Error::EngineNotCompiled {

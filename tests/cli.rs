@@ -153,8 +153,10 @@ fn rust_keys_are_found_from_json() {
 #[test]
 fn append_mode_all_versions() {
     let cli = Cli::new();
-    for engine in hashstash::EngineKind::available().filter(|e| *e != hashstash::EngineKind::Memory)
-    {
+    // Servers have their own CLI test, in a namespace of their own.
+    let engines = hashstash::EngineKind::available()
+        .filter(|e| *e != hashstash::EngineKind::Memory && !e.is_server());
+    for engine in engines {
         let e = engine.name();
         cli.ok(&[
             "--engine",
@@ -288,4 +290,63 @@ fn default_engine_and_layout() {
             "project_stash/sub_stash/{engine}.hashstash.lz4/data.db"
         ))
         .exists());
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn redis_from_the_command_line() {
+    use hashstash::EngineKind;
+    if !crate::common::engine_available(EngineKind::Redis) {
+        return;
+    }
+    let url = std::env::var("HASHSTASH_REDIS_URL").unwrap();
+    let cli = Cli::new();
+    let db = cli
+        .root
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    cli.ok(&[
+        "--engine",
+        "redis",
+        "--url",
+        &url,
+        "--dbname",
+        &db,
+        "set",
+        r#"{"b":2,"a":1}"#,
+        "[1,2]",
+    ]);
+    assert_eq!(
+        cli.ok(&["--path", &url, "--dbname", &db, "get", r#"{"a":1,"b":2}"#])
+            .trim(),
+        "[1,2]"
+    );
+    assert_eq!(
+        cli.ok(&["--path", &url, "--dbname", &db, "len"]).trim(),
+        "1"
+    );
+    let info: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["--path", &url, "--dbname", &db, "info"])).unwrap();
+    assert_eq!(info["config"]["engine"], "redis");
+    assert!(info["stash"]
+        .as_str()
+        .unwrap()
+        .starts_with("RedisStash(redis://"));
+    cli.ok(&["--path", &url, "--dbname", &db, "del", r#"{"a":1,"b":2}"#]);
+    cli.fails(
+        &["--path", &url, "--dbname", &db, "get", r#"{"a":1,"b":2}"#],
+        1,
+    );
+    // A dead server: a one-line error within the timeout, not a hang or a panic.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead = format!("redis://127.0.0.1:{port}/0");
+    let err = cli.fails(&["--path", &dead, "--timeout-ms", "300", "len"], 2);
+    one_line(&err);
 }

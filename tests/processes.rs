@@ -12,13 +12,15 @@ const WRITES: usize = 20;
 fn spawn_writer(root: &std::path::Path, engine: EngineKind, append: bool, writer: usize) -> Child {
     let bin = env!("CARGO_BIN_EXE_hashstash");
     let mode = if append { "--append-mode" } else { "" };
+    // On a server, the root folder's name keeps this test's stash apart from other tests'.
+    let dbname = root.file_name().unwrap().to_string_lossy().into_owned();
     let key = if append {
         "'\"shared\"'".to_string()
     } else {
         format!("\"[{writer},$i]\"")
     };
     let script = format!(
-        "for i in $(seq 1 {WRITES}); do \"$0\" --engine {} {mode} set {key} \"[{writer},$i]\" || exit 1; done",
+        "for i in $(seq 1 {WRITES}); do \"$0\" --engine {} --dbname {dbname} {mode} set {key} \"[{writer},$i]\" || exit 1; done",
         engine.name()
     );
     Command::new("sh")
@@ -43,8 +45,16 @@ fn run_writers(root: &std::path::Path, engine: EngineKind, append: bool) {
 }
 
 fn open(root: &std::path::Path, engine: EngineKind, append: bool) -> Stash {
+    let dbname = root.file_name().unwrap().to_string_lossy().into_owned();
+    // The writers' default root: a folder under $HASHSTASH_ROOT_DIR, or on a server a name.
+    let root_dir = if engine.is_server() {
+        "default_stash".into()
+    } else {
+        root.join("default_stash")
+    };
     Stash::builder()
-        .root_dir(root.join("default_stash"))
+        .root_dir(root_dir)
+        .dbname(dbname)
         .engine(engine)
         .append_mode(append)
         .open()
@@ -98,11 +108,15 @@ macro_rules! process_tests {
             mod $name {
                 #[test]
                 fn disjoint_keys_lose_nothing() {
-                    super::disjoint_keys_lose_nothing($engine);
+                    if crate::common::engine_available($engine) {
+                        super::disjoint_keys_lose_nothing($engine);
+                    }
                 }
                 #[test]
                 fn appends_are_gap_free() {
-                    super::appends_are_gap_free($engine);
+                    if crate::common::engine_available($engine) {
+                        super::appends_are_gap_free($engine);
+                    }
                 }
             }
         )*
@@ -114,3 +128,5 @@ process_tests!(pairtree => hashstash::EngineKind::Pairtree);
 process_tests!(lmdb => hashstash::EngineKind::Lmdb);
 #[cfg(feature = "sqlite")]
 process_tests!(sqlite => hashstash::EngineKind::Sqlite);
+#[cfg(feature = "redis")]
+process_tests!(redis => hashstash::EngineKind::Redis);

@@ -38,8 +38,16 @@ pub struct StashArgs {
     /// Keep every version of a value.
     #[arg(long, global = true)]
     pub append_mode: bool,
-    /// An existing stash folder (`<engine>.<serializer>.<compress>`), format read from it.
-    #[arg(long, global = true, conflicts_with_all = ["root_dir", "dbname"])]
+    /// Server URL for server engines, e.g. redis://:password@host:6379/0 [default:
+    /// $HASHSTASH_REDIS_URL, else the local server].
+    #[arg(long, global = true)]
+    pub url: Option<String>,
+    /// How long a server engine waits for its server, in milliseconds [default: 5000].
+    #[arg(long, global = true)]
+    pub timeout_ms: Option<u64>,
+    /// An existing stash folder (`<engine>.<serializer>.<compress>`), format read from it;
+    /// or a server URL (redis://...), the same as --engine redis --url URL.
+    #[arg(long, global = true)]
     pub path: Option<PathBuf>,
 }
 
@@ -78,10 +86,28 @@ fn parse<T: std::str::FromStr<Err = Error>>(given: &Option<String>) -> Result<Op
 impl StashArgs {
     /// Stage two: resolves the flags into an open stash.
     pub fn open(&self) -> Result<Stash, Error> {
-        let engine: Option<EngineKind> = parse(&self.engine)?;
+        let mut engine: Option<EngineKind> = parse(&self.engine)?;
         let serializer: Option<Serializer> = parse(&self.serializer)?;
         let compress: Option<Compressor> = parse(&self.compress)?;
-        if let Some(path) = &self.path {
+        let mut url = self.url.clone();
+        let mut path = self.path.clone();
+        if let Some(server) = path
+            .as_deref()
+            .and_then(|p| p.to_str())
+            .and_then(server_engine)
+        {
+            engine = Some(server);
+            url = path.take().map(|p| p.to_string_lossy().into_owned());
+        }
+        if let Some(path) = &path {
+            if self.root_dir.is_some() || self.dbname.is_some() {
+                return Err(Error::InvalidOption {
+                    option: "path",
+                    message: "a stash folder given by --path has its own root and dbname; \
+                              drop --root-dir and --dbname"
+                        .into(),
+                });
+            }
             let stash = Stash::builder().path(path).open()?;
             check_agrees(
                 &stash,
@@ -105,8 +131,19 @@ impl StashArgs {
         config.compress = compress.unwrap_or(config.compress);
         config.b64 = self.b64;
         config.append_mode = self.append_mode;
+        config.url = url;
+        config.timeout_ms = self.timeout_ms.unwrap_or(config.timeout_ms);
         let config = Stash::builder().config(config).resolved_config()?;
         Stash::open_config(config, false)
+    }
+}
+
+/// The server engine a URL names by its scheme.
+fn server_engine(url: &str) -> Option<EngineKind> {
+    let scheme = url.split_once("://")?.0;
+    match scheme {
+        "redis" | "rediss" | "redis+unix" => Some(EngineKind::Redis),
+        _ => None,
     }
 }
 
