@@ -88,6 +88,17 @@ pub enum Error {
         feature: &'static str,
     },
 
+    /// A value is larger than the engine can store in one entry.
+    #[error("{engine} cannot store a value of {size} bytes: its limit is {limit} bytes")]
+    ValueTooLarge {
+        /// The engine.
+        engine: &'static str,
+        /// The value's size in bytes.
+        size: u64,
+        /// The largest value the engine takes.
+        limit: u64,
+    },
+
     /// The storage engine failed (LMDB, SQLite, ...).
     #[error("{engine} engine error: {source}")]
     Engine {

@@ -447,3 +447,5 @@ engine_suite!(lmdb, hashstash::EngineKind::Lmdb);
 engine_suite!(sqlite, hashstash::EngineKind::Sqlite);
 #[cfg(feature = "redis")]
 engine_suite!(redis, hashstash::EngineKind::Redis);
+#[cfg(feature = "mongo")]
+engine_suite!(mongo, hashstash::EngineKind::Mongo);

@@ -130,3 +130,5 @@ process_tests!(lmdb => hashstash::EngineKind::Lmdb);
 process_tests!(sqlite => hashstash::EngineKind::Sqlite);
 #[cfg(feature = "redis")]
 process_tests!(redis => hashstash::EngineKind::Redis);
+#[cfg(feature = "mongo")]
+process_tests!(mongo => hashstash::EngineKind::Mongo);

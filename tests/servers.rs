@@ -1,8 +1,11 @@
 //! Server faults: a stopped, frozen or restarted server gives errors within the timeout, and
-//! the same handle works again when the server is back. Each test runs a server of its own.
+//! the same handle works again when the server is back. Each test runs a server of its own,
+//! from the binaries `scripts/services.sh` names (`$HASHSTASH_REDIS_SERVER`,
+//! `$HASHSTASH_MONGO_SERVER`).
 
 use hashstash::{EngineKind, Stash};
 use std::net::TcpListener;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,31 +17,64 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A private redis-server on `port`, from `$HASHSTASH_REDIS_SERVER` or the PATH.
-fn start_redis(port: u16, dir: &std::path::Path) -> Child {
-    let bin = std::env::var("HASHSTASH_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
-    let child = Command::new(bin)
-        .args([
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .arg("--dir")
-        .arg(dir)
+/// A private server of `engine` on `port`, keeping its data in `dir`.
+fn start_server(engine: EngineKind, port: u16, dir: &Path) -> Child {
+    let port_arg = port.to_string();
+    let mut command = match engine {
+        EngineKind::Redis => {
+            let bin =
+                std::env::var("HASHSTASH_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+            let mut c = Command::new(bin);
+            c.args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port_arg,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+            ]);
+            c.arg(dir);
+            c
+        }
+        EngineKind::Mongo => {
+            let bin = std::env::var("HASHSTASH_MONGO_SERVER").expect("HASHSTASH_MONGO_SERVER");
+            let mut c = Command::new(bin);
+            c.args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port_arg,
+                "--cache-size",
+                "64M",
+                "--log-file-max",
+                "16MB",
+            ]);
+            c.arg("--storage-path").arg(dir.join("mongo"));
+            c
+        }
+        other => panic!("{other} has no server"),
+    };
+    let child = command
         .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
-        .expect("start redis-server");
-    let deadline = Instant::now() + Duration::from_secs(20);
+        .expect("start server");
+    let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
+        assert!(Instant::now() < deadline, "{engine} server did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
     child
+}
+
+fn url(engine: EngineKind, port: u16) -> String {
+    match engine {
+        EngineKind::Redis => format!("redis://127.0.0.1:{port}/0"),
+        _ => format!("mongodb://127.0.0.1:{port}/hashstash"),
+    }
 }
 
 fn signal(child: &Child, sig: &str) {
@@ -55,22 +91,32 @@ fn bound(timeout: Duration) -> Duration {
     timeout * 10 + Duration::from_secs(10)
 }
 
-#[test]
-fn redis_faults_are_errors_within_the_timeout_and_the_handle_recovers() {
-    if !crate::common::engine_available(EngineKind::Redis) {
-        return;
+/// Retries `f` for a while: a server that was just resumed or restarted may refuse the
+/// first attempts.
+fn eventually<T>(mut f: impl FnMut() -> hashstash::Result<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match f() {
+            Ok(v) => return v,
+            Err(e) if Instant::now() > deadline => panic!("never recovered: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
     }
+}
+
+fn faults_are_errors_within_the_timeout_and_the_handle_recovers(engine: EngineKind) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut server = start_redis(port, dir.path());
-    let timeout = Duration::from_millis(500);
-    let stash = Stash::builder()
-        .root_dir(dir.path())
-        .engine(EngineKind::Redis)
-        .url(format!("redis://127.0.0.1:{port}/0"))
-        .timeout_ms(timeout.as_millis() as u64)
-        .open()
-        .unwrap();
+    let mut server = start_server(engine, port, dir.path());
+    let timeout = Duration::from_millis(1000);
+    let stash = eventually(|| {
+        Stash::builder()
+            .root_dir(dir.path())
+            .engine(engine)
+            .url(url(engine, port))
+            .timeout_ms(timeout.as_millis() as u64)
+            .open()
+    });
     stash.set("before", &1).unwrap();
 
     // Frozen: the server accepts nothing and answers nothing.
@@ -82,28 +128,15 @@ fn redis_faults_are_errors_within_the_timeout_and_the_handle_recovers() {
         "took {:?}",
         start.elapsed()
     );
-    assert!(
-        matches!(
-            err,
-            hashstash::Error::Engine {
-                engine: "redis",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, hashstash::Error::Engine { .. }), "{err}");
     signal(&server, "-CONT");
-    let mut recovered = None;
-    for _ in 0..50 {
-        if let Ok(v) = stash.get::<_, i32>("before") {
-            recovered = v;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(recovered, Some(1), "works again after the freeze");
+    assert_eq!(
+        eventually(|| stash.get::<_, i32>("before")),
+        Some(1),
+        "works again after the freeze"
+    );
 
-    // Killed: errors at once (connection refused), then recovery on restart.
+    // Killed: an error, within the timeout; then the same handle works on the restarted server.
     server.kill().unwrap();
     server.wait().unwrap();
     let start = Instant::now();
@@ -114,28 +147,34 @@ fn redis_faults_are_errors_within_the_timeout_and_the_handle_recovers() {
         "took {:?}",
         start.elapsed()
     );
-    let mut server = start_redis(port, dir.path());
-    stash.set("after", &3).unwrap();
+    let mut server = start_server(engine, port, dir.path());
+    eventually(|| stash.set("after", &3));
     assert_eq!(stash.get::<_, i32>("after").unwrap(), Some(3));
     server.kill().unwrap();
     server.wait().unwrap();
 }
 
-#[test]
-fn redis_unreachable_server_fails_within_the_timeout() {
-    if !crate::common::engine_available(EngineKind::Redis) {
-        return;
-    }
+fn unreachable_server_fails_within_the_timeout(engine: EngineKind) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port(); // nothing listens there
-    let stash = Stash::builder()
+    let with_password = match engine {
+        EngineKind::Redis => format!("redis://:secret-password@127.0.0.1:{port}/0"),
+        _ => format!("mongodb://user:secret-password@127.0.0.1:{port}/hashstash"),
+    };
+    let start = Instant::now();
+    let opened = Stash::builder()
         .root_dir(dir.path())
-        .engine(EngineKind::Redis)
-        .url(format!("redis://:secret-password@127.0.0.1:{port}/0"))
+        .engine(engine)
+        .url(with_password)
         .timeout_ms(300)
         .open();
     // Opening checks the recorded format on the server, so it is what fails here.
-    let err = stash.unwrap_err();
+    let err = opened.unwrap_err();
+    assert!(
+        start.elapsed() < bound(Duration::from_millis(300)),
+        "took {:?}",
+        start.elapsed()
+    );
     let shown = format!("{err} {err:?}");
     assert!(shown.contains(&port.to_string()), "{shown}");
     assert!(
@@ -144,13 +183,9 @@ fn redis_unreachable_server_fails_within_the_timeout() {
     );
 }
 
-#[test]
-fn redis_namespaces_keep_stashes_apart() {
-    if !crate::common::engine_available(EngineKind::Redis) {
-        return;
-    }
-    let (_a, one) = crate::common::stash(EngineKind::Redis);
-    let (_b, two) = crate::common::stash(EngineKind::Redis);
+fn namespaces_keep_stashes_apart(engine: EngineKind) {
+    let (_a, one) = crate::common::stash(engine);
+    let (_b, two) = crate::common::stash(engine);
     one.set("shared key", "one").unwrap();
     two.set("shared key", "two").unwrap();
     assert_eq!(
@@ -164,5 +199,92 @@ fn redis_namespaces_keep_stashes_apart() {
     one.clear().unwrap();
     assert_eq!(two.len().unwrap(), 1);
     let shown = one.to_string();
-    assert!(shown.starts_with("RedisStash(redis://"), "{shown}");
+    assert!(
+        shown.starts_with(&format!("{}Stash(", engine.display_name())),
+        "{shown}"
+    );
+}
+
+macro_rules! server_tests {
+    ($($name:ident => $engine:expr),* $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                fn faults_are_errors_within_the_timeout_and_the_handle_recovers() {
+                    if crate::common::engine_available($engine) {
+                        super::faults_are_errors_within_the_timeout_and_the_handle_recovers($engine);
+                    }
+                }
+                #[test]
+                fn unreachable_server_fails_within_the_timeout() {
+                    if crate::common::engine_available($engine) {
+                        super::unreachable_server_fails_within_the_timeout($engine);
+                    }
+                }
+                #[test]
+                fn namespaces_keep_stashes_apart() {
+                    if crate::common::engine_available($engine) {
+                        super::namespaces_keep_stashes_apart($engine);
+                    }
+                }
+            }
+        )*
+    };
+}
+
+#[cfg(feature = "redis")]
+server_tests!(redis => hashstash::EngineKind::Redis);
+#[cfg(feature = "mongo")]
+server_tests!(mongo => hashstash::EngineKind::Mongo);
+
+#[cfg(feature = "mongo")]
+#[test]
+fn mongo_refuses_values_over_the_document_limit() {
+    if !crate::common::engine_available(EngineKind::Mongo) {
+        return;
+    }
+    let (_d, stash) = crate::common::stash(EngineKind::Mongo);
+    let (_d2, raw) = crate::common::builder(EngineKind::Mongo);
+    let raw = raw.compress(hashstash::Compressor::Raw).open().unwrap();
+    // Compressible values fit once compressed; what counts is the stored size.
+    stash
+        .set("big but compressible", &vec![0u8; 20 << 20])
+        .unwrap();
+    assert_eq!(
+        stash
+            .get::<_, Vec<u8>>("big but compressible")
+            .unwrap()
+            .map(|v| v.len()),
+        Some(20 << 20)
+    );
+    let err = raw.set("too big", &serde_bytes_like(17 << 20)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            hashstash::Error::ValueTooLarge {
+                engine: "mongo",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(!raw.contains("too big").unwrap(), "nothing half-written");
+    raw.set("just fits", &serde_bytes_like(15 << 20)).unwrap();
+    assert_eq!(raw.get::<_, serde_json::Value>("missing").unwrap(), None);
+}
+
+#[cfg(feature = "mongo")]
+fn serde_bytes_like(n: usize) -> impl serde::Serialize {
+    struct Bytes(Vec<u8>);
+    impl serde::Serialize for Bytes {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_bytes(&self.0)
+        }
+    }
+    // Incompressible: every byte differs from its neighbours in a long cycle.
+    Bytes(
+        (0..n)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect(),
+    )
 }

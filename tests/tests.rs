@@ -9,5 +9,5 @@ mod corruption;
 mod dataframe;
 mod keys;
 mod processes;
-#[cfg(feature = "redis")]
+#[cfg(any(feature = "redis", feature = "mongo"))]
 mod servers;

@@ -12,6 +12,8 @@ pub mod pairtree;
 
 #[cfg(feature = "lmdb")]
 pub mod lmdb;
+#[cfg(feature = "mongo")]
+pub mod mongo;
 #[cfg(feature = "redis")]
 pub mod redis;
 #[cfg(feature = "sqlite")]
@@ -129,16 +131,20 @@ pub enum EngineKind {
     Memory,
     /// A Redis server, shared by processes and machines (feature `redis`).
     Redis,
+    /// A MongoDB (or wire-compatible) server, shared by processes and machines (feature
+    /// `mongo`).
+    Mongo,
 }
 
 impl EngineKind {
     /// Every engine kind.
-    pub const ALL: [EngineKind; 5] = [
+    pub const ALL: [EngineKind; 6] = [
         EngineKind::Pairtree,
         EngineKind::Lmdb,
         EngineKind::Sqlite,
         EngineKind::Memory,
         EngineKind::Redis,
+        EngineKind::Mongo,
     ];
 
     /// The engine's name, as used in options and stash folder names.
@@ -149,6 +155,7 @@ impl EngineKind {
             EngineKind::Sqlite => "sqlite",
             EngineKind::Memory => "memory",
             EngineKind::Redis => "redis",
+            EngineKind::Mongo => "mongo",
         }
     }
 
@@ -162,6 +169,9 @@ impl EngineKind {
     pub fn server_url_env(self) -> Option<(&'static str, &'static str)> {
         match self {
             EngineKind::Redis => Some(("HASHSTASH_REDIS_URL", "redis://127.0.0.1:6379/0")),
+            EngineKind::Mongo => {
+                Some(("HASHSTASH_MONGO_URL", "mongodb://127.0.0.1:27017/hashstash"))
+            }
             _ => None,
         }
     }
@@ -174,6 +184,7 @@ impl EngineKind {
             EngineKind::Sqlite => "Sqlite",
             EngineKind::Memory => "Memory",
             EngineKind::Redis => "Redis",
+            EngineKind::Mongo => "Mongo",
         }
     }
 
@@ -183,6 +194,7 @@ impl EngineKind {
             EngineKind::Lmdb => cfg!(feature = "lmdb"),
             EngineKind::Sqlite => cfg!(feature = "sqlite"),
             EngineKind::Redis => cfg!(feature = "redis"),
+            EngineKind::Mongo => cfg!(feature = "mongo"),
             EngineKind::Pairtree | EngineKind::Memory => true,
         }
     }
@@ -206,7 +218,12 @@ impl EngineKind {
         let path = &config.data_path();
         let append_mode = config.append_mode;
         #[cfg_attr(
-            all(feature = "lmdb", feature = "sqlite", feature = "redis"),
+            all(
+                feature = "lmdb",
+                feature = "sqlite",
+                feature = "redis",
+                feature = "mongo"
+            ),
             allow(unused_variables)
         )]
         let not_compiled = |feature| Error::EngineNotCompiled {
@@ -228,6 +245,10 @@ impl EngineKind {
             EngineKind::Redis => Box::new(redis::RedisEngine::open(config)?),
             #[cfg(not(feature = "redis"))]
             EngineKind::Redis => return Err(not_compiled("redis")),
+            #[cfg(feature = "mongo")]
+            EngineKind::Mongo => Box::new(mongo::MongoEngine::open(config)?),
+            #[cfg(not(feature = "mongo"))]
+            EngineKind::Mongo => return Err(not_compiled("mongo")),
         })
     }
 }
@@ -247,7 +268,7 @@ impl std::str::FromStr for EngineKind {
             .ok_or_else(|| Error::InvalidOption {
                 option: "engine",
                 message: format!(
-                    "unknown engine {s:?}; expected one of pairtree, lmdb, sqlite, memory, redis"
+                    "unknown engine {s:?}; expected one of pairtree, lmdb, sqlite, memory, redis, mongo"
                 ),
             })
     }

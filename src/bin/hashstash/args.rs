@@ -143,6 +143,7 @@ fn server_engine(url: &str) -> Option<EngineKind> {
     let scheme = url.split_once("://")?.0;
     match scheme {
         "redis" | "rediss" | "redis+unix" => Some(EngineKind::Redis),
+        "mongodb" | "mongodb+srv" => Some(EngineKind::Mongo),
         _ => None,
     }
 }

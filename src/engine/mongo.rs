@@ -1,0 +1,579 @@
+//! The MongoDB engine (the official `mongodb` driver): a stash shared by processes and
+//! machines through any MongoDB wire-compatible server.
+//!
+//! One collection per stash, named `stash_<xxh3-128 of the namespace>` (collection names
+//! are limited in length and alphabet; the readable namespace is kept in `hashstash_meta`):
+//!
+//! ```text
+//! stash_<hash>           { _id: hash(key), k: key bytes, n: latest version, v: record }
+//! stash_<hash>_versions  { h: hash(key), n: version, v: record }   unique index (h, n)
+//! hashstash_meta         { _id: collection name, namespace, format }
+//! ```
+//!
+//! The document `_id` is the 128-bit hash of the canonical key bytes; the key bytes are stored
+//! and compared on every read and write, so two keys with one hash are an error, never each
+//! other's values. Append mode inserts version `n + 1` into the versions collection, whose
+//! unique index turns a race between writers into a retry with the next number: versions
+//! are unique and gap-free across processes. Batches outside append mode are one
+//! `insertMany` (keys already present are then replaced one by one).
+//!
+//! **Values larger than MongoDB's 16 MB document limit are refused** with
+//! [`Error::ValueTooLarge`] (they are not chunked): a cache entry that large belongs in a
+//! file engine.
+//!
+//! **Timeouts**: the Rust driver has no socket timeout, so every operation runs under a
+//! deadline of the stash's `timeout_ms` (default 5 s) on the engine's own runtime; selecting
+//! a server waits at most as long. The driver reconnects by itself when the server is back.
+
+use super::{key_digest, now_micros, Engine, EntryIter, Record, Version};
+use crate::config::{redact_url, StashConfig};
+use crate::error::{Error, Result};
+use mongodb::bson::{doc, spec::BinarySubtype, Binary, Bson, Document};
+use mongodb::options::{ClientOptions, IndexOptions};
+use mongodb::{Collection, IndexModel};
+use std::future::{Future, IntoFuture};
+use std::time::Duration;
+
+/// MongoDB's document size limit.
+pub const MAX_DOCUMENT: usize = 16 * 1024 * 1024;
+/// Room left in a document for everything but the value.
+const DOCUMENT_OVERHEAD: usize = 1024;
+const SCAN_PAGE: i64 = 512;
+const DUPLICATE_KEY: i32 = 11000;
+
+/// The MongoDB engine.
+pub struct MongoEngine {
+    runtime: Option<tokio::runtime::Runtime>,
+    entries: Collection<Document>,
+    versions: Collection<Document>,
+    meta: Collection<Document>,
+    name: String,
+    namespace: String,
+    append_mode: bool,
+    timeout: Duration,
+    shown_url: String,
+}
+
+impl std::fmt::Debug for MongoEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MongoEngine")
+            .field("url", &self.shown_url)
+            .field("collection", &self.name)
+            .field("namespace", &self.namespace)
+            .field("append_mode", &self.append_mode)
+            .finish()
+    }
+}
+
+impl Drop for MongoEngine {
+    fn drop(&mut self) {
+        // Never block in drop: the stash may be dropped inside an async context.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+fn bin(bytes: &[u8]) -> Bson {
+    Bson::Binary(Binary {
+        subtype: BinarySubtype::Generic,
+        bytes: bytes.to_vec(),
+    })
+}
+
+fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
+    use mongodb::error::{ErrorKind, WriteFailure};
+    match e.kind.as_ref() {
+        ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == DUPLICATE_KEY,
+        ErrorKind::InsertMany(m) => m
+            .write_errors
+            .as_ref()
+            .is_some_and(|errors| errors.iter().all(|w| w.code == DUPLICATE_KEY)),
+        _ => e.to_string().contains("E11000"),
+    }
+}
+
+impl MongoEngine {
+    /// Connects to the server of `config` (lazily: a server that is down fails the first
+    /// operation, within the timeout).
+    pub fn open(config: &StashConfig) -> Result<Self> {
+        let (env, default) = super::EngineKind::Mongo
+            .server_url_env()
+            .unwrap_or_default();
+        let url = config.server_url(env, default);
+        let shown_url = redact_url(&url);
+        let timeout = config.timeout();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("hashstash-mongo")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::engine("mongo", e))?;
+        let invalid = |e: mongodb::error::Error| Error::InvalidOption {
+            option: "url",
+            message: format!("{shown_url} is not a MongoDB URL: {e}"),
+        };
+        let mut options = runtime
+            .block_on(ClientOptions::parse(&url).into_future())
+            .map_err(invalid)?;
+        options.server_selection_timeout = Some(timeout);
+        options.connect_timeout = Some(timeout);
+        options.app_name.get_or_insert_with(|| "hashstash".into());
+        let database = options
+            .default_database
+            .clone()
+            .unwrap_or_else(|| "hashstash".into());
+        let client = {
+            let _guard = runtime.enter();
+            mongodb::Client::with_options(options).map_err(invalid)?
+        };
+        let db = client.database(&database);
+        let namespace = config.namespace();
+        let name = format!(
+            "stash_{:032x}",
+            xxhash_rust::xxh3::xxh3_128(namespace.as_bytes())
+        );
+        let engine = MongoEngine {
+            entries: db.collection(&name),
+            versions: db.collection(&format!("{name}_versions")),
+            meta: db.collection("hashstash_meta"),
+            runtime: Some(runtime),
+            name,
+            namespace,
+            append_mode: config.append_mode,
+            timeout,
+            shown_url,
+        };
+        Ok(engine)
+    }
+
+    /// Runs one driver operation to completion, or fails after the timeout.
+    fn run<T, F>(&self, what: &str, future: F) -> Result<T>
+    where
+        F: Future<Output = mongodb::error::Result<T>> + Send,
+        T: Send,
+    {
+        self.run_raw(what, future)?.map_err(|e| self.error(what, e))
+    }
+
+    /// Like [`MongoEngine::run`], but hands the driver's own error back for inspection.
+    fn run_raw<T, F>(&self, what: &str, future: F) -> Result<mongodb::error::Result<T>>
+    where
+        F: Future<Output = mongodb::error::Result<T>> + Send,
+        T: Send,
+    {
+        // The timer is made inside the runtime (it needs the runtime's clock).
+        let timeout = self.timeout;
+        let timed = async move { tokio::time::timeout(timeout, future).await };
+        let runtime = self
+            .runtime
+            .as_ref()
+            .ok_or_else(|| Error::engine("mongo", "engine closed"))?;
+        let outcome = if tokio::runtime::Handle::try_current().is_ok() {
+            // Called from inside an async runtime, where blocking on ours would panic.
+            std::thread::scope(|s| s.spawn(|| runtime.block_on(timed)).join())
+                .map_err(|_| Error::engine("mongo", "the driver thread panicked"))?
+        } else {
+            runtime.block_on(timed)
+        };
+        outcome.map_err(|_| {
+            Error::engine(
+                "mongo",
+                format!(
+                    "{what} on {} did not finish within {:?}",
+                    self.shown_url, self.timeout
+                ),
+            )
+        })
+    }
+
+    fn error(&self, what: &str, e: mongodb::error::Error) -> Error {
+        // The driver's messages can repeat the connection string; show ours, redacted.
+        let message = e.to_string().replace(&self.shown_url, "<url>");
+        Error::engine("mongo", format!("{what} on {}: {message}", self.shown_url))
+    }
+
+    fn describe(&self, key: &[u8]) -> String {
+        format!(
+            "mongo entry {:032x} of {}",
+            u128::from_be_bytes(key_digest(key)),
+            self.namespace
+        )
+    }
+
+    fn collision(&self, key: &[u8]) -> Error {
+        Error::decode(
+            self.describe(key),
+            "mongo",
+            "a different key has the same hash",
+        )
+    }
+
+    /// The stored record of `doc` if it belongs to `key`.
+    fn record_of(&self, key: &[u8], doc: &Document) -> Result<Vec<u8>> {
+        let stored_key = doc
+            .get_binary_generic("k")
+            .map_err(|e| Error::decode(self.describe(key), "mongo", e))?;
+        if stored_key.as_slice() != key {
+            return Err(self.collision(key));
+        }
+        let record = doc
+            .get_binary_generic("v")
+            .map_err(|e| Error::decode(self.describe(key), "mongo", e))?;
+        Ok(Record::decode(record, || self.describe(key))?
+            .value
+            .to_vec())
+    }
+
+    fn encode(&self, key: &[u8], version: u64, value: &[u8]) -> Result<Vec<u8>> {
+        let size = key.len() + value.len() + DOCUMENT_OVERHEAD;
+        if size > MAX_DOCUMENT {
+            return Err(Error::ValueTooLarge {
+                engine: "mongo",
+                size: value.len() as u64,
+                limit: (MAX_DOCUMENT - DOCUMENT_OVERHEAD - key.len()) as u64,
+            });
+        }
+        Record {
+            key: &[],
+            version,
+            timestamp_micros: now_micros(),
+            value,
+        }
+        .encode()
+    }
+
+    fn ensure_versions_index(&self) -> Result<()> {
+        let index = IndexModel::builder()
+            .keys(doc! { "h": 1, "n": 1 })
+            .options(IndexOptions::builder().unique(true).build())
+            .build();
+        self.run(
+            "creating the versions index",
+            self.versions.create_index(index).into_future(),
+        )
+        .map(drop)
+    }
+
+    fn replace(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        let digest = key_digest(key);
+        let record = self.encode(key, 1, value)?;
+        let document = doc! { "_id": bin(&digest), "k": bin(key), "n": 1_i64, "v": bin(&record) };
+        // The key is part of the filter: a document of another key with the same hash does
+        // not match, and the upsert then fails on the duplicate `_id` instead of replacing it.
+        let filter = doc! { "_id": bin(&digest), "k": bin(key) };
+        let what = "replacing an entry";
+        match self.run_raw(
+            what,
+            self.entries
+                .replace_one(filter, document)
+                .upsert(true)
+                .into_future(),
+        )? {
+            Ok(_) => Ok(()),
+            Err(e) if is_duplicate_key(&e) => Err(self.collision(key)),
+            Err(e) => Err(self.error(what, e)),
+        }
+    }
+
+    fn latest_version(&self, digest: &[u8; 16]) -> Result<u64> {
+        let latest = self.run(
+            "reading the latest version",
+            self.versions
+                .find_one(doc! { "h": bin(digest) })
+                .sort(doc! { "n": -1 })
+                .projection(doc! { "n": 1 })
+                .into_future(),
+        )?;
+        Ok(latest.and_then(|d| d.get_i64("n").ok()).unwrap_or(0).max(0) as u64)
+    }
+
+    fn append(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        let digest = key_digest(key);
+        if let Some(doc) = self.run(
+            "reading an entry",
+            self.entries
+                .find_one(doc! { "_id": bin(&digest) })
+                .into_future(),
+        )? {
+            self.record_of(key, &doc)?;
+        }
+        let mut version = self.latest_version(&digest)? + 1;
+        let record = loop {
+            let record = self.encode(key, version, value)?;
+            let document = doc! { "h": bin(&digest), "n": version as i64, "v": bin(&record) };
+            let what = "appending a version";
+            match self.run_raw(what, self.versions.insert_one(document).into_future())? {
+                Ok(_) => break record,
+                // Another writer took this number: the unique index said so. Take the next.
+                Err(e) if is_duplicate_key(&e) => version += 1,
+                Err(e) => return Err(self.error(what, e)),
+            }
+        };
+        // Make it the latest unless a writer already stored a later version.
+        let filter = doc! { "_id": bin(&digest), "n": { "$lt": version as i64 } };
+        let update = doc! { "$set": { "k": bin(key), "n": version as i64, "v": bin(&record) } };
+        let what = "updating the latest version";
+        match self.run_raw(
+            what,
+            self.entries
+                .update_one(filter, update)
+                .upsert(true)
+                .into_future(),
+        )? {
+            // A duplicate `_id` here means a later version is already the latest.
+            Ok(_) => Ok(()),
+            Err(e) if is_duplicate_key(&e) => Ok(()),
+            Err(e) => Err(self.error(what, e)),
+        }
+    }
+}
+
+impl Engine for MongoEngine {
+    fn name(&self) -> &'static str {
+        "mongo"
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let filter = doc! { "_id": bin(&key_digest(key)) };
+        self.run(
+            "reading an entry",
+            self.entries.find_one(filter).into_future(),
+        )?
+        .map(|doc| self.record_of(key, &doc))
+        .transpose()
+    }
+
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
+        let ids: Vec<Bson> = keys.iter().map(|k| bin(&key_digest(k))).collect();
+        let docs: Vec<Document> = self.run("reading entries", async {
+            use futures_util::TryStreamExt;
+            self.entries
+                .find(doc! { "_id": { "$in": ids } })
+                .await?
+                .try_collect()
+                .await
+        })?;
+        let mut by_id = std::collections::HashMap::new();
+        for doc in docs {
+            if let Ok(id) = doc.get_binary_generic("_id") {
+                by_id.insert(id.clone(), doc);
+            }
+        }
+        keys.iter()
+            .map(|k| {
+                by_id
+                    .get(key_digest(k).as_slice())
+                    .map(|d| self.record_of(k, d))
+                    .transpose()
+            })
+            .collect()
+    }
+
+    fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        if self.append_mode {
+            self.ensure_versions_index()?;
+            self.append(key, value)
+        } else {
+            self.replace(key, value)
+        }
+    }
+
+    fn set_many(&self, items: &[(&[u8], &[u8])]) -> Result<()> {
+        if self.append_mode {
+            self.ensure_versions_index()?;
+            return items.iter().try_for_each(|(k, v)| self.append(k, v));
+        }
+        if items.is_empty() {
+            return Ok(());
+        }
+        let docs = items
+            .iter()
+            .map(|(k, v)| {
+                let record = self.encode(k, 1, v)?;
+                Ok(doc! { "_id": bin(&key_digest(k)), "k": bin(k), "n": 1_i64, "v": bin(&record) })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // One bulk insert; keys that are already there fail it with duplicate-key errors and
+        // are then replaced one by one.
+        let what = "inserting entries";
+        match self.run_raw(
+            what,
+            self.entries.insert_many(docs).ordered(false).into_future(),
+        )? {
+            Ok(_) => Ok(()),
+            Err(e) if is_duplicate_key(&e) => {
+                let mongodb::error::ErrorKind::InsertMany(failure) = e.kind.as_ref() else {
+                    return items.iter().try_for_each(|(k, v)| self.replace(k, v));
+                };
+                failure
+                    .write_errors
+                    .iter()
+                    .flatten()
+                    .filter_map(|w| items.get(w.index))
+                    .try_for_each(|(k, v)| self.replace(k, v))
+            }
+            Err(e) => Err(self.error(what, e)),
+        }
+    }
+
+    fn contains(&self, key: &[u8]) -> Result<bool> {
+        let filter = doc! { "_id": bin(&key_digest(key)) };
+        let found = self.run(
+            "reading an entry",
+            self.entries
+                .find_one(filter)
+                .projection(doc! { "_id": 1 })
+                .into_future(),
+        )?;
+        Ok(found.is_some())
+    }
+
+    fn remove(&self, key: &[u8]) -> Result<bool> {
+        let digest = key_digest(key);
+        let removed = self.run(
+            "removing an entry",
+            self.entries
+                .delete_one(doc! { "_id": bin(&digest), "k": bin(key) })
+                .into_future(),
+        )?;
+        if self.append_mode {
+            self.run(
+                "removing versions",
+                self.versions
+                    .delete_many(doc! { "h": bin(&digest) })
+                    .into_future(),
+            )?;
+        }
+        Ok(removed.deleted_count > 0)
+    }
+
+    fn len(&self) -> Result<usize> {
+        let n = self.run(
+            "counting entries",
+            self.entries.count_documents(doc! {}).into_future(),
+        )?;
+        Ok(n as usize)
+    }
+
+    fn scan(&self) -> Result<EntryIter<'_>> {
+        // Pages in `_id` order, each its own query, so no cursor outlives a page.
+        let mut after: Option<Bson> = None;
+        let mut page: std::vec::IntoIter<Document> = Vec::new().into_iter();
+        let mut done = false;
+        Ok(Box::new(std::iter::from_fn(move || loop {
+            if let Some(doc) = page.next() {
+                let key = match doc.get_binary_generic("k") {
+                    Ok(k) => k.clone(),
+                    Err(e) => return Some(Err(Error::decode("a mongo entry", "mongo", e))),
+                };
+                return Some(self.record_of(&key, &doc).map(|v| (key, v)));
+            }
+            if done {
+                return None;
+            }
+            let filter = match &after {
+                Some(id) => doc! { "_id": { "$gt": id.clone() } },
+                None => doc! {},
+            };
+            let fetched: Result<Vec<Document>> = self.run("scanning entries", async {
+                use futures_util::TryStreamExt;
+                self.entries
+                    .find(filter)
+                    .sort(doc! { "_id": 1 })
+                    .limit(SCAN_PAGE)
+                    .await?
+                    .try_collect()
+                    .await
+            });
+            match fetched {
+                Ok(docs) => {
+                    done = (docs.len() as i64) < SCAN_PAGE;
+                    after = docs.last().and_then(|d| d.get("_id").cloned());
+                    page = docs.into_iter();
+                }
+                Err(e) => {
+                    done = true;
+                    return Some(Err(e));
+                }
+            }
+        })))
+    }
+
+    fn versions(&self, key: &[u8]) -> Result<Vec<Version>> {
+        let digest = key_digest(key);
+        let Some(entry) = self.run(
+            "reading an entry",
+            self.entries
+                .find_one(doc! { "_id": bin(&digest) })
+                .into_future(),
+        )?
+        else {
+            return Ok(Vec::new());
+        };
+        let decode = |doc: &Document| -> Result<Version> {
+            let bytes = doc
+                .get_binary_generic("v")
+                .map_err(|e| Error::decode(self.describe(key), "mongo", e))?;
+            let record = Record::decode(bytes, || self.describe(key))?;
+            Ok(Version {
+                version: doc.get_i64("n").unwrap_or(1).max(1) as u64,
+                timestamp_micros: record.timestamp_micros,
+                value: record.value.to_vec(),
+            })
+        };
+        if !self.append_mode {
+            self.record_of(key, &entry)?;
+            return Ok(vec![decode(&entry)?]);
+        }
+        let docs: Vec<Document> = self.run("reading versions", async {
+            use futures_util::TryStreamExt;
+            self.versions
+                .find(doc! { "h": bin(&digest) })
+                .sort(doc! { "n": 1 })
+                .await?
+                .try_collect()
+                .await
+        })?;
+        docs.iter().map(decode).collect()
+    }
+
+    fn clear(&self) -> Result<()> {
+        self.run(
+            "clearing entries",
+            self.entries.delete_many(doc! {}).into_future(),
+        )?;
+        self.run(
+            "clearing versions",
+            self.versions.delete_many(doc! {}).into_future(),
+        )?;
+        Ok(())
+    }
+
+    fn record_format(&self, format: &[u8]) -> Result<Option<Vec<u8>>> {
+        let filter = doc! { "_id": &self.name };
+        let update =
+            doc! { "$setOnInsert": { "namespace": &self.namespace, "format": bin(format) } };
+        let what = "recording the format";
+        match self.run_raw(
+            what,
+            self.meta
+                .update_one(filter.clone(), update)
+                .upsert(true)
+                .into_future(),
+        )? {
+            Ok(_) => {}
+            // Two processes created the stash at once: the other one's record stands.
+            Err(e) if is_duplicate_key(&e) => {}
+            Err(e) => return Err(self.error(what, e)),
+        }
+        let recorded = self.run(
+            "reading the format",
+            self.meta.find_one(filter).into_future(),
+        )?;
+        Ok(recorded
+            .as_ref()
+            .and_then(|d| d.get_binary_generic("format").ok())
+            .cloned())
+    }
+}
