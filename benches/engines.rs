@@ -4,7 +4,8 @@
 //! `{"name": "cat", "i": i, "vals": [0..9]}`, default serializer (hashstash), lz4.
 //!
 //! `HASHSTASH_BENCH_DIR` picks the folder (default: the system temp folder); point it at a
-//! tmpfs (`/dev/shm`) and at a disk to see both. Throughput is reported per item.
+//! tmpfs (`/dev/shm`) and at a disk to see both. Throughput is reported per item. Redis and
+//! MongoDB are measured when `HASHSTASH_REDIS_URL` / `HASHSTASH_MONGO_URL` are set.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use hashstash::{EngineKind, Stash};
@@ -53,6 +54,13 @@ fn engines(c: &mut Criterion) {
     let items = workload();
     let dir = bench_dir();
     for engine in EngineKind::available() {
+        // Server engines need their server (`eval "$(bash scripts/services.sh start)"`).
+        if let Some((env, _)) = engine.server_url_env() {
+            if std::env::var_os(env).is_none() {
+                eprintln!("skipping {engine}: {env} is not set");
+                continue;
+            }
+        }
         let stash = open(dir.path(), engine);
         let mut group = c.benchmark_group(engine.name());
         group.throughput(Throughput::Elements(1));

@@ -3,10 +3,12 @@
 #
 #   bash scripts/test.sh
 #
-# Installs Debian's libblosc-dev and pkg-config (for the `blosc` feature) when missing, then
-# runs: rustfmt, clippy (all targets, all features, warnings denied), the test suite with
-# every feature (one integration-test binary plus doctests), a build without default
-# features, and the README walk-through on the default engine.
+# Installs Debian's libblosc-dev and pkg-config (for the `blosc` feature) when missing,
+# starts a Redis and a MongoDB wire-compatible server on 127.0.0.1 (scripts/services.sh,
+# which installs them the first time), then runs: rustfmt, clippy (all targets, all
+# features, warnings denied), a build without default features, the README walk-through on
+# the default engine, and the test suite with every feature (one integration-test binary
+# plus doctests). Server tests are required to run: a missing server fails them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,8 +28,15 @@ fi
 
 # Stashes made by examples and doctests go to a scratch folder, not the user's cache.
 scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
 export HASHSTASH_ROOT_DIR="$scratch"
+export HASHSTASH_SERVICES_DIR="$scratch/services"
+trap 'bash scripts/services.sh stop; rm -rf "$scratch"' EXIT
+
+step "starting Redis and MongoDB (scripts/services.sh)"
+services=$(bash scripts/services.sh start)
+eval "$services"
+printf '%s\n' "$services" | grep -o '^export [A-Z_]*=[^ ]*' | sed 's/^export /    /'
+export HASHSTASH_REQUIRE_SERVERS=1
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
