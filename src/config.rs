@@ -59,6 +59,41 @@ pub struct StashConfig {
     /// milliseconds (default 5000).
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// The diskcache engine's size limit in bytes of stored values (default 1 GiB).
+    #[serde(default = "default_size_limit")]
+    pub size_limit: u64,
+    /// What the diskcache engine evicts when it is over its size limit.
+    #[serde(default)]
+    pub eviction_policy: EvictionPolicy,
+}
+
+/// What a size-limited engine evicts when it is full.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EvictionPolicy {
+    /// The items stored longest ago go first (the default).
+    #[default]
+    LeastRecentlyStored,
+    /// Nothing is evicted; the size limit is not enforced.
+    None,
+}
+
+impl std::str::FromStr for EvictionPolicy {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "least-recently-stored" => Ok(EvictionPolicy::LeastRecentlyStored),
+            "none" => Ok(EvictionPolicy::None),
+            _ => Err(Error::InvalidOption {
+                option: "eviction_policy",
+                message: format!("unknown policy {s:?}; expected least-recently-stored or none"),
+            }),
+        }
+    }
+}
+
+fn default_size_limit() -> u64 {
+    1 << 30
 }
 
 fn default_filename() -> String {
@@ -104,6 +139,8 @@ impl Default for StashConfig {
             filename: DATA_FILENAME.into(),
             url: None,
             timeout_ms: default_timeout_ms(),
+            size_limit: default_size_limit(),
+            eviction_policy: EvictionPolicy::default(),
         }
     }
 }

@@ -107,6 +107,17 @@ impl StashBuilder {
         self.config.timeout_ms = timeout_ms;
         self
     }
+    /// The diskcache engine's size limit in bytes (default 1 GiB).
+    pub fn size_limit(mut self, bytes: u64) -> Self {
+        self.config.size_limit = bytes;
+        self
+    }
+    /// What the diskcache engine evicts when over its size limit (default least recently
+    /// stored).
+    pub fn eviction_policy(mut self, policy: crate::config::EvictionPolicy) -> Self {
+        self.config.eviction_policy = policy;
+        self
+    }
     /// Whether to empty the stash when it is opened (default false).
     pub fn clear(mut self, clear: bool) -> Self {
         self.clear = clear;

@@ -445,6 +445,8 @@ engine_suite!(memory, hashstash::EngineKind::Memory);
 engine_suite!(lmdb, hashstash::EngineKind::Lmdb);
 #[cfg(feature = "sqlite")]
 engine_suite!(sqlite, hashstash::EngineKind::Sqlite);
+#[cfg(feature = "diskcache")]
+engine_suite!(diskcache, hashstash::EngineKind::Diskcache);
 #[cfg(feature = "redis")]
 engine_suite!(redis, hashstash::EngineKind::Redis);
 #[cfg(feature = "mongo")]

@@ -93,6 +93,12 @@ fn sqlite_flipped_bytes() {
     flipped_value_bytes_are_an_error(EngineKind::Sqlite);
 }
 
+#[cfg(feature = "diskcache")]
+#[test]
+fn diskcache_flipped_bytes() {
+    flipped_value_bytes_are_an_error(EngineKind::Diskcache);
+}
+
 #[test]
 fn pairtree_truncated_and_garbled_files() {
     let (_dir, stash) = raw_stash(EngineKind::Pairtree);

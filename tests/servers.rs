@@ -18,7 +18,7 @@ fn free_port() -> u16 {
 }
 
 /// A private server of `engine` on `port`, keeping its data in `dir`.
-fn start_server(engine: EngineKind, port: u16, dir: &Path) -> Child {
+fn start_server(engine: EngineKind, port: u16, dir: &Path) -> Server {
     let port_arg = port.to_string();
     let mut command = match engine {
         EngineKind::Redis => {
@@ -67,7 +67,7 @@ fn start_server(engine: EngineKind, port: u16, dir: &Path) -> Child {
         assert!(Instant::now() < deadline, "{engine} server did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
-    child
+    Server(child)
 }
 
 fn url(engine: EngineKind, port: u16) -> String {
@@ -77,12 +77,38 @@ fn url(engine: EngineKind, port: u16) -> String {
     }
 }
 
-fn signal(child: &Child, sig: &str) {
+/// A test's own server process, killed when the test ends, passed or not.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Sends `sig` and, for SIGSTOP, waits until the process is really stopped (a signal is
+/// delivered asynchronously).
+fn signal(server: &Server, sig: &str) {
+    let pid = server.0.id();
     let status = Command::new("kill")
-        .args([sig, &child.id().to_string()])
+        .args([sig, &pid.to_string()])
         .status()
         .unwrap();
     assert!(status.success());
+    if sig == "-STOP" {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.trim_start().chars().next());
+            if state == Some('T') || Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
 
 /// How long an operation against a dead or frozen server may take: the timeout, plus
@@ -107,7 +133,7 @@ fn eventually<T>(mut f: impl FnMut() -> hashstash::Result<T>) -> T {
 fn faults_are_errors_within_the_timeout_and_the_handle_recovers(engine: EngineKind) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut server = start_server(engine, port, dir.path());
+    let server = start_server(engine, port, dir.path());
     let timeout = Duration::from_millis(1000);
     let stash = eventually(|| {
         Stash::builder()
@@ -137,8 +163,7 @@ fn faults_are_errors_within_the_timeout_and_the_handle_recovers(engine: EngineKi
     );
 
     // Killed: an error, within the timeout; then the same handle works on the restarted server.
-    server.kill().unwrap();
-    server.wait().unwrap();
+    drop(server);
     let start = Instant::now();
     assert!(stash.set("during", &2).is_err());
     assert!(stash.len().is_err());
@@ -147,11 +172,9 @@ fn faults_are_errors_within_the_timeout_and_the_handle_recovers(engine: EngineKi
         "took {:?}",
         start.elapsed()
     );
-    let mut server = start_server(engine, port, dir.path());
+    let _server = start_server(engine, port, dir.path());
     eventually(|| stash.set("after", &3));
     assert_eq!(stash.get::<_, i32>("after").unwrap(), Some(3));
-    server.kill().unwrap();
-    server.wait().unwrap();
 }
 
 fn unreachable_server_fails_within_the_timeout(engine: EngineKind) {

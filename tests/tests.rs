@@ -7,6 +7,8 @@ mod conformance;
 mod corruption;
 #[cfg(feature = "dataframe")]
 mod dataframe;
+#[cfg(feature = "diskcache")]
+mod diskcache;
 mod keys;
 mod processes;
 #[cfg(any(feature = "redis", feature = "mongo"))]

@@ -10,6 +10,8 @@ mod record;
 pub mod memory;
 pub mod pairtree;
 
+#[cfg(feature = "diskcache")]
+pub mod diskcache;
 #[cfg(feature = "lmdb")]
 pub mod lmdb;
 #[cfg(feature = "mongo")]
@@ -129,6 +131,9 @@ pub enum EngineKind {
     Sqlite,
     /// A map in this process, shared by every handle on the same path (always compiled in).
     Memory,
+    /// An SQLite index with large values in files, a size limit and eviction (feature
+    /// `diskcache`).
+    Diskcache,
     /// A Redis server, shared by processes and machines (feature `redis`).
     Redis,
     /// A MongoDB (or wire-compatible) server, shared by processes and machines (feature
@@ -138,11 +143,12 @@ pub enum EngineKind {
 
 impl EngineKind {
     /// Every engine kind.
-    pub const ALL: [EngineKind; 6] = [
+    pub const ALL: [EngineKind; 7] = [
         EngineKind::Pairtree,
         EngineKind::Lmdb,
         EngineKind::Sqlite,
         EngineKind::Memory,
+        EngineKind::Diskcache,
         EngineKind::Redis,
         EngineKind::Mongo,
     ];
@@ -156,6 +162,7 @@ impl EngineKind {
             EngineKind::Memory => "memory",
             EngineKind::Redis => "redis",
             EngineKind::Mongo => "mongo",
+            EngineKind::Diskcache => "diskcache",
         }
     }
 
@@ -184,6 +191,7 @@ impl EngineKind {
             EngineKind::Sqlite => "Sqlite",
             EngineKind::Memory => "Memory",
             EngineKind::Redis => "Redis",
+            EngineKind::Diskcache => "Diskcache",
             EngineKind::Mongo => "Mongo",
         }
     }
@@ -194,6 +202,7 @@ impl EngineKind {
             EngineKind::Lmdb => cfg!(feature = "lmdb"),
             EngineKind::Sqlite => cfg!(feature = "sqlite"),
             EngineKind::Redis => cfg!(feature = "redis"),
+            EngineKind::Diskcache => cfg!(feature = "diskcache"),
             EngineKind::Mongo => cfg!(feature = "mongo"),
             EngineKind::Pairtree | EngineKind::Memory => true,
         }
@@ -221,6 +230,7 @@ impl EngineKind {
             all(
                 feature = "lmdb",
                 feature = "sqlite",
+                feature = "diskcache",
                 feature = "redis",
                 feature = "mongo"
             ),
@@ -245,6 +255,10 @@ impl EngineKind {
             EngineKind::Redis => Box::new(redis::RedisEngine::open(config)?),
             #[cfg(not(feature = "redis"))]
             EngineKind::Redis => return Err(not_compiled("redis")),
+            #[cfg(feature = "diskcache")]
+            EngineKind::Diskcache => Box::new(diskcache::DiskcacheEngine::open(config)?),
+            #[cfg(not(feature = "diskcache"))]
+            EngineKind::Diskcache => return Err(not_compiled("diskcache")),
             #[cfg(feature = "mongo")]
             EngineKind::Mongo => Box::new(mongo::MongoEngine::open(config)?),
             #[cfg(not(feature = "mongo"))]
@@ -268,7 +282,7 @@ impl std::str::FromStr for EngineKind {
             .ok_or_else(|| Error::InvalidOption {
                 option: "engine",
                 message: format!(
-                    "unknown engine {s:?}; expected one of pairtree, lmdb, sqlite, memory, redis, mongo"
+                    "unknown engine {s:?}; expected one of pairtree, lmdb, sqlite, memory, diskcache, redis, mongo"
                 ),
             })
     }

@@ -34,7 +34,7 @@ pub struct SqliteEngine {
     append_mode: bool,
 }
 
-fn sql_err(e: rusqlite::Error) -> Error {
+pub(crate) fn sql_err(e: rusqlite::Error) -> Error {
     Error::engine("sqlite", e)
 }
 
@@ -102,12 +102,12 @@ fn lookup(conn: &Connection, key: &[u8]) -> Result<Option<Vec<u8>>> {
 }
 
 /// The checksum stored beside each value.
-fn checksum(value: &[u8]) -> i64 {
+pub(crate) fn checksum(value: &[u8]) -> i64 {
     xxhash_rust::xxh3::xxh3_64(value) as i64
 }
 
 /// `value` if it matches its stored checksum, else a decode error naming the key.
-fn verified(value: Vec<u8>, sum: i64, key: &[u8]) -> Result<Vec<u8>> {
+pub(crate) fn verified(value: Vec<u8>, sum: i64, key: &[u8]) -> Result<Vec<u8>> {
     if checksum(&value) == sum {
         Ok(value)
     } else {

@@ -1,0 +1,469 @@
+//! The diskcache engine, in the spirit of Python's `diskcache`: an SQLite index with small
+//! values inline and large values in files, a size limit, and an eviction policy.
+//!
+//! ```text
+//! data.db/index.db          entries(key, version, ts, size, value | file, sum)  + totals
+//! data.db/ab/<random>.val   values of `FILE_THRESHOLD` bytes or more
+//! ```
+//!
+//! **Size limit and eviction.** The stored size (values inline and in files) is kept in the
+//! index as a running total, updated in the same transaction as every write, so knowing it
+//! costs nothing. When a write takes the total above `size_limit` (default 1 GiB), the
+//! least recently stored items (oldest rows first; in append mode old versions go before
+//! the key's newer ones) are evicted until it fits, by policy `least-recently-stored`;
+//! policy `none` never evicts. Finding the oldest row is an index seek, never a scan.
+//!
+//! **Reclaiming disk.** Removing, replacing, evicting or clearing deletes the value files
+//! after the transaction commits, and the index file is created with
+//! `auto_vacuum = INCREMENTAL` and gives its free pages back after each removal.
+//!
+//! **Durability** is SQLite's (WAL, `synchronous = NORMAL`) for the index; a value file is
+//! written and renamed into place before its row is committed, so a committed row never
+//! points at a missing or partial file (a crash in between can leave an unreferenced file,
+//! which `clear` removes).
+
+use super::sqlite::{checksum, sql_err, verified};
+use super::{create_private_dir, disk_usage_of, now_micros, Engine, EntryIter, Version};
+use crate::config::{EvictionPolicy, StashConfig};
+use crate::error::{Error, Result};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+/// Values at least this large go to files, smaller ones inline (Python diskcache's default).
+pub const FILE_THRESHOLD: usize = 32 * 1024;
+const SCAN_PAGE: i64 = 512;
+
+/// The diskcache engine.
+#[derive(Debug)]
+pub struct DiskcacheEngine {
+    conn: Mutex<Connection>,
+    dir: PathBuf,
+    append_mode: bool,
+    size_limit: u64,
+    policy: EvictionPolicy,
+}
+
+/// One stored item's value: inline bytes or a file name below the folder.
+struct Stored {
+    value: Option<Vec<u8>>,
+    file: Option<String>,
+    sum: i64,
+}
+
+impl DiskcacheEngine {
+    /// Opens (creating if needed) the cache folder at `config.data_path()`.
+    pub fn open(config: &StashConfig) -> Result<Self> {
+        let dir = config.data_path();
+        create_private_dir(&dir)?;
+        let index = dir.join("index.db");
+        let conn = Connection::open(&index).map_err(sql_err)?;
+        conn.busy_timeout(Duration::from_secs(30))
+            .map_err(sql_err)?;
+        // auto_vacuum only takes effect on a database without tables: set it first.
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
+            .map_err(sql_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sql_err)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS entries (
+                key BLOB NOT NULL, version INTEGER NOT NULL, ts INTEGER NOT NULL,
+                size INTEGER NOT NULL, value BLOB, file TEXT, sum INTEGER NOT NULL,
+                UNIQUE (key, version));
+             CREATE TABLE IF NOT EXISTS totals (name TEXT PRIMARY KEY, amount INTEGER NOT NULL);
+             INSERT OR IGNORE INTO totals VALUES ('size', 0);",
+        )
+        .map_err(sql_err)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&index, std::fs::Permissions::from_mode(0o600));
+        }
+        Ok(DiskcacheEngine {
+            conn: Mutex::new(conn),
+            dir,
+            append_mode: config.append_mode,
+            size_limit: config.size_limit,
+            policy: config.eviction_policy,
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // SQLite rolls back whatever a panicking holder left half-done.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes a large value to a new file (a fresh random name, mode 0600) and returns its
+    /// name relative to the folder. No row refers to it until it is complete.
+    fn write_file(&self, value: &[u8]) -> Result<String> {
+        let shard = format!("{:02x}", now_micros().rem_euclid(256));
+        let folder = self.dir.join(&shard);
+        create_private_dir(&folder)?;
+        let mut file = tempfile::Builder::new()
+            .prefix("")
+            .suffix(".val")
+            .tempfile_in(&folder)
+            .map_err(|e| Error::io(&folder, e))?;
+        file.write_all(value)
+            .map_err(|e| Error::io(file.path(), e))?;
+        let (_, path) = file.keep().map_err(|e| Error::io(&folder, e.error))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(format!("{shard}/{name}"))
+    }
+
+    fn read_stored(&self, key: &[u8], stored: Stored) -> Result<Vec<u8>> {
+        let value = match (stored.value, stored.file) {
+            (Some(value), _) => value,
+            (None, Some(file)) => {
+                let path = self.dir.join(&file);
+                std::fs::read(&path).map_err(|e| Error::io(&path, e))?
+            }
+            (None, None) => {
+                return Err(Error::decode(
+                    "a diskcache entry",
+                    "diskcache",
+                    "no value and no file",
+                ))
+            }
+        };
+        verified(value, stored.sum, key)
+    }
+
+    fn remove_files(&self, files: Vec<String>) {
+        for file in files {
+            // Best effort: a file left behind is garbage, never a wrong value.
+            let _ = std::fs::remove_file(self.dir.join(file));
+        }
+    }
+
+    /// Writes one item inside `tx`; returns files that are no longer referenced.
+    fn put(&self, tx: &Connection, key: &[u8], value: &[u8]) -> Result<Vec<String>> {
+        let (inline, file) = if value.len() >= FILE_THRESHOLD {
+            (None, Some(self.write_file(value)?))
+        } else {
+            (Some(value), None)
+        };
+        let mut orphans = Vec::new();
+        let version: i64 = if self.append_mode {
+            tx.query_row(
+                "SELECT COALESCE(MAX(version), 0) + 1 FROM entries WHERE key = ?1",
+                [key],
+                |r| r.get(0),
+            )
+            .map_err(sql_err)?
+        } else {
+            let old: Option<(i64, Option<String>)> = tx
+                .query_row(
+                    "SELECT size, file FROM entries WHERE key = ?1",
+                    [key],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(sql_err)?;
+            if let Some((size, old_file)) = old {
+                tx.execute("DELETE FROM entries WHERE key = ?1", [key])
+                    .map_err(sql_err)?;
+                add_size(tx, -size)?;
+                orphans.extend(old_file);
+            }
+            1
+        };
+        let inserted = tx
+            .prepare_cached(
+                "INSERT INTO entries(key, version, ts, size, value, file, sum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .and_then(|mut s| s.execute(params![key, version, now_micros(), value.len() as i64, inline, file, checksum(value)]))
+            .map_err(sql_err);
+        if let Err(e) = inserted {
+            self.remove_files(file.into_iter().collect());
+            return Err(e);
+        }
+        add_size(tx, value.len() as i64)?;
+        Ok(orphans)
+    }
+
+    /// Evicts the least recently stored items until the total fits; returns their files.
+    fn evict(&self, tx: &Connection) -> Result<Vec<String>> {
+        let mut files = Vec::new();
+        if self.policy == EvictionPolicy::None {
+            return Ok(files);
+        }
+        loop {
+            let total: i64 = tx
+                .query_row("SELECT amount FROM totals WHERE name = 'size'", [], |r| {
+                    r.get(0)
+                })
+                .map_err(sql_err)?;
+            if total as u64 <= self.size_limit {
+                return Ok(files);
+            }
+            let oldest: Option<(i64, i64, Option<String>)> = tx
+                .query_row(
+                    "SELECT rowid, size, file FROM entries ORDER BY rowid LIMIT 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()
+                .map_err(sql_err)?;
+            let Some((rowid, size, file)) = oldest else {
+                return Ok(files);
+            };
+            tx.execute("DELETE FROM entries WHERE rowid = ?1", [rowid])
+                .map_err(sql_err)?;
+            add_size(tx, -size)?;
+            files.extend(file);
+        }
+    }
+
+    /// Runs `f` in one immediate transaction, evicts, commits, then deletes freed files.
+    fn write(&self, f: impl FnOnce(&Connection) -> Result<Vec<String>>) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql_err)?;
+        let mut freed = f(&tx)?;
+        freed.extend(self.evict(&tx)?);
+        tx.commit().map_err(sql_err)?;
+        if !freed.is_empty() {
+            give_back_free_pages(&conn);
+        }
+        drop(conn);
+        self.remove_files(freed);
+        Ok(())
+    }
+
+    fn lookup(&self, conn: &Connection, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let stored = conn
+            .prepare_cached(
+                "SELECT value, file, sum FROM entries WHERE key = ?1 ORDER BY version DESC LIMIT 1",
+            )
+            .and_then(|mut s| {
+                s.query_row([key], |r| {
+                    Ok(Stored {
+                        value: r.get(0)?,
+                        file: r.get(1)?,
+                        sum: r.get(2)?,
+                    })
+                })
+                .optional()
+            })
+            .map_err(sql_err)?;
+        stored.map(|s| self.read_stored(key, s)).transpose()
+    }
+}
+
+/// Returns the index's free pages to the file system (`auto_vacuum = INCREMENTAL`). Best
+/// effort: a failure only leaves the file larger than it needs to be.
+fn give_back_free_pages(conn: &Connection) {
+    // The pragma frees one page per step: step it to the end.
+    if let Ok(mut stmt) = conn.prepare("PRAGMA incremental_vacuum") {
+        if let Ok(mut rows) = stmt.query([]) {
+            while let Ok(Some(_)) = rows.next() {}
+        }
+    }
+}
+
+fn add_size(tx: &Connection, delta: i64) -> Result<()> {
+    tx.execute(
+        "UPDATE totals SET amount = amount + ?1 WHERE name = 'size'",
+        [delta],
+    )
+    .map(drop)
+    .map_err(sql_err)
+}
+
+impl Engine for DiskcacheEngine {
+    fn name(&self) -> &'static str {
+        "diskcache"
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let conn = self.conn();
+        self.lookup(&conn, key)
+    }
+
+    fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.write(|tx| self.put(tx, key, value))
+    }
+
+    fn set_many(&self, items: &[(&[u8], &[u8])]) -> Result<()> {
+        self.write(|tx| {
+            let mut freed = Vec::new();
+            for (k, v) in items {
+                freed.extend(self.put(tx, k, v)?);
+            }
+            Ok(freed)
+        })
+    }
+
+    fn contains(&self, key: &[u8]) -> Result<bool> {
+        self.conn()
+            .prepare_cached("SELECT 1 FROM entries WHERE key = ?1 LIMIT 1")
+            .and_then(|mut s| s.exists([key]))
+            .map_err(sql_err)
+    }
+
+    fn remove(&self, key: &[u8]) -> Result<bool> {
+        let mut existed = false;
+        self.write(|tx| {
+            let rows: Vec<(i64, Option<String>)> = tx
+                .prepare_cached("SELECT size, file FROM entries WHERE key = ?1")
+                .and_then(|mut s| {
+                    s.query_map([key], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect()
+                })
+                .map_err(sql_err)?;
+            existed = !rows.is_empty();
+            tx.execute("DELETE FROM entries WHERE key = ?1", [key])
+                .map_err(sql_err)?;
+            add_size(tx, -rows.iter().map(|(s, _)| s).sum::<i64>())?;
+            Ok(rows.into_iter().filter_map(|(_, f)| f).collect())
+        })?;
+        Ok(existed)
+    }
+
+    fn len(&self) -> Result<usize> {
+        let sql = if self.append_mode {
+            "SELECT COUNT(DISTINCT key) FROM entries"
+        } else {
+            "SELECT COUNT(*) FROM entries"
+        };
+        self.conn()
+            .query_row(sql, [], |r| r.get::<_, i64>(0))
+            .map(|n| n as usize)
+            .map_err(sql_err)
+    }
+
+    fn scan(&self) -> Result<EntryIter<'_>> {
+        let mut after: Option<Vec<u8>> = None;
+        let mut page: std::vec::IntoIter<(Vec<u8>, Stored)> = Vec::new().into_iter();
+        let mut done = false;
+        Ok(Box::new(std::iter::from_fn(move || loop {
+            if let Some((key, stored)) = page.next() {
+                return Some(self.read_stored(&key, stored).map(|v| (key, v)));
+            }
+            if done {
+                return None;
+            }
+            // A bare column next to MAX() comes from the row holding the maximum.
+            let first = "SELECT key, value, file, sum, MAX(version) FROM entries \
+                         GROUP BY key ORDER BY key LIMIT ?1";
+            let next = "SELECT key, value, file, sum, MAX(version) FROM entries \
+                        WHERE key > ?2 GROUP BY key ORDER BY key LIMIT ?1";
+            let row = |r: &rusqlite::Row| {
+                Ok((
+                    r.get(0)?,
+                    Stored {
+                        value: r.get(1)?,
+                        file: r.get(2)?,
+                        sum: r.get(3)?,
+                    },
+                ))
+            };
+            let conn = self.conn();
+            let fetched: Result<Vec<(Vec<u8>, Stored)>> = match &after {
+                None => conn
+                    .prepare_cached(first)
+                    .and_then(|mut s| s.query_map([SCAN_PAGE], row)?.collect()),
+                Some(last) => conn
+                    .prepare_cached(next)
+                    .and_then(|mut s| s.query_map(params![SCAN_PAGE, last], row)?.collect()),
+            }
+            .map_err(sql_err);
+            drop(conn);
+            match fetched {
+                Ok(rows) => {
+                    done = (rows.len() as i64) < SCAN_PAGE;
+                    after = rows.last().map(|(k, _)| k.clone());
+                    page = rows.into_iter();
+                }
+                Err(e) => {
+                    done = true;
+                    return Some(Err(e));
+                }
+            }
+        })))
+    }
+
+    fn versions(&self, key: &[u8]) -> Result<Vec<Version>> {
+        let rows: Vec<(i64, i64, Stored)> = self
+            .conn()
+            .prepare_cached(
+                "SELECT version, ts, value, file, sum FROM entries WHERE key = ?1 ORDER BY version",
+            )
+            .and_then(|mut s| {
+                s.query_map([key], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        Stored {
+                            value: r.get(2)?,
+                            file: r.get(3)?,
+                            sum: r.get(4)?,
+                        },
+                    ))
+                })?
+                .collect()
+            })
+            .map_err(sql_err)?;
+        rows.into_iter()
+            .map(|(version, ts, stored)| {
+                Ok(Version {
+                    version: version as u64,
+                    timestamp_micros: ts,
+                    value: self.read_stored(key, stored)?,
+                })
+            })
+            .collect()
+    }
+
+    fn clear(&self) -> Result<()> {
+        self.write(|tx| {
+            tx.execute_batch(
+                "DELETE FROM entries; UPDATE totals SET amount = 0 WHERE name = 'size';",
+            )
+            .map_err(sql_err)?;
+            Ok(Vec::new())
+        })?;
+        // Every value file goes, referenced or left behind by a crash.
+        for entry in std::fs::read_dir(&self.dir)
+            .map_err(|e| Error::io(&self.dir, e))?
+            .flatten()
+        {
+            if entry.path().is_dir() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        give_back_free_pages(&self.conn());
+        Ok(())
+    }
+
+    fn disk_usage(&self) -> Result<u64> {
+        Ok(disk_usage_of(&self.dir))
+    }
+}
+
+/// The stored size the index counts (values inline and in files), for tests and `info`.
+impl DiskcacheEngine {
+    /// The total size of the stored values, as the index counts it.
+    pub fn stored_size(&self) -> Result<u64> {
+        self.conn()
+            .query_row("SELECT amount FROM totals WHERE name = 'size'", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n.max(0) as u64)
+            .map_err(sql_err)
+    }
+
+    /// The folder of value files and the index.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
