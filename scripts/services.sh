@@ -93,13 +93,21 @@ start_mongo() {
 }
 
 stop_all() {
+  local pid
   for pidfile in "$state/redis.pid" "$state/mongo.pid"; do
     if [ -f "$pidfile" ]; then
-      kill "$(cat "$pidfile")" 2>/dev/null || true
+      pid=$(cat "$pidfile")
+      kill "$pid" 2>/dev/null || true
+      # Wait for it to exit (it may still be writing its files), then insist.
+      for _ in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+      done
+      kill -9 "$pid" 2>/dev/null || true
       rm -f "$pidfile"
     fi
   done
-  rm -rf "$state"
+  rm -rf "$state" 2>/dev/null || true
 }
 
 case "${1:-}" in

@@ -30,7 +30,9 @@ fi
 scratch=$(mktemp -d)
 export HASHSTASH_ROOT_DIR="$scratch"
 export HASHSTASH_SERVICES_DIR="$scratch/services"
-trap 'bash scripts/services.sh stop; rm -rf "$scratch"' EXIT
+# Cleaning up never changes the outcome: the servers are stopped and the scratch folder
+# removed, and the script exits with the status the checks gave.
+trap 'status=$?; bash scripts/services.sh stop || true; rm -rf "$scratch" || true; exit $status' EXIT
 
 step "starting Redis and MongoDB (scripts/services.sh)"
 services=$(bash scripts/services.sh start)

@@ -1,8 +1,8 @@
 //! # hashstash
 //!
 //! A persistent, dictionary-like cache where anything serde can serialize is a key or a value,
-//! on pluggable engines (LMDB, pairtree, SQLite, memory), with pluggable serializers and
-//! compressors. A Rust re-creation of the Python library HashStash.
+//! on pluggable engines (LMDB, pairtree, SQLite, diskcache, memory, Redis, MongoDB), with
+//! pluggable serializers and compressors. A Rust re-creation of the Python library HashStash.
 //!
 //! ```
 //! # let dir = tempfile::tempdir()?;
@@ -36,10 +36,14 @@
 //! |-------------|-----------------------------------------------------------|---------|
 //! | `lmdb`      | the LMDB engine (heed); the default engine when present   | yes     |
 //! | `sqlite`    | the SQLite engine (rusqlite, SQLite bundled)              |         |
+//! | `diskcache` | the diskcache engine: SQLite index, large values in files |         |
+//! | `redis`     | the Redis engine (`rediss://` TLS through rustls)         |         |
+//! | `mongo`     | the MongoDB engine (official driver, rustls)              |         |
 //! | `zstd`      | the zstd compressor                                       |         |
 //! | `blosc`     | the blosc compressor (links the system's c-blosc)         |         |
 //! | `dataframe` | polars `DataFrame`s as keys and values (Arrow IPC inside) |         |
-//! | `filebased` | every file-based engine: `lmdb`, `sqlite`                 |         |
+//! | `filebased` | every file-based engine: `lmdb`, `sqlite`, `diskcache`    |         |
+//! | `servers`   | every server engine: `redis`, `mongo`                     |         |
 //! | `engines`   | every engine                                              |         |
 //! | `best`      | the fastest combination: `lmdb` and `dataframe` (lz4 is built in) | |
 //! | `all`       | everything above                                          |         |
