@@ -55,6 +55,12 @@ pub struct StashConfig {
     /// local address. Passwords in it never appear in `Display`, `Debug` or `to_dict`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The server's host, as in the seed's options (used when `url` is not given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// The server's port, as in the seed's options (used when `url` is not given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
     /// How long a server engine waits for its server before an operation fails, in
     /// milliseconds (default 5000).
     #[serde(default = "default_timeout_ms")]
@@ -138,6 +144,8 @@ impl Default for StashConfig {
             is_tmp: false,
             filename: DATA_FILENAME.into(),
             url: None,
+            host: None,
+            port: None,
             timeout_ms: default_timeout_ms(),
             size_limit: default_size_limit(),
             eviction_policy: EvictionPolicy::default(),
@@ -213,12 +221,25 @@ impl StashConfig {
         self.stash_dir().to_string_lossy().into_owned()
     }
 
-    /// The server URL of a server engine: the `url` option, else the environment variable
-    /// `env`, else `default`.
+    /// The server URL of a server engine: the `url` option; else `host`/`port` in the
+    /// engine's default URL; else the environment variable `env`; else `default`.
     pub fn server_url(&self, env: &str, default: &str) -> String {
-        self.url
-            .clone()
-            .or_else(|| std::env::var(env).ok().filter(|u| !u.is_empty()))
+        if let Some(url) = &self.url {
+            return url.clone();
+        }
+        if self.host.is_some() || self.port.is_some() {
+            // `default` is `scheme://host:port/rest`: swap in the given host and port.
+            let (scheme, rest) = default.split_once("://").unwrap_or(("redis", default));
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let (default_host, default_port) =
+                authority.rsplit_once(':').unwrap_or((authority, ""));
+            let host = self.host.as_deref().unwrap_or(default_host);
+            let port = self.port.map_or(default_port.to_owned(), |p| p.to_string());
+            return format!("{scheme}://{host}:{port}{path}");
+        }
+        std::env::var(env)
+            .ok()
+            .filter(|u| !u.is_empty())
             .unwrap_or_else(|| default.to_owned())
     }
 

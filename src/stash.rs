@@ -102,6 +102,12 @@ impl StashBuilder {
         self.config.url = Some(url.into());
         self
     }
+    /// The server's host and port (the seed's options), when no `url` is given.
+    pub fn server(mut self, host: impl Into<String>, port: u16) -> Self {
+        self.config.host = Some(host.into());
+        self.config.port = Some(port);
+        self
+    }
     /// How long a server engine waits for its server before failing (default 5000 ms).
     pub fn timeout_ms(mut self, timeout_ms: u64) -> Self {
         self.config.timeout_ms = timeout_ms;

@@ -311,3 +311,179 @@ fn serde_bytes_like(n: usize) -> impl serde::Serialize {
             .collect(),
     )
 }
+
+#[test]
+fn host_and_port_options_build_the_url() {
+    let config = hashstash::StashConfig {
+        engine: EngineKind::Redis,
+        host: Some("cache.example".into()),
+        port: Some(7000),
+        ..Default::default()
+    };
+    assert_eq!(
+        config.server_url("UNSET_VARIABLE_FOR_TEST", "redis://127.0.0.1:6379/0"),
+        "redis://cache.example:7000/0"
+    );
+    let port_only = hashstash::StashConfig {
+        port: Some(27018),
+        ..Default::default()
+    };
+    assert_eq!(
+        port_only.server_url(
+            "UNSET_VARIABLE_FOR_TEST",
+            "mongodb://127.0.0.1:27017/hashstash"
+        ),
+        "mongodb://127.0.0.1:27018/hashstash"
+    );
+    let url_wins = hashstash::StashConfig {
+        url: Some("redis://u:p@h:1/2".into()),
+        port: Some(3),
+        ..Default::default()
+    };
+    assert_eq!(
+        url_wins.server_url("UNSET_VARIABLE_FOR_TEST", "redis://127.0.0.1:6379/0"),
+        "redis://u:p@h:1/2"
+    );
+    assert_eq!(
+        hashstash::config::redact_url("redis://u:p@h:1/2"),
+        "redis://u:***@h:1/2"
+    );
+    assert_eq!(
+        hashstash::config::redact_url("redis://:p@h:1/2"),
+        "redis://:***@h:1/2"
+    );
+    assert_eq!(
+        hashstash::config::redact_url("mongodb://h:1/db"),
+        "mongodb://h:1/db"
+    );
+}
+
+/// A free port whose cluster bus port (port + 10000) is free too.
+#[cfg(feature = "redis")]
+fn free_cluster_port() -> u16 {
+    loop {
+        let port = free_port();
+        if port < 55_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return port;
+        }
+    }
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn redis_cluster_routes_every_stash_to_its_slot() {
+    if !crate::common::engine_available(EngineKind::Redis) {
+        return;
+    }
+    let server_bin =
+        std::env::var("HASHSTASH_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+    let cli_bin = Path::new(&server_bin).with_file_name("redis-cli");
+    let dir = tempfile::tempdir().unwrap();
+    let ports: Vec<u16> = (0..3).map(|_| free_cluster_port()).collect();
+    let _nodes: Vec<Server> = ports
+        .iter()
+        .map(|port| {
+            let p = port.to_string();
+            let child = Command::new(&server_bin)
+                .args([
+                    "--bind",
+                    "127.0.0.1",
+                    "--port",
+                    &p,
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ])
+                .args([
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    &format!("nodes-{p}.conf"),
+                ])
+                .arg("--dir")
+                .arg(dir.path())
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("start a cluster node");
+            let node = Server(child);
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while std::net::TcpStream::connect(("127.0.0.1", *port)).is_err() {
+                assert!(Instant::now() < deadline, "a cluster node did not start");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            node
+        })
+        .collect();
+    let addresses: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let created = Command::new(&cli_bin)
+        .args(["--cluster", "create"])
+        .args(&addresses)
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .stdout(Stdio::null())
+        .status()
+        .expect("redis-cli --cluster create");
+    assert!(created.success());
+    let url = format!("redis://127.0.0.1:{}/?cluster=true", ports[0]);
+    // The cluster takes a moment to agree on its slots.
+    let stashes: Vec<Stash> = (0..12)
+        .map(|i| {
+            eventually(|| {
+                Stash::builder()
+                    .root_dir("cluster_test")
+                    .dbname(format!("db{i}"))
+                    .engine(EngineKind::Redis)
+                    .url(url.clone())
+                    .open()
+            })
+        })
+        .collect();
+    for (i, stash) in stashes.iter().enumerate() {
+        stash.update((0..200).map(|k| (k, i * 1000 + k))).unwrap();
+        stash.set("append me", &i).unwrap();
+        assert!(stash.remove(&0).unwrap());
+    }
+    for (i, stash) in stashes.iter().enumerate() {
+        assert_eq!(stash.len().unwrap(), 200);
+        assert_eq!(stash.get::<_, usize>(&199).unwrap(), Some(i * 1000 + 199));
+        assert_eq!(stash.keys::<serde_json::Value>().unwrap().count(), 200);
+    }
+    // Append mode and clearing work through the cluster client too.
+    let versions = Stash::builder()
+        .root_dir("cluster_test")
+        .dbname("versions")
+        .engine(EngineKind::Redis)
+        .url(url.clone())
+        .append_mode(true)
+        .open()
+        .unwrap();
+    for v in 0..5 {
+        versions.set("k", &v).unwrap();
+    }
+    let numbers: Vec<u64> = versions
+        .get_all_with_metadata::<_, i32>("k")
+        .unwrap()
+        .iter()
+        .map(|v| v.version)
+        .collect();
+    assert_eq!(numbers, [1, 2, 3, 4, 5]);
+    versions.clear().unwrap();
+    assert_eq!(versions.len().unwrap(), 0);
+    assert!(versions.get_all::<_, i32>("k").unwrap().is_empty());
+    // The stashes spread over more than one node.
+    let used = ports
+        .iter()
+        .filter(|p| {
+            let out = Command::new(&cli_bin)
+                .args(["-p", &p.to_string(), "DBSIZE"])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .parse::<u64>()
+                .unwrap_or(0)
+                > 0
+        })
+        .count();
+    assert!(used >= 2, "all stashes landed on one node");
+}

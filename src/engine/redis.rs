@@ -2,8 +2,11 @@
 //!
 //! Every key of a stash carries the stash's namespace as a Redis hash tag, `{<namespace>}`,
 //! so two stashes in one Redis database never see each other's entries, and all of one
-//! stash's keys live in one hash slot (which is what lets the multi-key writes below run on
-//! Redis Cluster too, against the node that owns the slot):
+//! stash's keys live in one hash slot, which is what lets the multi-key writes below run on
+//! **Redis Cluster**: give the seed nodes as a comma-separated list
+//! (`redis://a:7000,redis://b:7001`), or one node with `?cluster=true`, and the crate's
+//! cluster client routes every command to the node that owns the stash's slot (one stash
+//! lives on one node; different stashes spread over the cluster):
 //!
 //! ```text
 //! {ns}:entries     HASH    canonical key bytes -> record (latest value, time)
@@ -43,16 +46,76 @@ end
 return #ARGV / 2
 ";
 
+/// Removes field ARGV[1] of hash KEYS[1] and the version list KEYS[2]; returns 1 if the
+/// field was there. (Scripts rather than MULTI: cluster pipelines cannot be transactions.)
+const REMOVE_SCRIPT: &str = r"
+local removed = redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2])
+return removed
+";
+
+/// Sets KEYS[1] to ARGV[1] unless it is set, and returns what it holds.
+const FORMAT_SCRIPT: &str = r"
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return redis.call('GET', KEYS[1])
+";
+
+/// A client for one server or for a cluster.
+enum Client {
+    Single(redis::Client),
+    Cluster(redis::cluster::ClusterClient),
+}
+
+/// A connection to one server or to a cluster.
+enum Conn {
+    Single(redis::Connection),
+    Cluster(Box<redis::cluster::ClusterConnection>),
+}
+
+impl Conn {
+    fn as_dyn(&mut self) -> &mut dyn redis::ConnectionLike {
+        match self {
+            Conn::Single(c) => c,
+            Conn::Cluster(c) => c.as_mut(),
+        }
+    }
+}
+
+/// The seed nodes of a cluster URL (several comma-separated URLs, or one with
+/// `cluster=true` in its query), or `None` for a single server.
+fn cluster_nodes(url: &str) -> Option<Vec<String>> {
+    if url.contains(',') {
+        let nodes = url
+            .split(',')
+            .map(|u| u.trim().to_owned())
+            .filter(|u| !u.is_empty());
+        return Some(nodes.collect());
+    }
+    let (base, query) = url.split_once('?')?;
+    let is_flag = |p: &&str| p.eq_ignore_ascii_case("cluster=true");
+    if !query.split('&').any(|p| is_flag(&p)) {
+        return None;
+    }
+    let rest: Vec<&str> = query.split('&').filter(|p| !is_flag(p)).collect();
+    Some(vec![if rest.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    }])
+}
+
 /// The Redis engine.
 pub struct RedisEngine {
-    client: redis::Client,
-    pool: Mutex<Vec<redis::Connection>>,
+    client: Client,
+    pool: Mutex<Vec<Conn>>,
     timeout: Duration,
     /// `{namespace}:` — every Redis key of this stash starts with it.
     prefix: Vec<u8>,
     append_mode: bool,
     shown_url: String,
     append_script: redis::Script,
+    remove_script: redis::Script,
+    format_script: redis::Script,
 }
 
 impl std::fmt::Debug for RedisEngine {
@@ -78,19 +141,32 @@ impl RedisEngine {
             .unwrap_or_default();
         let url = config.server_url(env, default);
         let shown_url = redact_url(&url);
-        let client = redis::Client::open(url.as_str()).map_err(|e| Error::InvalidOption {
+        let invalid = |e: redis::RedisError| Error::InvalidOption {
             option: "url",
             message: format!("{shown_url} is not a Redis URL: {e}"),
-        })?;
+        };
+        let timeout = config.timeout();
+        let client = match cluster_nodes(&url) {
+            Some(nodes) => Client::Cluster(
+                redis::cluster::ClusterClientBuilder::new(nodes)
+                    .connection_timeout(timeout)
+                    .response_timeout(timeout)
+                    .build()
+                    .map_err(invalid)?,
+            ),
+            None => Client::Single(redis::Client::open(url.as_str()).map_err(invalid)?),
+        };
         let prefix = format!("{{{}}}:", config.namespace()).into_bytes();
         Ok(RedisEngine {
             client,
             pool: Mutex::new(Vec::new()),
-            timeout: config.timeout(),
+            timeout,
             prefix,
             append_mode: config.append_mode,
             shown_url,
             append_script: redis::Script::new(APPEND_SCRIPT),
+            remove_script: redis::Script::new(REMOVE_SCRIPT),
+            format_script: redis::Script::new(FORMAT_SCRIPT),
         })
     }
 
@@ -113,24 +189,14 @@ impl RedisEngine {
     /// Runs `f` on a pooled connection; a connection that saw an error is not reused.
     fn with_conn<T>(
         &self,
-        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+        f: impl FnOnce(&mut dyn redis::ConnectionLike) -> redis::RedisResult<T>,
     ) -> Result<T> {
         let pooled = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let mut conn = match pooled {
             Some(conn) => conn,
-            None => {
-                let conn = self
-                    .client
-                    .get_connection_with_timeout(self.timeout)
-                    .map_err(|e| self.unreachable(e))?;
-                conn.set_read_timeout(Some(self.timeout))
-                    .map_err(redis_err)?;
-                conn.set_write_timeout(Some(self.timeout))
-                    .map_err(redis_err)?;
-                conn
-            }
+            None => self.connect()?,
         };
-        match f(&mut conn) {
+        match f(conn.as_dyn()) {
             Ok(value) => {
                 let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
                 if pool.len() < POOL_SIZE {
@@ -139,6 +205,25 @@ impl RedisEngine {
                 Ok(value)
             }
             Err(e) => Err(redis_err(e)),
+        }
+    }
+
+    fn connect(&self) -> Result<Conn> {
+        match &self.client {
+            Client::Single(client) => {
+                let conn = client
+                    .get_connection_with_timeout(self.timeout)
+                    .map_err(|e| self.unreachable(e))?;
+                conn.set_read_timeout(Some(self.timeout))
+                    .map_err(redis_err)?;
+                conn.set_write_timeout(Some(self.timeout))
+                    .map_err(redis_err)?;
+                Ok(Conn::Single(conn))
+            }
+            Client::Cluster(client) => client
+                .get_connection()
+                .map(|c| Conn::Cluster(Box::new(c)))
+                .map_err(|e| self.unreachable(e)),
         }
     }
 
@@ -177,17 +262,39 @@ impl RedisEngine {
             .to_vec())
     }
 
-    /// A glob pattern matching every version list of this stash.
-    fn versions_pattern(&self) -> Vec<u8> {
-        let mut pattern = Vec::with_capacity(self.prefix.len() + 4);
-        for b in &self.prefix {
-            if matches!(b, b'*' | b'?' | b'[' | b']' | b'\\') {
-                pattern.push(b'\\');
+    /// Every key in the hash, each once (from `HSCAN`, values dropped).
+    fn scan_keys(&self) -> impl Iterator<Item = Result<Vec<u8>>> + '_ {
+        let entries = self.entries_key();
+        let mut cursor: Option<u64> = Some(0);
+        let mut seen: HashSet<[u8; 16]> = HashSet::new();
+        let mut page: std::vec::IntoIter<Vec<u8>> = Vec::new().into_iter();
+        std::iter::from_fn(move || loop {
+            if let (Some(key), Some(_)) = (page.next(), page.next()) {
+                if seen.insert(super::key_digest(&key)) {
+                    return Some(Ok(key));
+                }
+                continue;
             }
-            pattern.push(*b);
-        }
-        pattern.extend_from_slice(b"v:*");
-        pattern
+            let current = cursor?;
+            let fetched: Result<(u64, Vec<Vec<u8>>)> = self.with_conn(|c| {
+                redis::cmd("HSCAN")
+                    .arg(&entries)
+                    .arg(current)
+                    .arg("COUNT")
+                    .arg(SCAN_PAGE)
+                    .query(c)
+            });
+            match fetched {
+                Ok((next, flat)) => {
+                    cursor = (next != 0).then_some(next);
+                    page = flat.into_iter();
+                }
+                Err(e) => {
+                    cursor = None;
+                    return Some(Err(e));
+                }
+            }
+        })
     }
 }
 
@@ -250,18 +357,9 @@ impl Engine for RedisEngine {
     }
 
     fn remove(&self, key: &[u8]) -> Result<bool> {
-        let entries = self.entries_key();
-        let versions = self.versions_key(key);
-        let (removed, _): (u64, u64) = self.with_conn(|c| {
-            redis::pipe()
-                .atomic()
-                .cmd("HDEL")
-                .arg(&entries)
-                .arg(key)
-                .cmd("DEL")
-                .arg(&versions)
-                .query(c)
-        })?;
+        let mut invocation = self.remove_script.key(self.entries_key());
+        invocation.key(self.versions_key(key)).arg(key);
+        let removed: u64 = self.with_conn(|c| invocation.invoke(c))?;
         Ok(removed > 0)
     }
 
@@ -331,44 +429,29 @@ impl Engine for RedisEngine {
     }
 
     fn clear(&self) -> Result<()> {
-        let pattern = self.versions_pattern();
-        let mut cursor = 0u64;
-        loop {
-            let (next, keys): (u64, Vec<Vec<u8>>) = self.with_conn(|c| {
-                redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(&pattern)
-                    .arg("COUNT")
-                    .arg(SCAN_PAGE)
-                    .query(c)
-            })?;
-            if !keys.is_empty() {
-                self.with_conn(|c| redis::cmd("DEL").arg(&keys).query::<()>(c))?;
+        // The version lists are found through the hash (SCAN would search one node of a
+        // cluster only; every key of the stash is in the hash's slot anyway).
+        if self.append_mode {
+            let mut lists = Vec::with_capacity(SCAN_PAGE);
+            for key in self.scan_keys() {
+                lists.push(self.versions_key(&key?));
+                if lists.len() == SCAN_PAGE {
+                    self.with_conn(|c| redis::cmd("DEL").arg(&lists).query::<()>(c))?;
+                    lists.clear();
+                }
             }
-            if next == 0 {
-                break;
+            if !lists.is_empty() {
+                self.with_conn(|c| redis::cmd("DEL").arg(&lists).query::<()>(c))?;
             }
-            cursor = next;
         }
         let entries = self.entries_key();
         self.with_conn(|c| redis::cmd("DEL").arg(&entries).query::<()>(c))
     }
 
     fn record_format(&self, format: &[u8]) -> Result<Option<Vec<u8>>> {
-        let key = self.redis_key(&[b"format"]);
-        let (recorded,): (Vec<u8>,) = self.with_conn(|c| {
-            redis::pipe()
-                .atomic()
-                .cmd("SET")
-                .arg(&key)
-                .arg(format)
-                .arg("NX")
-                .ignore()
-                .cmd("GET")
-                .arg(&key)
-                .query(c)
-        })?;
+        let mut invocation = self.format_script.key(self.redis_key(&[b"format"]));
+        invocation.arg(format);
+        let recorded: Vec<u8> = self.with_conn(|c| invocation.invoke(c))?;
         Ok(Some(recorded))
     }
 }

@@ -42,6 +42,12 @@ pub struct StashArgs {
     /// $HASHSTASH_REDIS_URL, else the local server].
     #[arg(long, global = true)]
     pub url: Option<String>,
+    /// Server host, when no --url is given [default: 127.0.0.1].
+    #[arg(long, global = true)]
+    pub host: Option<String>,
+    /// Server port, when no --url is given [default: the server's usual port].
+    #[arg(long, global = true)]
+    pub port: Option<u16>,
     /// How long a server engine waits for its server, in milliseconds [default: 5000].
     #[arg(long, global = true)]
     pub timeout_ms: Option<u64>,
@@ -132,6 +138,8 @@ impl StashArgs {
         config.b64 = self.b64;
         config.append_mode = self.append_mode;
         config.url = url;
+        config.host = self.host.clone();
+        config.port = self.port;
         config.timeout_ms = self.timeout_ms.unwrap_or(config.timeout_ms);
         let config = Stash::builder().config(config).resolved_config()?;
         Stash::open_config(config, false)
