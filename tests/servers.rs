@@ -487,3 +487,89 @@ fn redis_cluster_routes_every_stash_to_its_slot() {
         .count();
     assert!(used >= 2, "all stashes landed on one node");
 }
+
+#[cfg(feature = "redis")]
+#[test]
+fn redis_over_tls() {
+    if !crate::common::engine_available(EngineKind::Redis) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(dir.path().join("key.pem"))
+        .arg("-out")
+        .arg(dir.path().join("cert.pem"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !made.is_ok_and(|s| s.success()) {
+        panic!("openssl could not make a test certificate");
+    }
+    let port = free_port();
+    let server_bin =
+        std::env::var("HASHSTASH_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+    let child = Command::new(server_bin)
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--save",
+            "",
+        ])
+        .args(["--tls-auth-clients", "no"])
+        .arg("--tls-cert-file")
+        .arg(dir.path().join("cert.pem"))
+        .arg("--tls-key-file")
+        .arg(dir.path().join("key.pem"))
+        .arg("--dir")
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start redis-server with TLS");
+    let _server = Server(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "redis-server with TLS did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A self-signed certificate: `#insecure` skips verification (never do that in production).
+    let stash = Stash::builder()
+        .root_dir(dir.path())
+        .engine(EngineKind::Redis)
+        .url(format!("rediss://127.0.0.1:{port}/0#insecure"))
+        .open()
+        .unwrap();
+    stash.set("over tls", &[1, 2, 3]).unwrap();
+    assert_eq!(
+        stash.get::<_, Vec<i32>>("over tls").unwrap(),
+        Some(vec![1, 2, 3])
+    );
+    // Verification is on by default: the self-signed certificate is refused.
+    let verified = Stash::builder()
+        .root_dir(dir.path())
+        .dbname("verified")
+        .engine(EngineKind::Redis)
+        .url(format!("rediss://127.0.0.1:{port}/0"))
+        .timeout_ms(2000)
+        .open();
+    assert!(verified.is_err());
+}
