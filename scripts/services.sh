@@ -33,7 +33,16 @@ apt_install() {
 }
 
 free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  if command -v python3 >/dev/null 2>&1; then
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    return
+  fi
+  # Without python: a random high port that nothing answers on.
+  local port
+  while :; do
+    port=$((20000 + RANDOM % 30000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
+  done
 }
 
 redis_bin() {
@@ -114,8 +123,11 @@ case "${1:-}" in
   start)
     stop_all
     mkdir -p "$state"
-    start_redis
-    start_mongo
+    # A server that started is stopped again if the other one cannot start.
+    if ! { start_redis && start_mongo; }; then
+      stop_all
+      exit 1
+    fi
     ;;
   stop) stop_all ;;
   *) log "usage: $0 start|stop"; exit 2 ;;

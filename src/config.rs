@@ -28,7 +28,8 @@ pub const FORMAT_FILENAME: &str = "format.json";
 pub const FORMAT_VERSION: u32 = 1;
 
 /// Everything that identifies a stash. Round-trips through JSON ([`StashConfig::to_dict`]).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// `Debug` shows the URL with its secrets hidden.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StashConfig {
     /// The root folder (absolute once resolved).
     pub root_dir: PathBuf,
@@ -102,6 +103,28 @@ fn default_size_limit() -> u64 {
     1 << 30
 }
 
+impl std::fmt::Debug for StashConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StashConfig")
+            .field("root_dir", &self.root_dir)
+            .field("dbname", &self.dbname)
+            .field("engine", &self.engine)
+            .field("serializer", &self.serializer)
+            .field("compress", &self.compress)
+            .field("b64", &self.b64)
+            .field("append_mode", &self.append_mode)
+            .field("is_tmp", &self.is_tmp)
+            .field("filename", &self.filename)
+            .field("url", &self.url.as_deref().map(redact_url))
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("size_limit", &self.size_limit)
+            .field("eviction_policy", &self.eviction_policy)
+            .finish()
+    }
+}
+
 fn default_filename() -> String {
     DATA_FILENAME.into()
 }
@@ -110,25 +133,71 @@ fn default_timeout_ms() -> u64 {
     5000
 }
 
-/// `url` with any password replaced by `***`.
+/// `url` with every secret replaced by `***`: the password of each comma-separated URL (a
+/// cluster's node list), and query parameters that carry secrets (`password`, `pass`,
+/// `...Password`, tokens, `authMechanismProperties`).
 pub fn redact_url(url: &str) -> String {
+    url.split(',')
+        .map(redact_one_url)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn redact_one_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-            let hidden = if userinfo.contains(':') {
-                format!("{user}:***")
-            } else {
-                "***".into()
-            };
-            format!("{scheme}://{hidden}@{host}{tail}")
+    // The last `@` ends the user information, even when a password holds `/` or `?`.
+    let (userinfo, after) = match rest.rsplit_once('@') {
+        Some((userinfo, after)) => (Some(userinfo), after),
+        None => (None, rest),
+    };
+    let hidden_user = userinfo.map(|info| match info.split_once(':') {
+        Some((user, _)) => format!("{user}:***@"),
+        None => "***@".to_owned(),
+    });
+    let (location, query) = match after.split_once('?') {
+        Some((location, query)) => (location, Some(query)),
+        None => (after, None),
+    };
+    let query = query.map(|q| {
+        let params: Vec<String> = q
+            .split('&')
+            .map(|param| match param.split_once('=') {
+                Some((name, _)) if is_secret_param(name) => format!("{name}=***"),
+                _ => param.to_owned(),
+            })
+            .collect();
+        format!("?{}", params.join("&"))
+    });
+    format!(
+        "{scheme}://{}{location}{}",
+        hidden_user.unwrap_or_default(),
+        query.unwrap_or_default()
+    )
+}
+
+/// `message` with `url` and the passwords in it hidden (for errors that quote their URL).
+pub(crate) fn scrub(message: &str, url: &str) -> String {
+    let mut out = message.replace(url, &redact_url(url));
+    for part in url.split(',') {
+        let password = part
+            .split_once("://")
+            .and_then(|(_, rest)| rest.rsplit_once('@'))
+            .and_then(|(info, _)| info.split_once(':'))
+            .map(|(_, password)| password);
+        if let Some(password) = password.filter(|p| p.len() >= 3) {
+            out = out.replace(password, "***");
         }
-        None => url.to_owned(),
     }
+    out
+}
+
+fn is_secret_param(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["pass", "secret", "token", "authmechanismproperties"]
+        .iter()
+        .any(|word| name.contains(word))
 }
 
 impl Default for StashConfig {
@@ -249,8 +318,10 @@ impl StashConfig {
     }
 
     /// The config as a JSON object (the seed's `to_dict`). A root folder whose name is not
-    /// UTF-8 is shown with replacement characters (JSON has no spelling for it); a password
-    /// in the URL as `***`.
+    /// UTF-8 is shown with replacement characters (JSON has no spelling for it); secrets in
+    /// the URL as `***`, so a dict made from a URL with a password does not carry it: give
+    /// it again (or through `$HASHSTASH_REDIS_URL` / `$HASHSTASH_MONGO_URL`) after
+    /// `from_dict`.
     pub fn to_dict(&self) -> serde_json::Value {
         let printable = StashConfig {
             root_dir: PathBuf::from(self.root_dir.to_string_lossy().into_owned()),

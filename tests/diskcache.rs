@@ -107,13 +107,24 @@ fn policy_none_never_evicts() {
 }
 
 #[test]
-fn a_value_over_the_limit_evicts_everything_else_but_is_kept_out() {
+fn a_value_over_the_limit_is_refused_and_evicts_nothing() {
     let (_d, s) = cache(50_000, EvictionPolicy::LeastRecentlyStored);
-    s.set("small", &noise(1_000, 1)).unwrap();
-    s.set("huge", &noise(200_000, 2)).unwrap();
-    // The newest item alone is over the limit: eviction empties the cache rather than
-    // keep more than the limit.
-    assert_eq!(s.len().unwrap(), 0);
+    s.set("small", &Bytes(noise(1_000, 1))).unwrap();
+    let err = s.set("huge", &Bytes(noise(200_000, 2))).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            hashstash::Error::ValueTooLarge {
+                engine: "diskcache",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // Storing it would have evicted everything, itself included: nothing changed instead.
+    // (No value file was written either.)
+    assert!(s.contains("small").unwrap());
+    assert!(!s.contains("huge").unwrap());
     assert_eq!(value_files(&s.path()), 0);
 }
 

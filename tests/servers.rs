@@ -573,3 +573,32 @@ fn redis_over_tls() {
         .open();
     assert!(verified.is_err());
 }
+
+#[test]
+fn secrets_never_show() {
+    use hashstash::config::redact_url;
+    let cases = [
+        ("redis://:pw1@a:7000,redis://:pw2@b:7001", "redis://:***@a:7000,redis://:***@b:7001"),
+        ("redis://user:pa/ss?x@h:1/0", "redis://user:***@h:1/0"),
+        (
+            "mongodb://u:p@h/db?tlsCertificateKeyFilePassword=k&authMechanismProperties=AWS_SESSION_TOKEN:t&w=1",
+            "mongodb://u:***@h/db?tlsCertificateKeyFilePassword=***&authMechanismProperties=***&w=1",
+        ),
+        ("redis+unix:///run/redis.sock?pass=pw&db=1", "redis+unix:///run/redis.sock?pass=***&db=1"),
+        ("redis://h:1/0", "redis://h:1/0"),
+    ];
+    for (url, shown) in cases {
+        assert_eq!(redact_url(url), shown);
+    }
+    // Nor in Debug or Display of a stash, or its dict.
+    let dir = tempfile::tempdir().unwrap();
+    let config = hashstash::StashConfig {
+        root_dir: dir.path().into(),
+        engine: EngineKind::Memory,
+        url: Some("redis://:hunter2@h:1/0".into()),
+        ..Default::default()
+    };
+    let stash = Stash::open_config(config, false).unwrap();
+    let shown = format!("{stash} {stash:?} {:?} {}", stash.config(), stash.to_dict());
+    assert!(!shown.contains("hunter2"), "{shown}");
+}

@@ -11,22 +11,31 @@
 //! costs nothing. When a write takes the total above `size_limit` (default 1 GiB), the
 //! least recently stored items (oldest rows first; in append mode old versions go before
 //! the key's newer ones) are evicted until it fits, by policy `least-recently-stored`;
-//! policy `none` never evicts. Finding the oldest row is an index seek, never a scan.
+//! policy `none` never evicts. Finding the oldest row is an index seek, never a scan. A
+//! single value larger than the limit is refused ([`Error::ValueTooLarge`]) rather than
+//! allowed to evict everything.
 //!
 //! **Reclaiming disk.** Removing, replacing, evicting or clearing deletes the value files
 //! after the transaction commits, and the index file is created with
 //! `auto_vacuum = INCREMENTAL` and gives its free pages back after each removal.
 //!
 //! **Durability** is SQLite's (WAL, `synchronous = NORMAL`) for the index; a value file is
-//! written and renamed into place before its row is committed, so a committed row never
-//! points at a missing or partial file (a crash in between can leave an unreferenced file,
-//! which `clear` removes).
+//! written in full before its row is inserted, so a committed row never points at a partial
+//! file (a crash in between can leave an unreferenced file, which `clear` removes). Value
+//! files are not fsynced: after a power loss a row may point at a file whose content is
+//! gone, which the checksum reports as an error, never as another value.
+//!
+//! **Concurrency.** Files are created only inside a write transaction (SQLite's write lock),
+//! and unreferenced files are swept only under that lock, so a sweep never deletes the file
+//! of a row being written. A reader that finds a file deleted under it (its row was
+//! replaced or evicted meanwhile) looks the key up again.
 
 use super::sqlite::{checksum, sql_err, verified};
 use super::{create_private_dir, disk_usage_of, now_micros, Engine, EntryIter, Version};
 use crate::config::{EvictionPolicy, StashConfig};
 use crate::error::{Error, Result};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -118,12 +127,18 @@ impl DiskcacheEngine {
         Ok(format!("{shard}/{name}"))
     }
 
-    fn read_stored(&self, key: &[u8], stored: Stored) -> Result<Vec<u8>> {
+    /// The value of a stored item; `None` when its file was deleted under the reader (the
+    /// row was replaced, removed or evicted since it was read).
+    fn read_stored(&self, key: &[u8], stored: Stored) -> Result<Option<Vec<u8>>> {
         let value = match (stored.value, stored.file) {
             (Some(value), _) => value,
             (None, Some(file)) => {
                 let path = self.dir.join(&file);
-                std::fs::read(&path).map_err(|e| Error::io(&path, e))?
+                match std::fs::read(&path) {
+                    Ok(bytes) => bytes,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(Error::io(&path, e)),
+                }
             }
             (None, None) => {
                 return Err(Error::decode(
@@ -133,7 +148,7 @@ impl DiskcacheEngine {
                 ))
             }
         };
-        verified(value, stored.sum, key)
+        verified(value, stored.sum, key).map(Some)
     }
 
     fn remove_files(&self, files: Vec<String>) {
@@ -144,9 +159,27 @@ impl DiskcacheEngine {
     }
 
     /// Writes one item inside `tx`; returns files that are no longer referenced.
-    fn put(&self, tx: &Connection, key: &[u8], value: &[u8]) -> Result<Vec<String>> {
+    /// Writes one item inside `tx`; records a value file it creates in `created`, and
+    /// returns files that are no longer referenced.
+    fn put(
+        &self,
+        tx: &Connection,
+        key: &[u8],
+        value: &[u8],
+        created: &mut Vec<String>,
+    ) -> Result<Vec<String>> {
+        if self.policy != EvictionPolicy::None && value.len() as u64 > self.size_limit {
+            // Storing it would evict everything, itself included.
+            return Err(Error::ValueTooLarge {
+                engine: "diskcache",
+                size: value.len() as u64,
+                limit: self.size_limit,
+            });
+        }
         let (inline, file) = if value.len() >= FILE_THRESHOLD {
-            (None, Some(self.write_file(value)?))
+            let file = self.write_file(value)?;
+            created.push(file.clone());
+            (None, Some(file))
         } else {
             (Some(value), None)
         };
@@ -175,16 +208,11 @@ impl DiskcacheEngine {
             }
             1
         };
-        let inserted = tx
-            .prepare_cached(
-                "INSERT INTO entries(key, version, ts, size, value, file, sum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .and_then(|mut s| s.execute(params![key, version, now_micros(), value.len() as i64, inline, file, checksum(value)]))
-            .map_err(sql_err);
-        if let Err(e) = inserted {
-            self.remove_files(file.into_iter().collect());
-            return Err(e);
-        }
+        tx.prepare_cached(
+            "INSERT INTO entries(key, version, ts, size, value, file, sum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .and_then(|mut s| s.execute(params![key, version, now_micros(), value.len() as i64, inline, file, checksum(value)]))
+        .map_err(sql_err)?;
         add_size(tx, value.len() as i64)?;
         Ok(orphans)
     }
@@ -201,7 +229,7 @@ impl DiskcacheEngine {
                     r.get(0)
                 })
                 .map_err(sql_err)?;
-            if total as u64 <= self.size_limit {
+            if total.max(0) as u64 <= self.size_limit {
                 return Ok(files);
             }
             let oldest: Option<(i64, i64, Option<String>)> = tx
@@ -223,39 +251,62 @@ impl DiskcacheEngine {
     }
 
     /// Runs `f` in one immediate transaction, evicts, commits, then deletes freed files.
-    fn write(&self, f: impl FnOnce(&Connection) -> Result<Vec<String>>) -> Result<()> {
+    fn write(
+        &self,
+        f: impl FnOnce(&Connection, &mut Vec<String>) -> Result<Vec<String>>,
+    ) -> Result<()> {
         let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql_err)?;
-        let mut freed = f(&tx)?;
-        freed.extend(self.evict(&tx)?);
-        tx.commit().map_err(sql_err)?;
-        if !freed.is_empty() {
-            give_back_free_pages(&conn);
+        let mut created = Vec::new();
+        let outcome = (|| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sql_err)?;
+            let mut freed = f(&tx, &mut created)?;
+            freed.extend(self.evict(&tx)?);
+            tx.commit().map_err(sql_err)?;
+            Ok(freed)
+        })();
+        match outcome {
+            Ok(freed) => {
+                if !freed.is_empty() {
+                    give_back_free_pages(&conn);
+                }
+                drop(conn);
+                self.remove_files(freed);
+                Ok(())
+            }
+            Err(e) => {
+                // Rolled back: the files this transaction wrote belong to no row.
+                drop(conn);
+                self.remove_files(created);
+                Err(e)
+            }
         }
-        drop(conn);
-        self.remove_files(freed);
-        Ok(())
     }
 
-    fn lookup(&self, conn: &Connection, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let stored = conn
-            .prepare_cached(
-                "SELECT value, file, sum FROM entries WHERE key = ?1 ORDER BY version DESC LIMIT 1",
-            )
-            .and_then(|mut s| {
-                s.query_row([key], |r| {
-                    Ok(Stored {
-                        value: r.get(0)?,
-                        file: r.get(1)?,
-                        sum: r.get(2)?,
-                    })
+    fn lookup(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        // Twice at most: a file deleted under the first read means the row changed.
+        for _ in 0..2 {
+            let stored = self
+                .conn()
+                .prepare_cached("SELECT value, file, sum FROM entries WHERE key = ?1 ORDER BY version DESC LIMIT 1")
+                .and_then(|mut s| {
+                    s.query_row([key], |r| Ok(Stored { value: r.get(0)?, file: r.get(1)?, sum: r.get(2)? }))
+                        .optional()
                 })
-                .optional()
-            })
-            .map_err(sql_err)?;
-        stored.map(|s| self.read_stored(key, s)).transpose()
+                .map_err(sql_err)?;
+            let Some(stored) = stored else {
+                return Ok(None);
+            };
+            if let Some(value) = self.read_stored(key, stored)? {
+                return Ok(Some(value));
+            }
+        }
+        Err(Error::decode(
+            "a diskcache entry",
+            "diskcache",
+            "its value file keeps disappearing",
+        ))
     }
 }
 
@@ -285,19 +336,18 @@ impl Engine for DiskcacheEngine {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let conn = self.conn();
-        self.lookup(&conn, key)
+        self.lookup(key)
     }
 
     fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.write(|tx| self.put(tx, key, value))
+        self.write(|tx, created| self.put(tx, key, value, created))
     }
 
     fn set_many(&self, items: &[(&[u8], &[u8])]) -> Result<()> {
-        self.write(|tx| {
+        self.write(|tx, created| {
             let mut freed = Vec::new();
             for (k, v) in items {
-                freed.extend(self.put(tx, k, v)?);
+                freed.extend(self.put(tx, k, v, created)?);
             }
             Ok(freed)
         })
@@ -312,7 +362,7 @@ impl Engine for DiskcacheEngine {
 
     fn remove(&self, key: &[u8]) -> Result<bool> {
         let mut existed = false;
-        self.write(|tx| {
+        self.write(|tx, _| {
             let rows: Vec<(i64, Option<String>)> = tx
                 .prepare_cached("SELECT size, file FROM entries WHERE key = ?1")
                 .and_then(|mut s| {
@@ -347,7 +397,16 @@ impl Engine for DiskcacheEngine {
         let mut done = false;
         Ok(Box::new(std::iter::from_fn(move || loop {
             if let Some((key, stored)) = page.next() {
-                return Some(self.read_stored(&key, stored).map(|v| (key, v)));
+                match self.read_stored(&key, stored) {
+                    Ok(Some(value)) => return Some(Ok((key, value))),
+                    // Replaced or evicted since this page was read: read it again.
+                    Ok(None) => match self.lookup(&key) {
+                        Ok(Some(value)) => return Some(Ok((key, value))),
+                        Ok(None) => continue,
+                        Err(e) => return Some(Err(e)),
+                    },
+                    Err(e) => return Some(Err(e)),
+                }
             }
             if done {
                 return None;
@@ -413,35 +472,60 @@ impl Engine for DiskcacheEngine {
                 .collect()
             })
             .map_err(sql_err)?;
-        rows.into_iter()
-            .map(|(version, ts, stored)| {
-                Ok(Version {
+        let mut versions = Vec::with_capacity(rows.len());
+        for (version, ts, stored) in rows {
+            // A version evicted since the rows were read is left out.
+            if let Some(value) = self.read_stored(key, stored)? {
+                versions.push(Version {
                     version: version as u64,
                     timestamp_micros: ts,
-                    value: self.read_stored(key, stored)?,
-                })
-            })
-            .collect()
+                    value,
+                });
+            }
+        }
+        Ok(versions)
     }
 
     fn clear(&self) -> Result<()> {
-        self.write(|tx| {
+        self.write(|tx, _| {
             tx.execute_batch(
                 "DELETE FROM entries; UPDATE totals SET amount = 0 WHERE name = 'size';",
             )
             .map_err(sql_err)?;
             Ok(Vec::new())
         })?;
-        // Every value file goes, referenced or left behind by a crash.
-        for entry in std::fs::read_dir(&self.dir)
+        // Every value file no row refers to goes: those of the rows just deleted, and any a
+        // crash left behind. Under the write lock, so that no writer is making one.
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql_err)?;
+        let referenced: HashSet<String> = tx
+            .prepare("SELECT file FROM entries WHERE file IS NOT NULL")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .map_err(sql_err)?;
+        for shard in std::fs::read_dir(&self.dir)
             .map_err(|e| Error::io(&self.dir, e))?
             .flatten()
         {
-            if entry.path().is_dir() {
-                let _ = std::fs::remove_dir_all(entry.path());
+            if !shard.path().is_dir() {
+                continue;
             }
+            let shard_name = shard.file_name().to_string_lossy().into_owned();
+            for file in std::fs::read_dir(shard.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let name = format!("{shard_name}/{}", file.file_name().to_string_lossy());
+                if !referenced.contains(&name) {
+                    let _ = std::fs::remove_file(file.path());
+                }
+            }
+            let _ = std::fs::remove_dir(shard.path());
         }
-        give_back_free_pages(&self.conn());
+        tx.commit().map_err(sql_err)?;
+        give_back_free_pages(&conn);
         Ok(())
     }
 

@@ -32,6 +32,7 @@ use mongodb::bson::{doc, spec::BinarySubtype, Binary, Bson, Document};
 use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Collection, IndexModel};
 use std::future::{Future, IntoFuture};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// MongoDB's document size limit.
@@ -52,7 +53,32 @@ pub struct MongoEngine {
     append_mode: bool,
     timeout: Duration,
     shown_url: String,
+    /// The URL as given, only to scrub it out of the driver's messages (never shown).
+    url: String,
+    /// Whether the versions collection's unique index is known to exist.
+    index_ready: AtomicBool,
 }
+
+/// Runs `future` on `runtime`, also from inside another async runtime (where blocking on
+/// ours directly would panic): then from a scoped thread.
+fn block_on_anywhere<F: Future + Send>(
+    runtime: &tokio::runtime::Runtime,
+    future: F,
+) -> Result<F::Output>
+where
+    F::Output: Send,
+{
+    if tokio::runtime::Handle::try_current().is_ok() {
+        std::thread::scope(|s| s.spawn(|| runtime.block_on(future)).join())
+            .map_err(|_| Error::engine("mongo", "the driver thread panicked"))
+    } else {
+        Ok(runtime.block_on(future))
+    }
+}
+
+/// How many times a write retries a race it lost (a version number or a first insert taken
+/// by another writer) before giving up.
+const MAX_RACES: usize = 100;
 
 impl std::fmt::Debug for MongoEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -111,10 +137,9 @@ impl MongoEngine {
             .map_err(|e| Error::engine("mongo", e))?;
         let invalid = |e: mongodb::error::Error| Error::InvalidOption {
             option: "url",
-            message: format!("{shown_url} is not a MongoDB URL: {e}"),
+            message: crate::config::scrub(&format!("{shown_url} is not a MongoDB URL: {e}"), &url),
         };
-        let mut options = runtime
-            .block_on(ClientOptions::parse(&url).into_future())
+        let mut options = block_on_anywhere(&runtime, ClientOptions::parse(&url).into_future())?
             .map_err(invalid)?;
         options.server_selection_timeout = Some(timeout);
         options.connect_timeout = Some(timeout);
@@ -143,6 +168,8 @@ impl MongoEngine {
             append_mode: config.append_mode,
             timeout,
             shown_url,
+            url,
+            index_ready: AtomicBool::new(false),
         };
         Ok(engine)
     }
@@ -169,13 +196,7 @@ impl MongoEngine {
             .runtime
             .as_ref()
             .ok_or_else(|| Error::engine("mongo", "engine closed"))?;
-        let outcome = if tokio::runtime::Handle::try_current().is_ok() {
-            // Called from inside an async runtime, where blocking on ours would panic.
-            std::thread::scope(|s| s.spawn(|| runtime.block_on(timed)).join())
-                .map_err(|_| Error::engine("mongo", "the driver thread panicked"))?
-        } else {
-            runtime.block_on(timed)
-        };
+        let outcome = block_on_anywhere(runtime, timed)?;
         outcome.map_err(|_| {
             Error::engine(
                 "mongo",
@@ -188,8 +209,8 @@ impl MongoEngine {
     }
 
     fn error(&self, what: &str, e: mongodb::error::Error) -> Error {
-        // The driver's messages can repeat the connection string; show ours, redacted.
-        let message = e.to_string().replace(&self.shown_url, "<url>");
+        // The driver's messages can quote the connection string: hide its secrets.
+        let message = crate::config::scrub(&e.to_string(), &self.url);
         Error::engine("mongo", format!("{what} on {}: {message}", self.shown_url))
     }
 
@@ -244,6 +265,9 @@ impl MongoEngine {
     }
 
     fn ensure_versions_index(&self) -> Result<()> {
+        if self.index_ready.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         let index = IndexModel::builder()
             .keys(doc! { "h": 1, "n": 1 })
             .options(IndexOptions::builder().unique(true).build())
@@ -251,8 +275,9 @@ impl MongoEngine {
         self.run(
             "creating the versions index",
             self.versions.create_index(index).into_future(),
-        )
-        .map(drop)
+        )?;
+        self.index_ready.store(true, Ordering::Relaxed);
+        Ok(())
     }
 
     fn replace(&self, key: &[u8], value: &[u8]) -> Result<()> {
@@ -263,17 +288,39 @@ impl MongoEngine {
         // not match, and the upsert then fails on the duplicate `_id` instead of replacing it.
         let filter = doc! { "_id": bin(&digest), "k": bin(key) };
         let what = "replacing an entry";
-        match self.run_raw(
-            what,
-            self.entries
-                .replace_one(filter, document)
-                .upsert(true)
-                .into_future(),
-        )? {
-            Ok(_) => Ok(()),
-            Err(e) if is_duplicate_key(&e) => Err(self.collision(key)),
-            Err(e) => Err(self.error(what, e)),
+        for _ in 0..MAX_RACES {
+            let upsert = self
+                .entries
+                .replace_one(filter.clone(), document.clone())
+                .upsert(true);
+            match self.run_raw(what, upsert.into_future())? {
+                Ok(_) => return Ok(()),
+                Err(e) if is_duplicate_key(&e) => {
+                    // Either another key holds this hash, or another writer inserted this key
+                    // first, between our filter and our insert: then simply replace again.
+                    let holder = self.run(
+                        "reading an entry",
+                        self.entries
+                            .find_one(doc! { "_id": bin(&digest) })
+                            .into_future(),
+                    )?;
+                    if let Some(doc) = holder {
+                        if doc
+                            .get_binary_generic("k")
+                            .map(|k| k.as_slice() != key)
+                            .unwrap_or(true)
+                        {
+                            return Err(self.collision(key));
+                        }
+                    }
+                }
+                Err(e) => return Err(self.error(what, e)),
+            }
         }
+        Err(Error::engine(
+            "mongo",
+            format!("{what}: lost {MAX_RACES} races to other writers"),
+        ))
     }
 
     fn latest_version(&self, digest: &[u8; 16]) -> Result<u64> {
@@ -299,6 +346,7 @@ impl MongoEngine {
             self.record_of(key, &doc)?;
         }
         let mut version = self.latest_version(&digest)? + 1;
+        let mut races = 0;
         let record = loop {
             let record = self.encode(key, version, value)?;
             let document = doc! { "h": bin(&digest), "n": version as i64, "v": bin(&record) };
@@ -306,7 +354,16 @@ impl MongoEngine {
             match self.run_raw(what, self.versions.insert_one(document).into_future())? {
                 Ok(_) => break record,
                 // Another writer took this number: the unique index said so. Take the next.
-                Err(e) if is_duplicate_key(&e) => version += 1,
+                Err(e) if is_duplicate_key(&e) => {
+                    races += 1;
+                    if races >= MAX_RACES {
+                        return Err(Error::engine(
+                            "mongo",
+                            format!("{what}: lost {MAX_RACES} races to other writers"),
+                        ));
+                    }
+                    version += 1;
+                }
                 Err(e) => return Err(self.error(what, e)),
             }
         };
@@ -314,18 +371,37 @@ impl MongoEngine {
         let filter = doc! { "_id": bin(&digest), "n": { "$lt": version as i64 } };
         let update = doc! { "$set": { "k": bin(key), "n": version as i64, "v": bin(&record) } };
         let what = "updating the latest version";
-        match self.run_raw(
-            what,
-            self.entries
-                .update_one(filter, update)
-                .upsert(true)
-                .into_future(),
-        )? {
-            // A duplicate `_id` here means a later version is already the latest.
-            Ok(_) => Ok(()),
-            Err(e) if is_duplicate_key(&e) => Ok(()),
-            Err(e) => Err(self.error(what, e)),
+        for _ in 0..MAX_RACES {
+            let upsert = self
+                .entries
+                .update_one(filter.clone(), update.clone())
+                .upsert(true);
+            match self.run_raw(what, upsert.into_future())? {
+                Ok(_) => return Ok(()),
+                Err(e) if is_duplicate_key(&e) => {
+                    // The entry exists with a version at least ours (done), or was inserted
+                    // by another writer between our filter and our insert (try again).
+                    let entry = self.run(
+                        "reading an entry",
+                        self.entries
+                            .find_one(doc! { "_id": bin(&digest) })
+                            .into_future(),
+                    )?;
+                    let stored = entry
+                        .as_ref()
+                        .and_then(|d| d.get_i64("n").ok())
+                        .unwrap_or(0);
+                    if stored >= version as i64 {
+                        return Ok(());
+                    }
+                }
+                Err(e) => return Err(self.error(what, e)),
+            }
         }
+        Err(Error::engine(
+            "mongo",
+            format!("{what}: lost {MAX_RACES} races to other writers"),
+        ))
     }
 }
 

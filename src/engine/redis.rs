@@ -38,8 +38,13 @@ const POOL_SIZE: usize = 8;
 
 /// Appends each `(key, record)` of ARGV as a new version: pushes to the key's list and makes
 /// it the latest in the hash. KEYS[1] is the hash, KEYS[i + 1] the list of the i-th pair.
+/// A list whose key is not in the hash is a leftover (of a `clear` cut short, say): it is
+/// dropped first, so a key's versions always start at 1.
 const APPEND_SCRIPT: &str = r"
 for i = 1, #ARGV / 2 do
+  if redis.call('HEXISTS', KEYS[1], ARGV[2 * i - 1]) == 0 then
+    redis.call('DEL', KEYS[i + 1])
+  end
   redis.call('RPUSH', KEYS[i + 1], ARGV[2 * i])
   redis.call('HSET', KEYS[1], ARGV[2 * i - 1], ARGV[2 * i])
 end
@@ -143,12 +148,14 @@ impl RedisEngine {
         let shown_url = redact_url(&url);
         let invalid = |e: redis::RedisError| Error::InvalidOption {
             option: "url",
-            message: format!("{shown_url} is not a Redis URL: {e}"),
+            message: crate::config::scrub(&format!("{shown_url} is not a Redis URL: {e}"), &url),
         };
         let timeout = config.timeout();
         let client = match cluster_nodes(&url) {
             Some(nodes) => Client::Cluster(
                 redis::cluster::ClusterClientBuilder::new(nodes)
+                    // One retry: the crate's default retries for minutes against a dead node.
+                    .retries(1)
                     .connection_timeout(timeout)
                     .response_timeout(timeout)
                     .build()
@@ -204,7 +211,18 @@ impl RedisEngine {
                 }
                 Ok(value)
             }
-            Err(e) => Err(redis_err(e)),
+            Err(e) => {
+                if e.is_io_error()
+                    || e.is_connection_dropped()
+                    || e.is_timeout()
+                    || e.is_unrecoverable_error()
+                {
+                    // The server went away: the other pooled connections are as stale as
+                    // this one. Drop them so the next call connects afresh.
+                    self.pool.lock().unwrap_or_else(|e| e.into_inner()).clear();
+                }
+                Err(redis_err(e))
+            }
         }
     }
 
