@@ -85,6 +85,14 @@ fn engines(c: &mut Criterion) {
         });
         group.throughput(Throughput::Elements(N as u64));
         group.sample_size(10);
+        let keys: Vec<&String> = items.iter().map(|(k, _)| k).collect();
+        group.bench_function("get_many_10k", |b| {
+            b.iter(|| {
+                let got: Vec<Option<Item>> =
+                    stash.get_many(keys.iter().copied()).expect("get_many");
+                black_box(got)
+            })
+        });
         group.bench_function("update_10k", |b| {
             b.iter_batched(
                 || stash.clear().expect("clear"),

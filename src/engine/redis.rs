@@ -280,16 +280,18 @@ impl RedisEngine {
             .to_vec())
     }
 
-    /// Every key in the hash, each once (from `HSCAN`, values dropped).
-    fn scan_keys(&self) -> impl Iterator<Item = Result<Vec<u8>>> + '_ {
+    /// Every `(key, stored record)` of the hash, each once. `HSCAN` returns every field
+    /// present for the whole scan at least once, and may repeat one while the hash is
+    /// resized: repeats are dropped by their 128-bit digest.
+    fn hscan(&self) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + Send + '_ {
         let entries = self.entries_key();
         let mut cursor: Option<u64> = Some(0);
         let mut seen: HashSet<[u8; 16]> = HashSet::new();
         let mut page: std::vec::IntoIter<Vec<u8>> = Vec::new().into_iter();
         std::iter::from_fn(move || loop {
-            if let (Some(key), Some(_)) = (page.next(), page.next()) {
+            if let (Some(key), Some(stored)) = (page.next(), page.next()) {
                 if seen.insert(super::key_digest(&key)) {
-                    return Some(Ok(key));
+                    return Some(Ok((key, stored)));
                 }
                 continue;
             }
@@ -387,38 +389,10 @@ impl Engine for RedisEngine {
     }
 
     fn scan(&self) -> Result<EntryIter<'_>> {
-        // HSCAN returns every field present for the whole scan at least once, and may repeat
-        // one while the hash is resized: repeats are dropped by their 128-bit digest.
-        let entries = self.entries_key();
-        let mut cursor: Option<u64> = Some(0);
-        let mut seen: HashSet<[u8; 16]> = HashSet::new();
-        let mut page: std::vec::IntoIter<Vec<u8>> = Vec::new().into_iter();
-        Ok(Box::new(std::iter::from_fn(move || loop {
-            if let (Some(key), Some(stored)) = (page.next(), page.next()) {
-                if !seen.insert(super::key_digest(&key)) {
-                    continue;
-                }
-                return Some(self.value_of(&key, &stored).map(|v| (key, v)));
-            }
-            let current = cursor?;
-            let fetched: Result<(u64, Vec<Vec<u8>>)> = self.with_conn(|c| {
-                redis::cmd("HSCAN")
-                    .arg(&entries)
-                    .arg(current)
-                    .arg("COUNT")
-                    .arg(SCAN_PAGE)
-                    .query(c)
-            });
-            match fetched {
-                Ok((next, flat)) => {
-                    cursor = (next != 0).then_some(next);
-                    page = flat.into_iter();
-                }
-                Err(e) => {
-                    cursor = None;
-                    return Some(Err(e));
-                }
-            }
+        Ok(Box::new(self.hscan().map(|item| {
+            let (key, stored) = item?;
+            let value = self.value_of(&key, &stored)?;
+            Ok((key, value))
         })))
     }
 
@@ -451,8 +425,8 @@ impl Engine for RedisEngine {
         // cluster only; every key of the stash is in the hash's slot anyway).
         if self.append_mode {
             let mut lists = Vec::with_capacity(SCAN_PAGE);
-            for key in self.scan_keys() {
-                lists.push(self.versions_key(&key?));
+            for item in self.hscan() {
+                lists.push(self.versions_key(&item?.0));
                 if lists.len() == SCAN_PAGE {
                     self.with_conn(|c| redis::cmd("DEL").arg(&lists).query::<()>(c))?;
                     lists.clear();
