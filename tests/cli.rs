@@ -292,14 +292,12 @@ fn default_engine_and_layout() {
         .exists());
 }
 
-#[cfg(feature = "redis")]
-#[test]
-fn redis_from_the_command_line() {
-    use hashstash::EngineKind;
-    if !crate::common::engine_available(EngineKind::Redis) {
+/// Every CLI command against a server engine, addressed by `--url` or by the URL as `--path`.
+fn server_from_the_command_line(engine: hashstash::EngineKind, env: &str, dead: &str) {
+    if !crate::common::engine_available(engine) {
         return;
     }
-    let url = std::env::var("HASHSTASH_REDIS_URL").unwrap();
+    let url = std::env::var(env).unwrap();
     let cli = Cli::new();
     let db = cli
         .root
@@ -310,7 +308,7 @@ fn redis_from_the_command_line() {
         .into_owned();
     cli.ok(&[
         "--engine",
-        "redis",
+        engine.name(),
         "--url",
         &url,
         "--dbname",
@@ -328,25 +326,58 @@ fn redis_from_the_command_line() {
         cli.ok(&["--path", &url, "--dbname", &db, "len"]).trim(),
         "1"
     );
+    assert_eq!(
+        cli.ok(&["--path", &url, "--dbname", &db, "keys"]).trim(),
+        r#"{"a":1,"b":2}"#
+    );
     let info: serde_json::Value =
         serde_json::from_str(&cli.ok(&["--path", &url, "--dbname", &db, "info"])).unwrap();
-    assert_eq!(info["config"]["engine"], "redis");
+    assert_eq!(info["config"]["engine"], engine.name());
     assert!(info["stash"]
         .as_str()
         .unwrap()
-        .starts_with("RedisStash(redis://"));
+        .starts_with(&format!("{}Stash(", engine.display_name())));
     cli.ok(&["--path", &url, "--dbname", &db, "del", r#"{"a":1,"b":2}"#]);
     cli.fails(
         &["--path", &url, "--dbname", &db, "get", r#"{"a":1,"b":2}"#],
         1,
     );
+    cli.ok(&["--path", &url, "--dbname", &db, "clear"]);
     // A dead server: a one-line error within the timeout, not a hang or a panic.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let dead = format!("redis://127.0.0.1:{port}/0");
-    let err = cli.fails(&["--path", &dead, "--timeout-ms", "300", "len"], 2);
+    let err = cli.fails(
+        &[
+            "--path",
+            &dead.replace("PORT", &port.to_string()),
+            "--timeout-ms",
+            "300",
+            "len",
+        ],
+        2,
+    );
     one_line(&err);
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn redis_from_the_command_line() {
+    server_from_the_command_line(
+        hashstash::EngineKind::Redis,
+        "HASHSTASH_REDIS_URL",
+        "redis://127.0.0.1:PORT/0",
+    );
+}
+
+#[cfg(feature = "mongo")]
+#[test]
+fn mongo_from_the_command_line() {
+    server_from_the_command_line(
+        hashstash::EngineKind::Mongo,
+        "HASHSTASH_MONGO_URL",
+        "mongodb://127.0.0.1:PORT/hashstash",
+    );
 }
