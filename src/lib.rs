@@ -58,6 +58,7 @@ pub mod config;
 pub mod engine;
 mod error;
 mod stash;
+pub mod table;
 pub mod value;
 
 pub use codec::{decode, deserialize, encode, serialize, Codec, Compressor, Serializer};
@@ -65,4 +66,5 @@ pub use config::StashConfig;
 pub use engine::{Engine, EngineKind};
 pub use error::{BoxError, Error, Result};
 pub use stash::{Stash, StashBuilder, TmpStash, Versioned};
+pub use table::{Row, Versions};
 pub use value::Value;

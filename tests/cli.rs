@@ -293,6 +293,7 @@ fn default_engine_and_layout() {
 }
 
 /// Every CLI command against a server engine, addressed by `--url` or by the URL as `--path`.
+#[cfg(any(feature = "redis", feature = "mongo"))]
 fn server_from_the_command_line(engine: hashstash::EngineKind, env: &str, dead: &str) {
     if !crate::common::engine_available(engine) {
         return;

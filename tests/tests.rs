@@ -13,3 +13,4 @@ mod keys;
 mod processes;
 #[cfg(any(feature = "redis", feature = "mongo"))]
 mod servers;
+mod table;

@@ -65,11 +65,11 @@ impl Compressor {
 
     /// Whether this build has the compressor (zstd and blosc are cargo features).
     pub fn is_available(self) -> bool {
-        match self {
-            Compressor::Zstd => cfg!(feature = "zstd"),
-            Compressor::Blosc => cfg!(feature = "blosc"),
-            _ => true,
-        }
+        let optional = [
+            (Compressor::Zstd, cfg!(feature = "zstd")),
+            (Compressor::Blosc, cfg!(feature = "blosc")),
+        ];
+        optional.iter().all(|(c, compiled)| *c != self || *compiled)
     }
 
     /// The compressors this build has.

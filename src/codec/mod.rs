@@ -68,6 +68,10 @@ impl Codec {
     }
 
     /// Whether values of type `V` are stored as the DataFrame extension type.
+    #[cfg_attr(
+        not(feature = "dataframe"),
+        allow(clippy::extra_unused_type_parameters)
+    )]
     fn marks_dataframe<V: ?Sized>(&self) -> bool {
         #[cfg(feature = "dataframe")]
         {

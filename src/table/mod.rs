@@ -1,0 +1,91 @@
+//! Stashes as tables: flattened records (`ld`) now; Arrow, SQL, DataFrames and parquet build
+//! on them.
+
+pub mod flatten;
+
+pub use flatten::{Row, RowMeta};
+
+use crate::codec;
+use crate::error::Result;
+use crate::stash::Stash;
+
+/// Which versions become rows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Versions {
+    /// The latest version of each key (the default).
+    #[default]
+    Latest,
+    /// Every stored version (append mode), oldest first.
+    All,
+}
+
+impl Stash {
+    /// Every entry as flattened rows, read lazily (see [`flatten`] for the rules). In append
+    /// mode each row carries `_version` and `_timestamp`.
+    pub fn rows(&self, versions: Versions) -> Result<Box<dyn Iterator<Item = Result<Row>> + '_>> {
+        let codec = self.codec();
+        if !self.config().append_mode {
+            return Ok(Box::new(self.raw_items()?.flat_map(move |item| {
+                let rows = item.and_then(|(k, v)| {
+                    let key = codec::decode_key_dyn(&k)?;
+                    let value = codec.decode_value_dyn(&v)?;
+                    flatten::flatten_entry(&key, &value, None)
+                });
+                one_or_many(rows)
+            })));
+        }
+        Ok(Box::new(self.raw_keys()?.flat_map(move |key| {
+            let rows = key.and_then(|k| {
+                let mut versions_of_key = self.engine().versions(&k)?;
+                if versions == Versions::Latest && versions_of_key.len() > 1 {
+                    versions_of_key.drain(..versions_of_key.len() - 1);
+                }
+                let key = codec::decode_key_dyn(&k)?;
+                let mut rows = Vec::new();
+                for version in versions_of_key {
+                    let value = codec.decode_value_dyn(&version.value)?;
+                    let meta = RowMeta {
+                        version: version.version,
+                        timestamp: version.timestamp_micros as f64 / 1e6,
+                    };
+                    rows.extend(flatten::flatten_entry(&key, &value, Some(meta))?);
+                }
+                Ok(rows)
+            });
+            one_or_many(rows)
+        })))
+    }
+
+    /// Every entry as flattened records: the seed's `stash.ld` / `assemble_ld`.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let stash = hashstash::Stash::builder().root_dir(dir.path()).open()?;
+    /// #[derive(serde::Serialize)]
+    /// struct Etc { age: u8 }
+    /// #[derive(serde::Serialize)]
+    /// struct Animal { name: &'static str, etc: Etc }
+    ///
+    /// stash.set("Animal 1", &Animal { name: "cat", etc: Etc { age: 9 } })?;
+    /// let rows = stash.ld()?;
+    /// let columns: Vec<&str> = rows[0].iter().map(|(c, _)| c.as_str()).collect();
+    /// assert_eq!(columns, ["_key", "name", "etc.age"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn ld(&self) -> Result<Vec<Row>> {
+        self.rows(Versions::Latest)?.collect()
+    }
+
+    /// Like [`Stash::ld`], with every version of every key in append mode.
+    pub fn ld_all_versions(&self) -> Result<Vec<Row>> {
+        self.rows(Versions::All)?.collect()
+    }
+}
+
+/// The rows of one entry as an iterator, or its error once.
+fn one_or_many(rows: Result<Vec<Row>>) -> Box<dyn Iterator<Item = Result<Row>>> {
+    match rows {
+        Ok(rows) => Box::new(rows.into_iter().map(Ok)),
+        Err(e) => Box::new(std::iter::once(Err(e))),
+    }
+}
