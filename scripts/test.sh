@@ -3,7 +3,8 @@
 #
 #   bash scripts/test.sh
 #
-# Installs Debian's libblosc-dev and pkg-config (for the `blosc` feature) when missing,
+# Installs Debian's libblosc-dev and pkg-config (for the `blosc` feature) and PyPI's pyarrow
+# (an independent reader of our parquet files) when missing,
 # starts a Redis and a MongoDB wire-compatible server on 127.0.0.1 (scripts/services.sh,
 # which installs them the first time), then runs: rustfmt, clippy (all targets, all
 # features, warnings denied), a build without default features, the README walk-through on
@@ -24,6 +25,12 @@ if [ ${#need[@]} -gt 0 ]; then
   [ "$(id -u)" -ne 0 ] && sudo=sudo
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# pyarrow reads our parquet files back in a test: an independent reader.
+if ! python3 -c 'import pyarrow.parquet' 2>/dev/null; then
+  step "installing pyarrow (PyPI), the independent parquet reader"
+  python3 -m pip install -q pyarrow
 fi
 
 # Stashes made by examples and doctests go to a scratch folder, not the user's cache.

@@ -13,4 +13,6 @@ mod keys;
 mod processes;
 #[cfg(any(feature = "redis", feature = "mongo"))]
 mod servers;
+#[cfg(feature = "sql")]
+mod sql;
 mod table;

@@ -1,7 +1,13 @@
-//! Stashes as tables: flattened records (`ld`) now; Arrow, SQL, DataFrames and parquet build
-//! on them.
+//! Stashes as tables: flattened records (`ld`), and with the `sql` feature Arrow record
+//! batches, SQL (DataFusion) and parquet files built on them.
 
+#[cfg(feature = "sql")]
+pub mod batch;
 pub mod flatten;
+#[cfg(feature = "sql")]
+pub mod schema;
+#[cfg(feature = "sql")]
+pub mod sql;
 
 pub use flatten::{Row, RowMeta};
 

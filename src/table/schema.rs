@@ -1,0 +1,151 @@
+//! Arrow schema inference over flattened rows.
+//!
+//! Every row is looked at, so a column that first appears late still appears, and no column
+//! is ever dropped. Cell types widen as rows are seen:
+//!
+//! | cells seen                        | column type                              |
+//! |-----------------------------------|------------------------------------------|
+//! | only nulls                        | `Null`                                   |
+//! | booleans                          | `Boolean`                                |
+//! | integers (within `i64`)           | `Int64`                                  |
+//! | integers and floats               | `Float64`                                |
+//! | text                              | `Utf8`                                   |
+//! | bytes                             | `Binary`                                 |
+//! | lists (and sets) of one kind      | `List` of that kind                      |
+//! | anything else, or kinds that mix  | `Utf8` holding JSON (text stays as it is)|
+//!
+//! `_version` is `UInt64` and `_timestamp` a UTC timestamp in microseconds.
+
+use super::flatten::{Row, TIMESTAMP_COLUMN, VERSION_COLUMN};
+use crate::codec::key::SET_TAG;
+use crate::value::Value;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The inferred kind of a column (before it is an Arrow type).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Kind {
+    /// No cell with a value yet.
+    Null,
+    /// Booleans.
+    Bool,
+    /// Integers that fit in `i64`.
+    Int,
+    /// Floats (and integers mixed with floats).
+    Float,
+    /// Text.
+    Text,
+    /// Byte strings.
+    Bytes,
+    /// Lists whose items are of one kind.
+    List(Box<Kind>),
+    /// Anything else: JSON text.
+    Json,
+}
+
+impl Kind {
+    /// The kind of one cell.
+    pub fn of(value: &Value) -> Kind {
+        match value {
+            Value::Null => Kind::Null,
+            Value::Bool(_) => Kind::Bool,
+            Value::Integer(i) => {
+                if i64::try_from(i128::from(*i)).is_ok() {
+                    Kind::Int
+                } else {
+                    Kind::Json
+                }
+            }
+            Value::Float(_) => Kind::Float,
+            Value::Text(_) => Kind::Text,
+            Value::Bytes(_) => Kind::Bytes,
+            Value::Array(items) => Kind::List(Box::new(
+                items.iter().map(Kind::of).fold(Kind::Null, Kind::merge),
+            )),
+            Value::Tag(SET_TAG, inner) => Kind::of(inner),
+            _ => Kind::Json,
+        }
+    }
+
+    /// The narrowest kind holding both.
+    pub fn merge(self, other: Kind) -> Kind {
+        match (self, other) {
+            (a, b) if a == b => a,
+            (Kind::Null, k) | (k, Kind::Null) => k,
+            (Kind::Int, Kind::Float) | (Kind::Float, Kind::Int) => Kind::Float,
+            (Kind::List(a), Kind::List(b)) => Kind::List(Box::new(a.merge(*b))),
+            _ => Kind::Json,
+        }
+    }
+
+    /// The Arrow type of a column of this kind.
+    pub fn data_type(&self) -> DataType {
+        match self {
+            Kind::Null => DataType::Null,
+            Kind::Bool => DataType::Boolean,
+            Kind::Int => DataType::Int64,
+            Kind::Float => DataType::Float64,
+            Kind::Text | Kind::Json => DataType::Utf8,
+            Kind::Bytes => DataType::Binary,
+            Kind::List(item) => {
+                let item = match item.as_ref() {
+                    // A list of nothing but nulls still needs an item type.
+                    Kind::Null => DataType::Utf8,
+                    k => k.data_type(),
+                };
+                DataType::List(Arc::new(Field::new("item", item, true)))
+            }
+        }
+    }
+}
+
+/// Columns in order of first appearance, each with its kind.
+#[derive(Clone, Debug, Default)]
+pub struct SchemaBuilder {
+    columns: Vec<(String, Kind)>,
+    index: HashMap<String, usize>,
+}
+
+impl SchemaBuilder {
+    /// Widens the schema to take `row`.
+    pub fn add_row(&mut self, row: &Row) {
+        for (name, value) in row {
+            let kind = Kind::of(value);
+            match self.index.get(name) {
+                Some(&i) => {
+                    let current = std::mem::replace(&mut self.columns[i].1, Kind::Null);
+                    self.columns[i].1 = current.merge(kind);
+                }
+                None => {
+                    self.index.insert(name.clone(), self.columns.len());
+                    self.columns.push((name.clone(), kind));
+                }
+            }
+        }
+    }
+
+    /// The columns and their kinds, in order.
+    pub fn columns(&self) -> &[(String, Kind)] {
+        &self.columns
+    }
+
+    /// The Arrow schema: every column nullable (a row may lack it).
+    pub fn schema(&self) -> SchemaRef {
+        let fields: Vec<Field> = self
+            .columns
+            .iter()
+            .map(|(name, kind)| {
+                let data_type = match name.as_str() {
+                    VERSION_COLUMN if *kind == Kind::Int => DataType::UInt64,
+                    TIMESTAMP_COLUMN if *kind == Kind::Float => {
+                        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+                    }
+                    _ => kind.data_type(),
+                };
+                Field::new(name, data_type, true)
+            })
+            .collect();
+        Arc::new(Schema::new(fields))
+    }
+}
