@@ -382,3 +382,132 @@ fn mongo_from_the_command_line() {
         "mongodb://127.0.0.1:PORT/hashstash",
     );
 }
+
+#[cfg(feature = "sql")]
+#[test]
+fn sql_export_import_from_the_command_line() {
+    let cli = Cli::new();
+    for (key, value) in [
+        ("a", r#"{"name":"cat","age":9}"#),
+        ("b", r#"{"name":"dog","age":3}"#),
+        ("c", r#"{"name":"cat","age":5}"#),
+    ] {
+        cli.ok(&["--engine", "pairtree", "set", &format!("\"{key}\""), value]);
+    }
+    let table = cli.ok(&[
+        "--engine",
+        "pairtree",
+        "sql",
+        "SELECT name, count(*) AS n FROM stash GROUP BY name ORDER BY name",
+    ]);
+    assert!(
+        table.contains("| cat  | 2 |") && table.contains("| dog  | 1 |"),
+        "{table}"
+    );
+    let csv = cli.ok(&[
+        "--engine",
+        "pairtree",
+        "sql",
+        "--format",
+        "csv",
+        "SELECT _key, age FROM stash ORDER BY _key",
+    ]);
+    assert_eq!(csv.trim(), "_key,age\na,9\nb,3\nc,5");
+    let json = cli.ok(&[
+        "--engine",
+        "pairtree",
+        "sql",
+        "--format",
+        "json",
+        "SELECT _key FROM stash WHERE age > 4 ORDER BY _key",
+    ]);
+    assert_eq!(json.trim(), "{\"_key\":\"a\"}\n{\"_key\":\"c\"}");
+    let err = cli.fails(
+        &["--engine", "pairtree", "sql", "SELECT nope FROM stash"],
+        2,
+    );
+    one_line(&err);
+    // Another stash joins by path.
+    cli.ok(&[
+        "--engine",
+        "pairtree",
+        "--dbname",
+        "owners",
+        "set",
+        "\"cat\"",
+        r#"{"owner":"ann"}"#,
+    ]);
+    let owners = cli
+        .root
+        .path()
+        .join("default_stash/owners/pairtree.hashstash.lz4");
+    let joined = cli.ok(&[
+        "--engine",
+        "pairtree",
+        "sql",
+        "--table",
+        &format!("owners={}", owners.display()),
+        "SELECT stash._key, owners.owner FROM stash JOIN owners ON stash.name = owners._key ORDER BY 1",
+    ]);
+    assert!(joined.contains("| a    | ann"), "{joined}");
+    // Export as JSON lines, import into another stash, same entries.
+    let out = cli.root.path().join("export.jsonl");
+    cli.ok(&[
+        "--engine",
+        "pairtree",
+        "export",
+        "--format",
+        "json",
+        out.to_str().unwrap(),
+    ]);
+    cli.ok(&["--engine", "memory", "import", out.to_str().unwrap()]);
+    cli.ok(&[
+        "--engine",
+        "lmdb",
+        "--dbname",
+        "copy",
+        "import",
+        out.to_str().unwrap(),
+    ]);
+    let original = cli.ok(&["--engine", "pairtree", "get", "\"b\""]);
+    let copied = cli.ok(&["--engine", "lmdb", "--dbname", "copy", "get", "\"b\""]);
+    assert_eq!(copied, original);
+    assert!(original.contains("dog"));
+    assert_eq!(
+        cli.ok(&["--engine", "lmdb", "--dbname", "copy", "len"])
+            .trim(),
+        "3"
+    );
+    // Parquet and CSV exports.
+    let parquet = cli.root.path().join("export.parquet");
+    cli.ok(&["--engine", "pairtree", "export", parquet.to_str().unwrap()]);
+    assert!(std::fs::read(&parquet).unwrap().starts_with(b"PAR1"));
+    let csv_out = cli.root.path().join("export.csv");
+    cli.ok(&[
+        "--engine",
+        "pairtree",
+        "export",
+        "--format",
+        "csv",
+        csv_out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(&csv_out).unwrap().lines().count(),
+        4
+    );
+    // A bad import line is a clear error naming the line.
+    let bad = cli.root.path().join("bad.jsonl");
+    std::fs::write(&bad, "{\"key\": 1, \"value\": 2}\n{\"nokey\": 1}\n").unwrap();
+    let err = cli.fails(
+        &[
+            "--engine",
+            "pairtree",
+            "--dbname",
+            "bad",
+            "import",
+            bad.to_str().unwrap(),
+        ],
+        2,
+    );
+    assert!(err.contains("bad.jsonl:2"), "{err}");
+}

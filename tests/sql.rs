@@ -184,7 +184,10 @@ fn append_mode_has_version_and_timestamp_columns() {
     assert_eq!(versions, [1, 2]);
     let latest = s.sql("SELECT goodness, _version FROM stash").unwrap();
     let shown = pretty(&latest).unwrap();
-    assert!(shown.contains("| bad ") && !shown.contains("| good "), "{shown}");
+    assert!(
+        shown.contains("| bad ") && !shown.contains("| good "),
+        "{shown}"
+    );
 }
 
 #[test]

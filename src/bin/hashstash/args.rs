@@ -15,7 +15,7 @@ pub struct Cli {
 }
 
 /// Which stash to address: the builder's options, or `--path` to an existing stash folder.
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Debug, Clone, Default)]
 pub struct StashArgs {
     /// Root folder (relative names go under $HASHSTASH_ROOT_DIR or ~/.cache/hashstash).
     #[arg(long, global = true)]
@@ -83,6 +83,36 @@ pub enum Command {
     Info,
     /// Remove every entry.
     Clear,
+    /// Run SQL over the stash (table `stash`); with no query, an interactive prompt.
+    #[cfg(feature = "sql")]
+    Sql {
+        /// The query, e.g. 'SELECT name, count(*) FROM stash GROUP BY 1'.
+        query: Option<String>,
+        /// Another stash as a table: NAME=PATH_OR_URL (repeatable).
+        #[arg(long = "table", value_name = "NAME=PATH_OR_URL")]
+        tables: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: crate::tables::Format,
+        /// Write to this file instead of standard output (needed for parquet).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Write the stash out: parquet or csv (its table), or json (JSON lines of key and value).
+    #[cfg(feature = "sql")]
+    Export {
+        /// The file to write.
+        out: std::path::PathBuf,
+        /// What to write.
+        #[arg(long, value_enum, default_value = "parquet")]
+        format: crate::tables::Format,
+    },
+    /// Read JSON lines with "key" and "value" fields into the stash.
+    #[cfg(feature = "sql")]
+    Import {
+        /// The file to read.
+        file: std::path::PathBuf,
+    },
 }
 
 fn parse<T: std::str::FromStr<Err = Error>>(given: &Option<String>) -> Result<Option<T>, Error> {

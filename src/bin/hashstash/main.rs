@@ -1,6 +1,8 @@
 //! The `hashstash` command: a stash from the shell, keys and values as JSON text.
 
 mod args;
+#[cfg(feature = "sql")]
+mod tables;
 
 use args::{Cli, Command};
 use clap::Parser;
@@ -149,6 +151,24 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 path: "<stdout>".into(),
                 source: e,
             })?;
+        }
+        #[cfg(feature = "sql")]
+        Command::Sql {
+            query,
+            tables,
+            format,
+            out: file,
+        } => {
+            drop(out);
+            tables::sql(&stash, query.as_deref(), &tables, format, file.as_deref())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        #[cfg(feature = "sql")]
+        Command::Export { out: file, format } => tables::export(&stash, format, &file)?,
+        #[cfg(feature = "sql")]
+        Command::Import { file } => {
+            let n = tables::import(&stash, &file)?;
+            eprintln!("imported {n} entries into {stash}");
         }
         Command::Clear => {
             let n = stash.len()?;

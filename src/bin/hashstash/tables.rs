@@ -1,0 +1,206 @@
+//! The table commands (feature `sql`): `sql`, `export` and `import`.
+
+use crate::args::StashArgs;
+use datafusion::arrow::record_batch::RecordBatch;
+use hashstash::table::sql::{pretty, sql_over};
+use hashstash::{codec, value, Error, Stash};
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+/// How query results and exports are written.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// A text table (queries only).
+    Table,
+    /// Comma-separated values with a header line.
+    Csv,
+    /// One JSON object per line.
+    Json,
+    /// Parquet (needs --out).
+    Parquet,
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    }
+}
+
+fn arrow_err(e: impl Into<hashstash::BoxError>) -> Error {
+    Error::Engine {
+        engine: "sql",
+        source: e.into(),
+    }
+}
+
+/// Opens each `NAME=PATH_OR_URL` as a stash.
+fn extra_tables(specs: &[String]) -> Result<Vec<(String, Stash)>, Error> {
+    specs
+        .iter()
+        .map(|spec| {
+            let (name, target) = spec.split_once('=').ok_or_else(|| Error::InvalidOption {
+                option: "table",
+                message: format!("{spec:?} is not NAME=PATH_OR_URL"),
+            })?;
+            let args = StashArgs {
+                path: Some(target.into()),
+                ..StashArgs::default()
+            };
+            Ok((name.to_owned(), args.open()?))
+        })
+        .collect()
+}
+
+/// Writes batches in `format` to `out` (a file) or standard output.
+fn write_batches(batches: &[RecordBatch], format: Format, out: Option<&Path>) -> Result<(), Error> {
+    let stdout = Path::new("<stdout>");
+    let mut sink: Box<dyn Write> = match out {
+        Some(path) => Box::new(std::fs::File::create(path).map_err(io_err(path))?),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let path = out.unwrap_or(stdout);
+    match format {
+        Format::Table => writeln!(sink, "{}", pretty(batches)?).map_err(io_err(path))?,
+        Format::Csv => {
+            let mut writer = datafusion::arrow::csv::Writer::new(sink);
+            for batch in batches {
+                writer.write(batch).map_err(arrow_err)?;
+            }
+        }
+        Format::Json => {
+            let mut writer = datafusion::arrow::json::LineDelimitedWriter::new(sink);
+            for batch in batches {
+                writer.write(batch).map_err(arrow_err)?;
+            }
+            writer.finish().map_err(arrow_err)?;
+        }
+        Format::Parquet => {
+            let Some(path) = out else {
+                return Err(Error::InvalidOption {
+                    option: "format",
+                    message: "parquet needs --out FILE".into(),
+                });
+            };
+            let Some(schema) = batches.first().map(|b| b.schema()) else {
+                return Err(Error::InvalidOption {
+                    option: "format",
+                    message: "no rows to write".into(),
+                });
+            };
+            let file = std::fs::File::create(path).map_err(io_err(path))?;
+            let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(file, schema, None)
+                .map_err(arrow_err)?;
+            for batch in batches {
+                writer.write(batch).map_err(arrow_err)?;
+            }
+            writer.close().map_err(arrow_err)?;
+        }
+    }
+    Ok(())
+}
+
+/// `hashstash sql`: one query, or with none an interactive prompt.
+pub fn sql(
+    stash: &Stash,
+    query: Option<&str>,
+    tables: &[String],
+    format: Format,
+    out: Option<&Path>,
+) -> Result<(), Error> {
+    let extra = extra_tables(tables)?;
+    let mut all: Vec<(&str, &Stash)> = vec![("stash", stash)];
+    all.extend(extra.iter().map(|(n, s)| (n.as_str(), s)));
+    if let Some(query) = query {
+        return write_batches(&sql_over(&all, query)?, format, out);
+    }
+    // The prompt: one query per line; errors are shown and the prompt goes on.
+    let stdin = std::io::stdin();
+    let mut line = String::new();
+    loop {
+        eprint!("hashstash> ");
+        line.clear();
+        if stdin
+            .lock()
+            .read_line(&mut line)
+            .map_err(io_err(Path::new("<stdin>")))?
+            == 0
+        {
+            return Ok(());
+        }
+        let query = line.trim().trim_end_matches(';');
+        match query {
+            "" => continue,
+            "exit" | "quit" | "\\q" => return Ok(()),
+            _ => match sql_over(&all, query).and_then(|b| write_batches(&b, Format::Table, None)) {
+                Ok(()) => {}
+                Err(e) => eprintln!("error: {e}"),
+            },
+        }
+    }
+}
+
+/// `hashstash export`: the stash's table as parquet or CSV, or its entries as JSON lines
+/// (`{"key": ..., "value": ...}`, what `import` reads).
+pub fn export(stash: &Stash, format: Format, out: &Path) -> Result<(), Error> {
+    match format {
+        Format::Json => {
+            let file = std::fs::File::create(out).map_err(io_err(out))?;
+            let mut writer = std::io::BufWriter::new(file);
+            for item in stash.items_dyn()? {
+                let (k, v) = item?;
+                let line =
+                    serde_json::json!({"key": value::to_json(&k), "value": value::to_json(&v)});
+                writeln!(writer, "{line}").map_err(io_err(out))?;
+            }
+            writer.flush().map_err(io_err(out))
+        }
+        Format::Parquet => stash.to_parquet(out).map(drop),
+        Format::Csv => write_batches(&stash.to_batches()?.1, Format::Csv, Some(out)),
+        Format::Table => Err(Error::InvalidOption {
+            option: "format",
+            message: "export writes parquet, json or csv".into(),
+        }),
+    }
+}
+
+/// `hashstash import`: JSON lines with `key` and `value` fields; returns how many.
+pub fn import(stash: &Stash, file: &Path) -> Result<usize, Error> {
+    let reader = std::io::BufReader::new(std::fs::File::open(file).map_err(io_err(file))?);
+    let mut batch = Vec::new();
+    let mut count = 0;
+    for (n, line) in reader.lines().enumerate() {
+        let line = line.map_err(io_err(file))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |why: String| Error::InvalidOption {
+            option: "FILE",
+            message: format!("{}:{}: {why}", file.display(), n + 1),
+        };
+        let record: serde_json::Value =
+            serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
+        let (Some(key), Some(val)) = (record.get("key"), record.get("value")) else {
+            return Err(bad("a line needs \"key\" and \"value\" fields".into()));
+        };
+        let key = codec::encode_key_value(value::from_json(key))?;
+        let val = stash.codec().encode_value_dyn(&value::from_json(val))?;
+        batch.push((key, val));
+        if batch.len() == 4096 {
+            count += flush(stash, &mut batch)?;
+        }
+    }
+    count += flush(stash, &mut batch)?;
+    Ok(count)
+}
+
+fn flush(stash: &Stash, batch: &mut Vec<(Vec<u8>, Vec<u8>)>) -> Result<usize, Error> {
+    let refs: Vec<(&[u8], &[u8])> = batch
+        .iter()
+        .map(|(k, v)| (k.as_slice(), v.as_slice()))
+        .collect();
+    stash.engine().set_many(&refs)?;
+    let n = batch.len();
+    batch.clear();
+    Ok(n)
+}
