@@ -42,6 +42,7 @@
 //! | `zstd`      | the zstd compressor                                       |         |
 //! | `blosc`     | the blosc compressor (links the system's c-blosc)         |         |
 //! | `dataframe` | polars `DataFrame`s as keys and values (Arrow IPC inside) |         |
+//! | `sql`       | Arrow record batches, SQL (DataFusion), parquet export    |         |
 //! | `filebased` | every file-based engine: `lmdb`, `sqlite`, `diskcache`    |         |
 //! | `servers`   | every server engine: `redis`, `mongo`                     |         |
 //! | `engines`   | every engine                                              |         |

@@ -244,3 +244,35 @@ fn parquet_export_is_read_by_an_independent_reader() {
         }
     }
 }
+
+#[cfg(feature = "dataframe")]
+#[test]
+fn the_table_as_a_polars_dataframe() {
+    let (_d, s) = animals(EngineKind::Memory);
+    let df = s.df().unwrap();
+    assert_eq!(df.height(), 100);
+    let mut names: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["_key", "etc.age", "etc.goes_to.heaven", "goodness", "name"]
+    );
+    let ages = df
+        .column("etc.age")
+        .unwrap()
+        .as_materialized_series()
+        .sum::<i64>()
+        .unwrap();
+    assert_eq!(ages, (0..100).map(|n| n % 10 + 1).sum::<i64>());
+    // Append mode: versions and UTC timestamps come through.
+    let (_d2, versions) = append_stash(EngineKind::Memory);
+    versions.set("k", &json!({"v": 1})).unwrap();
+    versions.set("k", &json!({"v": 2})).unwrap();
+    let df = versions.df().unwrap();
+    assert_eq!(df.height(), 1);
+    assert!(df.column("_timestamp").unwrap().dtype().is_temporal());
+}

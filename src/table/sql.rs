@@ -116,3 +116,22 @@ pub fn pretty(batches: &[RecordBatch]) -> Result<String> {
         .map(|t| t.to_string())
         .map_err(sql_err)
 }
+
+#[cfg(feature = "dataframe")]
+impl Stash {
+    /// The stash's table as a polars DataFrame (the seed's `stash.df`). The record batches
+    /// are handed over as an Arrow IPC stream, which polars reads with its own Arrow.
+    pub fn df(&self) -> Result<polars::prelude::DataFrame> {
+        let (schema, batches) = self.to_batches()?;
+        let mut ipc = Vec::new();
+        let mut writer = datafusion::arrow::ipc::writer::StreamWriter::try_new(&mut ipc, &schema)
+            .map_err(sql_err)?;
+        for batch in &batches {
+            writer.write(batch).map_err(sql_err)?;
+        }
+        writer.finish().map_err(sql_err)?;
+        drop(writer);
+        polars::prelude::DataFrame::deserialize_from_reader(&mut std::io::Cursor::new(ipc))
+            .map_err(|e| Error::decode("the stash's table", "arrow ipc", e.to_string()))
+    }
+}
