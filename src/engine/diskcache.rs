@@ -30,7 +30,7 @@
 //! of a row being written. A reader that finds a file deleted under it (its row was
 //! replaced or evicted meanwhile) looks the key up again.
 
-use super::sqlite::{checksum, sql_err, verified};
+use super::sqlite::{checksum, latest_rows_in_key_order, sql_err, verified};
 use super::{create_private_dir, disk_usage_of, now_micros, Engine, EntryIter, Version};
 use crate::config::{EvictionPolicy, StashConfig};
 use crate::error::{Error, Result};
@@ -43,7 +43,6 @@ use std::time::Duration;
 
 /// Values at least this large go to files, smaller ones inline (Python diskcache's default).
 pub const FILE_THRESHOLD: usize = 32 * 1024;
-const SCAN_PAGE: i64 = 512;
 
 /// The diskcache engine.
 #[derive(Debug)]
@@ -392,61 +391,23 @@ impl Engine for DiskcacheEngine {
     }
 
     fn scan(&self) -> Result<EntryIter<'_>> {
-        let mut after: Option<Vec<u8>> = None;
-        let mut page: std::vec::IntoIter<(Vec<u8>, Stored)> = Vec::new().into_iter();
-        let mut done = false;
-        Ok(Box::new(std::iter::from_fn(move || loop {
-            if let Some((key, stored)) = page.next() {
-                match self.read_stored(&key, stored) {
-                    Ok(Some(value)) => return Some(Ok((key, value))),
-                    // Replaced or evicted since this page was read: read it again.
-                    Ok(None) => match self.lookup(&key) {
-                        Ok(Some(value)) => return Some(Ok((key, value))),
-                        Ok(None) => continue,
-                        Err(e) => return Some(Err(e)),
-                    },
-                    Err(e) => return Some(Err(e)),
-                }
-            }
-            if done {
-                return None;
-            }
-            // A bare column next to MAX() comes from the row holding the maximum.
-            let first = "SELECT key, value, file, sum, MAX(version) FROM entries \
-                         GROUP BY key ORDER BY key LIMIT ?1";
-            let next = "SELECT key, value, file, sum, MAX(version) FROM entries \
-                        WHERE key > ?2 GROUP BY key ORDER BY key LIMIT ?1";
-            let row = |r: &rusqlite::Row| {
-                Ok((
-                    r.get(0)?,
-                    Stored {
-                        value: r.get(1)?,
-                        file: r.get(2)?,
-                        sum: r.get(3)?,
-                    },
-                ))
+        let rows = latest_rows_in_key_order(&self.conn, "value, file, sum", |r| {
+            Ok(Stored {
+                value: r.get(1)?,
+                file: r.get(2)?,
+                sum: r.get(3)?,
+            })
+        });
+        Ok(Box::new(rows.filter_map(move |item| {
+            let (key, stored) = match item {
+                Ok(item) => item,
+                Err(e) => return Some(Err(e)),
             };
-            let conn = self.conn();
-            let fetched: Result<Vec<(Vec<u8>, Stored)>> = match &after {
-                None => conn
-                    .prepare_cached(first)
-                    .and_then(|mut s| s.query_map([SCAN_PAGE], row)?.collect()),
-                Some(last) => conn
-                    .prepare_cached(next)
-                    .and_then(|mut s| s.query_map(params![SCAN_PAGE, last], row)?.collect()),
-            }
-            .map_err(sql_err);
-            drop(conn);
-            match fetched {
-                Ok(rows) => {
-                    done = (rows.len() as i64) < SCAN_PAGE;
-                    after = rows.last().map(|(k, _)| k.clone());
-                    page = rows.into_iter();
-                }
-                Err(e) => {
-                    done = true;
-                    return Some(Err(e));
-                }
+            match self.read_stored(&key, stored) {
+                Ok(Some(value)) => Some(Ok((key, value))),
+                // Replaced or evicted since its page was read: read it again.
+                Ok(None) => self.lookup(&key).transpose().map(|v| v.map(|v| (key, v))),
+                Err(e) => Some(Err(e)),
             }
         })))
     }

@@ -23,9 +23,6 @@ use std::time::Duration;
 
 const SCAN_PAGE: usize = 512;
 
-/// A row as scanned: key, value, checksum.
-type StoredRow = (Vec<u8>, Vec<u8>, i64);
-
 /// The SQLite engine.
 #[derive(Debug)]
 pub struct SqliteEngine {
@@ -180,49 +177,12 @@ impl Engine for SqliteEngine {
     }
 
     fn scan(&self) -> Result<EntryIter<'_>> {
-        // Pages in key order, each its own query: no statement stays open across the
-        // caller's iteration, so writers are never blocked by a reader that went away.
-        let mut after: Option<Vec<u8>> = None;
-        let mut page: std::vec::IntoIter<StoredRow> = Vec::new().into_iter();
-        let mut done = false;
-        Ok(Box::new(std::iter::from_fn(move || loop {
-            if let Some((key, value, sum)) = page.next() {
-                return Some(verified(value, sum, &key).map(|value| (key, value)));
-            }
-            if done {
-                return None;
-            }
-            // In SQLite, a bare column next to MAX() comes from the row holding the maximum.
-            // Two statements rather than `?1 IS NULL OR key > ?1`, which would keep SQLite
-            // from seeking in the index and make every page start from the first key.
-            let first = "SELECT key, value, sum, MAX(version) FROM entries \
-                         GROUP BY key ORDER BY key LIMIT ?1";
-            let next = "SELECT key, value, sum, MAX(version) FROM entries \
-                        WHERE key > ?2 GROUP BY key ORDER BY key LIMIT ?1";
-            let row = |row: &rusqlite::Row| Ok((row.get(0)?, row.get(1)?, row.get(2)?));
-            let conn = self.conn();
-            let fetched: Result<Vec<StoredRow>> = match &after {
-                None => conn
-                    .prepare_cached(first)
-                    .and_then(|mut stmt| stmt.query_map([SCAN_PAGE as i64], row)?.collect()),
-                Some(last) => conn.prepare_cached(next).and_then(|mut stmt| {
-                    stmt.query_map(params![SCAN_PAGE as i64, last], row)?
-                        .collect()
-                }),
-            }
-            .map_err(sql_err);
-            drop(conn);
-            match fetched {
-                Ok(rows) => {
-                    done = rows.len() < SCAN_PAGE;
-                    after = rows.last().map(|(k, _, _)| k.clone());
-                    page = rows.into_iter();
-                }
-                Err(e) => {
-                    done = true;
-                    return Some(Err(e));
-                }
-            }
+        let rows =
+            latest_rows_in_key_order(&self.conn, "value, sum", |r| Ok((r.get(1)?, r.get(2)?)));
+        Ok(Box::new(rows.map(|item| {
+            let (key, (value, sum)) = item?;
+            let value = verified(value, sum, &key)?;
+            Ok((key, value))
         })))
     }
 
@@ -275,4 +235,58 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(suffix);
     PathBuf::from(s)
+}
+
+/// The latest version of every key of `entries`, in key order: `key` and `columns` (read by
+/// `row` from index 1 on). A page per query, so no statement stays open across the caller's
+/// iteration and writers are never blocked by a reader that went away. A bare column next
+/// to `MAX()` comes from the row holding the maximum; two statements rather than
+/// `?1 IS NULL OR key > ?1`, which would keep SQLite from seeking in the index.
+pub(crate) fn latest_rows_in_key_order<'a, T: Send + 'a>(
+    conn: &'a Mutex<Connection>,
+    columns: &'static str,
+    row: fn(&rusqlite::Row) -> rusqlite::Result<T>,
+) -> impl Iterator<Item = Result<(Vec<u8>, T)>> + Send + 'a {
+    let first = format!(
+        "SELECT key, {columns}, MAX(version) FROM entries GROUP BY key ORDER BY key LIMIT ?1"
+    );
+    let next = format!(
+        "SELECT key, {columns}, MAX(version) FROM entries WHERE key > ?2 \
+         GROUP BY key ORDER BY key LIMIT ?1"
+    );
+    let read = move |r: &rusqlite::Row| Ok((r.get::<_, Vec<u8>>(0)?, row(r)?));
+    let mut after: Option<Vec<u8>> = None;
+    let mut page: std::vec::IntoIter<(Vec<u8>, T)> = Vec::new().into_iter();
+    let mut done = false;
+    std::iter::from_fn(move || loop {
+        if let Some(item) = page.next() {
+            return Some(Ok(item));
+        }
+        if done {
+            return None;
+        }
+        let conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+        let fetched: Result<Vec<(Vec<u8>, T)>> = match &after {
+            None => conn
+                .prepare_cached(&first)
+                .and_then(|mut stmt| stmt.query_map([SCAN_PAGE as i64], read)?.collect()),
+            Some(last) => conn.prepare_cached(&next).and_then(|mut stmt| {
+                stmt.query_map(params![SCAN_PAGE as i64, last], read)?
+                    .collect()
+            }),
+        }
+        .map_err(sql_err);
+        drop(conn);
+        match fetched {
+            Ok(rows) => {
+                done = rows.len() < SCAN_PAGE;
+                after = rows.last().map(|(k, _)| k.clone());
+                page = rows.into_iter();
+            }
+            Err(e) => {
+                done = true;
+                return Some(Err(e));
+            }
+        }
+    })
 }
