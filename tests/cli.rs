@@ -482,6 +482,23 @@ fn sql_export_import_from_the_command_line() {
     let parquet = cli.root.path().join("export.parquet");
     cli.ok(&["--engine", "pairtree", "export", parquet.to_str().unwrap()]);
     assert!(std::fs::read(&parquet).unwrap().starts_with(b"PAR1"));
+    cli.ok(&[
+        "--engine",
+        "pairtree",
+        "--dbname",
+        "from_parquet",
+        "import",
+        parquet.to_str().unwrap(),
+    ]);
+    let reloaded = cli.ok(&[
+        "--engine",
+        "pairtree",
+        "--dbname",
+        "from_parquet",
+        "get",
+        "\"a\"",
+    ]);
+    assert_eq!(reloaded, cli.ok(&["--engine", "pairtree", "get", "\"a\""]));
     let csv_out = cli.root.path().join("export.csv");
     cli.ok(&[
         "--engine",

@@ -276,3 +276,40 @@ fn the_table_as_a_polars_dataframe() {
     assert_eq!(df.height(), 1);
     assert!(df.column("_timestamp").unwrap().dtype().is_temporal());
 }
+
+#[test]
+fn a_parquet_export_loads_back_into_the_same_values() {
+    let (_d, s) = animals(EngineKind::Memory);
+    s.set("plain", &42).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("animals.parquet");
+    s.to_parquet(&path).unwrap();
+    let (_d2, copy) = stash(EngineKind::Pairtree);
+    assert_eq!(copy.load_parquet(&path).unwrap(), 101);
+    let original: serde_json::Value = s.get("Animal 7").unwrap().unwrap();
+    let loaded: serde_json::Value = copy.get("Animal 7").unwrap().unwrap();
+    assert_eq!(loaded, original, "nested values come back nested");
+    assert_eq!(copy.get::<_, i64>("plain").unwrap(), Some(42));
+    // JSON lines load too, and a file without `key`/`value` is a clear error.
+    let jsonl = dir.path().join("entries.jsonl");
+    std::fs::write(
+        &jsonl,
+        "{\"key\": [1, 2], \"value\": {\"a\": 1}}\n\n{\"key\": \"b\", \"value\": null}\n",
+    )
+    .unwrap();
+    assert_eq!(copy.load_jsonl(&jsonl).unwrap(), 2);
+    assert_eq!(
+        copy.get::<_, serde_json::Value>(&[1, 2]).unwrap(),
+        Some(json!({"a": 1}))
+    );
+    std::fs::write(&jsonl, "{\"nokey\": 1}\n").unwrap();
+    assert!(matches!(
+        copy.load_jsonl(&jsonl),
+        Err(hashstash::Error::InvalidOption { .. })
+    ));
+    std::fs::write(dir.path().join("bad.parquet"), b"not parquet").unwrap();
+    assert!(matches!(
+        copy.load_parquet(dir.path().join("bad.parquet")),
+        Err(hashstash::Error::Decode { .. })
+    ));
+}

@@ -5,6 +5,8 @@
 pub mod batch;
 pub mod flatten;
 #[cfg(feature = "sql")]
+pub mod load;
+#[cfg(feature = "sql")]
 pub mod schema;
 #[cfg(feature = "sql")]
 pub mod sql;

@@ -107,7 +107,8 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "parquet")]
         format: crate::tables::Format,
     },
-    /// Read JSON lines with "key" and "value" fields into the stash.
+    /// Read a file into the stash: parquet (`.parquet`; an export loads back as it was), or
+    /// JSON lines with "key" and "value" fields.
     #[cfg(feature = "sql")]
     Import {
         /// The file to read.

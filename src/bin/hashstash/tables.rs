@@ -3,7 +3,7 @@
 use crate::args::StashArgs;
 use datafusion::arrow::record_batch::RecordBatch;
 use hashstash::table::sql::{pretty, sql_over};
-use hashstash::{codec, value, Error, Stash};
+use hashstash::{value, Error, Stash};
 use std::io::{BufRead, Write};
 use std::path::Path;
 
@@ -164,43 +164,12 @@ pub fn export(stash: &Stash, format: Format, out: &Path) -> Result<(), Error> {
     }
 }
 
-/// `hashstash import`: JSON lines with `key` and `value` fields; returns how many.
+/// `hashstash import`: a parquet file (`.parquet`) or JSON lines with `key` and `value`
+/// fields; returns how many entries.
 pub fn import(stash: &Stash, file: &Path) -> Result<usize, Error> {
-    let reader = std::io::BufReader::new(std::fs::File::open(file).map_err(io_err(file))?);
-    let mut batch = Vec::new();
-    let mut count = 0;
-    for (n, line) in reader.lines().enumerate() {
-        let line = line.map_err(io_err(file))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let bad = |why: String| Error::InvalidOption {
-            option: "FILE",
-            message: format!("{}:{}: {why}", file.display(), n + 1),
-        };
-        let record: serde_json::Value =
-            serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
-        let (Some(key), Some(val)) = (record.get("key"), record.get("value")) else {
-            return Err(bad("a line needs \"key\" and \"value\" fields".into()));
-        };
-        let key = codec::encode_key_value(value::from_json(key))?;
-        let val = stash.codec().encode_value_dyn(&value::from_json(val))?;
-        batch.push((key, val));
-        if batch.len() == 4096 {
-            count += flush(stash, &mut batch)?;
-        }
+    if file.extension().is_some_and(|e| e == "parquet") {
+        stash.load_parquet(file)
+    } else {
+        stash.load_jsonl(file)
     }
-    count += flush(stash, &mut batch)?;
-    Ok(count)
-}
-
-fn flush(stash: &Stash, batch: &mut Vec<(Vec<u8>, Vec<u8>)>) -> Result<usize, Error> {
-    let refs: Vec<(&[u8], &[u8])> = batch
-        .iter()
-        .map(|(k, v)| (k.as_slice(), v.as_slice()))
-        .collect();
-    stash.engine().set_many(&refs)?;
-    let n = batch.len();
-    batch.clear();
-    Ok(n)
 }
