@@ -14,5 +14,7 @@ mod processes;
 #[cfg(any(feature = "redis", feature = "mongo"))]
 mod servers;
 #[cfg(feature = "sql")]
+mod slt;
+#[cfg(feature = "sql")]
 mod sql;
 mod table;
