@@ -135,7 +135,10 @@ impl Engine for SqliteEngine {
     }
 
     fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.put(&self.conn(), key, value)
+        // An IMMEDIATE transaction takes the write lock up front, where SQLite's busy
+        // handler waits for it. A lone `INSERT ... SELECT MAX(version)` would start as a
+        // reader and fail at once (SQLITE_BUSY) when another process wrote in between.
+        self.set_many(&[(key, value)])
     }
 
     fn set_many(&self, items: &[(&[u8], &[u8])]) -> Result<()> {
