@@ -30,7 +30,7 @@
 //! of a row being written. A reader that finds a file deleted under it (its row was
 //! replaced or evicted meanwhile) looks the key up again.
 
-use super::sqlite::{checksum, latest_rows_in_key_order, sql_err, verified};
+use super::sqlite::{checksum, count_keys, latest_rows_in_key_order, sql_err, verified};
 use super::{create_private_dir, disk_usage_of, now_micros, Engine, EntryIter, Version};
 use crate::config::{EvictionPolicy, StashConfig};
 use crate::error::{Error, Result};
@@ -379,15 +379,7 @@ impl Engine for DiskcacheEngine {
     }
 
     fn len(&self) -> Result<usize> {
-        let sql = if self.append_mode {
-            "SELECT COUNT(DISTINCT key) FROM entries"
-        } else {
-            "SELECT COUNT(*) FROM entries"
-        };
-        self.conn()
-            .query_row(sql, [], |r| r.get::<_, i64>(0))
-            .map(|n| n as usize)
-            .map_err(sql_err)
+        count_keys(&self.conn(), self.append_mode)
     }
 
     fn scan(&self) -> Result<EntryIter<'_>> {

@@ -214,6 +214,16 @@ impl MongoEngine {
         Error::engine("mongo", format!("{what} on {}: {message}", self.shown_url))
     }
 
+    /// The entry document stored under a key's hash, if any.
+    fn entry_by_digest(&self, digest: &[u8; 16]) -> Result<Option<Document>> {
+        self.run(
+            "reading an entry",
+            self.entries
+                .find_one(doc! { "_id": bin(digest) })
+                .into_future(),
+        )
+    }
+
     fn describe(&self, key: &[u8]) -> String {
         format!(
             "mongo entry {:032x} of {}",
@@ -298,12 +308,7 @@ impl MongoEngine {
                 Err(e) if is_duplicate_key(&e) => {
                     // Either another key holds this hash, or another writer inserted this key
                     // first, between our filter and our insert: then simply replace again.
-                    let holder = self.run(
-                        "reading an entry",
-                        self.entries
-                            .find_one(doc! { "_id": bin(&digest) })
-                            .into_future(),
-                    )?;
+                    let holder = self.entry_by_digest(&digest)?;
                     if let Some(doc) = holder {
                         if doc
                             .get_binary_generic("k")
@@ -337,12 +342,7 @@ impl MongoEngine {
 
     fn append(&self, key: &[u8], value: &[u8]) -> Result<()> {
         let digest = key_digest(key);
-        if let Some(doc) = self.run(
-            "reading an entry",
-            self.entries
-                .find_one(doc! { "_id": bin(&digest) })
-                .into_future(),
-        )? {
+        if let Some(doc) = self.entry_by_digest(&digest)? {
             self.record_of(key, &doc)?;
         }
         let mut version = self.latest_version(&digest)? + 1;
@@ -381,12 +381,7 @@ impl MongoEngine {
                 Err(e) if is_duplicate_key(&e) => {
                     // The entry exists with a version at least ours (done), or was inserted
                     // by another writer between our filter and our insert (try again).
-                    let entry = self.run(
-                        "reading an entry",
-                        self.entries
-                            .find_one(doc! { "_id": bin(&digest) })
-                            .into_future(),
-                    )?;
+                    let entry = self.entry_by_digest(&digest)?;
                     let stored = entry
                         .as_ref()
                         .and_then(|d| d.get_i64("n").ok())
@@ -411,13 +406,9 @@ impl Engine for MongoEngine {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let filter = doc! { "_id": bin(&key_digest(key)) };
-        self.run(
-            "reading an entry",
-            self.entries.find_one(filter).into_future(),
-        )?
-        .map(|doc| self.record_of(key, &doc))
-        .transpose()
+        self.entry_by_digest(&key_digest(key))?
+            .map(|doc| self.record_of(key, &doc))
+            .transpose()
     }
 
     fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
@@ -578,13 +569,7 @@ impl Engine for MongoEngine {
 
     fn versions(&self, key: &[u8]) -> Result<Vec<Version>> {
         let digest = key_digest(key);
-        let Some(entry) = self.run(
-            "reading an entry",
-            self.entries
-                .find_one(doc! { "_id": bin(&digest) })
-                .into_future(),
-        )?
-        else {
+        let Some(entry) = self.entry_by_digest(&digest)? else {
             return Ok(Vec::new());
         };
         let decode = |doc: &Document| -> Result<Version> {

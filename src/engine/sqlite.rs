@@ -168,15 +168,7 @@ impl Engine for SqliteEngine {
     }
 
     fn len(&self) -> Result<usize> {
-        let sql = if self.append_mode {
-            "SELECT COUNT(DISTINCT key) FROM entries"
-        } else {
-            "SELECT COUNT(*) FROM entries"
-        };
-        self.conn()
-            .query_row(sql, [], |row| row.get::<_, i64>(0))
-            .map(|n| n as usize)
-            .map_err(sql_err)
+        count_keys(&self.conn(), self.append_mode)
     }
 
     fn scan(&self) -> Result<EntryIter<'_>> {
@@ -292,4 +284,16 @@ pub(crate) fn latest_rows_in_key_order<'a, T: Send + 'a>(
             }
         }
     })
+}
+
+/// The number of keys in `entries` (in append mode a key has several rows).
+pub(crate) fn count_keys(conn: &Connection, append_mode: bool) -> Result<usize> {
+    let sql = if append_mode {
+        "SELECT COUNT(DISTINCT key) FROM entries"
+    } else {
+        "SELECT COUNT(*) FROM entries"
+    };
+    conn.query_row(sql, [], |row| row.get::<_, i64>(0))
+        .map(|n| n as usize)
+        .map_err(sql_err)
 }
