@@ -1,6 +1,8 @@
-//! Flattened rows into Arrow record batches, for a schema from [`super::schema`].
+//! Decoded entries into Arrow record batches, for a schema from [`super::schema`]: the rows
+//! are walked once, each cell going straight to its column.
 
-use super::flatten::Row;
+use super::flatten::RowSink;
+use super::scan::Entry;
 use crate::codec::key::SET_TAG;
 use crate::error::{Error, Result};
 use crate::value::{to_json, Value};
@@ -14,30 +16,56 @@ use datafusion::arrow::record_batch::RecordBatch;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// One record batch holding `rows`, with the columns of `schema` (missing cells are null).
-pub fn rows_to_batch(schema: &SchemaRef, rows: &[Row]) -> Result<RecordBatch> {
-    let indexed: Vec<HashMap<&str, &Value>> = rows
-        .iter()
-        .map(|row| row.iter().map(|(c, v)| (c.as_str(), v)).collect())
-        .collect();
-    let columns = schema
+/// One record batch holding the rows of `entries`, with the columns of `schema` (missing
+/// cells are null; columns not in `schema` are skipped).
+pub fn entries_to_batch(schema: &SchemaRef, entries: &[Entry]) -> Result<RecordBatch> {
+    let mut columns = Columns {
+        index: schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.name().as_str(), i))
+            .collect(),
+        cells: vec![Vec::new(); schema.fields().len()],
+        rows: 0,
+    };
+    entries.iter().for_each(|entry| entry.visit(&mut columns));
+    let arrays = schema
         .fields()
         .iter()
-        .map(|field| {
-            let cells: Vec<Option<&Value>> = indexed
-                .iter()
-                .map(|row| row.get(field.name().as_str()).copied())
-                .collect();
-            build_array(field.data_type(), &cells)
-        })
+        .zip(&columns.cells)
+        .map(|(field, cells)| build_array(field.data_type(), cells))
         .collect::<Result<Vec<_>>>()?;
     RecordBatch::try_new_with_options(
         schema.clone(),
-        columns,
+        arrays,
         &datafusion::arrow::record_batch::RecordBatchOptions::new()
-            .with_row_count(Some(rows.len())),
+            .with_row_count(Some(columns.rows)),
     )
     .map_err(|e| Error::decode("a table", "arrow", e))
+}
+
+/// The cells of each column, borrowed from the decoded entries: one per row, `None` where
+/// the row has no such column.
+struct Columns<'s, 'v> {
+    index: HashMap<&'s str, usize>,
+    cells: Vec<Vec<Option<&'v Value>>>,
+    rows: usize,
+}
+
+impl<'v> RowSink<'v> for Columns<'_, 'v> {
+    fn start_row(&mut self) {
+        self.rows += 1;
+        self.cells.iter_mut().for_each(|column| column.push(None));
+    }
+
+    fn cell(&mut self, column: &str, value: &'v Value) {
+        if let Some(&i) = self.index.get(column) {
+            if let Some(slot) = self.cells[i].last_mut() {
+                *slot = Some(value);
+            }
+        }
+    }
 }
 
 /// The cell as the text a JSON-text column holds: text as it is, anything else as JSON.

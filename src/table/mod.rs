@@ -7,6 +7,10 @@ pub mod flatten;
 #[cfg(feature = "sql")]
 pub mod load;
 #[cfg(feature = "sql")]
+pub mod provider;
+#[cfg(feature = "sql")]
+pub mod scan;
+#[cfg(feature = "sql")]
 pub mod schema;
 #[cfg(feature = "sql")]
 pub mod sql;

@@ -16,7 +16,7 @@
 //!
 //! `_version` is `UInt64` and `_timestamp` a UTC timestamp in microseconds.
 
-use super::flatten::{Row, TIMESTAMP_COLUMN, VERSION_COLUMN};
+use super::flatten::{Row, RowSink, TIMESTAMP_COLUMN, VERSION_COLUMN};
 use crate::codec::key::SET_TAG;
 use crate::value::Value;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -111,18 +111,34 @@ impl SchemaBuilder {
     /// Widens the schema to take `row`.
     pub fn add_row(&mut self, row: &Row) {
         for (name, value) in row {
-            let kind = Kind::of(value);
-            match self.index.get(name) {
-                Some(&i) => {
-                    let current = std::mem::replace(&mut self.columns[i].1, Kind::Null);
-                    self.columns[i].1 = current.merge(kind);
-                }
-                None => {
-                    self.index.insert(name.clone(), self.columns.len());
-                    self.columns.push((name.clone(), kind));
-                }
+            self.add_cell(name, Kind::of(value));
+        }
+    }
+
+    /// Widens the schema to take every column of `other`, in `other`'s order: merging the
+    /// builders of consecutive parts of a stash gives the builder of the whole.
+    pub fn merge(&mut self, other: SchemaBuilder) {
+        for (name, kind) in other.columns {
+            self.add_cell(&name, kind);
+        }
+    }
+
+    fn add_cell(&mut self, name: &str, kind: Kind) {
+        match self.index.get(name) {
+            Some(&i) => {
+                let current = std::mem::replace(&mut self.columns[i].1, Kind::Null);
+                self.columns[i].1 = current.merge(kind);
+            }
+            None => {
+                self.index.insert(name.to_owned(), self.columns.len());
+                self.columns.push((name.to_owned(), kind));
             }
         }
+    }
+
+    /// The kind of a column, if it has been seen.
+    pub fn kind(&self, name: &str) -> Option<&Kind> {
+        self.index.get(name).map(|&i| &self.columns[i].1)
     }
 
     /// The columns and their kinds, in order.
@@ -147,5 +163,13 @@ impl SchemaBuilder {
             })
             .collect();
         Arc::new(Schema::new(fields))
+    }
+}
+
+impl<'v> RowSink<'v> for SchemaBuilder {
+    fn start_row(&mut self) {}
+
+    fn cell(&mut self, column: &str, value: &'v Value) {
+        self.add_cell(column, Kind::of(value));
     }
 }

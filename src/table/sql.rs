@@ -1,24 +1,18 @@
 //! SQL over stashes (DataFusion), Arrow record batches and parquet export (feature `sql`).
 //!
-//! A stash becomes a table named `stash` (or any name, with [`sql_over`]). Its schema is
-//! inferred from every flattened row (see [`super::schema`]); the rows are then read into
-//! record batches of [`BATCH_ROWS`] rows.
+//! A stash becomes a table named `stash` (or any name, with [`sql_over`] and [`register`]):
+//! a [`StashTable`], whose schema is inferred from every flattened row (see
+//! [`super::schema`]) and whose rows stream out of the engine as the query runs.
 
-use super::batch::rows_to_batch;
-use super::flatten::Row;
-use super::schema::SchemaBuilder;
+use super::provider::StashTable;
 use super::Versions;
 use crate::error::{Error, Result};
 use crate::stash::Stash;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use std::path::Path;
 use std::sync::Arc;
-
-/// Rows per record batch.
-pub const BATCH_ROWS: usize = 8192;
 
 fn sql_err(e: impl Into<crate::error::BoxError>) -> Error {
     Error::engine("sql", e)
@@ -33,15 +27,8 @@ impl Stash {
 
     /// Like [`Stash::to_batches`], choosing which versions become rows.
     pub fn to_batches_of(&self, versions: Versions) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-        let rows: Vec<Row> = self.rows(versions)?.collect::<Result<_>>()?;
-        let mut builder = SchemaBuilder::default();
-        rows.iter().for_each(|row| builder.add_row(row));
-        let schema = builder.schema();
-        let batches = rows
-            .chunks(BATCH_ROWS)
-            .map(|chunk| rows_to_batch(&schema, chunk))
-            .collect::<Result<Vec<_>>>()?;
-        Ok((schema, batches))
+        let table = StashTable::try_new(self.clone(), versions)?;
+        Ok((table.arrow_schema(), table.batches()?))
     }
 
     /// Runs a SQL query over this stash, as table `stash`.
@@ -62,37 +49,49 @@ impl Stash {
 
     /// [`Stash::sql`] for async code (the stash is read on a blocking thread).
     pub async fn sql_async(&self, query: &str) -> Result<Vec<RecordBatch>> {
-        let ctx = context(&[("stash", self)])?;
+        let ctx = SessionContext::new();
+        let table = StashTable::try_new_async(self.clone(), Versions::Latest).await?;
+        ctx.register_table("stash", Arc::new(table))
+            .map_err(sql_err)?;
         run_query(&ctx, query).await
     }
 
-    /// Writes the stash's table to a parquet file; returns the number of rows.
+    /// Writes the stash's table to a parquet file, batch by batch as the stash is read;
+    /// returns the number of rows.
     pub fn to_parquet(&self, path: impl AsRef<Path>) -> Result<usize> {
         let path = path.as_ref();
-        let (schema, batches) = self.to_batches()?;
+        let table = StashTable::try_new(self.clone(), Versions::Latest)?;
         let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-        let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(file, schema, None)
-            .map_err(sql_err)?;
+        let mut writer =
+            datafusion::parquet::arrow::ArrowWriter::try_new(file, table.arrow_schema(), None)
+                .map_err(sql_err)?;
         let mut rows = 0;
-        for batch in &batches {
+        let mut batches = table.stream()?;
+        while let Some(batch) = batches.blocking_next() {
+            let batch = batch?;
             rows += batch.num_rows();
-            writer.write(batch).map_err(sql_err)?;
+            writer.write(&batch).map_err(sql_err)?;
         }
         writer.close().map_err(sql_err)?;
         Ok(rows)
     }
 }
 
-/// A DataFusion session with each stash registered as a table.
+/// A DataFusion session with each stash registered as a table (latest versions).
 pub fn context(tables: &[(&str, &Stash)]) -> Result<SessionContext> {
     let ctx = SessionContext::new();
     for (name, stash) in tables {
-        let (schema, batches) = stash.to_batches()?;
-        let table = MemTable::try_new(schema, vec![batches]).map_err(sql_err)?;
-        ctx.register_table(*name, Arc::new(table))
-            .map_err(sql_err)?;
+        register(&ctx, name, stash, Versions::Latest)?;
     }
     Ok(ctx)
+}
+
+/// Registers `stash` in `ctx` as table `name`; [`Versions::All`] gives every version of
+/// every key in append mode, with `_version` and `_timestamp`.
+pub fn register(ctx: &SessionContext, name: &str, stash: &Stash, versions: Versions) -> Result<()> {
+    let table = StashTable::try_new(stash.clone(), versions)?;
+    ctx.register_table(name, Arc::new(table)).map_err(sql_err)?;
+    Ok(())
 }
 
 /// Runs `query` over several stashes, each registered under its name.

@@ -1,0 +1,368 @@
+//! [`StashTable`]: a stash as a DataFusion table, read while the query runs.
+//!
+//! The schema is inferred when the table is made (one pass over the stash, keeping only
+//! column names and kinds). A query then streams record batches out of the engine through
+//! [`super::scan`]: only the columns it asks for are built, a `LIMIT` stops the read, and
+//! `_key = literal` / `_key IN (...)` are answered by point lookups instead of a scan.
+
+use super::batch::entries_to_batch;
+use super::flatten::KEY_COLUMN;
+use super::scan::{Entry, Pipeline, Source, Work};
+use super::schema::{Kind, SchemaBuilder};
+use super::Versions;
+use crate::error::Result;
+use crate::stash::Stash;
+use crate::value::Value;
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{DataFusionError, ScalarValue};
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::expr::InList;
+use datafusion::logical_expr::{
+    BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType,
+};
+use datafusion::physical_expr::EquivalenceProperties;
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning,
+    PhysicalExpr, PlanProperties, ReplaceChildrenOptions, SendableRecordBatchStream,
+};
+use std::fmt;
+use std::sync::Arc;
+
+/// A stash as a DataFusion [`TableProvider`], on any engine.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let stash = hashstash::Stash::builder().root_dir(dir.path()).open()?;
+/// use hashstash::table::provider::StashTable;
+/// stash.set("Animal 1", &serde_json::json!({"name": "cat"}))?;
+/// let table = StashTable::try_new(stash.clone(), hashstash::Versions::Latest)?;
+/// let ctx = datafusion::prelude::SessionContext::new();
+/// ctx.register_table("animals", std::sync::Arc::new(table))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct StashTable {
+    stash: Stash,
+    versions: Versions,
+    schema: SchemaRef,
+    /// The kind of `_key` when point lookups can answer filters on it: only text or integer
+    /// keys, whose literal encodes to exactly the stored key bytes.
+    key_kind: Option<Kind>,
+}
+
+impl fmt::Debug for StashTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StashTable")
+            .field("engine", &self.stash.engine().name())
+            .field("versions", &self.versions)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StashTable {
+    /// The table of `stash`, its schema inferred from every row. Reads the whole stash
+    /// (in parallel, keeping only the columns): in async code use
+    /// [`StashTable::try_new_async`].
+    pub fn try_new(stash: Stash, versions: Versions) -> Result<Self> {
+        let schema = infer_schema(&stash, versions)?;
+        let key_kind = schema
+            .kind(KEY_COLUMN)
+            .filter(|k| matches!(k, Kind::Text | Kind::Int))
+            .cloned();
+        Ok(StashTable {
+            schema: schema.schema(),
+            stash,
+            versions,
+            key_kind,
+        })
+    }
+
+    /// [`StashTable::try_new`] on a blocking thread.
+    pub async fn try_new_async(stash: Stash, versions: Versions) -> Result<Self> {
+        tokio::task::spawn_blocking(move || StashTable::try_new(stash, versions))
+            .await
+            .map_err(|e| crate::error::Error::engine("table", e))?
+    }
+
+    /// The stash's Arrow schema.
+    pub fn arrow_schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// Every row as record batches, as they are read (in stash order).
+    pub fn stream(&self) -> Result<Pipeline<RecordBatch>> {
+        self.pipeline(Source::All, self.schema.clone())
+    }
+
+    /// Every row as record batches, all read at once.
+    pub fn batches(&self) -> Result<Vec<RecordBatch>> {
+        let mut pipeline = self.stream()?;
+        std::iter::from_fn(|| pipeline.blocking_next()).collect()
+    }
+
+    /// The record batches of `source` with the columns of `schema`, as they are read.
+    fn pipeline(&self, source: Source, schema: SchemaRef) -> Result<Pipeline<RecordBatch>> {
+        let work: Arc<Work<RecordBatch>> =
+            Arc::new(move |entries: &[Entry]| entries_to_batch(&schema, entries));
+        Pipeline::start(self.stash.clone(), source, self.versions, work)
+    }
+
+    /// The key values a filter asks for, if point lookups can answer it exactly.
+    fn key_filter(&self, filter: &Expr) -> Option<Vec<Value>> {
+        let kind = self.key_kind.as_ref()?;
+        let is_key = |e: &Expr| matches!(e, Expr::Column(c) if c.name == KEY_COLUMN);
+        let literal = |e: &Expr| match e {
+            Expr::Literal(scalar, _) => key_literal(scalar, kind),
+            _ => None,
+        };
+        match filter {
+            Expr::BinaryExpr(BinaryExpr {
+                left,
+                op: Operator::Eq,
+                right,
+            }) => {
+                if is_key(left) {
+                    Some(vec![literal(right)?])
+                } else if is_key(right) {
+                    Some(vec![literal(left)?])
+                } else {
+                    None
+                }
+            }
+            Expr::InList(InList {
+                expr,
+                list,
+                negated: false,
+            }) if is_key(expr) => list.iter().map(literal).collect(),
+            _ => None,
+        }
+    }
+}
+
+/// The key a SQL literal names, when the `_key` column is of `kind`.
+fn key_literal(scalar: &ScalarValue, kind: &Kind) -> Option<Value> {
+    use ScalarValue as S;
+    let int = |i: i128| Some(Value::Integer(i64::try_from(i).ok()?.into()));
+    match (kind, scalar) {
+        (Kind::Text, S::Utf8(Some(s)) | S::LargeUtf8(Some(s)) | S::Utf8View(Some(s))) => {
+            Some(Value::Text(s.clone()))
+        }
+        (Kind::Int, S::Int8(Some(i))) => int((*i).into()),
+        (Kind::Int, S::Int16(Some(i))) => int((*i).into()),
+        (Kind::Int, S::Int32(Some(i))) => int((*i).into()),
+        (Kind::Int, S::Int64(Some(i))) => int((*i).into()),
+        (Kind::Int, S::UInt8(Some(i))) => int((*i).into()),
+        (Kind::Int, S::UInt16(Some(i))) => int((*i).into()),
+        (Kind::Int, S::UInt32(Some(i))) => int((*i).into()),
+        (Kind::Int, S::UInt64(Some(i))) => int((*i).into()),
+        _ => None,
+    }
+}
+
+/// The schema of every row of `stash`, read in parallel chunks merged in stash order.
+fn infer_schema(stash: &Stash, versions: Versions) -> Result<SchemaBuilder> {
+    let work: Arc<Work<SchemaBuilder>> = Arc::new(|entries: &[Entry]| {
+        let mut part = SchemaBuilder::default();
+        entries.iter().for_each(|entry| entry.visit(&mut part));
+        Ok(part)
+    });
+    let mut pipeline = Pipeline::start(stash.clone(), Source::All, versions, work)?;
+    let mut schema = SchemaBuilder::default();
+    while let Some(part) = pipeline.blocking_next() {
+        schema.merge(part?);
+    }
+    Ok(schema)
+}
+
+fn df_err(e: crate::error::Error) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+#[async_trait]
+impl TableProvider for StashTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> datafusion::common::Result<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| match self.key_filter(f) {
+                Some(_) => TableProviderFilterPushDown::Exact,
+                None => TableProviderFilterPushDown::Unsupported,
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
+        // Every pushed filter must hold: the keys asked for are those all of them name.
+        let mut keys: Option<Vec<Value>> = None;
+        for wanted in filters.iter().filter_map(|f| self.key_filter(f)) {
+            keys = Some(match keys {
+                None => wanted,
+                Some(so_far) => so_far.into_iter().filter(|k| wanted.contains(k)).collect(),
+            });
+        }
+        let source = match keys {
+            None => Source::All,
+            Some(keys) => {
+                let mut encoded: Vec<Vec<u8>> = Vec::with_capacity(keys.len());
+                for key in keys {
+                    let bytes = crate::codec::encode_key_value(key).map_err(df_err)?;
+                    if !encoded.contains(&bytes) {
+                        encoded.push(bytes);
+                    }
+                }
+                Source::Keys(encoded)
+            }
+        };
+        let schema = match projection {
+            Some(columns) => Arc::new(self.schema.project(columns)?),
+            None => self.schema.clone(),
+        };
+        Ok(Arc::new(StashExec::new(
+            self.clone(),
+            source,
+            schema,
+            limit,
+        )))
+    }
+}
+
+/// The execution plan of a [`StashTable`] scan: one partition, streamed (decoding runs on
+/// the scan's own worker threads).
+#[derive(Debug)]
+pub struct StashExec {
+    table: StashTable,
+    source: Source,
+    schema: SchemaRef,
+    limit: Option<usize>,
+    properties: Arc<PlanProperties>,
+}
+
+impl StashExec {
+    fn new(table: StashTable, source: Source, schema: SchemaRef, limit: Option<usize>) -> Self {
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(schema.clone()),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        StashExec {
+            table,
+            source,
+            schema,
+            limit,
+            properties: Arc::new(properties),
+        }
+    }
+}
+
+impl DisplayAs for StashExec {
+    fn fmt_as(&self, _: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "StashExec: engine={}", self.table.stash.engine().name())?;
+        match &self.source {
+            Source::All => write!(f, ", scan")?,
+            Source::Keys(keys) => write!(f, ", lookup of {} keys", keys.len())?,
+        }
+        let columns: Vec<&str> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|c| c.name().as_str())
+            .collect();
+        write!(f, ", columns=[{}]", columns.join(", "))?;
+        if let Some(limit) = self.limit {
+            write!(f, ", limit={limit}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ExecutionPlan for StashExec {
+    fn name(&self) -> &'static str {
+        "StashExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> datafusion::common::Result<TreeNodeRecursion>,
+    ) -> datafusion::common::Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        _: Vec<Arc<dyn ExecutionPlan>>,
+        _: ReplaceChildrenOptions,
+    ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
+        self.replace_children(
+            children,
+            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+        )
+    }
+
+    fn execute(
+        &self,
+        _partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> datafusion::common::Result<SendableRecordBatchStream> {
+        let pipeline = self
+            .table
+            .pipeline(self.source.clone(), self.schema.clone())
+            .map_err(df_err)?;
+        let remaining = self.limit.unwrap_or(usize::MAX);
+        let batches = futures_util::stream::unfold(
+            (pipeline, remaining),
+            |(mut pipeline, remaining)| async move {
+                if remaining == 0 {
+                    return None;
+                }
+                let batch = match pipeline.next().await? {
+                    Ok(batch) => batch,
+                    Err(e) => return Some((Err(df_err(e)), (pipeline, 0))),
+                };
+                let kept = batch.num_rows().min(remaining);
+                Some((Ok(batch.slice(0, kept)), (pipeline, remaining - kept)))
+            },
+        );
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema.clone(),
+            batches,
+        )))
+    }
+}
