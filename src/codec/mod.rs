@@ -183,7 +183,29 @@ pub fn decode_key<K: DeserializeOwned>(bytes: &[u8]) -> Result<K> {
 
 /// Decodes key bytes into a dynamic [`Value`] (sets stay tagged with [`key::SET_TAG`]).
 pub fn decode_key_dyn(bytes: &[u8]) -> Result<Value> {
+    // Text keys are the most common by far: read them without the general decoder.
+    if let Some(text) = cbor_text(bytes) {
+        return Ok(Value::Text(text.to_owned()));
+    }
     ciborium::from_reader(bytes).map_err(|e| Error::decode("key", "canonical cbor", e.to_string()))
+}
+
+/// The text of key bytes that are exactly one definite-length CBOR text string.
+fn cbor_text(bytes: &[u8]) -> Option<&str> {
+    let (&head, rest) = bytes.split_first()?;
+    let (len, rest) = match head {
+        0x60..=0x77 => (usize::from(head - 0x60), rest),
+        0x78 => (usize::from(*rest.first()?), rest.get(1..)?),
+        0x79 => (
+            usize::from(u16::from_be_bytes(rest.get(..2)?.try_into().ok()?)),
+            rest.get(2..)?,
+        ),
+        _ => return None,
+    };
+    if rest.len() != len {
+        return None;
+    }
+    std::str::from_utf8(rest).ok()
 }
 
 /// Removes set tags so that a tree deserializes into Rust collections.

@@ -13,7 +13,7 @@ pub const DATAFRAME_EXT: i8 = 0x44;
 /// The CBOR tag a DataFrame reads as in a dynamic [`Value`] (its content: IPC bytes).
 pub const DATAFRAME_TAG: u64 = 0x6873_4446;
 /// The deepest nesting accepted.
-const MAX_DEPTH: usize = 512;
+pub const MAX_DEPTH: usize = 512;
 
 /// Decodes one MessagePack value that fills `bytes` exactly.
 pub fn to_value(bytes: &[u8]) -> Result<Value, String> {
@@ -28,12 +28,42 @@ pub fn to_value(bytes: &[u8]) -> Result<Value, String> {
     Ok(value)
 }
 
+#[derive(Clone, Debug)]
 struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Reader<'a> {
+    /// Steps over one value, checking it as [`Reader::value`] would, without building it.
+    fn skip(&mut self, depth: usize) -> Result<(), String> {
+        if depth > MAX_DEPTH {
+            return Err("nested too deeply".into());
+        }
+        let marker = self.take(1)?[0];
+        let (items, step) = match marker {
+            0x80..=0x8f => (usize::from(marker & 0x0f), 2),
+            0xde | 0xdf => (self.uint(if marker == 0xde { 2 } else { 4 })? as usize, 2),
+            0x90..=0x9f => (usize::from(marker & 0x0f), 1),
+            0xdc | 0xdd => (self.uint(if marker == 0xdc { 2 } else { 4 })? as usize, 1),
+            0xc7..=0xc9 => {
+                let len = self.uint(1 << (marker - 0xc7))? as usize;
+                self.take(len + 1)?;
+                return Ok(());
+            }
+            0xd4..=0xd8 => {
+                self.take((1 << (marker - 0xd4)) + 1)?;
+                return Ok(());
+            }
+            0xc1 => return Err("reserved marker 0xc1".into()),
+            _ => return scalar_after(self, marker).map(drop),
+        };
+        for _ in 0..items.saturating_mul(step) {
+            self.skip(depth + 1)?;
+        }
+        Ok(())
+    }
+
     fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
         let end = self.pos.checked_add(n).filter(|e| *e <= self.bytes.len());
         let end =
@@ -140,6 +170,201 @@ impl<'a> Reader<'a> {
         }
         Ok(Value::Map(entries))
     }
+}
+
+/// A MessagePack scalar, borrowed from the bytes it was read from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Scalar<'a> {
+    /// `nil`.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// An integer (MessagePack integers reach from `i64::MIN` to `u64::MAX`).
+    Int(i128),
+    /// A float (`float 32` widened).
+    Float(f64),
+    /// A string (UTF-8 checked).
+    Text(&'a str),
+    /// A byte string.
+    Bytes(&'a [u8]),
+}
+
+/// The shape of one MessagePack value, for walking it without building a [`Value`].
+#[derive(Clone, Debug)]
+pub enum Shape<'a> {
+    /// A map: its entries, key then value, each one encoded value.
+    Map(Items<'a>),
+    /// An array: its items, each one encoded value.
+    Array(Items<'a>),
+    /// An extension value: its type and data.
+    Ext(i8, &'a [u8]),
+    /// Anything else.
+    Scalar(Scalar<'a>),
+}
+
+/// The encoded items of a map (keys and values in turn) or an array.
+#[derive(Clone, Debug)]
+pub struct Items<'a> {
+    reader: Reader<'a>,
+    left: usize,
+}
+
+impl Items<'_> {
+    /// How many encoded values are left.
+    pub fn remaining(&self) -> usize {
+        self.left
+    }
+}
+
+impl<'a> Iterator for Items<'a> {
+    type Item = Result<&'a [u8], String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let start = self.reader.pos;
+        Some(
+            self.reader
+                .skip(0)
+                .map(|()| &self.reader.bytes[start..self.reader.pos]),
+        )
+    }
+}
+
+/// One step of a walk through validated MessagePack, reading each byte once.
+#[derive(Clone, Debug)]
+pub enum Node<'a> {
+    /// A map with this many entries: its keys and values are the next nodes, in turn.
+    Map(usize),
+    /// A scalar.
+    Scalar(Scalar<'a>),
+    /// An array or extension value, stepped over whole: its encoded bytes.
+    Other(&'a [u8]),
+}
+
+/// Walks validated MessagePack node by node (see [`Node`]).
+#[derive(Clone, Debug)]
+pub struct Cursor<'a> {
+    reader: Reader<'a>,
+}
+
+impl<'a> Cursor<'a> {
+    /// A cursor at the start of `bytes`.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Cursor {
+            reader: Reader { bytes, pos: 0 },
+        }
+    }
+
+    /// Whether every byte has been read.
+    pub fn at_end(&self) -> bool {
+        self.reader.pos == self.reader.bytes.len()
+    }
+
+    /// The next node. With `open_maps`, a map with entries is opened ([`Node::Map`]);
+    /// otherwise maps are stepped over whole like arrays.
+    pub fn next_node(&mut self, open_maps: bool) -> Result<Node<'a>, String> {
+        let start = self.reader.pos;
+        let marker = self.reader.take(1)?[0];
+        let map_len = match marker {
+            0x80..=0x8f => Some(usize::from(marker & 0x0f)),
+            0xde | 0xdf => Some(self.reader.uint(if marker == 0xde { 2 } else { 4 })? as usize),
+            _ => None,
+        };
+        Ok(match (marker, map_len) {
+            (_, Some(len)) if open_maps && len > 0 => Node::Map(len),
+            (0x80..=0x9f | 0xdc..=0xdf | 0xc7..=0xc9 | 0xd4..=0xd8, _) => {
+                self.reader.pos = start;
+                self.reader.skip(0)?;
+                Node::Other(&self.reader.bytes[start..self.reader.pos])
+            }
+            _ => Node::Scalar(scalar_after(&mut self.reader, marker)?),
+        })
+    }
+}
+
+/// Checks that `bytes` is exactly one well-formed MessagePack value (lengths, UTF-8,
+/// nesting), so that walking it with [`shape`] cannot fail.
+pub fn validate(bytes: &[u8]) -> Result<(), String> {
+    let mut reader = Reader { bytes, pos: 0 };
+    reader.skip(0)?;
+    if reader.pos != bytes.len() {
+        return Err(format!(
+            "{} bytes left over after the value",
+            bytes.len() - reader.pos
+        ));
+    }
+    Ok(())
+}
+
+/// The shape of the encoded value at the start of `bytes`.
+pub fn shape(bytes: &[u8]) -> Result<Shape<'_>, String> {
+    let mut reader = Reader { bytes, pos: 0 };
+    let marker = reader.take(1)?[0];
+    fn items(reader: Reader<'_>, left: usize) -> Items<'_> {
+        Items { reader, left }
+    }
+    Ok(match marker {
+        0x80..=0x8f => Shape::Map(items(reader, 2 * usize::from(marker & 0x0f))),
+        0xde | 0xdf => {
+            let len = reader.uint(if marker == 0xde { 2 } else { 4 })? as usize;
+            Shape::Map(items(reader, 2 * len))
+        }
+        0x90..=0x9f => Shape::Array(items(reader, usize::from(marker & 0x0f))),
+        0xdc | 0xdd => {
+            let len = reader.uint(if marker == 0xdc { 2 } else { 4 })? as usize;
+            Shape::Array(items(reader, len))
+        }
+        0xc7..=0xc9 | 0xd4..=0xd8 => {
+            let len = if marker >= 0xd4 {
+                1 << (marker - 0xd4)
+            } else {
+                reader.uint(1 << (marker - 0xc7))? as usize
+            };
+            let kind = reader.take(1)?[0] as i8;
+            Shape::Ext(kind, reader.take(len)?)
+        }
+        _ => Shape::Scalar(scalar_after(&mut reader, marker)?),
+    })
+}
+
+/// The scalar at the start of `bytes`, or `None` for a map, an array or an extension value.
+pub fn scalar(bytes: &[u8]) -> Option<Scalar<'_>> {
+    match shape(bytes).ok()? {
+        Shape::Scalar(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn scalar_after<'a>(reader: &mut Reader<'a>, marker: u8) -> Result<Scalar<'a>, String> {
+    let text = |raw: &'a [u8]| {
+        std::str::from_utf8(raw)
+            .map(Scalar::Text)
+            .map_err(|e| format!("invalid UTF-8 in a string: {e}"))
+    };
+    Ok(match marker {
+        0x00..=0x7f => Scalar::Int(marker.into()),
+        0xe0..=0xff => Scalar::Int((marker as i8).into()),
+        0xc0 => Scalar::Null,
+        0xc2 => Scalar::Bool(false),
+        0xc3 => Scalar::Bool(true),
+        0xca => Scalar::Float(f32::from_bits(reader.uint(4)? as u32).into()),
+        0xcb => Scalar::Float(f64::from_bits(reader.uint(8)?)),
+        0xcc..=0xcf => Scalar::Int(reader.uint(1 << (marker - 0xcc))?.into()),
+        0xd0..=0xd3 => Scalar::Int(reader.int(1 << (marker - 0xd0))?.into()),
+        0xa0..=0xbf => text(reader.take(usize::from(marker & 0x1f))?)?,
+        0xd9..=0xdb => {
+            let len = reader.uint(1 << (marker - 0xd9))? as usize;
+            text(reader.take(len)?)?
+        }
+        0xc4..=0xc6 => {
+            let len = reader.uint(1 << (marker - 0xc4))? as usize;
+            Scalar::Bytes(reader.take(len)?)
+        }
+        other => return Err(format!("marker {other:#04x} is not a scalar")),
+    })
 }
 
 /// Rewrites one MessagePack `bin` value into an extension value of type `kind` with the same

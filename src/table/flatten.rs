@@ -16,7 +16,10 @@
 //! Column order is the order of first appearance: key columns, value columns, then the
 //! metadata columns.
 
-use crate::codec::msgpack::DATAFRAME_TAG;
+use super::cell::{Cell, Entries};
+use crate::codec::msgpack::{
+    shape, Cursor, Node, Scalar, Shape, DATAFRAME_EXT, DATAFRAME_TAG, MAX_DEPTH,
+};
 use crate::error::Result;
 use crate::value::Value;
 
@@ -60,24 +63,27 @@ pub trait RowSink<'v> {
     /// A new row begins; cells until the next call belong to it.
     fn start_row(&mut self);
     /// One cell of the current row.
-    fn cell(&mut self, column: &str, value: &'v Value);
+    fn cell(&mut self, column: &str, value: Cell<'v>);
 }
 
-/// Feeds the rows of one entry to `sink`. `value` must have had its DataFrames opened by
-/// [`open_dataframes`] (unopened ones stay single cells).
+/// Feeds the rows of one entry to `sink`. A decoded `value` must have had its DataFrames
+/// opened by [`open_dataframes`] (unopened ones stay single cells); a MessagePack one must
+/// hold no DataFrame (see [`has_dataframe`]).
 pub fn visit_entry<'v>(
     key: &'v Value,
-    value: &'v Value,
+    value: Cell<'v>,
     meta: Option<&'v MetaCells>,
     sink: &mut impl RowSink<'v>,
-) {
+) -> std::result::Result<(), String> {
     let mut walker = Walker {
         sink,
         key,
         meta,
         name: String::new(),
+        error: None,
     };
     walker.value_rows(value);
+    walker.error.map_or(Ok(()), Err)
 }
 
 /// The rows of one entry, as owned cells.
@@ -85,7 +91,8 @@ pub fn flatten_entry(key: &Value, value: &Value, meta: Option<RowMeta>) -> Resul
     let value = open_dataframes(value.clone())?;
     let meta = meta.map(|m| m.cells());
     let mut rows = OwnedRows(Vec::new());
-    visit_entry(key, &value, meta.as_ref(), &mut rows);
+    visit_entry(key, Cell::Value(&value), meta.as_ref(), &mut rows)
+        .map_err(|e| crate::error::Error::decode("value", "hashstash", e))?;
     Ok(rows.0)
 }
 
@@ -95,9 +102,9 @@ impl<'v> RowSink<'v> for OwnedRows {
     fn start_row(&mut self) {
         self.0.push(Row::new());
     }
-    fn cell(&mut self, column: &str, value: &'v Value) {
+    fn cell(&mut self, column: &str, value: Cell<'v>) {
         if let Some(row) = self.0.last_mut() {
-            row.push((column.to_owned(), value.clone()));
+            row.push((column.to_owned(), value.to_value().into_owned()));
         }
     }
 }
@@ -108,74 +115,154 @@ struct Walker<'s, 'v, S> {
     key: &'v Value,
     meta: Option<&'v MetaCells>,
     name: String,
+    /// What was wrong with MessagePack bytes, if anything: the walk stops there.
+    error: Option<String>,
 }
 
 impl<'v, S: RowSink<'v>> Walker<'_, 'v, S> {
     /// The rows a value becomes.
-    fn value_rows(&mut self, value: &'v Value) {
-        match value {
-            Value::Tag(OPENED_DATAFRAME_TAG, records) => self.records(records),
-            Value::Array(items) if items.iter().any(is_record_like) => {
+    fn value_rows(&mut self, value: Cell<'v>) {
+        if let Some(records) = opened_dataframe(value) {
+            return self.records(records);
+        }
+        match value.array() {
+            Some(items) if items.clone().any(is_record_like) => {
                 for item in items {
-                    match item {
-                        Value::Tag(OPENED_DATAFRAME_TAG, records) => self.records(records),
-                        other => self.row(other),
+                    match opened_dataframe(item) {
+                        Some(records) => self.records(records),
+                        None => self.row(item),
                     }
                 }
             }
-            other => self.row(other),
+            _ => self.row(value),
         }
     }
 
     /// The rows of an opened DataFrame: one per record.
-    fn records(&mut self, records: &'v Value) {
-        if let Value::Array(records) = records {
-            records.iter().for_each(|record| self.row(record));
-        }
+    fn records(&mut self, records: &'v [Value]) {
+        records
+            .iter()
+            .for_each(|record| self.row(Cell::Value(record)));
     }
 
     /// One row: key cells, then the value's cells (a map spread out, anything else
     /// `_value`), then the metadata.
-    fn row(&mut self, value: &'v Value) {
+    fn row(&mut self, value: Cell<'v>) {
+        self.name.clear();
         self.sink.start_row();
-        match self.key {
-            Value::Map(entries) if !entries.is_empty() => self.map(entries),
-            other => self.sink.cell(KEY_COLUMN, other),
+        match Cell::Value(self.key).map() {
+            Some(entries) if !entries.is_empty() => self.map(entries),
+            _ => self.sink.cell(KEY_COLUMN, Cell::Value(self.key)),
         }
         match value {
-            Value::Map(entries) => self.map(entries),
-            other => self.sink.cell(VALUE_COLUMN, other),
+            Cell::Msgpack(bytes) => {
+                // The walk checks the bytes as it reads them (see `decode_value` in scan.rs).
+                let mut cursor = Cursor::new(bytes);
+                match cursor.next_node(true) {
+                    Ok(Node::Map(len)) => self.msgpack_map(&mut cursor, len, 0),
+                    // An empty map spreads into no columns.
+                    Ok(Node::Other(map)) if matches!(shape(map), Ok(Shape::Map(_))) => {}
+                    Ok(_) => self.sink.cell(VALUE_COLUMN, value),
+                    Err(e) => self.error = Some(e),
+                }
+                if self.error.is_none() && !cursor.at_end() {
+                    self.error = Some("bytes left over after the value".into());
+                }
+            }
+            _ => match value.map() {
+                Some(entries) => self.map(entries),
+                None => self.sink.cell(VALUE_COLUMN, value),
+            },
         }
         if let Some([version, timestamp]) = self.meta {
-            self.sink.cell(VERSION_COLUMN, version);
-            self.sink.cell(TIMESTAMP_COLUMN, timestamp);
+            self.sink.cell(VERSION_COLUMN, Cell::Value(version));
+            self.sink.cell(TIMESTAMP_COLUMN, Cell::Value(timestamp));
         }
     }
 
     /// Nested maps become dotted column names; everything else is a cell.
-    fn map(&mut self, entries: &'v [(Value, Value)]) {
+    fn map(&mut self, entries: Entries<'v>) {
         for (k, v) in entries {
             let outer = self.name.len();
             if outer > 0 {
                 self.name.push('.');
             }
-            match k {
-                Value::Text(t) => self.name.push_str(t),
-                other => self
-                    .name
-                    .push_str(&crate::value::to_json(other).to_string()),
+            match k.scalar() {
+                Some(Scalar::Text(t)) => self.name.push_str(t),
+                _ => self.push_json_name(k),
             }
-            match v {
-                Value::Map(inner) if !inner.is_empty() => self.map(inner),
-                cell => self.sink.cell(&self.name, cell),
+            match v.map() {
+                Some(inner) if !inner.is_empty() => self.map(inner),
+                _ => self.sink.cell(&self.name, v),
             }
             self.name.truncate(outer);
         }
     }
 }
 
-fn is_record_like(value: &Value) -> bool {
-    matches!(value, Value::Map(_) | Value::Tag(OPENED_DATAFRAME_TAG, _))
+impl<'v, S: RowSink<'v>> Walker<'_, 'v, S> {
+    /// [`Walker::map`] for a MessagePack map whose header `cursor` has just read: one pass
+    /// over the bytes, each scalar read once.
+    fn msgpack_map(&mut self, cursor: &mut Cursor<'v>, len: usize, depth: usize) {
+        if depth > MAX_DEPTH {
+            self.error = Some("nested too deeply".into());
+            return;
+        }
+        for _ in 0..len {
+            let outer = self.name.len();
+            if outer > 0 {
+                self.name.push('.');
+            }
+            match cursor.next_node(false) {
+                Ok(Node::Scalar(Scalar::Text(t))) => self.name.push_str(t),
+                Ok(Node::Scalar(s)) => self.push_json_name(Cell::Scalar(s)),
+                Ok(Node::Other(bytes)) => self.push_json_name(Cell::Msgpack(bytes)),
+                // Keys are read with maps closed: a map key comes back as `Other`.
+                Ok(Node::Map(_)) => {}
+                Err(e) => return self.error = Some(e),
+            }
+            match cursor.next_node(true) {
+                Ok(Node::Map(inner)) => self.msgpack_map(cursor, inner, depth + 1),
+                Ok(Node::Scalar(s)) => self.sink.cell(&self.name, Cell::Scalar(s)),
+                Ok(Node::Other(bytes)) => self.sink.cell(&self.name, Cell::Msgpack(bytes)),
+                Err(e) => return self.error = Some(e),
+            }
+            if self.error.is_some() {
+                return;
+            }
+            self.name.truncate(outer);
+        }
+    }
+
+    fn push_json_name(&mut self, key: Cell<'_>) {
+        self.name
+            .push_str(&crate::value::to_json(&key.to_value()).to_string());
+    }
+}
+
+fn is_record_like(value: Cell<'_>) -> bool {
+    value.map().is_some() || opened_dataframe(value).is_some()
+}
+
+/// The records of a DataFrame opened by [`open_dataframes`].
+fn opened_dataframe(value: Cell<'_>) -> Option<&[Value]> {
+    match value {
+        Cell::Value(Value::Tag(OPENED_DATAFRAME_TAG, records)) => match records.as_ref() {
+            Value::Array(records) => Some(records),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Whether a MessagePack value is, or lists, a DataFrame: such values are decoded and
+/// opened with [`open_dataframes`] rather than walked as bytes.
+pub fn has_dataframe(msgpack: &[u8]) -> bool {
+    let is_frame = |bytes: &[u8]| matches!(shape(bytes), Ok(Shape::Ext(DATAFRAME_EXT, _)));
+    match shape(msgpack) {
+        Ok(Shape::Array(mut items)) => items.any(|item| item.is_ok_and(is_frame)),
+        _ => is_frame(msgpack),
+    }
 }
 
 /// Marks a DataFrame already opened into an array of records (never stored; tables only).

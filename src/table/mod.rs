@@ -3,6 +3,7 @@
 
 #[cfg(feature = "sql")]
 pub mod batch;
+pub mod cell;
 pub mod flatten;
 #[cfg(feature = "sql")]
 pub mod load;

@@ -97,7 +97,7 @@ impl StashTable {
 
     /// Every row as record batches, as they are read (in stash order).
     pub fn stream(&self) -> Result<Pipeline<RecordBatch>> {
-        self.pipeline(Source::All, self.schema.clone())
+        self.pipeline(Source::All, None)
     }
 
     /// Every row as record batches, all read at once.
@@ -106,10 +106,16 @@ impl StashTable {
         std::iter::from_fn(|| pipeline.blocking_next()).collect()
     }
 
-    /// The record batches of `source` with the columns of `schema`, as they are read.
-    fn pipeline(&self, source: Source, schema: SchemaRef) -> Result<Pipeline<RecordBatch>> {
-        let work: Arc<Work<RecordBatch>> =
-            Arc::new(move |entries: &[Entry]| entries_to_batch(&schema, entries));
+    /// The record batches of `source` with the columns `projection` picks, as they are read.
+    fn pipeline(
+        &self,
+        source: Source,
+        projection: Option<Vec<usize>>,
+    ) -> Result<Pipeline<RecordBatch>> {
+        let schema = self.schema.clone();
+        let work: Arc<Work<RecordBatch>> = Arc::new(move |entries: &[Entry]| {
+            entries_to_batch(&schema, projection.as_deref(), entries)
+        });
         Pipeline::start(self.stash.clone(), source, self.versions, work)
     }
 
@@ -169,7 +175,9 @@ fn key_literal(scalar: &ScalarValue, kind: &Kind) -> Option<Value> {
 fn infer_schema(stash: &Stash, versions: Versions) -> Result<SchemaBuilder> {
     let work: Arc<Work<SchemaBuilder>> = Arc::new(|entries: &[Entry]| {
         let mut part = SchemaBuilder::default();
-        entries.iter().for_each(|entry| entry.visit(&mut part));
+        entries
+            .iter()
+            .try_for_each(|entry| entry.visit(&mut part))?;
         Ok(part)
     });
     let mut pipeline = Pipeline::start(stash.clone(), Source::All, versions, work)?;
@@ -242,6 +250,7 @@ impl TableProvider for StashTable {
         Ok(Arc::new(StashExec::new(
             self.clone(),
             source,
+            projection.cloned(),
             schema,
             limit,
         )))
@@ -254,13 +263,20 @@ impl TableProvider for StashTable {
 pub struct StashExec {
     table: StashTable,
     source: Source,
+    projection: Option<Vec<usize>>,
     schema: SchemaRef,
     limit: Option<usize>,
     properties: Arc<PlanProperties>,
 }
 
 impl StashExec {
-    fn new(table: StashTable, source: Source, schema: SchemaRef, limit: Option<usize>) -> Self {
+    fn new(
+        table: StashTable,
+        source: Source,
+        projection: Option<Vec<usize>>,
+        schema: SchemaRef,
+        limit: Option<usize>,
+    ) -> Self {
         let properties = PlanProperties::new(
             EquivalenceProperties::new(schema.clone()),
             Partitioning::UnknownPartitioning(1),
@@ -270,6 +286,7 @@ impl StashExec {
         StashExec {
             table,
             source,
+            projection,
             schema,
             limit,
             properties: Arc::new(properties),
@@ -343,7 +360,7 @@ impl ExecutionPlan for StashExec {
     ) -> datafusion::common::Result<SendableRecordBatchStream> {
         let pipeline = self
             .table
-            .pipeline(self.source.clone(), self.schema.clone())
+            .pipeline(self.source.clone(), self.projection.clone())
             .map_err(df_err)?;
         let remaining = self.limit.unwrap_or(usize::MAX);
         let batches = futures_util::stream::unfold(

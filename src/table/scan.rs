@@ -11,12 +11,14 @@
 //! few chunks are in flight: a slow consumer slows the reader, and a consumer that stops
 //! (a `LIMIT`) stops it.
 
-use super::flatten::{open_dataframes, visit_entry, MetaCells, RowMeta, RowSink};
+use super::cell::Cell;
+use super::flatten::{has_dataframe, open_dataframes, visit_entry, MetaCells, RowMeta, RowSink};
 use super::Versions;
-use crate::codec::{self, Codec};
+use crate::codec::{self, msgpack, Codec, Serializer};
 use crate::error::{Error, Result};
 use crate::stash::Stash;
 use crate::value::Value;
+use std::ops::Range;
 use std::sync::{mpsc, Arc, Mutex};
 use tokio::sync::{mpsc as ordered, oneshot};
 
@@ -42,18 +44,73 @@ struct RawEntry {
     versions: Vec<(Option<RowMeta>, Vec<u8>)>,
 }
 
-/// One decoded entry, with its DataFrames opened.
+/// Raw entries copied into one buffer, so that a chunk is a few allocations, not a few per
+/// entry (and the engine's buffers are freed on the thread that made them).
+#[derive(Default)]
+struct RawChunk {
+    bytes: Vec<u8>,
+    /// Each entry's key bytes and its versions (a range of `versions`).
+    entries: Vec<(Range<usize>, Range<usize>)>,
+    /// Each version's metadata and value bytes.
+    versions: Vec<(Option<RowMeta>, Range<usize>)>,
+}
+
+impl RawChunk {
+    fn with_capacity(entries: usize) -> Self {
+        RawChunk {
+            bytes: Vec::with_capacity(entries * 128),
+            entries: Vec::with_capacity(entries),
+            versions: Vec::with_capacity(entries),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn push(&mut self, entry: RawEntry) {
+        let first = self.versions.len();
+        for (meta, value) in entry.versions {
+            let range = self.append(&value);
+            self.versions.push((meta, range));
+        }
+        let key = self.append(&entry.key);
+        self.entries.push((key, first..self.versions.len()));
+    }
+
+    fn append(&mut self, bytes: &[u8]) -> Range<usize> {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(bytes);
+        start..self.bytes.len()
+    }
+}
+
+/// One decoded entry.
 pub struct Entry {
     key: Value,
-    versions: Vec<(Option<MetaCells>, Value)>,
+    versions: Vec<(Option<MetaCells>, Payload)>,
+}
+
+/// A decoded value: MessagePack bytes (walked as they are, checked as they are read) or a [`Value`] with its
+/// DataFrames opened.
+enum Payload {
+    Msgpack(Vec<u8>),
+    Value(Value),
 }
 
 impl Entry {
-    /// Feeds the entry's rows (every version it carries) to `sink`.
-    pub fn visit<'v>(&'v self, sink: &mut impl RowSink<'v>) {
+    /// Feeds the entry's rows (every version it carries) to `sink`; an error if its
+    /// MessagePack bytes turn out to be corrupt.
+    pub fn visit<'v>(&'v self, sink: &mut impl RowSink<'v>) -> Result<()> {
         for (meta, value) in &self.versions {
-            visit_entry(&self.key, value, meta.as_ref(), sink);
+            let cell = match value {
+                Payload::Msgpack(bytes) => Cell::Msgpack(bytes),
+                Payload::Value(value) => Cell::Value(value),
+            };
+            visit_entry(&self.key, cell, meta.as_ref(), sink)
+                .map_err(|e| Error::decode("value", "hashstash", e))?;
         }
+        Ok(())
     }
 }
 
@@ -79,7 +136,7 @@ impl<T: Send + 'static> Pipeline<T> {
         };
         let (order_tx, results) = ordered::channel(workers * IN_FLIGHT);
         let (work_tx, work_rx) =
-            mpsc::sync_channel::<(Vec<RawEntry>, oneshot::Sender<Result<T>>)>(workers * IN_FLIGHT);
+            mpsc::sync_channel::<(RawChunk, oneshot::Sender<Result<T>>)>(workers * IN_FLIGHT);
         let work_rx = Arc::new(Mutex::new(work_rx));
         let codec = stash.codec();
         for _ in 0..workers {
@@ -134,9 +191,9 @@ fn read<T>(
     source: &Source,
     versions: Versions,
     order_tx: &ordered::Sender<oneshot::Receiver<Result<T>>>,
-    work_tx: &mpsc::SyncSender<(Vec<RawEntry>, oneshot::Sender<Result<T>>)>,
+    work_tx: &mpsc::SyncSender<(RawChunk, oneshot::Sender<Result<T>>)>,
 ) {
-    let dispatch = |chunk: Vec<RawEntry>| {
+    let dispatch = |chunk: RawChunk| {
         let (done, result) = oneshot::channel();
         order_tx.blocking_send(result).is_ok() && work_tx.send((chunk, done)).is_ok()
     };
@@ -150,12 +207,12 @@ fn read<T>(
         Err(e) => return fail(e),
     };
     let mut size = FIRST_CHUNK;
-    let mut chunk = Vec::with_capacity(size);
+    let mut chunk = RawChunk::with_capacity(size);
     for entry in entries {
         match entry {
             Ok(entry) => chunk.push(entry),
             Err(e) => {
-                if !chunk.is_empty() && !dispatch(chunk) {
+                if chunk.len() > 0 && !dispatch(chunk) {
                     return;
                 }
                 return fail(e);
@@ -166,10 +223,10 @@ fn read<T>(
                 return;
             }
             size = (size * 4).min(CHUNK);
-            chunk = Vec::with_capacity(size);
+            chunk = RawChunk::with_capacity(size);
         }
     }
-    if !chunk.is_empty() {
+    if chunk.len() > 0 {
         dispatch(chunk);
     }
 }
@@ -238,22 +295,44 @@ fn raw_entries<'a>(
     })
 }
 
-fn decode(codec: Codec, chunk: Vec<RawEntry>) -> Result<Vec<Entry>> {
+fn decode(codec: Codec, chunk: RawChunk) -> Result<Vec<Entry>> {
+    let bytes = |range: &Range<usize>| chunk.bytes.get(range.clone()).unwrap_or_default();
     chunk
-        .into_iter()
-        .map(|raw| {
-            let versions = raw
+        .entries
+        .iter()
+        .map(|(key, versions)| {
+            let versions = chunk
                 .versions
-                .into_iter()
-                .map(|(meta, bytes)| {
-                    let value = open_dataframes(codec.decode_value_dyn(&bytes)?)?;
-                    Ok((meta.map(|m| m.cells()), value))
+                .get(versions.clone())
+                .unwrap_or_default()
+                .iter()
+                .map(|(meta, value)| {
+                    Ok((meta.map(|m| m.cells()), decode_value(codec, bytes(value))?))
                 })
                 .collect::<Result<_>>()?;
             Ok(Entry {
-                key: codec::decode_key_dyn(&raw.key)?,
+                key: codec::decode_key_dyn(bytes(key))?,
                 versions,
             })
         })
         .collect()
+}
+
+/// MessagePack values stay bytes (checked here, so walking them cannot fail), unless they
+/// hold a DataFrame, which is opened; other serializers' values are decoded.
+fn decode_value(codec: Codec, stored: &[u8]) -> Result<Payload> {
+    if codec.serializer == Serializer::Hashstash {
+        let bytes = codec::decode(stored, codec.compress, codec.b64)?;
+        // A map (the usual value) is checked by the walk as it reads it; anything else is
+        // checked here, whole, because its cells are handed out unread.
+        if !matches!(msgpack::shape(&bytes), Ok(msgpack::Shape::Map(_))) {
+            msgpack::validate(&bytes).map_err(|e| Error::decode("value", "hashstash", e))?;
+        }
+        if !has_dataframe(&bytes) {
+            return Ok(Payload::Msgpack(bytes));
+        }
+    }
+    Ok(Payload::Value(open_dataframes(
+        codec.decode_value_dyn(stored)?,
+    )?))
 }

@@ -16,8 +16,10 @@
 //!
 //! `_version` is `UInt64` and `_timestamp` a UTC timestamp in microseconds.
 
+use super::cell::{ArrayItems, Cell};
 use super::flatten::{Row, RowSink, TIMESTAMP_COLUMN, VERSION_COLUMN};
 use crate::codec::key::SET_TAG;
+use crate::codec::msgpack::Scalar;
 use crate::value::Value;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use std::collections::HashMap;
@@ -45,26 +47,29 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// The kind of one cell.
+    /// The kind of one value.
     pub fn of(value: &Value) -> Kind {
-        match value {
-            Value::Null => Kind::Null,
-            Value::Bool(_) => Kind::Bool,
-            Value::Integer(i) => {
-                if i64::try_from(i128::from(*i)).is_ok() {
-                    Kind::Int
-                } else {
-                    Kind::Json
-                }
-            }
-            Value::Float(_) => Kind::Float,
-            Value::Text(_) => Kind::Text,
-            Value::Bytes(_) => Kind::Bytes,
-            Value::Array(items) => Kind::List(Box::new(
-                items.iter().map(Kind::of).fold(Kind::Null, Kind::merge),
+        Kind::of_cell(Cell::Value(value))
+    }
+
+    /// The kind of one cell.
+    pub fn of_cell(cell: Cell<'_>) -> Kind {
+        if let Some(scalar) = cell.scalar() {
+            return match scalar {
+                Scalar::Null => Kind::Null,
+                Scalar::Bool(_) => Kind::Bool,
+                Scalar::Int(i) if i64::try_from(i).is_ok() => Kind::Int,
+                Scalar::Int(_) => Kind::Json,
+                Scalar::Float(_) => Kind::Float,
+                Scalar::Text(_) => Kind::Text,
+                Scalar::Bytes(_) => Kind::Bytes,
+            };
+        }
+        match list_items(cell) {
+            Some(items) => Kind::List(Box::new(
+                items.map(Kind::of_cell).fold(Kind::Null, Kind::merge),
             )),
-            Value::Tag(SET_TAG, inner) => Kind::of(inner),
-            _ => Kind::Json,
+            None => Kind::Json,
         }
     }
 
@@ -105,6 +110,7 @@ impl Kind {
 pub struct SchemaBuilder {
     columns: Vec<(String, Kind)>,
     index: HashMap<String, usize>,
+    guess: ColumnGuess,
 }
 
 impl SchemaBuilder {
@@ -167,9 +173,72 @@ impl SchemaBuilder {
 }
 
 impl<'v> RowSink<'v> for SchemaBuilder {
-    fn start_row(&mut self) {}
+    fn start_row(&mut self) {
+        self.guess.start_row();
+    }
 
-    fn cell(&mut self, column: &str, value: &'v Value) {
-        self.add_cell(column, Kind::of(value));
+    fn cell(&mut self, column: &str, value: Cell<'v>) {
+        let kind = Kind::of_cell(value);
+        let columns = &self.columns;
+        let index = &self.index;
+        match self.guess.find(
+            column,
+            |i| columns.get(i).map(|(name, _)| name.as_str()),
+            || index.get(column).copied(),
+        ) {
+            Some(i) => {
+                let current = std::mem::replace(&mut self.columns[i].1, Kind::Null);
+                self.columns[i].1 = current.merge(kind);
+            }
+            None => self.add_cell(column, kind),
+        }
+    }
+}
+
+/// The items of a list (or set) cell.
+pub fn list_items(cell: Cell<'_>) -> Option<ArrayItems<'_>> {
+    match cell {
+        Cell::Value(Value::Tag(SET_TAG, inner)) => Cell::Value(inner).array(),
+        other => other.array(),
+    }
+}
+
+/// Finds column numbers by name. Rows of a stash mostly share their shape, so it first
+/// guesses that a row's n-th cell falls in the same column as the previous row's n-th cell:
+/// most lookups then cost one string comparison instead of hashing the name.
+#[derive(Clone, Debug, Default)]
+pub struct ColumnGuess {
+    guesses: Vec<usize>,
+    position: usize,
+}
+
+impl ColumnGuess {
+    /// A new row begins.
+    pub fn start_row(&mut self) {
+        self.position = 0;
+    }
+
+    /// The column of the row's next cell, `name`: the guess if `name_of` confirms it,
+    /// otherwise `lookup`'s answer (remembered as the next guess).
+    pub fn find<'n>(
+        &mut self,
+        name: &str,
+        name_of: impl Fn(usize) -> Option<&'n str>,
+        lookup: impl FnOnce() -> Option<usize>,
+    ) -> Option<usize> {
+        let position = self.position;
+        self.position += 1;
+        if let Some(&guess) = self.guesses.get(position) {
+            if name_of(guess) == Some(name) {
+                return Some(guess);
+            }
+        }
+        let found = lookup()?;
+        if let Some(guess) = self.guesses.get_mut(position) {
+            *guess = found;
+        } else if self.guesses.len() == position {
+            self.guesses.push(found);
+        }
+        Some(found)
     }
 }

@@ -1,0 +1,94 @@
+//! The table benchmark of issue 4: a stash of nested animal records on LMDB, queried with SQL.
+//!
+//! ```text
+//! cargo run --release --features sql --example sql_benchmark -- build DIR [N]
+//! cargo run --release --features sql --example sql_benchmark -- query DIR [SQL]
+//! ```
+//!
+//! `build` writes N (default 1,000,000) entries `"Animal {i}"` into an LMDB stash under DIR.
+//! `query` runs the SQL (default: the group-by of the issue) and prints the result and how
+//! long it took; `scripts/bench-sql.sh` runs both under `/usr/bin/time -v`, next to DuckDB.
+
+use hashstash::{EngineKind, Stash};
+use serde::Serialize;
+use std::time::Instant;
+
+const NAMES: [&str; 6] = ["cat", "dog", "mouse", "horse", "fish", "bird"];
+const DEFAULT_QUERY: &str =
+    r#"SELECT name, goodness, count(*), avg("etc.age") FROM stash GROUP BY 1, 2 ORDER BY 1, 2"#;
+
+#[derive(Serialize)]
+struct GoesTo {
+    heaven: bool,
+}
+
+#[derive(Serialize)]
+struct Etc {
+    age: u32,
+    goes_to: GoesTo,
+}
+
+#[derive(Serialize)]
+struct Animal {
+    name: &'static str,
+    goodness: &'static str,
+    etc: Etc,
+}
+
+fn animal(i: u64) -> Animal {
+    // A cheap deterministic scramble, so groups are not runs of consecutive keys.
+    let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 17;
+    let good = (h / 6) % 3 != 0;
+    Animal {
+        name: NAMES[(h % 6) as usize],
+        goodness: if good { "good" } else { "bad" },
+        etc: Etc {
+            age: ((h / 18) % 20) as u32 + 1,
+            goes_to: GoesTo {
+                heaven: good || h % 2 == 0,
+            },
+        },
+    }
+}
+
+fn open(dir: &str) -> hashstash::Result<Stash> {
+    Stash::builder()
+        .root_dir(dir)
+        .dbname("animals")
+        .engine(EngineKind::Lmdb)
+        .open()
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (Some(command), Some(dir)) = (args.first(), args.get(1)) else {
+        return Err("usage: sql_benchmark build DIR [N] | query DIR [SQL]".into());
+    };
+    let stash = open(dir)?;
+    match command.as_str() {
+        "build" => {
+            let n: u64 = args.get(2).map_or(Ok(1_000_000), |n| n.parse())?;
+            let started = Instant::now();
+            stash.clear()?;
+            let keys: Vec<String> = (0..n).map(|i| format!("Animal {i}")).collect();
+            let values: Vec<Animal> = (0..n).map(animal).collect();
+            stash.update(keys.iter().zip(&values))?;
+            println!(
+                "built {} entries in {:.2} s ({} MB on disk)",
+                stash.len()?,
+                started.elapsed().as_secs_f64(),
+                stash.disk_usage()? / 1_000_000
+            );
+        }
+        "query" => {
+            let query = args.get(2).map_or(DEFAULT_QUERY, String::as_str);
+            let started = Instant::now();
+            let batches = stash.sql(query)?;
+            let elapsed = started.elapsed();
+            println!("{}", hashstash::table::sql::pretty(&batches)?);
+            println!("query took {:.3} s", elapsed.as_secs_f64());
+        }
+        other => return Err(format!("unknown command {other}").into()),
+    }
+    Ok(())
+}
