@@ -11,6 +11,8 @@ mod dataframe;
 mod diskcache;
 mod keys;
 mod processes;
+#[cfg(feature = "sql")]
+mod scan;
 #[cfg(any(feature = "redis", feature = "mongo"))]
 mod servers;
 #[cfg(feature = "sql")]

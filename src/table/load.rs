@@ -24,9 +24,19 @@ const BATCH: usize = 4096;
 impl Stash {
     /// Loads JSON lines with `key` and `value` fields; returns how many entries.
     pub fn load_jsonl(&self, path: impl AsRef<Path>) -> Result<usize> {
+        self.load_jsonl_with_progress(path, &mut |_| {})
+    }
+
+    /// [`Stash::load_jsonl`], calling `progress` with the number of entries stored so far
+    /// after each batch written.
+    pub fn load_jsonl_with_progress(
+        &self,
+        path: impl AsRef<Path>,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<usize> {
         let path = path.as_ref();
         let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        let mut loader = Loader::new(self);
+        let mut loader = Loader::new(self, progress);
         for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
             let line = line.map_err(|e| Error::io(path, e))?;
             if line.trim().is_empty() {
@@ -49,6 +59,16 @@ impl Stash {
     /// Loads a parquet file (see the module docs for how rows become entries); returns how
     /// many entries.
     pub fn load_parquet(&self, path: impl AsRef<Path>) -> Result<usize> {
+        self.load_parquet_with_progress(path, &mut |_| {})
+    }
+
+    /// [`Stash::load_parquet`], calling `progress` with the number of entries stored so far
+    /// after each batch written.
+    pub fn load_parquet_with_progress(
+        &self,
+        path: impl AsRef<Path>,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<usize> {
         let path = path.as_ref();
         let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
         let fail = |e: &dyn std::fmt::Display| {
@@ -60,7 +80,7 @@ impl Stash {
             )
             .and_then(|b| b.build())
             .map_err(|e| fail(&e))?;
-        let mut loader = Loader::new(self);
+        let mut loader = Loader::new(self, progress);
         let mut row_number = 0u64;
         for batch in reader {
             let batch = batch.map_err(|e| fail(&e))?;
@@ -111,14 +131,16 @@ struct Loader<'a> {
     stash: &'a Stash,
     batch: Vec<(Vec<u8>, Vec<u8>)>,
     count: usize,
+    progress: &'a mut dyn FnMut(usize),
 }
 
 impl<'a> Loader<'a> {
-    fn new(stash: &'a Stash) -> Self {
+    fn new(stash: &'a Stash, progress: &'a mut dyn FnMut(usize)) -> Self {
         Loader {
             stash,
             batch: Vec::with_capacity(BATCH),
             count: 0,
+            progress,
         }
     }
 
@@ -141,6 +163,7 @@ impl<'a> Loader<'a> {
         self.stash.engine().set_many(&refs)?;
         self.count += self.batch.len();
         self.batch.clear();
+        (self.progress)(self.count);
         Ok(())
     }
 

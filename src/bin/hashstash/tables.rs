@@ -2,8 +2,9 @@
 
 use crate::args::StashArgs;
 use datafusion::arrow::record_batch::RecordBatch;
+use hashstash::table::provider::StashTable;
 use hashstash::table::sql::{pretty, sql_over};
-use hashstash::{value, Error, Stash};
+use hashstash::{value, Error, Stash, Versions};
 use std::io::{BufRead, Write};
 use std::path::Path;
 
@@ -140,23 +141,83 @@ pub fn sql(
     }
 }
 
+/// A progress bar on standard error, drawn only when it is a terminal. `total`: how many
+/// items the run will handle, if known.
+fn progress_bar(total: Option<u64>, what: &str) -> indicatif::ProgressBar {
+    let bar = match total {
+        Some(total) => indicatif::ProgressBar::new(total),
+        None => indicatif::ProgressBar::no_length(),
+    };
+    let template = match total {
+        Some(_) => "{bar:40} {pos}/{len} {msg} ({per_sec}, {eta} left)",
+        None => "{spinner} {pos} {msg} ({per_sec})",
+    };
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar.set_message(what.to_owned());
+    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    bar
+}
+
 /// `hashstash export`: the stash's table as parquet or CSV, or its entries as JSON lines
-/// (`{"key": ..., "value": ...}`, what `import` reads).
+/// (`{"key": ..., "value": ...}`, what `import` reads). Rows stream from the stash to the
+/// file; a progress bar shows on a terminal.
 pub fn export(stash: &Stash, format: Format, out: &Path) -> Result<(), Error> {
+    let file = || std::fs::File::create(out).map_err(io_err(out));
     match format {
         Format::Json => {
-            let file = std::fs::File::create(out).map_err(io_err(out))?;
-            let mut writer = std::io::BufWriter::new(file);
+            let bar = progress_bar(Some(stash.len()? as u64), "entries");
+            let mut writer = std::io::BufWriter::new(file()?);
             for item in stash.items_dyn()? {
                 let (k, v) = item?;
                 let line =
                     serde_json::json!({"key": value::to_json(&k), "value": value::to_json(&v)});
                 writeln!(writer, "{line}").map_err(io_err(out))?;
+                bar.inc(1);
             }
+            bar.finish_and_clear();
             writer.flush().map_err(io_err(out))
         }
-        Format::Parquet => stash.to_parquet(out).map(drop),
-        Format::Csv => write_batches(&stash.to_batches()?.1, Format::Csv, Some(out)),
+        Format::Parquet | Format::Csv => {
+            let bar = progress_bar(None, "rows");
+            let table = StashTable::try_new(stash.clone(), Versions::Latest)?;
+            let mut batches = table.stream()?;
+            let mut parquet = None;
+            let mut csv = None;
+            if format == Format::Parquet {
+                parquet = Some(
+                    datafusion::parquet::arrow::ArrowWriter::try_new(
+                        file()?,
+                        table.arrow_schema(),
+                        None,
+                    )
+                    .map_err(arrow_err)?,
+                );
+            } else {
+                csv = Some(datafusion::arrow::csv::Writer::new(
+                    std::io::BufWriter::new(file()?),
+                ));
+            }
+            while let Some(batch) = batches.blocking_next() {
+                let batch = batch?;
+                if let Some(writer) = parquet.as_mut() {
+                    writer.write(&batch).map_err(arrow_err)?;
+                }
+                if let Some(writer) = csv.as_mut() {
+                    writer.write(&batch).map_err(arrow_err)?;
+                }
+                bar.inc(batch.num_rows() as u64);
+            }
+            if let Some(writer) = parquet {
+                writer.close().map_err(arrow_err)?;
+            }
+            if let Some(writer) = csv {
+                writer.into_inner().flush().map_err(io_err(out))?;
+            }
+            bar.finish_and_clear();
+            Ok(())
+        }
         Format::Table => Err(Error::InvalidOption {
             option: "format",
             message: "export writes parquet, json or csv".into(),
@@ -165,11 +226,15 @@ pub fn export(stash: &Stash, format: Format, out: &Path) -> Result<(), Error> {
 }
 
 /// `hashstash import`: a parquet file (`.parquet`) or JSON lines with `key` and `value`
-/// fields; returns how many entries.
+/// fields; returns how many entries. A progress bar shows on a terminal.
 pub fn import(stash: &Stash, file: &Path) -> Result<usize, Error> {
-    if file.extension().is_some_and(|e| e == "parquet") {
-        stash.load_parquet(file)
+    let bar = progress_bar(None, "entries stored");
+    let mut progress = |done: usize| bar.set_position(done as u64);
+    let count = if file.extension().is_some_and(|e| e == "parquet") {
+        stash.load_parquet_with_progress(file, &mut progress)
     } else {
-        stash.load_jsonl(file)
-    }
+        stash.load_jsonl_with_progress(file, &mut progress)
+    };
+    bar.finish_and_clear();
+    count
 }
