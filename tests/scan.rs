@@ -170,3 +170,38 @@ fn corrupt_values_are_errors_not_panics() {
         ["10"]
     );
 }
+
+#[cfg(feature = "lmdb")]
+#[test]
+fn an_lmdb_schema_is_reused_until_the_stash_changes() {
+    let (_d, s) = stash(EngineKind::Lmdb);
+    s.set("a", &json!({"x": 1})).unwrap();
+    // Column order follows the engine's key order: compare sorted.
+    let columns = |s: &Stash| -> Vec<String> {
+        let (schema, _) = s.to_batches().unwrap();
+        let mut names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+        names.sort();
+        names
+    };
+    assert_eq!(columns(&s), ["_key", "x"]);
+    let cache = s.stash_dir().join("schema-latest.json");
+    assert!(cache.exists());
+
+    // The next table reads the cache: a column planted in it shows up.
+    let mut cached: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
+    cached["columns"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!(["planted", "Int"]));
+    std::fs::write(&cache, cached.to_string()).unwrap();
+    assert_eq!(columns(&s), ["_key", "planted", "x"]);
+
+    // Any write makes it stale.
+    s.set("b", &json!({"y": 2})).unwrap();
+    assert_eq!(columns(&s), ["_key", "x", "y"]);
+
+    // A damaged cache is a miss, not an error.
+    std::fs::write(&cache, b"not json").unwrap();
+    assert_eq!(columns(&s), ["_key", "x", "y"]);
+}

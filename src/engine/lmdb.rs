@@ -320,6 +320,25 @@ impl Engine for LmdbEngine {
         self.read(|s, rtxn| Ok(s.entries.len(rtxn).map_err(lmdb_err)? as usize))
     }
 
+    fn generation(&self) -> Result<Option<u64>> {
+        // Every committed write transaction, from any process, raises LMDB's last
+        // transaction id. The data file's identity covers a file replaced by another one,
+        // whose ids start again from 1.
+        let txn = self.shared.env.info().last_txn_id as u64;
+        let file = self.shared.path.join("data.mdb");
+        let identity = std::fs::metadata(&file).map_err(|e| Error::io(&file, e))?;
+        #[cfg(unix)]
+        let identity = {
+            use std::os::unix::fs::MetadataExt;
+            (identity.dev(), identity.ino())
+        };
+        #[cfg(not(unix))]
+        let identity = identity.created().ok();
+        let mut bytes = format!("{identity:?}").into_bytes();
+        bytes.extend_from_slice(&txn.to_le_bytes());
+        Ok(Some(xxhash_rust::xxh3::xxh3_64(&bytes)))
+    }
+
     fn scan(&self) -> Result<EntryIter<'_>> {
         // Pages of entries, each read in its own short transaction: a long-lived read
         // transaction would pin old pages and make the file grow while writers run.

@@ -104,6 +104,13 @@ pub trait Engine: Send + Sync + Debug {
     /// Removes every entry.
     fn clear(&self) -> Result<()>;
 
+    /// A number that changes whenever the stored entries may have changed, by this process
+    /// or any other; `None` when the engine cannot tell cheaply. Tables use it to reuse a
+    /// schema they inferred earlier.
+    fn generation(&self) -> Result<Option<u64>> {
+        Ok(None)
+    }
+
     /// Bytes the engine occupies on disk (0 for memory and servers).
     fn disk_usage(&self) -> Result<u64> {
         Ok(0)

@@ -70,7 +70,7 @@ impl StashTable {
     /// (in parallel, keeping only the columns): in async code use
     /// [`StashTable::try_new_async`].
     pub fn try_new(stash: Stash, versions: Versions) -> Result<Self> {
-        let schema = infer_schema(&stash, versions)?;
+        let schema = schema_of(&stash, versions)?;
         let key_kind = schema
             .kind(KEY_COLUMN)
             .filter(|k| matches!(k, Kind::Text | Kind::Int))
@@ -169,6 +169,54 @@ fn key_literal(scalar: &ScalarValue, kind: &Kind) -> Option<Value> {
         (Kind::Int, S::UInt64(Some(i))) => int((*i).into()),
         _ => None,
     }
+}
+
+/// The schema of `stash`: the one inferred last time if the engine can tell that nothing
+/// was written since (LMDB), otherwise inferred now.
+fn schema_of(stash: &Stash, versions: Versions) -> Result<SchemaBuilder> {
+    let Some(generation) = stash.engine().generation()? else {
+        return infer_schema(stash, versions);
+    };
+    let path = stash.stash_dir().join(match versions {
+        Versions::Latest => "schema-latest.json",
+        Versions::All => "schema-all.json",
+    });
+    if let Some(cached) = read_cached_schema(&path, generation) {
+        return Ok(cached);
+    }
+    let schema = infer_schema(stash, versions)?;
+    // A cache: failing to write it costs the next query a pass, nothing else.
+    let _ = write_cached_schema(&path, generation, &schema);
+    Ok(schema)
+}
+
+/// A schema cached on disk, with the engine generation it was inferred at.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedSchema {
+    generation: u64,
+    columns: Vec<(String, Kind)>,
+}
+
+/// The cached schema at `path` if it belongs to `generation` (anything unreadable is a miss).
+fn read_cached_schema(path: &std::path::Path, generation: u64) -> Option<SchemaBuilder> {
+    let bytes = std::fs::read(path).ok()?;
+    let cached: CachedSchema = serde_json::from_slice(&bytes).ok()?;
+    (cached.generation == generation).then(|| SchemaBuilder::from_columns(cached.columns))
+}
+
+fn write_cached_schema(
+    path: &std::path::Path,
+    generation: u64,
+    schema: &SchemaBuilder,
+) -> std::io::Result<()> {
+    let cached = CachedSchema {
+        generation,
+        columns: schema.columns().to_vec(),
+    };
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    serde_json::to_writer(&mut file, &cached)?;
+    file.persist(path).map(drop).map_err(|e| e.error)
 }
 
 /// The schema of every row of `stash`, read in parallel chunks merged in stash order.

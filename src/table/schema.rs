@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The inferred kind of a column (before it is an Arrow type).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Kind {
     /// No cell with a value yet.
     Null,
@@ -140,6 +140,15 @@ impl SchemaBuilder {
                 self.columns.push((name.to_owned(), kind));
             }
         }
+    }
+
+    /// A builder that has seen these columns, in this order.
+    pub fn from_columns(columns: Vec<(String, Kind)>) -> Self {
+        let mut builder = SchemaBuilder::default();
+        for (name, kind) in columns {
+            builder.add_cell(&name, kind);
+        }
+        builder
     }
 
     /// The kind of a column, if it has been seen.
