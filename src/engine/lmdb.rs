@@ -339,6 +339,43 @@ impl Engine for LmdbEngine {
         Ok(Some(xxhash_rust::xxh3::xxh3_64(&bytes)))
     }
 
+    fn scan_each(&self, visit: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<()> {
+        // Pages as in `scan`, each in its own short read transaction; the bytes are handed
+        // to `visit` straight from the memory map.
+        let visit = std::cell::RefCell::new(visit);
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let (seen, last, stopped) = self.read(|s, rtxn| {
+                let lower = match &after {
+                    Some(k) => Bound::Excluded(k.as_slice()),
+                    None => Bound::Unbounded,
+                };
+                let range = (lower, Bound::<&[u8]>::Unbounded);
+                let mut seen = 0;
+                let mut last = None;
+                for item in s
+                    .entries
+                    .range(rtxn, &range)
+                    .map_err(lmdb_err)?
+                    .take(SCAN_PAGE)
+                {
+                    let (digest, bytes) = item.map_err(lmdb_err)?;
+                    let record = Record::decode(bytes, || format!("lmdb entry {digest:02x?}"))?;
+                    seen += 1;
+                    last = Some(digest);
+                    if !(visit.borrow_mut())(record.key, record.value) {
+                        return Ok((seen, None, true));
+                    }
+                }
+                Ok((seen, last.map(<[u8]>::to_vec), false))
+            })?;
+            if stopped || seen < SCAN_PAGE {
+                return Ok(());
+            }
+            after = last;
+        }
+    }
+
     fn scan(&self) -> Result<EntryIter<'_>> {
         // Pages of entries, each read in its own short transaction: a long-lived read
         // transaction would pin old pages and make the file grow while writers run.

@@ -98,6 +98,19 @@ pub trait Engine: Send + Sync + Debug {
     /// Every key with its latest value (see the contract above).
     fn scan(&self) -> Result<EntryIter<'_>>;
 
+    /// Calls `visit` with every key and its latest value, as [`Engine::scan`] yields them,
+    /// borrowing the bytes where the engine can (LMDB: from its memory map) instead of
+    /// copying each into buffers of its own. `visit` returns false to stop early.
+    fn scan_each(&self, visit: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<()> {
+        for item in self.scan()? {
+            let (key, value) = item?;
+            if !visit(&key, &value) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// Every version stored under `key`, oldest first (empty when the key is missing).
     fn versions(&self, key: &[u8]) -> Result<Vec<Version>>;
 

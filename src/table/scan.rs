@@ -68,13 +68,17 @@ impl RawChunk {
         self.entries.len()
     }
 
-    fn push(&mut self, entry: RawEntry) {
+    fn push<'b>(
+        &mut self,
+        key: &[u8],
+        versions: impl IntoIterator<Item = (Option<RowMeta>, &'b [u8])>,
+    ) {
         let first = self.versions.len();
-        for (meta, value) in entry.versions {
-            let range = self.append(&value);
+        for (meta, value) in versions {
+            let range = self.append(value);
             self.versions.push((meta, range));
         }
-        let key = self.append(&entry.key);
+        let key = self.append(key);
         self.entries.push((key, first..self.versions.len()));
     }
 
@@ -193,48 +197,91 @@ fn read<T>(
     order_tx: &ordered::Sender<oneshot::Receiver<Result<T>>>,
     work_tx: &mpsc::SyncSender<(RawChunk, oneshot::Sender<Result<T>>)>,
 ) {
-    let dispatch = |chunk: RawChunk| {
-        let (done, result) = oneshot::channel();
-        order_tx.blocking_send(result).is_ok() && work_tx.send((chunk, done)).is_ok()
+    let mut chunker = Chunker {
+        chunk: RawChunk::with_capacity(FIRST_CHUNK),
+        size: FIRST_CHUNK,
+        order_tx,
+        work_tx,
     };
-    let fail = |e: Error| {
-        let (done, result) = oneshot::channel();
-        let _ = done.send(Err(e));
-        let _ = order_tx.blocking_send(result);
-    };
-    let entries = match raw_entries(stash, source, versions) {
-        Ok(entries) => entries,
-        Err(e) => return fail(e),
-    };
-    let mut size = FIRST_CHUNK;
-    let mut chunk = RawChunk::with_capacity(size);
-    for entry in entries {
-        match entry {
-            Ok(entry) => chunk.push(entry),
-            Err(e) => {
-                if chunk.len() > 0 && !dispatch(chunk) {
-                    return;
+    let read = if !stash.config().append_mode && *source == Source::All {
+        // The common case: the engine's scan, its bytes copied straight into the chunk.
+        stash
+            .engine()
+            .scan_each(&mut |key, value| chunker.add(key, [(None, value)]))
+    } else {
+        raw_entries(stash, source, versions).and_then(|entries| {
+            for entry in entries {
+                let entry = entry?;
+                let versions = entry.versions.iter().map(|(m, v)| (*m, v.as_slice()));
+                if !chunker.add(&entry.key, versions) {
+                    break;
                 }
-                return fail(e);
             }
+            Ok(())
+        })
+    };
+    match read {
+        Ok(()) => chunker.finish(),
+        Err(e) => chunker.fail(e),
+    }
+}
+
+/// Gathers raw entries into chunks and hands each full chunk over.
+struct Chunker<'a, T> {
+    chunk: RawChunk,
+    size: usize,
+    order_tx: &'a ordered::Sender<oneshot::Receiver<Result<T>>>,
+    work_tx: &'a mpsc::SyncSender<(RawChunk, oneshot::Sender<Result<T>>)>,
+}
+
+impl<T> Chunker<'_, T> {
+    /// Adds one entry; false once the consumer is gone (reading should stop).
+    fn add<'b>(
+        &mut self,
+        key: &[u8],
+        versions: impl IntoIterator<Item = (Option<RowMeta>, &'b [u8])>,
+    ) -> bool {
+        self.chunk.push(key, versions);
+        if self.chunk.len() < self.size {
+            return true;
         }
-        if chunk.len() >= size {
-            if !dispatch(chunk) {
-                return;
-            }
-            size = (size * 4).min(CHUNK);
-            chunk = RawChunk::with_capacity(size);
+        self.size = (self.size * 4).min(CHUNK);
+        let full = std::mem::replace(&mut self.chunk, RawChunk::with_capacity(self.size));
+        self.dispatch(full)
+    }
+
+    fn dispatch(&self, chunk: RawChunk) -> bool {
+        let (done, result) = oneshot::channel();
+        self.order_tx.blocking_send(result).is_ok() && self.work_tx.send((chunk, done)).is_ok()
+    }
+
+    /// Hands over what is left.
+    fn finish(mut self) {
+        if self.chunk.len() > 0 {
+            let rest = std::mem::take(&mut self.chunk);
+            self.dispatch(rest);
         }
     }
-    if chunk.len() > 0 {
-        dispatch(chunk);
+
+    /// Hands over what was read, then the error, as the last result.
+    fn fail(mut self, e: Error) {
+        if self.chunk.len() > 0 {
+            let rest = std::mem::take(&mut self.chunk);
+            if !self.dispatch(rest) {
+                return;
+            }
+        }
+        let (done, result) = oneshot::channel();
+        let _ = done.send(Err(e));
+        let _ = self.order_tx.blocking_send(result);
     }
 }
 
 type RawEntries<'a> = Box<dyn Iterator<Item = Result<RawEntry>> + 'a>;
 
-/// The raw entries of `source`: one version each, or in append mode the latest (or every)
-/// version with its metadata.
+/// The raw entries of `source` (except a full scan outside append mode, which
+/// [`Engine::scan_each`](crate::engine::Engine::scan_each) reads): one version each, or in
+/// append mode the latest (or every) version with its metadata.
 fn raw_entries<'a>(
     stash: &'a Stash,
     source: &'a Source,
@@ -242,26 +289,21 @@ fn raw_entries<'a>(
 ) -> Result<RawEntries<'a>> {
     let engine = stash.engine();
     if !stash.config().append_mode {
-        return Ok(match source {
-            Source::All => Box::new(engine.scan()?.map(|item| {
-                item.map(|(key, value)| RawEntry {
-                    key,
-                    versions: vec![(None, value)],
-                })
-            })),
-            Source::Keys(keys) => {
-                let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
-                let values = engine.get_many(&refs)?;
-                Box::new(keys.iter().zip(values).filter_map(|(key, value)| {
-                    value.map(|value| {
-                        Ok(RawEntry {
-                            key: key.clone(),
-                            versions: vec![(None, value)],
-                        })
+        let Source::Keys(keys) = source else {
+            return Err(Error::engine("table", "a full scan is read with scan_each"));
+        };
+        let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        let values = engine.get_many(&refs)?;
+        return Ok(Box::new(keys.iter().zip(values).filter_map(
+            |(key, value)| {
+                value.map(|value| {
+                    Ok(RawEntry {
+                        key: key.clone(),
+                        versions: vec![(None, value)],
                     })
-                }))
-            }
-        });
+                })
+            },
+        )));
     }
     let with_versions = move |key: Vec<u8>| -> Option<Result<RawEntry>> {
         let mut stored = match engine.versions(&key) {
