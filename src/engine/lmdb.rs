@@ -41,6 +41,16 @@ struct Shared {
     path: PathBuf,
 }
 
+/// How a page of a scan ended.
+enum Page {
+    /// It was full: more may follow the entry with this digest.
+    Full(Vec<u8>),
+    /// It was the last.
+    Last,
+    /// The reader asked to stop.
+    Stopped,
+}
+
 /// The LMDB engine.
 pub struct LmdbEngine {
     shared: Arc<Shared>,
@@ -155,6 +165,41 @@ impl LmdbEngine {
     }
 
     /// Runs `f` in a read transaction.
+    /// Reads the page of up to [`SCAN_PAGE`] entries after the digest `after`, in its own
+    /// short read transaction (a long-lived one would pin old pages and make the file grow
+    /// while writers run), handing each entry to `each` until it returns false.
+    fn read_page(
+        &self,
+        after: Option<&[u8]>,
+        each: &mut dyn FnMut(&[u8], Result<Record<'_>>) -> bool,
+    ) -> Result<Page> {
+        let each = std::cell::RefCell::new(each);
+        self.read(|s, rtxn| {
+            let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+            let mut seen = 0;
+            let mut last: &[u8] = &[];
+            for item in s
+                .entries
+                .range(rtxn, &(lower, Bound::<&[u8]>::Unbounded))
+                .map_err(lmdb_err)?
+                .take(SCAN_PAGE)
+            {
+                let (digest, bytes) = item.map_err(lmdb_err)?;
+                let record = Record::decode(bytes, || format!("lmdb entry {digest:02x?}"));
+                seen += 1;
+                last = digest;
+                if !(each.borrow_mut())(digest, record) {
+                    return Ok(Page::Stopped);
+                }
+            }
+            Ok(if seen < SCAN_PAGE {
+                Page::Last
+            } else {
+                Page::Full(last.to_vec())
+            })
+        })
+    }
+
     fn read<T>(&self, f: impl Fn(&Shared, &RoTxn) -> Result<T>) -> Result<T> {
         loop {
             let guard = self.shared.resize.read().unwrap_or_else(|e| e.into_inner());
@@ -340,45 +385,28 @@ impl Engine for LmdbEngine {
     }
 
     fn scan_each(&self, visit: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<()> {
-        // Pages as in `scan`, each in its own short read transaction; the bytes are handed
-        // to `visit` straight from the memory map.
-        let visit = std::cell::RefCell::new(visit);
+        // The bytes go to `visit` straight from the memory map.
         let mut after: Option<Vec<u8>> = None;
         loop {
-            let (seen, last, stopped) = self.read(|s, rtxn| {
-                let lower = match &after {
-                    Some(k) => Bound::Excluded(k.as_slice()),
-                    None => Bound::Unbounded,
-                };
-                let range = (lower, Bound::<&[u8]>::Unbounded);
-                let mut seen = 0;
-                let mut last = None;
-                for item in s
-                    .entries
-                    .range(rtxn, &range)
-                    .map_err(lmdb_err)?
-                    .take(SCAN_PAGE)
-                {
-                    let (digest, bytes) = item.map_err(lmdb_err)?;
-                    let record = Record::decode(bytes, || format!("lmdb entry {digest:02x?}"))?;
-                    seen += 1;
-                    last = Some(digest);
-                    if !(visit.borrow_mut())(record.key, record.value) {
-                        return Ok((seen, None, true));
-                    }
+            let mut failed = None;
+            let page = self.read_page(after.as_deref(), &mut |_, record| match record {
+                Ok(record) => visit(record.key, record.value),
+                Err(e) => {
+                    failed = Some(e);
+                    false
                 }
-                Ok((seen, last.map(<[u8]>::to_vec), false))
             })?;
-            if stopped || seen < SCAN_PAGE {
-                return Ok(());
+            if let Some(e) = failed {
+                return Err(e);
             }
-            after = last;
+            match page {
+                Page::Full(last) => after = Some(last),
+                Page::Last | Page::Stopped => return Ok(()),
+            }
         }
     }
 
     fn scan(&self) -> Result<EntryIter<'_>> {
-        // Pages of entries, each read in its own short transaction: a long-lived read
-        // transaction would pin old pages and make the file grow while writers run.
         let mut after: Option<Vec<u8>> = None;
         let mut page: std::vec::IntoIter<Result<(Vec<u8>, Vec<u8>)>> = Vec::new().into_iter();
         let mut done = false;
@@ -389,43 +417,20 @@ impl Engine for LmdbEngine {
             if done {
                 return None;
             }
-            let fetched = self.read(|s, rtxn| {
-                let lower = match &after {
-                    Some(k) => Bound::Excluded(k.as_slice()),
-                    None => Bound::Unbounded,
-                };
-                let range = (lower, Bound::<&[u8]>::Unbounded);
-                let mut out = Vec::with_capacity(SCAN_PAGE);
-                for item in s
-                    .entries
-                    .range(rtxn, &range)
-                    .map_err(lmdb_err)?
-                    .take(SCAN_PAGE)
-                {
-                    let (digest, bytes) = item.map_err(lmdb_err)?;
-                    out.push((
-                        digest.to_vec(),
-                        Record::decode(bytes, || format!("lmdb entry {digest:02x?}"))
-                            .map(|r| (r.key.to_vec(), r.value.to_vec())),
-                    ));
-                }
-                Ok(out)
+            let mut rows = Vec::with_capacity(SCAN_PAGE);
+            let read = self.read_page(after.as_deref(), &mut |_, record| {
+                rows.push(record.map(|r| (r.key.to_vec(), r.value.to_vec())));
+                true
             });
-            match fetched {
-                Ok(rows) => {
-                    done = rows.len() < SCAN_PAGE;
-                    after = rows.last().map(|(d, _)| d.clone());
-                    page = rows
-                        .into_iter()
-                        .map(|(_, r)| r)
-                        .collect::<Vec<_>>()
-                        .into_iter();
-                }
+            match read {
+                Ok(Page::Full(last)) => after = Some(last),
+                Ok(Page::Last | Page::Stopped) => done = true,
                 Err(e) => {
                     done = true;
                     return Some(Err(e));
                 }
             }
+            page = rows.into_iter();
         })))
     }
 
