@@ -115,20 +115,9 @@ impl Compressor {
         match self {
             Compressor::Raw => Ok(data.to_vec()),
             Compressor::Lz4 => {
-                let claimed = data
-                    .get(..4)
-                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-                    .ok_or_else(|| fail("shorter than the lz4 size header".into()))?;
-                if claimed > data.len().saturating_mul(MAX_RATIO) + 64 {
-                    return Err(fail(
-                        format!(
-                            "lz4 header claims {claimed} bytes from {} bytes of input",
-                            data.len()
-                        )
-                        .into(),
-                    ));
-                }
-                lz4_flex::decompress_size_prepended(data).map_err(|e| fail(e.into()))
+                let mut out = Vec::new();
+                self.decompress_append(data, &mut out)?;
+                Ok(out)
             }
             Compressor::Zlib => {
                 read_all(flate2::read::ZlibDecoder::new(data)).map_err(|e| fail(e.into()))
@@ -142,6 +131,49 @@ impl Compressor {
             Compressor::Zstd => self.zstd_decompress(data),
             Compressor::Blosc => self.blosc_decompress(data),
         }
+    }
+
+    /// [`Compressor::decompress`], appending to `out` (raw and lz4 without a buffer of
+    /// their own). On an error `out` is as it was.
+    pub fn decompress_append(self, data: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        let fail = |e: crate::error::BoxError| Error::decode("value", self.name(), e);
+        match self {
+            Compressor::Raw => out.extend_from_slice(data),
+            Compressor::Lz4 => {
+                let (claimed, block) = data
+                    .split_first_chunk::<4>()
+                    .map(|(size, block)| (u32::from_le_bytes(*size) as usize, block))
+                    .ok_or_else(|| fail("shorter than the lz4 size header".into()))?;
+                // The header is not trusted with an allocation: lz4 cannot expand more.
+                if claimed > data.len().saturating_mul(MAX_RATIO) + 64 {
+                    return Err(fail(
+                        format!(
+                            "lz4 header claims {claimed} bytes from {} bytes of input",
+                            data.len()
+                        )
+                        .into(),
+                    ));
+                }
+                let start = out.len();
+                out.resize(start + claimed, 0);
+                match lz4_flex::block::decompress_into(block, &mut out[start..]) {
+                    Ok(written) if written == claimed => {}
+                    Ok(written) => {
+                        out.truncate(start);
+                        return Err(fail(
+                            format!("lz4 gave {written} bytes where its header said {claimed}")
+                                .into(),
+                        ));
+                    }
+                    Err(e) => {
+                        out.truncate(start);
+                        return Err(fail(e.into()));
+                    }
+                }
+            }
+            other => out.extend_from_slice(&other.decompress(data)?),
+        }
+        Ok(())
     }
 
     #[cfg_attr(all(feature = "zstd", feature = "blosc"), allow(dead_code))]

@@ -245,6 +245,21 @@ pub fn encode(data: &[u8], compress: Compressor, b64: bool) -> Result<Vec<u8>> {
     })
 }
 
+/// [`decode`], appending the bytes to `out` (no buffer of their own for raw and lz4).
+pub fn decode_append(
+    data: &[u8],
+    compress: Compressor,
+    b64: bool,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    if b64 {
+        out.extend_from_slice(&decode(data, compress, b64)?);
+        Ok(())
+    } else {
+        compress.decompress_append(data, out)
+    }
+}
+
 /// Reverses [`encode`].
 pub fn decode(data: &[u8], compress: Compressor, b64: bool) -> Result<Vec<u8>> {
     if b64 {

@@ -3,7 +3,7 @@
 
 use super::cell::Cell;
 use super::flatten::RowSink;
-use super::scan::Entry;
+use super::scan::Decoded;
 use super::schema::{list_items, ColumnGuess};
 use crate::codec::msgpack::Scalar;
 use crate::error::{Error, Result};
@@ -23,7 +23,7 @@ use std::sync::Arc;
 pub fn entries_to_batch(
     schema: &SchemaRef,
     projection: Option<&[usize]>,
-    entries: &[Entry],
+    entries: &Decoded,
 ) -> Result<RecordBatch> {
     let output = match projection {
         Some(columns) => Arc::new(
@@ -54,9 +54,7 @@ pub fn entries_to_batch(
         cells: vec![Vec::new(); output.fields().len()],
         rows: 0,
     };
-    entries
-        .iter()
-        .try_for_each(|entry| entry.visit(&mut columns))?;
+    entries.visit(&mut columns)?;
     let arrays = output
         .fields()
         .iter()

@@ -7,7 +7,7 @@
 
 use super::batch::entries_to_batch;
 use super::flatten::KEY_COLUMN;
-use super::scan::{Entry, Pipeline, Source, Work};
+use super::scan::{Decoded, Pipeline, Source, Work};
 use super::schema::{Kind, SchemaBuilder};
 use super::Versions;
 use crate::error::Result;
@@ -113,7 +113,7 @@ impl StashTable {
         projection: Option<Vec<usize>>,
     ) -> Result<Pipeline<RecordBatch>> {
         let schema = self.schema.clone();
-        let work: Arc<Work<RecordBatch>> = Arc::new(move |entries: &[Entry]| {
+        let work: Arc<Work<RecordBatch>> = Arc::new(move |entries: &Decoded| {
             entries_to_batch(&schema, projection.as_deref(), entries)
         });
         Pipeline::start(self.stash.clone(), source, self.versions, work)
@@ -221,11 +221,9 @@ fn write_cached_schema(
 
 /// The schema of every row of `stash`, read in parallel chunks merged in stash order.
 fn infer_schema(stash: &Stash, versions: Versions) -> Result<SchemaBuilder> {
-    let work: Arc<Work<SchemaBuilder>> = Arc::new(|entries: &[Entry]| {
+    let work: Arc<Work<SchemaBuilder>> = Arc::new(|entries: &Decoded| {
         let mut part = SchemaBuilder::default();
-        entries
-            .iter()
-            .try_for_each(|entry| entry.visit(&mut part))?;
+        entries.visit(&mut part)?;
         Ok(part)
     });
     let mut pipeline = Pipeline::start(stash.clone(), Source::All, versions, work)?;

@@ -89,37 +89,52 @@ impl RawChunk {
     }
 }
 
-/// One decoded entry.
-pub struct Entry {
-    key: Value,
+/// A decoded chunk: its entries, and one buffer for all their MessagePack bytes.
+pub struct Decoded {
+    bytes: Vec<u8>,
+    entries: Vec<Entry>,
     versions: Vec<(Option<MetaCells>, Payload)>,
 }
 
-/// A decoded value: MessagePack bytes (walked as they are, checked as they are read) or a [`Value`] with its
-/// DataFrames opened.
+/// One decoded entry: its key and its versions (a range of [`Decoded`]'s).
+struct Entry {
+    key: Value,
+    versions: Range<usize>,
+}
+
+/// A decoded value: MessagePack bytes in the chunk's buffer (walked as they are, checked as
+/// they are read), or a [`Value`] with its DataFrames opened.
 enum Payload {
-    Msgpack(Vec<u8>),
+    Msgpack(Range<usize>),
     Value(Value),
 }
 
-impl Entry {
-    /// Feeds the entry's rows (every version it carries) to `sink`; an error if its
+impl Decoded {
+    /// Feeds the rows of every entry (every version each carries) to `sink`; an error if
     /// MessagePack bytes turn out to be corrupt.
     pub fn visit<'v>(&'v self, sink: &mut impl RowSink<'v>) -> Result<()> {
-        for (meta, value) in &self.versions {
-            let cell = match value {
-                Payload::Msgpack(bytes) => Cell::Msgpack(bytes),
-                Payload::Value(value) => Cell::Value(value),
-            };
-            visit_entry(&self.key, cell, meta.as_ref(), sink)
-                .map_err(|e| Error::decode("value", "hashstash", e))?;
+        for entry in &self.entries {
+            let versions = self
+                .versions
+                .get(entry.versions.clone())
+                .unwrap_or_default();
+            for (meta, value) in versions {
+                let cell = match value {
+                    Payload::Msgpack(range) => {
+                        Cell::Msgpack(self.bytes.get(range.clone()).unwrap_or_default())
+                    }
+                    Payload::Value(value) => Cell::Value(value),
+                };
+                visit_entry(&entry.key, cell, meta.as_ref(), sink)
+                    .map_err(|e| Error::decode("value", "hashstash", e))?;
+            }
         }
         Ok(())
     }
 }
 
 /// The work done on each chunk of decoded entries.
-pub type Work<T> = dyn Fn(&[Entry]) -> Result<T> + Send + Sync;
+pub type Work<T> = dyn Fn(&Decoded) -> Result<T> + Send + Sync;
 
 /// Results of a running scan, in stash order.
 pub struct Pipeline<T> {
@@ -337,42 +352,43 @@ fn raw_entries<'a>(
     })
 }
 
-fn decode(codec: Codec, chunk: RawChunk) -> Result<Vec<Entry>> {
-    let bytes = |range: &Range<usize>| chunk.bytes.get(range.clone()).unwrap_or_default();
-    chunk
-        .entries
-        .iter()
-        .map(|(key, versions)| {
-            let versions = chunk
-                .versions
-                .get(versions.clone())
-                .unwrap_or_default()
-                .iter()
-                .map(|(meta, value)| {
-                    Ok((meta.map(|m| m.cells()), decode_value(codec, bytes(value))?))
-                })
-                .collect::<Result<_>>()?;
-            Ok(Entry {
-                key: codec::decode_key_dyn(bytes(key))?,
-                versions,
-            })
-        })
-        .collect()
+fn decode(codec: Codec, chunk: RawChunk) -> Result<Decoded> {
+    let raw = |range: &Range<usize>| chunk.bytes.get(range.clone()).unwrap_or_default();
+    let mut decoded = Decoded {
+        bytes: Vec::with_capacity(chunk.bytes.len() * 2),
+        entries: Vec::with_capacity(chunk.entries.len()),
+        versions: Vec::with_capacity(chunk.versions.len()),
+    };
+    for (key, versions) in &chunk.entries {
+        let first = decoded.versions.len();
+        for (meta, value) in chunk.versions.get(versions.clone()).unwrap_or_default() {
+            let payload = decode_value(codec, raw(value), &mut decoded.bytes)?;
+            decoded.versions.push((meta.map(|m| m.cells()), payload));
+        }
+        decoded.entries.push(Entry {
+            key: codec::decode_key_dyn(raw(key))?,
+            versions: first..decoded.versions.len(),
+        });
+    }
+    Ok(decoded)
 }
 
-/// MessagePack values stay bytes (checked here, so walking them cannot fail), unless they
-/// hold a DataFrame, which is opened; other serializers' values are decoded.
-fn decode_value(codec: Codec, stored: &[u8]) -> Result<Payload> {
+/// MessagePack values stay bytes, appended to `buffer`, unless they hold a DataFrame, which
+/// is opened; other serializers' values are decoded.
+fn decode_value(codec: Codec, stored: &[u8], buffer: &mut Vec<u8>) -> Result<Payload> {
     if codec.serializer == Serializer::Hashstash {
-        let bytes = codec::decode(stored, codec.compress, codec.b64)?;
+        let start = buffer.len();
+        codec::decode_append(stored, codec.compress, codec.b64, buffer)?;
+        let bytes = &buffer[start..];
         // A map (the usual value) is checked by the walk as it reads it; anything else is
         // checked here, whole, because its cells are handed out unread.
-        if !matches!(msgpack::shape(&bytes), Ok(msgpack::Shape::Map(_))) {
-            msgpack::validate(&bytes).map_err(|e| Error::decode("value", "hashstash", e))?;
+        if !matches!(msgpack::shape(bytes), Ok(msgpack::Shape::Map(_))) {
+            msgpack::validate(bytes).map_err(|e| Error::decode("value", "hashstash", e))?;
         }
-        if !has_dataframe(&bytes) {
-            return Ok(Payload::Msgpack(bytes));
+        if !has_dataframe(bytes) {
+            return Ok(Payload::Msgpack(start..buffer.len()));
         }
+        buffer.truncate(start);
     }
     Ok(Payload::Value(open_dataframes(
         codec.decode_value_dyn(stored)?,
