@@ -35,6 +35,8 @@ struct Inner {
     config: StashConfig,
     codec: Codec,
     engine: Box<dyn Engine>,
+    /// Function stashes opened through this one, by function name (see `memo.rs`).
+    functions: std::sync::Mutex<std::collections::HashMap<String, Stash>>,
 }
 
 /// A value with its version number and write time (from [`Stash::get_all_with_metadata`]).
@@ -258,6 +260,7 @@ impl Stash {
                 codec: config.codec(),
                 config,
                 engine,
+                functions: Default::default(),
             }),
         };
         if clear {
@@ -274,6 +277,13 @@ impl Stash {
     /// The value codec.
     pub fn codec(&self) -> Codec {
         self.inner.codec
+    }
+
+    /// The function stashes opened through this stash, by name.
+    pub(crate) fn function_stashes(
+        &self,
+    ) -> &std::sync::Mutex<std::collections::HashMap<String, Stash>> {
+        &self.inner.functions
     }
 
     /// The engine, for byte-level access.

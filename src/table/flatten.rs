@@ -5,7 +5,8 @@
 //!
 //! - **key columns**: a scalar key (text, number, bool) is `_key`; a map key spreads into its
 //!   own columns (nested maps dotted, like values); any other key (a list, a set, bytes) is
-//!   `_key` as it is;
+//!   `_key` as it is. In a function stash the key is the arguments: `_arg1.._argN`, or a
+//!   struct's fields (see [`argument_columns`]);
 //! - **value columns**: a map value flattens into dotted columns (`etc.goes_to.heaven`);
 //!   lists of scalars stay lists; a list holding records (or DataFrames) becomes one row per
 //!   element, each record flattened and each scalar in `_value`; a DataFrame becomes one row
@@ -30,6 +31,8 @@ pub type Row = Vec<(String, Value)>;
 pub const KEY_COLUMN: &str = "_key";
 /// The column of a scalar value (and of scalars in a list of records).
 pub const VALUE_COLUMN: &str = "_value";
+/// The prefix of a function stash's argument columns (`_arg1`, `_arg2`, ...).
+pub const ARG_PREFIX: &str = "_arg";
 /// The version column of append-mode stashes.
 pub const VERSION_COLUMN: &str = "_version";
 /// The timestamp column of append-mode stashes.
@@ -84,6 +87,23 @@ pub fn visit_entry<'v>(
     };
     walker.value_rows(value);
     walker.error.map_or(Ok(()), Err)
+}
+
+/// How the key of a function stash's entry (its arguments) becomes columns: the items of a
+/// tuple or list are `_arg1.._argN`, a struct's (or map's) fields are columns as they are,
+/// and any other single argument is `_arg1`. The result is a map key, spread as map keys are.
+pub fn argument_columns(key: Value) -> Value {
+    match key {
+        Value::Map(fields) if !fields.is_empty() => Value::Map(fields),
+        Value::Array(items) => Value::Map(
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| (Value::Text(format!("{ARG_PREFIX}{}", i + 1)), item))
+                .collect(),
+        ),
+        other => Value::Map(vec![(Value::Text(format!("{ARG_PREFIX}1")), other)]),
+    }
 }
 
 /// The rows of one entry, as owned cells.

@@ -37,10 +37,19 @@ impl Stash {
     /// mode each row carries `_version` and `_timestamp`.
     pub fn rows(&self, versions: Versions) -> Result<Box<dyn Iterator<Item = Result<Row>> + '_>> {
         let codec = self.codec();
+        let arguments = crate::memo::is_function_dbname(&self.config().dbname);
+        let decode_key = move |bytes: &[u8]| {
+            let key = codec::decode_key_dyn(bytes)?;
+            Ok::<_, crate::error::Error>(if arguments {
+                flatten::argument_columns(key)
+            } else {
+                key
+            })
+        };
         if !self.config().append_mode {
             return Ok(Box::new(self.raw_items()?.flat_map(move |item| {
                 let rows = item.and_then(|(k, v)| {
-                    let key = codec::decode_key_dyn(&k)?;
+                    let key = decode_key(&k)?;
                     let value = codec.decode_value_dyn(&v)?;
                     flatten::flatten_entry(&key, &value, None)
                 });
@@ -53,7 +62,7 @@ impl Stash {
                 if versions == Versions::Latest && versions_of_key.len() > 1 {
                     versions_of_key.drain(..versions_of_key.len() - 1);
                 }
-                let key = codec::decode_key_dyn(&k)?;
+                let key = decode_key(&k)?;
                 let mut rows = Vec::new();
                 for version in versions_of_key {
                     let value = codec.decode_value_dyn(&version.value)?;

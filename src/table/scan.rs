@@ -12,7 +12,9 @@
 //! (a `LIMIT`) stops it.
 
 use super::cell::Cell;
-use super::flatten::{has_dataframe, open_dataframes, visit_entry, MetaCells, RowMeta, RowSink};
+use super::flatten::{
+    argument_columns, has_dataframe, open_dataframes, visit_entry, MetaCells, RowMeta, RowSink,
+};
 use super::Versions;
 use crate::codec::{self, msgpack, Codec, Serializer};
 use crate::error::{Error, Result};
@@ -158,6 +160,7 @@ impl<T: Send + 'static> Pipeline<T> {
             mpsc::sync_channel::<(RawChunk, oneshot::Sender<Result<T>>)>(workers * IN_FLIGHT);
         let work_rx = Arc::new(Mutex::new(work_rx));
         let codec = stash.codec();
+        let arguments = crate::memo::is_function_dbname(&stash.config().dbname);
         for _ in 0..workers {
             let work_rx = Arc::clone(&work_rx);
             let work = Arc::clone(&work);
@@ -168,7 +171,8 @@ impl<T: Send + 'static> Pipeline<T> {
                     Err(_) => return,
                 };
                 let Ok((chunk, done)) = next else { return };
-                let _ = done.send(decode(codec, chunk).and_then(|entries| work(&entries)));
+                let _ =
+                    done.send(decode(codec, arguments, chunk).and_then(|entries| work(&entries)));
             })?;
         }
         spawn("hashstash-read", move || {
@@ -352,7 +356,9 @@ fn raw_entries<'a>(
     })
 }
 
-fn decode(codec: Codec, chunk: RawChunk) -> Result<Decoded> {
+/// Decodes a chunk; `arguments`: the stash holds function results, whose keys become
+/// argument columns.
+fn decode(codec: Codec, arguments: bool, chunk: RawChunk) -> Result<Decoded> {
     let raw = |range: &Range<usize>| chunk.bytes.get(range.clone()).unwrap_or_default();
     let mut decoded = Decoded {
         bytes: Vec::with_capacity(chunk.bytes.len() * 2),
@@ -365,8 +371,13 @@ fn decode(codec: Codec, chunk: RawChunk) -> Result<Decoded> {
             let payload = decode_value(codec, raw(value), &mut decoded.bytes)?;
             decoded.versions.push((meta.map(|m| m.cells()), payload));
         }
+        let key = codec::decode_key_dyn(raw(key))?;
         decoded.entries.push(Entry {
-            key: codec::decode_key_dyn(raw(key))?,
+            key: if arguments {
+                argument_columns(key)
+            } else {
+                key
+            },
             versions: first..decoded.versions.len(),
         });
     }

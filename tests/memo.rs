@@ -1,0 +1,142 @@
+//! Function results: `run`, `run_named`, `run_forced`, `get_func`, function stashes and
+//! their argument columns.
+
+use crate::common::stash;
+use hashstash::memo::name_of;
+use hashstash::{EngineKind, Error, Stash};
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static SQUARES: AtomicUsize = AtomicUsize::new(0);
+
+fn counted_square((x,): (u64,)) -> u64 {
+    SQUARES.fetch_add(1, Ordering::SeqCst);
+    x * x
+}
+
+#[test]
+fn a_result_is_computed_once_and_read_back() {
+    let (dir, s) = stash(EngineKind::default_engine());
+    let before = SQUARES.load(Ordering::SeqCst);
+    assert_eq!(s.run(counted_square, (12,)).unwrap(), 144);
+    assert_eq!(s.run(counted_square, (12,)).unwrap(), 144);
+    assert_eq!(SQUARES.load(Ordering::SeqCst), before + 1);
+    assert_eq!(s.run(counted_square, (3,)).unwrap(), 9);
+    assert_eq!(SQUARES.load(Ordering::SeqCst), before + 2);
+
+    // Another handle on the same folder (as another process would be) reads it back.
+    let again = Stash::builder()
+        .root_dir(dir.path())
+        .engine(EngineKind::default_engine())
+        .open()
+        .unwrap();
+    assert_eq!(again.run(counted_square, (12,)).unwrap(), 144);
+    assert_eq!(SQUARES.load(Ordering::SeqCst), before + 2);
+
+    let name = name_of(&counted_square).unwrap();
+    assert!(name.ends_with("counted_square"), "{name}");
+    assert_eq!(s.get_func::<_, u64>(&name, &(12,)).unwrap(), Some(144));
+    assert_eq!(s.get_func::<_, u64>(&name, &(5,)).unwrap(), None);
+    assert_eq!(s.function_stash(&name).unwrap().len().unwrap(), 2);
+}
+
+#[test]
+fn function_stashes_sit_under_the_parent() {
+    let (_dir, s) = stash(EngineKind::Pairtree);
+    let results = s.function_stash("my_crate::module::f").unwrap();
+    let folder = results.stash_dir();
+    let parent = s.stash_dir();
+    let db = parent.parent().unwrap();
+    assert!(
+        folder.starts_with(db.join("stashed_result").join("my_crate.module.f")),
+        "{folder:?}"
+    );
+    assert_eq!(results.config().engine, EngineKind::Pairtree);
+    for bad in ["", "../escape", "a/b"] {
+        assert!(
+            matches!(s.function_stash(bad), Err(Error::InvalidOption { .. })),
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn closures_need_a_name_and_forced_runs_recompute() {
+    let (_dir, s) = stash(EngineKind::Memory);
+    let refused = s.run(|x: u32| x + 1, 1);
+    assert!(
+        matches!(
+            refused,
+            Err(Error::InvalidOption {
+                option: "function",
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    let calls = AtomicUsize::new(0);
+    let add_one = |x: u32| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        x + 1
+    };
+    assert_eq!(s.run_named("add_one", add_one, 1).unwrap(), 2);
+    assert_eq!(s.run_named("add_one", add_one, 1).unwrap(), 2);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    // A forced run computes again and replaces the stored result.
+    let add_two = |x: u32| x + 2;
+    assert_eq!(s.run_forced("add_one", add_two, 1).unwrap(), 3);
+    assert_eq!(s.run_named("add_one", add_one, 1).unwrap(), 3);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+#[derive(Serialize, Deserialize)]
+struct Query {
+    name: String,
+    limit: u32,
+}
+
+#[test]
+fn function_stashes_are_tables_with_argument_columns() {
+    let (_dir, s) = stash(EngineKind::default_engine());
+    for (a, b) in [(1u32, "x"), (2, "y")] {
+        let total = s
+            .run_named(
+                "pairs",
+                |(a, b): (u32, &str)| serde_json::json!({"total": a * 10, "b": b}),
+                (a, b),
+            )
+            .unwrap();
+        assert_eq!(total["total"], a * 10);
+    }
+    let rows = s.function_stash("pairs").unwrap().ld().unwrap();
+    let columns: Vec<&str> = rows[0].iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(columns, ["_arg1", "_arg2", "total", "b"]);
+
+    // Named arguments (a struct) are columns of their own; a single argument is `_arg1`.
+    s.run_named(
+        "search",
+        |q: Query| q.limit * 2,
+        Query {
+            name: "cat".into(),
+            limit: 3,
+        },
+    )
+    .unwrap();
+    let rows = s.function_stash("search").unwrap().ld().unwrap();
+    let columns: Vec<&str> = rows[0].iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(columns, ["name", "limit", "_value"]);
+    s.run_named("double", |x: i64| x * 2, 21).unwrap();
+    let rows = s.function_stash("double").unwrap().ld().unwrap();
+    let columns: Vec<&str> = rows[0].iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(columns, ["_arg1", "_value"]);
+
+    #[cfg(feature = "sql")]
+    {
+        let pairs = s.function_stash("pairs").unwrap();
+        let batches = pairs
+            .sql("SELECT _arg2, total FROM stash WHERE _arg1 = 2")
+            .unwrap();
+        let shown = hashstash::table::sql::pretty(&batches).unwrap();
+        assert!(shown.contains("| y     | 20    |"), "{shown}");
+    }
+}
