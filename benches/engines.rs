@@ -177,8 +177,29 @@ fn raw_heed(c: &mut Criterion) {
     group.finish();
 }
 
+/// A memoized function with small arguments.
+fn memo_square((x, label): (u64, String)) -> (u64, String) {
+    (x * x, label)
+}
+
+/// A `run` whose result is stored (the cache hit of issue 5), on LMDB.
 #[cfg(feature = "lmdb")]
-criterion_group!(benches, engines, raw_heed);
+fn memo(c: &mut Criterion) {
+    let dir = bench_dir();
+    let stash = open(dir.path(), EngineKind::Lmdb);
+    stash.run(memo_square, (12, "cat".to_owned())).expect("run");
+    let mut group = c.benchmark_group("memo");
+    group.bench_function("run_hit_lmdb", |b| {
+        b.iter(|| {
+            let hit: (u64, String) = stash.run(memo_square, (12, "cat".to_owned())).expect("run");
+            std::hint::black_box(hit)
+        })
+    });
+    group.finish();
+}
+
+#[cfg(feature = "lmdb")]
+criterion_group!(benches, engines, raw_heed, memo);
 #[cfg(not(feature = "lmdb"))]
 criterion_group!(benches, engines);
 criterion_main!(benches);
