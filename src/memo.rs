@@ -103,7 +103,56 @@ impl Stash {
         if let Some(stored) = results.get(&args)? {
             return Ok(stored);
         }
+        // Not stored yet: whoever holds the lock computes; the others wait, then read.
+        let key = results.encode_key(&args)?;
+        let _lock = ComputeLock::take(&results, &key)?;
+        if let Some(stored) = results.engine().get(&key)? {
+            return results.decode_value(&stored);
+        }
         store(&results, f, args)
+    }
+
+    /// [`Stash::run`] for a function that can fail: an `Ok` result is stored, an `Err` is
+    /// handed back and not stored (the next call tries again).
+    pub fn try_run<F, A, R, E>(&self, f: F, args: A) -> Result<std::result::Result<R, E>>
+    where
+        F: FnOnce(A) -> std::result::Result<R, E>,
+        A: Serialize,
+        R: Serialize + DeserializeOwned,
+    {
+        self.try_run_named(&function_name::<F>()?, f, args)
+    }
+
+    /// [`Stash::try_run`] with the function stash named by the caller.
+    pub fn try_run_named<F, A, R, E>(
+        &self,
+        name: &str,
+        f: F,
+        args: A,
+    ) -> Result<std::result::Result<R, E>>
+    where
+        F: FnOnce(A) -> std::result::Result<R, E>,
+        A: Serialize,
+        R: Serialize + DeserializeOwned,
+    {
+        let results = self.function_stash(name)?;
+        if let Some(stored) = results.get(&args)? {
+            return Ok(Ok(stored));
+        }
+        let key = results.encode_key(&args)?;
+        let _lock = ComputeLock::take(&results, &key)?;
+        if let Some(stored) = results.engine().get(&key)? {
+            return results.decode_value(&stored).map(Ok);
+        }
+        match f(args) {
+            Ok(result) => {
+                results
+                    .engine()
+                    .set(&key, &results.encode_value(&result)?)?;
+                Ok(Ok(result))
+            }
+            Err(e) => Ok(Err(e)),
+        }
     }
 
     /// [`Stash::run_named`], computing again even if a result is stored, and replacing it.
@@ -140,4 +189,44 @@ where
     let value = results.encode_value(&result)?;
     results.engine().set(&key, &value)?;
     Ok(result)
+}
+
+/// Makes a computation happen once when several threads or processes ask for the same
+/// result at the same time: an exclusive lock on a file in the function stash's folder
+/// (`locks/NNN.lock`, one of [`LOCK_STRIPES`] picked by the key's hash, so their number stays
+/// bounded). File engines only: server engines and memory take no lock.
+struct ComputeLock(Option<std::fs::File>);
+
+/// How many lock files a function stash has at most.
+const LOCK_STRIPES: u64 = 256;
+
+impl ComputeLock {
+    fn take(results: &Stash, key: &[u8]) -> Result<Self> {
+        let engine = results.config().engine;
+        if engine.is_server() || engine == crate::EngineKind::Memory {
+            return Ok(ComputeLock(None));
+        }
+        let dir = results.stash_dir().join("locks");
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let stripe = xxhash_rust::xxh3::xxh3_64(key) % LOCK_STRIPES;
+        let path = dir.join(format!("{stripe:03}.lock"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        // Released when the file is closed, also when the process dies.
+        fs4::fs_std::FileExt::lock_exclusive(&file).map_err(|e| Error::io(&path, e))?;
+        Ok(ComputeLock(Some(file)))
+    }
+}
+
+impl Drop for ComputeLock {
+    fn drop(&mut self) {
+        if let Some(file) = &self.0 {
+            // Closing the file would release it too; this says so where it happens.
+            let _ = fs4::fs_std::FileExt::unlock(file);
+        }
+    }
 }

@@ -140,3 +140,80 @@ fn function_stashes_are_tables_with_argument_columns() {
         assert!(shown.contains("| y     | 20    |"), "{shown}");
     }
 }
+
+/// Run by `a_result_is_computed_once_across_processes` in child processes (ignored when the
+/// suite runs): one `run_named` of a slow function that notes each time it really runs.
+#[test]
+#[ignore = "a child process of a_result_is_computed_once_across_processes"]
+fn child_runs_the_slow_function() {
+    let root = std::env::var("HASHSTASH_MEMO_ROOT").expect("run by the parent test");
+    let engine: EngineKind = std::env::var("HASHSTASH_MEMO_ENGINE")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let s = Stash::builder()
+        .root_dir(&root)
+        .engine(engine)
+        .open()
+        .unwrap();
+    let calls = std::path::Path::new(&root).join("calls.txt");
+    let slow = |x: u64| {
+        use std::io::Write;
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&calls)
+            .unwrap();
+        writeln!(log, "{}", std::process::id()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        x * 2
+    };
+    assert_eq!(s.run_named("slow", slow, 21).unwrap(), 42);
+}
+
+#[test]
+fn a_result_is_computed_once_across_processes() {
+    for engine in [EngineKind::default_engine(), EngineKind::Pairtree] {
+        let dir = tempfile::tempdir().unwrap();
+        let children: Vec<std::process::Child> = (0..4)
+            .map(|_| {
+                std::process::Command::new(std::env::current_exe().unwrap())
+                    .args(["--exact", "memo::child_runs_the_slow_function", "--ignored"])
+                    .env("HASHSTASH_MEMO_ROOT", dir.path())
+                    .env("HASHSTASH_MEMO_ENGINE", engine.name())
+                    .stdout(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for mut child in children {
+            assert!(
+                child.wait().unwrap().success(),
+                "a child failed on {engine}"
+            );
+        }
+        let calls = std::fs::read_to_string(dir.path().join("calls.txt")).unwrap();
+        assert_eq!(calls.lines().count(), 1, "{engine}: ran in {calls:?}");
+    }
+}
+
+#[test]
+fn failures_are_not_stored() {
+    let (_dir, s) = stash(EngineKind::default_engine());
+    let attempts = AtomicUsize::new(0);
+    let flaky = |x: u32| -> Result<u32, String> {
+        if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
+            Err("try again".into())
+        } else {
+            Ok(x * 3)
+        }
+    };
+    assert_eq!(
+        s.try_run_named("flaky", flaky, 5).unwrap(),
+        Err("try again".into())
+    );
+    assert_eq!(s.get_func::<_, u32>("flaky", &5).unwrap(), None);
+    assert_eq!(s.try_run_named("flaky", flaky, 5).unwrap(), Ok(15));
+    assert_eq!(s.try_run_named("flaky", flaky, 5).unwrap(), Ok(15));
+    assert_eq!(attempts.load(Ordering::SeqCst), 2);
+}
