@@ -195,6 +195,21 @@ fn memo(c: &mut Criterion) {
             std::hint::black_box(hit)
         })
     });
+    // A map over 10,000 items whose results are all stored: the overhead per item.
+    let items: Vec<u64> = (0..10_000).collect();
+    let square = |x: u64| x * x;
+    let options = hashstash::map::MapOptions::default();
+    stash
+        .map_named("square", square, items.clone(), options.clone())
+        .expect("map");
+    group.throughput(Throughput::Elements(items.len() as u64));
+    group.bench_function("map_10k_stored_lmdb", |b| {
+        b.iter(|| {
+            stash
+                .map_named("square", square, items.clone(), options.clone())
+                .expect("map")
+        })
+    });
     group.finish();
 }
 

@@ -58,6 +58,7 @@ pub mod codec;
 pub mod config;
 pub mod engine;
 mod error;
+pub mod map;
 pub mod memo;
 mod stash;
 pub mod table;

@@ -10,6 +10,7 @@ mod dataframe;
 #[cfg(feature = "diskcache")]
 mod diskcache;
 mod keys;
+mod map;
 mod memo;
 mod processes;
 #[cfg(feature = "sql")]
