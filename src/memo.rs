@@ -100,16 +100,16 @@ impl Stash {
         R: Serialize + DeserializeOwned,
     {
         let results = self.function_stash(name)?;
-        if let Some(stored) = results.get(&args)? {
-            return Ok(stored);
+        match lookup(&results, &args)? {
+            Lookup::Stored(result) => Ok(result),
+            Lookup::Missing(key, _lock) => {
+                let result = f(args);
+                results
+                    .engine()
+                    .set(&key, &results.encode_value(&result)?)?;
+                Ok(result)
+            }
         }
-        // Not stored yet: whoever holds the lock computes; the others wait, then read.
-        let key = results.encode_key(&args)?;
-        let _lock = ComputeLock::take(&results, &key)?;
-        if let Some(stored) = results.engine().get(&key)? {
-            return results.decode_value(&stored);
-        }
-        store(&results, f, args)
     }
 
     /// [`Stash::run`] for a function that can fail: an `Ok` result is stored, an `Err` is
@@ -136,22 +136,17 @@ impl Stash {
         R: Serialize + DeserializeOwned,
     {
         let results = self.function_stash(name)?;
-        if let Some(stored) = results.get(&args)? {
-            return Ok(Ok(stored));
-        }
-        let key = results.encode_key(&args)?;
-        let _lock = ComputeLock::take(&results, &key)?;
-        if let Some(stored) = results.engine().get(&key)? {
-            return results.decode_value(&stored).map(Ok);
-        }
-        match f(args) {
-            Ok(result) => {
-                results
-                    .engine()
-                    .set(&key, &results.encode_value(&result)?)?;
-                Ok(Ok(result))
-            }
-            Err(e) => Ok(Err(e)),
+        match lookup(&results, &args)? {
+            Lookup::Stored(result) => Ok(Ok(result)),
+            Lookup::Missing(key, _lock) => match f(args) {
+                Ok(result) => {
+                    results
+                        .engine()
+                        .set(&key, &results.encode_value(&result)?)?;
+                    Ok(Ok(result))
+                }
+                Err(e) => Ok(Err(e)),
+            },
         }
     }
 
@@ -176,6 +171,29 @@ impl Stash {
     }
 }
 
+/// What a function stash holds for some arguments.
+enum Lookup<R> {
+    /// Their result.
+    Stored(R),
+    /// Nothing yet: their key bytes, and the lock under which the caller computes the result
+    /// (held until it is stored, so that others wait for it rather than compute it too).
+    Missing(Vec<u8>, ComputeLock),
+}
+
+/// The stored result for `args`, or the key and lock to compute it under. The stash is read
+/// again once the lock is held: whoever held it before may have stored the result.
+fn lookup<A: Serialize, R: DeserializeOwned>(results: &Stash, args: &A) -> Result<Lookup<R>> {
+    let key = results.encode_key(args)?;
+    if let Some(stored) = results.engine().get(&key)? {
+        return Ok(Lookup::Stored(results.decode_value(&stored)?));
+    }
+    let lock = ComputeLock::take(results, &key)?;
+    match results.engine().get(&key)? {
+        Some(stored) => Ok(Lookup::Stored(results.decode_value(&stored)?)),
+        None => Ok(Lookup::Missing(key, lock)),
+    }
+}
+
 /// Computes `f(args)` and stores it under `args`. The key is encoded before `f` takes the
 /// arguments, so a key that cannot be encoded fails before any work is done.
 fn store<F, A, R>(results: &Stash, f: F, args: A) -> Result<R>
@@ -192,24 +210,50 @@ where
 }
 
 /// Makes a computation happen once when several threads or processes ask for the same
-/// result at the same time: an exclusive lock on a file in the function stash's folder
-/// (`locks/NNN.lock`, one of [`LOCK_STRIPES`] picked by the key's hash, so their number stays
-/// bounded). File engines only: server engines and memory take no lock.
-struct ComputeLock(Option<std::fs::File>);
+/// result at the same time; one lock per key, so that a memoized function may call others
+/// (or itself on other arguments) while it holds its own.
+///
+/// - File engines: an exclusive lock on `locks/<key hash>.lock` in the function stash's
+///   folder, covering threads and processes. Whoever computed removes the file before
+///   releasing it: a waiter still locking the removed file, or a newcomer making a new one,
+///   reads the stash again first and finds the result.
+/// - Memory and server engines: a lock in this process (threads only; processes sharing a
+///   server still compute concurrently).
+enum ComputeLock {
+    File(std::fs::File, std::path::PathBuf),
+    Thread(Vec<u8>),
+}
 
-/// How many lock files a function stash has at most.
-const LOCK_STRIPES: u64 = 256;
+/// Keys being computed in this process (their function stash's folder, then the key).
+fn in_flight() -> &'static (
+    std::sync::Mutex<std::collections::HashSet<Vec<u8>>>,
+    std::sync::Condvar,
+) {
+    static IN_FLIGHT: std::sync::OnceLock<(
+        std::sync::Mutex<std::collections::HashSet<Vec<u8>>>,
+        std::sync::Condvar,
+    )> = std::sync::OnceLock::new();
+    IN_FLIGHT.get_or_init(Default::default)
+}
 
 impl ComputeLock {
     fn take(results: &Stash, key: &[u8]) -> Result<Self> {
         let engine = results.config().engine;
         if engine.is_server() || engine == crate::EngineKind::Memory {
-            return Ok(ComputeLock(None));
+            let mut id = results.config().namespace().into_bytes();
+            id.push(0);
+            id.extend_from_slice(key);
+            let (keys, changed) = in_flight();
+            let mut keys = keys.lock().unwrap_or_else(|e| e.into_inner());
+            while keys.contains(&id) {
+                keys = changed.wait(keys).unwrap_or_else(|e| e.into_inner());
+            }
+            keys.insert(id.clone());
+            return Ok(ComputeLock::Thread(id));
         }
         let dir = results.stash_dir().join("locks");
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        let stripe = xxhash_rust::xxh3::xxh3_64(key) % LOCK_STRIPES;
-        let path = dir.join(format!("{stripe:03}.lock"));
+        let path = dir.join(format!("{:032x}.lock", xxhash_rust::xxh3::xxh3_128(key)));
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -218,15 +262,22 @@ impl ComputeLock {
             .map_err(|e| Error::io(&path, e))?;
         // Released when the file is closed, also when the process dies.
         fs4::fs_std::FileExt::lock_exclusive(&file).map_err(|e| Error::io(&path, e))?;
-        Ok(ComputeLock(Some(file)))
+        Ok(ComputeLock::File(file, path))
     }
 }
 
 impl Drop for ComputeLock {
     fn drop(&mut self) {
-        if let Some(file) = &self.0 {
-            // Closing the file would release it too; this says so where it happens.
-            let _ = fs4::fs_std::FileExt::unlock(file);
+        match self {
+            ComputeLock::File(file, path) => {
+                let _ = std::fs::remove_file(path);
+                let _ = fs4::fs_std::FileExt::unlock(file);
+            }
+            ComputeLock::Thread(id) => {
+                let (keys, changed) = in_flight();
+                keys.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+                changed.notify_all();
+            }
         }
     }
 }

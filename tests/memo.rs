@@ -217,3 +217,45 @@ fn failures_are_not_stored() {
     assert_eq!(s.try_run_named("flaky", flaky, 5).unwrap(), Ok(15));
     assert_eq!(attempts.load(Ordering::SeqCst), 2);
 }
+
+#[test]
+fn threads_asking_for_one_result_compute_it_once() {
+    for engine in [EngineKind::Memory, EngineKind::default_engine()] {
+        let (_dir, s) = stash(engine);
+        let calls = AtomicUsize::new(0);
+        let slow = |x: u64| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            x + 1
+        };
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| assert_eq!(s.run_named("slow", slow, 1).unwrap(), 2));
+            }
+        });
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "{engine}");
+    }
+}
+
+/// A memoized function that runs another memoized function while it computes (a recursive
+/// Fibonacci through the stash): every key's lock is its own, so nothing deadlocks.
+fn fib(s: &Stash, n: u64) -> u64 {
+    if n < 2 {
+        return n;
+    }
+    s.run_named("fib", |n: u64| fib(s, n - 1) + fib(s, n - 2), n)
+        .unwrap()
+}
+
+#[test]
+fn memoized_functions_may_call_memoized_functions() {
+    for engine in [EngineKind::Memory, EngineKind::default_engine()] {
+        let (_dir, s) = stash(engine);
+        assert_eq!(fib(&s, 60), 1_548_008_755_920, "{engine}");
+        assert_eq!(s.function_stash("fib").unwrap().len().unwrap(), 59);
+        // No lock file outlives its computation.
+        let locks = s.function_stash("fib").unwrap().stash_dir().join("locks");
+        let left = std::fs::read_dir(&locks).map_or(0, |d| d.count());
+        assert_eq!(left, 0, "{engine}");
+    }
+}
