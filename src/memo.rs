@@ -99,16 +99,10 @@ impl Stash {
         A: Serialize,
         R: Serialize + DeserializeOwned,
     {
-        let results = self.function_stash(name)?;
-        match lookup(&results, &args)? {
-            Lookup::Stored(result) => Ok(result),
-            Lookup::Missing(key, _lock) => {
-                let result = f(args);
-                results
-                    .engine()
-                    .set(&key, &results.encode_value(&result)?)?;
-                Ok(result)
-            }
+        let infallible = |args| Ok::<R, std::convert::Infallible>(f(args));
+        match self.try_run_named(name, infallible, args)? {
+            Ok(result) => Ok(result),
+            Err(never) => match never {},
         }
     }
 
@@ -140,9 +134,7 @@ impl Stash {
             Lookup::Stored(result) => Ok(Ok(result)),
             Lookup::Missing(key, _lock) => match f(args) {
                 Ok(result) => {
-                    results
-                        .engine()
-                        .set(&key, &results.encode_value(&result)?)?;
+                    save(&results, &key, &result)?;
                     Ok(Ok(result))
                 }
                 Err(e) => Ok(Err(e)),
@@ -157,7 +149,13 @@ impl Stash {
         A: Serialize,
         R: Serialize + DeserializeOwned,
     {
-        store(&self.function_stash(name)?, f, args)
+        let results = self.function_stash(name)?;
+        // The key is encoded before `f` takes the arguments: a key that cannot be encoded
+        // fails before any work is done.
+        let key = results.encode_key(&args)?;
+        let result = f(args);
+        save(&results, &key, &result)?;
+        Ok(result)
     }
 
     /// The stored result of function `name` for `args`, without computing anything (the
@@ -194,19 +192,9 @@ fn lookup<A: Serialize, R: DeserializeOwned>(results: &Stash, args: &A) -> Resul
     }
 }
 
-/// Computes `f(args)` and stores it under `args`. The key is encoded before `f` takes the
-/// arguments, so a key that cannot be encoded fails before any work is done.
-fn store<F, A, R>(results: &Stash, f: F, args: A) -> Result<R>
-where
-    F: FnOnce(A) -> R,
-    A: Serialize,
-    R: Serialize + DeserializeOwned,
-{
-    let key = results.encode_key(&args)?;
-    let result = f(args);
-    let value = results.encode_value(&result)?;
-    results.engine().set(&key, &value)?;
-    Ok(result)
+/// Stores `result` under the key bytes `key`.
+fn save<R: Serialize>(results: &Stash, key: &[u8], result: &R) -> Result<()> {
+    results.engine().set(key, &results.encode_value(result)?)
 }
 
 /// Makes a computation happen once when several threads or processes ask for the same

@@ -106,6 +106,17 @@ pub fn argument_columns(key: Value) -> Value {
     }
 }
 
+/// The key of a stored entry as a table sees it: decoded, and in a function stash
+/// (`arguments`) turned into [`argument_columns`].
+pub fn table_key(bytes: &[u8], arguments: bool) -> Result<Value> {
+    let key = crate::codec::decode_key_dyn(bytes)?;
+    Ok(if arguments {
+        argument_columns(key)
+    } else {
+        key
+    })
+}
+
 /// The rows of one entry, as owned cells.
 pub fn flatten_entry(key: &Value, value: &Value, meta: Option<RowMeta>) -> Result<Vec<Row>> {
     let value = open_dataframes(value.clone())?;

@@ -18,7 +18,6 @@ pub mod sql;
 
 pub use flatten::{Row, RowMeta};
 
-use crate::codec;
 use crate::error::Result;
 use crate::stash::Stash;
 
@@ -38,14 +37,7 @@ impl Stash {
     pub fn rows(&self, versions: Versions) -> Result<Box<dyn Iterator<Item = Result<Row>> + '_>> {
         let codec = self.codec();
         let arguments = crate::memo::is_function_dbname(&self.config().dbname);
-        let decode_key = move |bytes: &[u8]| {
-            let key = codec::decode_key_dyn(bytes)?;
-            Ok::<_, crate::error::Error>(if arguments {
-                flatten::argument_columns(key)
-            } else {
-                key
-            })
-        };
+        let decode_key = move |bytes: &[u8]| flatten::table_key(bytes, arguments);
         if !self.config().append_mode {
             return Ok(Box::new(self.raw_items()?.flat_map(move |item| {
                 let rows = item.and_then(|(k, v)| {

@@ -13,7 +13,7 @@
 
 use super::cell::Cell;
 use super::flatten::{
-    argument_columns, has_dataframe, open_dataframes, visit_entry, MetaCells, RowMeta, RowSink,
+    has_dataframe, open_dataframes, table_key, visit_entry, MetaCells, RowMeta, RowSink,
 };
 use super::Versions;
 use crate::codec::{self, msgpack, Codec, Serializer};
@@ -371,13 +371,8 @@ fn decode(codec: Codec, arguments: bool, chunk: RawChunk) -> Result<Decoded> {
             let payload = decode_value(codec, raw(value), &mut decoded.bytes)?;
             decoded.versions.push((meta.map(|m| m.cells()), payload));
         }
-        let key = codec::decode_key_dyn(raw(key))?;
         decoded.entries.push(Entry {
-            key: if arguments {
-                argument_columns(key)
-            } else {
-                key
-            },
+            key: table_key(raw(key), arguments)?,
             versions: first..decoded.versions.len(),
         });
     }

@@ -17,7 +17,7 @@
 //! `_version` is `UInt64` and `_timestamp` a UTC timestamp in microseconds.
 
 use super::cell::{ArrayItems, Cell};
-use super::flatten::{Row, RowSink, TIMESTAMP_COLUMN, VERSION_COLUMN};
+use super::flatten::{RowSink, TIMESTAMP_COLUMN, VERSION_COLUMN};
 use crate::codec::key::SET_TAG;
 use crate::codec::msgpack::Scalar;
 use crate::value::Value;
@@ -47,11 +47,6 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// The kind of one value.
-    pub fn of(value: &Value) -> Kind {
-        Kind::of_cell(Cell::Value(value))
-    }
-
     /// The kind of one cell.
     pub fn of_cell(cell: Cell<'_>) -> Kind {
         if let Some(scalar) = cell.scalar() {
@@ -114,13 +109,6 @@ pub struct SchemaBuilder {
 }
 
 impl SchemaBuilder {
-    /// Widens the schema to take `row`.
-    pub fn add_row(&mut self, row: &Row) {
-        for (name, value) in row {
-            self.add_cell(name, Kind::of(value));
-        }
-    }
-
     /// Widens the schema to take every column of `other`, in `other`'s order: merging the
     /// builders of consecutive parts of a stash gives the builder of the whole.
     pub fn merge(&mut self, other: SchemaBuilder) {
