@@ -174,3 +174,28 @@ fn lmdb_map_grows_by_itself() {
         );
     }
 }
+
+/// The last handle on an environment may close it while a thread that read from it is
+/// still exiting. With LMDB's thread-local reader slots that thread's exit would clear its
+/// slot in memory already unmapped: a segfault, about one round in a few thousand.
+#[cfg(feature = "lmdb")]
+#[test]
+fn lmdb_closes_safely_while_reader_threads_exit() {
+    use hashstash::engine::lmdb::LmdbEngine;
+    use hashstash::Engine;
+    use std::sync::{Arc, Barrier};
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..10_000 {
+        let path = dir.path().join(format!("env{}", round % 4));
+        let engine = Arc::new(LmdbEngine::open_with_map_size(&path, false, 1 << 20).unwrap());
+        let (reader, started) = (Arc::clone(&engine), Arc::new(Barrier::new(2)));
+        let reader_done = Arc::clone(&started);
+        std::thread::spawn(move || {
+            assert_eq!(reader.get(b"absent").unwrap(), None);
+            drop(reader);
+            reader_done.wait();
+        });
+        started.wait();
+        drop(engine);
+    }
+}

@@ -17,7 +17,13 @@ use std::io::Cursor;
 
 /// Whether `T` is polars' `DataFrame`.
 pub fn is_dataframe<T: ?Sized>() -> bool {
-    super::key::bare_type_name::<T>() == std::any::type_name::<DataFrame>()
+    let frame = std::any::type_name::<DataFrame>();
+    // A frame, or a reference or pointer to one, ends with the frame's name: a cheap test
+    // that turns almost every other type away before the name is unwrapped.
+    std::any::type_name::<T>()
+        .trim_end_matches('>')
+        .ends_with(frame)
+        && super::key::bare_type_name::<T>() == frame
 }
 
 /// Canonical IPC bytes for the frame in `ipc`: same content, same bytes.

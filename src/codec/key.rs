@@ -137,25 +137,16 @@ fn sorted_set(items: Vec<Value>) -> Result<Value, KeyError> {
 /// The type name of `T` without references and smart pointers, which serialize as what they
 /// point to.
 pub(crate) fn bare_type_name<T: ?Sized>() -> &'static str {
-    use std::any::type_name;
-    // References, smart pointers and locks serialize as what they hold. Their names are
-    // taken from the compiler (the part before `<`), not spelled out, so that a change in how
-    // it prints paths cannot silently stop the unwrapping.
-    let wrappers = [
-        type_name::<Box<u8>>(),
-        type_name::<std::rc::Rc<u8>>(),
-        type_name::<std::sync::Arc<u8>>(),
-        type_name::<std::borrow::Cow<'static, [u8]>>(),
-        type_name::<std::sync::Mutex<u8>>(),
-        type_name::<std::sync::RwLock<u8>>(),
-        type_name::<std::cell::RefCell<u8>>(),
-    ]
-    .map(|full| full.split('<').next().unwrap_or(full));
-    let mut name = type_name::<T>();
+    let mut name = std::any::type_name::<T>();
+    // This runs for every value in a key and every typed read: most names have nothing to
+    // unwrap, so they cost one scan for `<`.
+    if !name.starts_with('&') && !name.contains('<') {
+        return name;
+    }
     loop {
         let before = name;
         name = name.trim_start_matches("&mut ").trim_start_matches('&');
-        for wrapper in wrappers {
+        for wrapper in &known_generics().wrappers {
             if let Some(rest) = name.strip_prefix(wrapper).and_then(|r| r.strip_prefix('<')) {
                 // `Cow<'_, T>` prints its lifetime.
                 name = rest.trim_start_matches("'_, ");
@@ -167,23 +158,49 @@ pub(crate) fn bare_type_name<T: ?Sized>() -> &'static str {
     }
 }
 
-/// Whether `T` is a set type whose elements serde hands over as a plain sequence.
-fn is_set_type<T: ?Sized>() -> bool {
-    // The std names are taken from the compiler rather than spelled out, so a change in how
-    // it prints paths cannot silently turn sets into lists.
-    fn generic_prefix(full: &'static str) -> &'static str {
+/// The path prefixes (the part before `<`) of the generic std types that matter to keys.
+/// They are taken from the compiler rather than spelled out, so that a change in how it
+/// prints paths cannot silently stop the unwrapping or turn sets into lists.
+struct KnownGenerics {
+    /// References, smart pointers and locks serialize as what they hold.
+    wrappers: [&'static str; 7],
+    sets: [&'static str; 4],
+}
+
+fn known_generics() -> &'static KnownGenerics {
+    use std::any::type_name;
+    fn prefix(full: &'static str) -> &'static str {
         full.split('<').next().unwrap_or(full)
     }
-    let name = bare_type_name::<T>();
-    let std_sets = [
-        generic_prefix(std::any::type_name::<std::collections::HashSet<u8>>()),
-        generic_prefix(std::any::type_name::<std::collections::BTreeSet<u8>>()),
-    ];
-    let other_sets = ["hashbrown::set::HashSet", "indexmap::set::IndexSet"];
-    std_sets.into_iter().chain(other_sets).any(|set| {
-        name.strip_prefix(set)
-            .is_some_and(|rest| rest.starts_with('<'))
+    static KNOWN: std::sync::OnceLock<KnownGenerics> = std::sync::OnceLock::new();
+    KNOWN.get_or_init(|| KnownGenerics {
+        wrappers: [
+            type_name::<Box<u8>>(),
+            type_name::<std::rc::Rc<u8>>(),
+            type_name::<std::sync::Arc<u8>>(),
+            type_name::<std::borrow::Cow<'static, [u8]>>(),
+            type_name::<std::sync::Mutex<u8>>(),
+            type_name::<std::sync::RwLock<u8>>(),
+            type_name::<std::cell::RefCell<u8>>(),
+        ]
+        .map(prefix),
+        sets: [
+            prefix(type_name::<std::collections::HashSet<u8>>()),
+            prefix(type_name::<std::collections::BTreeSet<u8>>()),
+            "hashbrown::set::HashSet",
+            "indexmap::set::IndexSet",
+        ],
     })
+}
+
+/// Whether `T` is a set type whose elements serde hands over as a plain sequence.
+fn is_set_type<T: ?Sized>() -> bool {
+    let name = bare_type_name::<T>();
+    name.contains('<')
+        && known_generics().sets.iter().any(|set| {
+            name.strip_prefix(set)
+                .is_some_and(|rest| rest.starts_with('<'))
+        })
 }
 
 /// Serializes a child value, marking it as a set when its type is one.

@@ -21,7 +21,7 @@
 use super::{create_private_dir, key_digest, now_micros, Engine, EntryIter, Record, Version};
 use crate::error::{Error, Result};
 use heed::types::Bytes;
-use heed::{Database, Env, EnvOpenOptions, MdbError, RoTxn, RwTxn};
+use heed::{Database, Env, EnvOpenOptions, MdbError, RoTxn, RwTxn, WithoutTls};
 use std::collections::HashMap;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
@@ -32,7 +32,11 @@ const SCAN_PAGE: usize = 512;
 
 /// What every handle on one path shares.
 struct Shared {
-    env: Env,
+    /// Without thread-local reader slots: a read transaction's slot is freed when the
+    /// transaction ends, not when its thread exits. With them, a scan thread that exits
+    /// just as the last handle closes the environment would clear its slot in memory that
+    /// is already unmapped, and a process with many threads could run out of slots.
+    env: Env<WithoutTls>,
     entries: Database<Bytes, Bytes>,
     history: Database<Bytes, Bytes>,
     /// Held (shared) by every transaction, and exclusively to resize the map, which LMDB
@@ -73,13 +77,14 @@ fn registry() -> &'static Mutex<HashMap<PathBuf, Weak<Shared>>> {
 
 /// Opens the environment. heed forgets a closed environment only when its last handle has
 /// finished dropping, which can race with this open from another thread: wait for that.
-fn open_env(path: &Path, map_size: usize) -> Result<Env> {
+fn open_env(path: &Path, map_size: usize) -> Result<Env<WithoutTls>> {
     let mut attempts = 0;
     loop {
         // SAFETY: LMDB's own lock file coordinates processes; the registry makes sure the
         // environment is opened once per process, and files are never truncated by us.
         let opened = unsafe {
             EnvOpenOptions::new()
+                .read_txn_without_tls()
                 .map_size(map_size)
                 .max_dbs(4)
                 .open(path)
