@@ -66,6 +66,11 @@ pub struct StashConfig {
     /// milliseconds (default 5000).
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// On server engines, how long a process computing a function result holds its claim
+    /// without renewing it, in milliseconds (default 30000). It renews the claim every third
+    /// of this while it computes; if it dies, another process takes over once it expires.
+    #[serde(default = "default_lease_ms")]
+    pub lease_ms: u64,
     /// The diskcache engine's size limit in bytes of stored values (default 1 GiB).
     #[serde(default = "default_size_limit")]
     pub size_limit: u64,
@@ -119,6 +124,7 @@ impl std::fmt::Debug for StashConfig {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("timeout_ms", &self.timeout_ms)
+            .field("lease_ms", &self.lease_ms)
             .field("size_limit", &self.size_limit)
             .field("eviction_policy", &self.eviction_policy)
             .finish()
@@ -131,6 +137,10 @@ fn default_filename() -> String {
 
 fn default_timeout_ms() -> u64 {
     5000
+}
+
+fn default_lease_ms() -> u64 {
+    30_000
 }
 
 /// `url` with every secret replaced by `***`: the password of each comma-separated URL (a
@@ -217,6 +227,7 @@ impl Default for StashConfig {
             host: None,
             port: None,
             timeout_ms: default_timeout_ms(),
+            lease_ms: default_lease_ms(),
             size_limit: default_size_limit(),
             eviction_policy: EvictionPolicy::default(),
         }

@@ -205,14 +205,19 @@ fn save<R: Serialize>(results: &Stash, key: &[u8], result: &R) -> Result<()> {
 ///   folder, covering threads and processes. Whoever computed removes the file before
 ///   releasing it: a waiter still locking the removed file, or a newcomer making a new one,
 ///   reads the stash again first and finds the result.
-/// - Memory and server engines: a lock in this process (threads only; processes sharing a
-///   server still compute concurrently).
-enum ComputeLock {
-    File(std::fs::File, std::path::PathBuf),
-    Thread(Vec<u8>),
+/// - Memory and server engines: a lock in this process for its threads, and on a server a
+///   lease ([`crate::Engine::try_lease`]) for processes and machines. The lease lasts the
+///   stash's `lease_ms` and is renewed by a thread while the computation runs, so a process
+///   that dies lets another take over once its lease expires. Waiters poll the stash for the
+///   result meanwhile.
+struct ComputeLock {
+    // Fields drop in this order: the lease goes before this process's own lock.
+    _lease: Option<Lease>,
+    _file: Option<FileLock>,
+    _thread: Option<ThreadLock>,
 }
 
-/// Keys being computed in this process (their function stash's folder, then the key).
+/// Keys being computed in this process (their function stash's namespace, then the key).
 fn in_flight() -> &'static (
     std::sync::Mutex<std::collections::HashSet<Vec<u8>>>,
     std::sync::Condvar,
@@ -227,18 +232,52 @@ fn in_flight() -> &'static (
 impl ComputeLock {
     fn take(results: &Stash, key: &[u8]) -> Result<Self> {
         let engine = results.config().engine;
-        if engine.is_server() || engine == crate::EngineKind::Memory {
-            let mut id = results.config().namespace().into_bytes();
-            id.push(0);
-            id.extend_from_slice(key);
-            let (keys, changed) = in_flight();
-            let mut keys = keys.lock().unwrap_or_else(|e| e.into_inner());
-            while keys.contains(&id) {
-                keys = changed.wait(keys).unwrap_or_else(|e| e.into_inner());
-            }
-            keys.insert(id.clone());
-            return Ok(ComputeLock::Thread(id));
+        if !engine.is_server() && engine != crate::EngineKind::Memory {
+            return Ok(ComputeLock {
+                _lease: None,
+                _file: Some(FileLock::take(results, key)?),
+                _thread: None,
+            });
         }
+        let thread = ThreadLock::take(results, key);
+        let name = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(key)).into_bytes();
+        let owner = lease_owner();
+        let ttl = std::time::Duration::from_millis(results.config().lease_ms.max(3));
+        let mut pause = std::time::Duration::from_millis(10);
+        loop {
+            match results.engine().try_lease(&name, &owner, ttl)? {
+                Some(true) => {
+                    return Ok(ComputeLock {
+                        _lease: Some(Lease::hold(results, name, owner, ttl)),
+                        _file: None,
+                        _thread: Some(thread),
+                    })
+                }
+                // Another process computes it: wait for its result (the caller reads it) or
+                // for its lease to expire.
+                Some(false) if !results.engine().contains(key)? => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2)
+                        .min(std::time::Duration::from_millis(200))
+                        .min(ttl);
+                }
+                _ => {
+                    return Ok(ComputeLock {
+                        _lease: None,
+                        _file: None,
+                        _thread: Some(thread),
+                    })
+                }
+            }
+        }
+    }
+}
+
+/// An exclusive lock on a key's lock file, removed when released.
+struct FileLock(std::fs::File, std::path::PathBuf);
+
+impl FileLock {
+    fn take(results: &Stash, key: &[u8]) -> Result<Self> {
         let dir = results.stash_dir().join("locks");
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let path = dir.join(format!("{:032x}.lock", xxhash_rust::xxh3::xxh3_128(key)));
@@ -250,22 +289,106 @@ impl ComputeLock {
             .map_err(|e| Error::io(&path, e))?;
         // Released when the file is closed, also when the process dies.
         fs4::fs_std::FileExt::lock_exclusive(&file).map_err(|e| Error::io(&path, e))?;
-        Ok(ComputeLock::File(file, path))
+        Ok(FileLock(file, path))
     }
 }
 
-impl Drop for ComputeLock {
+impl Drop for FileLock {
     fn drop(&mut self) {
-        match self {
-            ComputeLock::File(file, path) => {
-                let _ = std::fs::remove_file(path);
-                let _ = fs4::fs_std::FileExt::unlock(file);
-            }
-            ComputeLock::Thread(id) => {
-                let (keys, changed) = in_flight();
-                keys.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
-                changed.notify_all();
-            }
+        let _ = std::fs::remove_file(&self.1);
+        let _ = fs4::fs_std::FileExt::unlock(&self.0);
+    }
+}
+
+/// A key being computed by a thread of this process.
+struct ThreadLock(Vec<u8>);
+
+impl ThreadLock {
+    fn take(results: &Stash, key: &[u8]) -> Self {
+        let mut id = results.config().namespace().into_bytes();
+        id.push(0);
+        id.extend_from_slice(key);
+        let (keys, changed) = in_flight();
+        let mut keys = keys.lock().unwrap_or_else(|e| e.into_inner());
+        while keys.contains(&id) {
+            keys = changed.wait(keys).unwrap_or_else(|e| e.into_inner());
         }
+        keys.insert(id.clone());
+        ThreadLock(id)
+    }
+}
+
+impl Drop for ThreadLock {
+    fn drop(&mut self) {
+        let (keys, changed) = in_flight();
+        keys.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.0);
+        changed.notify_all();
+    }
+}
+
+/// A name for this holder of a lease, unique across processes and machines.
+fn lease_owner() -> Vec<u8> {
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let count = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let host = std::env::var("HOSTNAME").unwrap_or_default();
+    format!(
+        "{host}/{}/{}/{count}",
+        std::process::id(),
+        crate::engine::now_micros()
+    )
+    .into_bytes()
+}
+
+/// A lease held on a server, renewed every third of its time by a thread of its own until
+/// it is released.
+struct Lease {
+    results: Stash,
+    name: Vec<u8>,
+    owner: Vec<u8>,
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    renewer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Lease {
+    fn hold(results: &Stash, name: Vec<u8>, owner: Vec<u8>, ttl: std::time::Duration) -> Self {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let renewer = {
+            let (results, name, owner) = (results.clone(), name.clone(), owner.clone());
+            std::thread::Builder::new()
+                .name("hashstash-lease".into())
+                .spawn(move || {
+                    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                        stopped.recv_timeout(ttl / 3)
+                    {
+                        // A lease that could not be renewed may pass to another process,
+                        // which then computes the same result: wasted work, never a wrong
+                        // one. This one keeps computing.
+                        if !matches!(results.engine().renew_lease(&name, &owner, ttl), Ok(true)) {
+                            break;
+                        }
+                    }
+                })
+                .ok()
+        };
+        Lease {
+            results: results.clone(),
+            name,
+            owner,
+            stop: Some(stop),
+            renewer,
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(renewer) = self.renewer.take() {
+            let _ = renewer.join();
+        }
+        // Best effort: a lease left behind expires by itself.
+        let _ = self.results.engine().release_lease(&self.name, &self.owner);
     }
 }

@@ -115,6 +115,12 @@ impl StashBuilder {
         self.config.timeout_ms = timeout_ms;
         self
     }
+    /// On server engines, how long a claim to compute a function result lasts unless its
+    /// process renews it (default 30000 ms; see [`Stash::run`]).
+    pub fn lease_ms(mut self, lease_ms: u64) -> Self {
+        self.config.lease_ms = lease_ms;
+        self
+    }
     /// The diskcache engine's size limit in bytes (default 1 GiB).
     pub fn size_limit(mut self, bytes: u64) -> Self {
         self.config.size_limit = bytes;

@@ -141,59 +141,151 @@ fn function_stashes_are_tables_with_argument_columns() {
     }
 }
 
-/// Run by `a_result_is_computed_once_across_processes` in child processes (ignored when the
-/// suite runs): one `run_named` of a slow function that notes each time it really runs.
+/// Run by the tests below in child processes (ignored when the suite runs). What it does
+/// is set by `HASHSTASH_MEMO_MODE`: `run` one slow function, `crash` in the middle of it, or
+/// `map` the slow function over twelve items. Each real computation notes itself in
+/// `calls.txt`.
 #[test]
-#[ignore = "a child process of a_result_is_computed_once_across_processes"]
+#[ignore = "a child process of the tests of computing once across processes"]
 fn child_runs_the_slow_function() {
     let root = std::env::var("HASHSTASH_MEMO_ROOT").expect("run by the parent test");
     let engine: EngineKind = std::env::var("HASHSTASH_MEMO_ENGINE")
         .unwrap()
         .parse()
         .unwrap();
+    let mode = std::env::var("HASHSTASH_MEMO_MODE").unwrap();
     let s = Stash::builder()
         .root_dir(&root)
         .engine(engine)
+        .lease_ms(1000)
         .open()
         .unwrap();
     let calls = std::path::Path::new(&root).join("calls.txt");
-    let slow = |x: u64| {
+    let slow = move |x: u64| {
         use std::io::Write;
         let mut log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&calls)
             .unwrap();
-        writeln!(log, "{}", std::process::id()).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(300));
+        writeln!(log, "{} {x}", std::process::id()).unwrap();
+        if mode == "crash" {
+            // Dies holding the lock or lease: nothing is released or stored.
+            std::process::abort();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(if x == 21 {
+            300
+        } else {
+            40
+        }));
         x * 2
     };
-    assert_eq!(s.run_named("slow", slow, 21).unwrap(), 42);
+    match std::env::var("HASHSTASH_MEMO_MODE").unwrap().as_str() {
+        "map" => {
+            let options = hashstash::map::MapOptions {
+                num_threads: Some(2),
+                ..Default::default()
+            };
+            let doubled = s
+                .map_named("slow", slow, (0..12).collect(), options)
+                .unwrap();
+            assert_eq!(
+                doubled.results().unwrap(),
+                (0..12).map(|x| x * 2).collect::<Vec<u64>>()
+            );
+        }
+        _ => assert_eq!(s.run_named("slow", slow, 21).unwrap(), 42),
+    }
+}
+
+/// Starts the child test in `mode` on `engine` over the folder `root`.
+fn child(root: &std::path::Path, engine: EngineKind, mode: &str) -> std::process::Child {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "memo::child_runs_the_slow_function", "--ignored"])
+        .env("HASHSTASH_MEMO_ROOT", root)
+        .env("HASHSTASH_MEMO_ENGINE", engine.name())
+        .env("HASHSTASH_MEMO_MODE", mode)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The computations the children noted: (process, item).
+fn calls(root: &std::path::Path) -> Vec<(u32, u64)> {
+    std::fs::read_to_string(root.join("calls.txt"))
+        .unwrap_or_default()
+        .lines()
+        .map(|line| {
+            let (pid, item) = line.split_once(' ').unwrap();
+            (pid.parse().unwrap(), item.parse().unwrap())
+        })
+        .collect()
+}
+
+/// The engines computing once across processes is tested on: one per way of locking.
+fn shared_engines() -> Vec<EngineKind> {
+    [
+        EngineKind::default_engine(),
+        EngineKind::Pairtree,
+        EngineKind::Redis,
+        EngineKind::Mongo,
+    ]
+    .into_iter()
+    .filter(|&engine| engine.is_available() && crate::common::engine_available(engine))
+    .collect()
 }
 
 #[test]
 fn a_result_is_computed_once_across_processes() {
-    for engine in [EngineKind::default_engine(), EngineKind::Pairtree] {
+    for engine in shared_engines() {
         let dir = tempfile::tempdir().unwrap();
-        let children: Vec<std::process::Child> = (0..4)
-            .map(|_| {
-                std::process::Command::new(std::env::current_exe().unwrap())
-                    .args(["--exact", "memo::child_runs_the_slow_function", "--ignored"])
-                    .env("HASHSTASH_MEMO_ROOT", dir.path())
-                    .env("HASHSTASH_MEMO_ENGINE", engine.name())
-                    .stdout(std::process::Stdio::null())
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
+        let children: Vec<_> = (0..4).map(|_| child(dir.path(), engine, "run")).collect();
         for mut child in children {
             assert!(
                 child.wait().unwrap().success(),
                 "a child failed on {engine}"
             );
         }
-        let calls = std::fs::read_to_string(dir.path().join("calls.txt")).unwrap();
-        assert_eq!(calls.lines().count(), 1, "{engine}: ran in {calls:?}");
+        assert_eq!(calls(dir.path()).len(), 1, "{engine}");
+    }
+}
+
+#[test]
+fn a_crashed_computation_is_taken_over() {
+    for engine in shared_engines() {
+        let dir = tempfile::tempdir().unwrap();
+        let status = child(dir.path(), engine, "crash").wait().unwrap();
+        assert!(!status.success(), "{engine}: the child was meant to crash");
+        // Its lock died with it (file engines), or its lease expires (servers, 1 s).
+        let mut next = child(dir.path(), engine, "run");
+        assert!(next.wait().unwrap().success(), "{engine}: no one took over");
+        let seen = calls(dir.path());
+        assert_eq!(seen.len(), 2, "{engine}: {seen:?}");
+        assert_ne!(seen[0].0, seen[1].0, "{engine}");
+        let s = Stash::builder()
+            .root_dir(dir.path())
+            .engine(engine)
+            .open()
+            .unwrap();
+        assert_eq!(s.get_func::<_, u64>("slow", &21u64).unwrap(), Some(42));
+    }
+}
+
+#[test]
+fn processes_mapping_the_same_items_compute_each_once() {
+    for engine in shared_engines() {
+        let dir = tempfile::tempdir().unwrap();
+        let children: Vec<_> = (0..3).map(|_| child(dir.path(), engine, "map")).collect();
+        for mut child in children {
+            assert!(
+                child.wait().unwrap().success(),
+                "a child failed on {engine}"
+            );
+        }
+        let mut items: Vec<u64> = calls(dir.path()).into_iter().map(|(_, x)| x).collect();
+        items.sort_unstable();
+        assert_eq!(items, (0..12).collect::<Vec<u64>>(), "{engine}");
     }
 }
 

@@ -26,6 +26,7 @@ pub use record::Record;
 use crate::error::{Error, Result};
 use std::fmt::Debug;
 use std::path::Path;
+use std::time::Duration;
 
 /// One stored version of a value (every entry has at least one; append mode keeps them all).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -122,6 +123,27 @@ pub trait Engine: Send + Sync + Debug {
     /// schema they inferred earlier.
     fn generation(&self) -> Result<Option<u64>> {
         Ok(None)
+    }
+
+    /// Takes the lease `name` for `ttl` as `owner` if no one holds it, or its holder let it
+    /// expire: how processes sharing a server agree on which of them computes a function
+    /// result. `None`: the engine has no leases (file engines lock files instead, and a
+    /// memory stash lives in one process).
+    fn try_lease(&self, name: &[u8], owner: &[u8], ttl: Duration) -> Result<Option<bool>> {
+        let _ = (name, owner, ttl);
+        Ok(None)
+    }
+
+    /// Extends `owner`'s lease `name` to `ttl` from now; false if it is no longer theirs.
+    fn renew_lease(&self, name: &[u8], owner: &[u8], ttl: Duration) -> Result<bool> {
+        let _ = (name, owner, ttl);
+        Ok(false)
+    }
+
+    /// Gives up `owner`'s lease `name`, if it still is theirs.
+    fn release_lease(&self, name: &[u8], owner: &[u8]) -> Result<()> {
+        let _ = (name, owner);
+        Ok(())
     }
 
     /// Bytes the engine occupies on disk (0 for memory and servers).

@@ -8,6 +8,7 @@
 //! stash_<hash>           { _id: hash(key), k: key bytes, n: latest version, v: record }
 //! stash_<hash>_versions  { h: hash(key), n: version, v: record }   unique index (h, n)
 //! hashstash_meta         { _id: collection name, namespace, format }
+//! hashstash_leases       { _id: collection name + 0 + lease name, owner, expires }
 //! ```
 //!
 //! The document `_id` is the 128-bit hash of the canonical key bytes; the key bytes are stored
@@ -48,6 +49,7 @@ pub struct MongoEngine {
     entries: Collection<Document>,
     versions: Collection<Document>,
     meta: Collection<Document>,
+    leases: Collection<Document>,
     name: String,
     namespace: String,
     append_mode: bool,
@@ -162,6 +164,7 @@ impl MongoEngine {
             entries: db.collection(&name),
             versions: db.collection(&format!("{name}_versions")),
             meta: db.collection("hashstash_meta"),
+            leases: db.collection("hashstash_leases"),
             runtime: Some(runtime),
             name,
             namespace,
@@ -212,6 +215,14 @@ impl MongoEngine {
         // The driver's messages can quote the connection string: hide its secrets.
         let message = crate::config::scrub(&e.to_string(), &self.url);
         Error::engine("mongo", format!("{what} on {}: {message}", self.shown_url))
+    }
+
+    /// The `_id` of this stash's lease `name`.
+    fn lease_id(&self, name: &[u8]) -> Bson {
+        let mut id = self.name.as_bytes().to_vec();
+        id.push(0);
+        id.extend_from_slice(name);
+        bin(&id)
     }
 
     /// The entry document stored under a key's hash, if any.
@@ -637,4 +648,63 @@ impl Engine for MongoEngine {
             .and_then(|d| d.get_binary_generic("format").ok())
             .cloned())
     }
+
+    fn try_lease(&self, name: &[u8], owner: &[u8], ttl: Duration) -> Result<Option<bool>> {
+        // The unique `_id` lets one insert win; an expired lease is taken over by an update
+        // that matches only while it is still expired. Expiry is judged by the clocks of
+        // the processes involved, which must roughly agree.
+        let id = self.lease_id(name);
+        let now = now_micros();
+        let expires = lease_deadline(now, ttl);
+        let what = "taking a lease";
+        let inserted = self.run_raw(
+            what,
+            self.leases
+                .insert_one(doc! { "_id": &id, "owner": bin(owner), "expires": expires })
+                .into_future(),
+        )?;
+        match inserted {
+            Ok(_) => return Ok(Some(true)),
+            Err(e) if is_duplicate_key(&e) => {}
+            Err(e) => return Err(self.error(what, e)),
+        }
+        let taken_over = self.run(
+            what,
+            self.leases
+                .update_one(
+                    doc! { "_id": &id, "expires": { "$lt": now } },
+                    doc! { "$set": { "owner": bin(owner), "expires": expires } },
+                )
+                .into_future(),
+        )?;
+        Ok(Some(taken_over.modified_count == 1))
+    }
+
+    fn renew_lease(&self, name: &[u8], owner: &[u8], ttl: Duration) -> Result<bool> {
+        let renewed = self.run(
+            "renewing a lease",
+            self.leases
+                .update_one(
+                    doc! { "_id": self.lease_id(name), "owner": bin(owner) },
+                    doc! { "$set": { "expires": lease_deadline(now_micros(), ttl) } },
+                )
+                .into_future(),
+        )?;
+        Ok(renewed.matched_count == 1)
+    }
+
+    fn release_lease(&self, name: &[u8], owner: &[u8]) -> Result<()> {
+        self.run(
+            "releasing a lease",
+            self.leases
+                .delete_one(doc! { "_id": self.lease_id(name), "owner": bin(owner) })
+                .into_future(),
+        )?;
+        Ok(())
+    }
+}
+
+/// `ttl` after `now`, in microseconds since the epoch.
+fn lease_deadline(now: i64, ttl: Duration) -> i64 {
+    now.saturating_add(i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX))
 }

@@ -65,6 +65,19 @@ redis.call('SET', KEYS[1], ARGV[1], 'NX')
 return redis.call('GET', KEYS[1])
 ";
 
+/// Runs ARGV[2] (`PEXPIRE` milliseconds, or `DEL` when absent) on the lease KEYS[1] if its
+/// owner is ARGV[1]; returns 1 if it did. (A check and an action in one step: a lease that
+/// expired and was taken by another process is never extended or deleted by its old owner.)
+const LEASE_SCRIPT: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+if ARGV[2] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return redis.call('DEL', KEYS[1])
+";
+
 /// A client for one server or for a cluster.
 enum Client {
     Single(redis::Client),
@@ -121,6 +134,7 @@ pub struct RedisEngine {
     append_script: redis::Script,
     remove_script: redis::Script,
     format_script: redis::Script,
+    lease_script: redis::Script,
 }
 
 impl std::fmt::Debug for RedisEngine {
@@ -174,6 +188,7 @@ impl RedisEngine {
             append_script: redis::Script::new(APPEND_SCRIPT),
             remove_script: redis::Script::new(REMOVE_SCRIPT),
             format_script: redis::Script::new(FORMAT_SCRIPT),
+            lease_script: redis::Script::new(LEASE_SCRIPT),
         })
     }
 
@@ -446,4 +461,37 @@ impl Engine for RedisEngine {
         let recorded: Vec<u8> = self.with_conn(|c| invocation.invoke(c))?;
         Ok(Some(recorded))
     }
+
+    fn try_lease(&self, name: &[u8], owner: &[u8], ttl: Duration) -> Result<Option<bool>> {
+        // SET NX PX: taken only if absent; Redis drops it by itself when it expires.
+        let key = self.redis_key(&[b"lease:", name]);
+        let taken: Option<String> = self.with_conn(|c| {
+            redis::cmd("SET")
+                .arg(&key)
+                .arg(owner)
+                .arg("NX")
+                .arg("PX")
+                .arg(lease_millis(ttl))
+                .query(c)
+        })?;
+        Ok(Some(taken.is_some()))
+    }
+
+    fn renew_lease(&self, name: &[u8], owner: &[u8], ttl: Duration) -> Result<bool> {
+        let mut invocation = self.lease_script.key(self.redis_key(&[b"lease:", name]));
+        invocation.arg(owner).arg(lease_millis(ttl));
+        let renewed: i64 = self.with_conn(|c| invocation.invoke(c))?;
+        Ok(renewed == 1)
+    }
+
+    fn release_lease(&self, name: &[u8], owner: &[u8]) -> Result<()> {
+        let mut invocation = self.lease_script.key(self.redis_key(&[b"lease:", name]));
+        invocation.arg(owner);
+        self.with_conn(|c| invocation.invoke::<i64>(c))?;
+        Ok(())
+    }
+}
+
+fn lease_millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
