@@ -1,51 +1,248 @@
 //! Parallel map through a function stash: `stash.map_named(name, f, items, options)` runs
-//! `f` on every item on a rayon pool, computing only the results not stored yet, each stored
-//! under the same key [`Stash::run`](crate::Stash::run) uses, so a map and single runs share
-//! their results.
+//! `f` on every item on a rayon pool, in the background, computing only the results not
+//! stored yet, each stored under the same key [`Stash::run`](crate::Stash::run) uses, so a
+//! map and single runs share their results. The [`StashMap`] it returns hands results over
+//! as they finish ([`StashMap::results_iter`]) or all at once ([`StashMap::results`]).
+//!
+//! Items are computed once across threads, processes and machines, as single runs are:
+//! several processes mapping the same items over one Redis or MongoDB stash share the work.
 
 use crate::error::{Error, Result};
+use crate::memo::function_name;
 use crate::stash::Stash;
 use serde::{de::DeserializeOwned, Serialize};
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex};
 
-/// Options of [`Stash::map_named`].
-#[derive(Clone, Debug, Default)]
+/// Options of [`Stash::map_named`] (the seed's `stash.map` options).
+#[derive(Clone, Debug)]
 pub struct MapOptions {
     /// Threads computing items (`None`: one per core; 1: one item after another).
     pub num_threads: Option<usize>,
-    /// Compute every item again, replacing stored results.
+    /// Compute every item again, replacing stored results (the seed's `_force`).
     pub force: bool,
+    /// [`StashMap::results_iter`] yields in item order rather than as items finish.
+    pub ordered: bool,
+    /// Read every stored result up front in one batch (`get_many`), before computing the
+    /// missing ones. Without it each item is looked up on its own as it comes to be run.
+    pub preload: bool,
+    /// Start computing at once, in the background; the map is returned straight away.
+    /// Without it nothing is computed until the results are asked for.
+    pub precompute: bool,
+    /// Show a progress bar on stderr (drawn only when stderr is a terminal).
+    pub progress: bool,
+    /// The progress bar's description (default: `Mapping <name> across <n> items`).
+    pub desc: Option<String>,
+    /// Store each item's result in the function stash (the seed's `stash_runs`). When false,
+    /// results already stored are still read, but new ones are not written.
+    pub stash_runs: bool,
+    /// Also store the whole list of results under the whole list of items, in the function
+    /// stash's `stashed_map` stash (the seed's `stash_map`): the same map again is then one
+    /// read. Stored only when every item succeeded.
+    pub stash_map: bool,
 }
 
-/// The outcome of a map: each item with its result, in the order the items were given.
-#[derive(Debug)]
+impl Default for MapOptions {
+    fn default() -> Self {
+        MapOptions {
+            num_threads: None,
+            force: false,
+            ordered: false,
+            preload: true,
+            precompute: true,
+            progress: false,
+            desc: None,
+            stash_runs: true,
+            stash_map: false,
+        }
+    }
+}
+
+/// A map running (or done): each item with its result once it is there.
+///
+/// Dropping it lets a computation already started finish in the background.
 pub struct StashMap<A, R> {
-    items: Vec<A>,
-    results: Vec<Result<R>>,
+    name: String,
+    items: Arc<Vec<A>>,
+    state: Arc<State<R>>,
+    ordered: bool,
+    /// The computation, until it is started (without `precompute`).
+    start: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+/// The results so far, shared with the computation.
+struct State<R> {
+    slots: Mutex<Slots<R>>,
+    changed: Condvar,
+}
+
+struct Slots<R> {
+    results: Vec<Option<Result<R>>>,
+    /// Items finished and not yet handed out by an unordered `results_iter`, in the order
+    /// they finished.
+    finished: VecDeque<usize>,
+    remaining: usize,
+    /// Whether the computation has ended, the whole map stored if asked.
+    done: bool,
+}
+
+impl<R> State<R> {
+    fn put(&self, index: usize, result: Result<R>) {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        if slots.results[index].is_none() {
+            slots.results[index] = Some(result);
+            slots.finished.push_back(index);
+            slots.remaining -= 1;
+        }
+        self.changed.notify_all();
+    }
+
+    fn finish(&self) {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner()).done = true;
+        self.changed.notify_all();
+    }
+
+    /// The slots once the computation has ended.
+    fn wait_all(&self) -> std::sync::MutexGuard<'_, Slots<R>> {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        while !slots.done {
+            slots = self.changed.wait(slots).unwrap_or_else(|e| e.into_inner());
+        }
+        slots
+    }
 }
 
 impl<A, R> StashMap<A, R> {
-    /// Every result in item order, or the first item's error.
+    fn ensure_started(&self) {
+        let start = self.start.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(start) = start {
+            start();
+        }
+    }
+
+    /// Blocks until every item has its result.
+    pub fn wait(&self) {
+        self.ensure_started();
+        drop(self.state.wait_all());
+    }
+
+    /// How many items have their result so far.
+    pub fn finished(&self) -> usize {
+        let slots = self.state.slots.lock().unwrap_or_else(|e| e.into_inner());
+        slots.results.len() - slots.remaining
+    }
+
+    /// Every result in item order, once all are there, or the first item's error.
     pub fn results(self) -> Result<Vec<R>> {
-        self.results.into_iter().collect()
+        self.into_results().into_iter().collect()
     }
 
-    /// Each item with its result (an item that failed has its error), in item order.
-    pub fn items(self) -> Vec<(A, Result<R>)> {
-        self.items.into_iter().zip(self.results).collect()
+    /// Each item with its result (an item that failed has its error), in item order, once
+    /// all are there.
+    pub fn items(self) -> Vec<(A, Result<R>)>
+    where
+        A: Clone,
+    {
+        let items = Arc::clone(&self.items);
+        items.iter().cloned().zip(self.into_results()).collect()
     }
 
-    /// How many items the map ran over.
+    /// The results as items finish (in item order with [`MapOptions::ordered`]).
+    pub fn results_iter(self) -> impl Iterator<Item = Result<R>>
+    where
+        A: Clone,
+    {
+        self.items_iter().map(|(_, result)| result)
+    }
+
+    /// Each item with its result, as items finish (in item order with
+    /// [`MapOptions::ordered`]).
+    pub fn items_iter(self) -> impl Iterator<Item = (A, Result<R>)>
+    where
+        A: Clone,
+    {
+        self.ensure_started();
+        let mut next_in_order = 0;
+        std::iter::from_fn(move || {
+            let mut slots = self.state.slots.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                let ready = if self.ordered {
+                    (next_in_order < slots.results.len() && slots.results[next_in_order].is_some())
+                        .then(|| {
+                            next_in_order += 1;
+                            next_in_order - 1
+                        })
+                } else {
+                    slots.finished.pop_front()
+                };
+                if let Some(index) = ready {
+                    let result = slots.results[index].take()?;
+                    return Some((self.items[index].clone(), result));
+                }
+                let all_handed_out = if self.ordered {
+                    next_in_order == slots.results.len()
+                } else {
+                    slots.remaining == 0
+                };
+                if all_handed_out {
+                    return None;
+                }
+                slots = self
+                    .state
+                    .changed
+                    .wait(slots)
+                    .unwrap_or_else(|e| e.into_inner());
+            }
+        })
+    }
+
+    fn into_results(self) -> Vec<Result<R>> {
+        self.ensure_started();
+        let mut slots = self.state.wait_all();
+        slots
+            .results
+            .iter_mut()
+            .map(|r| r.take().unwrap_or_else(|| Err(handed_out())))
+            .collect()
+    }
+
+    /// How many items the map runs over.
     pub fn len(&self) -> usize {
         self.items.len()
     }
 
-    /// Whether the map had no items.
+    /// Whether the map has no items.
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
 }
 
+fn handed_out() -> Error {
+    Error::engine("map", "this result was already handed out")
+}
+
+impl<A, R> std::fmt::Debug for StashMap<A, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StashMap")
+            .field("function", &self.name)
+            .field("items", &self.len())
+            .field("finished", &self.finished())
+            .finish()
+    }
+}
+
 impl Stash {
+    /// [`Stash::map_named`] for a function item, named by its Rust path as in
+    /// [`Stash::run`].
+    pub fn map<F, A, R>(&self, f: F, items: Vec<A>, options: MapOptions) -> Result<StashMap<A, R>>
+    where
+        F: Fn(A) -> R + Send + Sync + 'static,
+        A: Serialize + Clone + Send + Sync + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.map_named(&function_name::<F>()?, f, items, options)
+    }
+
     /// Runs `f` on every item in parallel through the function stash `name` (see
     /// [`Stash::run_named`]): stored results are read, missing ones computed and stored.
     /// A panic or error in one item becomes that item's error, naming its arguments; the
@@ -68,43 +265,255 @@ impl Stash {
         options: MapOptions,
     ) -> Result<StashMap<A, R>>
     where
-        F: Fn(A) -> R + Sync,
-        A: Serialize + Clone + Send + Sync,
-        R: Serialize + DeserializeOwned + Send,
+        F: Fn(A) -> R + Send + Sync + 'static,
+        A: Serialize + Clone + Send + Sync + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
     {
-        use rayon::prelude::*;
-        // Opened once here, so that the workers share one function stash.
-        self.function_stash(name)?;
-        let run_one = |item: &A| -> Result<R> {
-            let call = || {
-                if options.force {
-                    self.run_forced(name, &f, item.clone())
-                } else {
-                    self.run_named(name, &f, item.clone())
+        let results = self.function_stash(name)?;
+        let items = Arc::new(items);
+        let state = Arc::new(State {
+            slots: Mutex::new(Slots {
+                results: items.iter().map(|_| None).collect(),
+                finished: VecDeque::new(),
+                remaining: items.len(),
+                done: false,
+            }),
+            changed: Condvar::new(),
+        });
+        let whole_map = if options.stash_map {
+            Some(results.sub("stashed_map")?)
+        } else {
+            None
+        };
+        let stored_map = match &whole_map {
+            Some(maps) if !options.force => maps.get::<_, Vec<R>>(&*items)?,
+            _ => None,
+        };
+        let mut todo: Vec<usize> = (0..items.len()).collect();
+        let mut whole_map = whole_map;
+        if let Some(stored) = stored_map.filter(|stored| stored.len() == items.len()) {
+            stored
+                .into_iter()
+                .enumerate()
+                .for_each(|(i, r)| state.put(i, Ok(r)));
+            todo.clear();
+            whole_map = None;
+        } else if options.preload && !options.force {
+            todo = preload(&results, &items, &state)?;
+        }
+        let job = {
+            let (name, items, state) = (name.to_owned(), Arc::clone(&items), Arc::clone(&state));
+            let parent = self.clone();
+            let options = options.clone();
+            move || {
+                compute(
+                    &parent, &name, &f, &items, &state, todo, &options, whole_map,
+                )
+            }
+        };
+        let unstarted = Arc::clone(&state);
+        let start: Box<dyn FnOnce() + Send> = Box::new(move || {
+            let spawned = std::thread::Builder::new()
+                .name("hashstash-map".into())
+                .spawn(job);
+            if let Err(e) = spawned {
+                // No thread, no results: every item still waiting gets the error, so that
+                // nobody waits for ever.
+                let count = unstarted
+                    .slots
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .results
+                    .len();
+                for i in 0..count {
+                    unstarted.put(
+                        i,
+                        Err(Error::engine("map", format!("cannot start a map: {e}"))),
+                    );
                 }
-            };
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)) {
-                Ok(result) => result,
-                Err(panic) => Err(Error::engine(
+                unstarted.finish();
+            }
+        });
+        let map = StashMap {
+            name: name.to_owned(),
+            items,
+            state,
+            ordered: options.ordered,
+            start: Mutex::new(Some(start)),
+        };
+        if options.precompute {
+            map.ensure_started();
+        }
+        Ok(map)
+    }
+
+    /// [`Stash::map_named`] over calls `f(item, keywords)`: `common` keyword arguments for
+    /// every item, or an item's own from `per_item` (the seed's `options`; `None` or a short
+    /// list means the common ones). Each result is stored under `(item, keywords)`, the
+    /// function stash's `_arg1` and `_arg2` columns.
+    pub fn map_with<F, A, K, R>(
+        &self,
+        name: &str,
+        f: F,
+        items: Vec<A>,
+        common: K,
+        per_item: Vec<Option<K>>,
+        options: MapOptions,
+    ) -> Result<StashMap<(A, K), R>>
+    where
+        F: Fn(A, K) -> R + Send + Sync + 'static,
+        A: Serialize + Clone + Send + Sync + 'static,
+        K: Serialize + Clone + Send + Sync + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let mut per_item = per_item.into_iter();
+        let calls = items
+            .into_iter()
+            .map(|item| {
+                let keywords = per_item.next().flatten().unwrap_or_else(|| common.clone());
+                (item, keywords)
+            })
+            .collect();
+        self.map_named(
+            name,
+            move |(item, keywords)| f(item, keywords),
+            calls,
+            options,
+        )
+    }
+}
+
+/// Reads the stored results of `items` in one batch into `state`; returns the indices of
+/// the items still to compute.
+fn preload<A: Serialize, R: DeserializeOwned>(
+    results: &Stash,
+    items: &[A],
+    state: &State<R>,
+) -> Result<Vec<usize>> {
+    let mut keys = Vec::with_capacity(items.len());
+    let mut todo = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        match results.encode_key(item) {
+            Ok(key) => keys.push((i, key)),
+            Err(e) => state.put(i, Err(e)),
+        }
+    }
+    let refs: Vec<&[u8]> = keys.iter().map(|(_, k)| k.as_slice()).collect();
+    let stored = results.engine().get_many(&refs)?;
+    for ((i, _), stored) in keys.iter().zip(stored) {
+        match stored {
+            Some(bytes) => state.put(*i, results.decode_value(&bytes)),
+            None => todo.push(*i),
+        }
+    }
+    Ok(todo)
+}
+
+/// Computes the items `todo` on a pool of `options.num_threads`, putting each result in
+/// `state` as it finishes; then stores the whole map if asked to.
+#[allow(clippy::too_many_arguments)]
+fn compute<F, A, R>(
+    parent: &Stash,
+    name: &str,
+    f: &F,
+    items: &[A],
+    state: &State<R>,
+    todo: Vec<usize>,
+    options: &MapOptions,
+    whole_map: Option<Stash>,
+) where
+    F: Fn(A) -> R + Sync,
+    A: Serialize + Clone + Sync,
+    R: Serialize + DeserializeOwned + Send,
+{
+    use rayon::prelude::*;
+    let bar = options
+        .progress
+        .then(|| progress_bar(name, items.len(), todo.len(), options));
+    let run_one = |&i: &usize| {
+        let item = &items[i];
+        let call = || match (options.force, options.stash_runs) {
+            (true, true) => parent.run_forced(name, f, item.clone()),
+            (false, true) => parent.run_named(name, f, item.clone()),
+            (_, false) => Ok(f(item.clone())),
+        };
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).unwrap_or_else(|panic| {
+                Err(Error::engine(
                     "map",
                     format!(
                         "{name} panicked on {}: {}",
                         serde_json::to_string(item).unwrap_or_else(|_| "its item".into()),
                         panic_message(panic.as_ref())
                     ),
-                )),
-            }
-        };
-        let results = match options.num_threads {
-            Some(1) => items.iter().map(run_one).collect(),
-            threads => rayon::ThreadPoolBuilder::new()
-                .num_threads(threads.unwrap_or(0))
-                .build()
-                .map_err(|e| Error::engine("map", e))?
-                .install(|| items.par_iter().map(run_one).collect()),
-        };
-        Ok(StashMap { items, results })
+                ))
+            });
+        state.put(i, result);
+        if let Some(bar) = &bar {
+            bar.inc(1);
+        }
+    };
+    let pool = match options.num_threads {
+        Some(1) => None,
+        threads => rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.unwrap_or(0))
+            .build()
+            .ok(),
+    };
+    match pool {
+        Some(pool) => pool.install(|| todo.par_iter().for_each(run_one)),
+        None => todo.iter().for_each(run_one),
     }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    if let Some(maps) = whole_map {
+        store_whole_map(&maps, items, state);
+    }
+    state.finish();
+}
+
+/// Stores the list of results under the list of items, when every item succeeded.
+fn store_whole_map<A: Serialize, R: Serialize>(maps: &Stash, items: &[A], state: &State<R>) {
+    let slots = state.slots.lock().unwrap_or_else(|e| e.into_inner());
+    let all: Option<Vec<&R>> = slots
+        .results
+        .iter()
+        .map(|r| r.as_ref().and_then(|r| r.as_ref().ok()))
+        .collect();
+    if let Some(all) = all {
+        if let Err(e) = maps.set(items, &all) {
+            eprintln!("hashstash: the whole map could not be stored: {e}");
+        }
+    }
+}
+
+fn progress_bar(
+    name: &str,
+    total: usize,
+    to_compute: usize,
+    options: &MapOptions,
+) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total as u64),
+        // Hidden by indicatif when stderr is not a terminal.
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    let threads = options
+        .num_threads
+        .unwrap_or_else(rayon::current_num_threads);
+    let desc = options
+        .desc
+        .clone()
+        .unwrap_or_else(|| format!("Mapping {name} across {total} items [{threads}x]"));
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{msg}: {percent:>3}% [{bar:30}] {pos}/{len} [{elapsed}<{eta}]",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(desc);
+    bar.set_position((total - to_compute) as u64);
+    bar
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {

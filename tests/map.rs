@@ -4,34 +4,56 @@ use crate::common::stash;
 use hashstash::map::MapOptions;
 use hashstash::EngineKind;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A function that counts its real calls.
+fn counted<A, R>(f: impl Fn(A) -> R + Send + Sync) -> (Arc<AtomicUsize>, impl Fn(A) -> R) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&calls);
+    (calls, move |a| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        f(a)
+    })
+}
 
 #[test]
 fn a_map_computes_only_missing_items_and_keeps_item_order() {
     for engine in [EngineKind::default_engine(), EngineKind::Memory] {
         let (_dir, s) = stash(engine);
-        let calls = AtomicUsize::new(0);
-        let square = |x: u64| {
-            calls.fetch_add(1, Ordering::SeqCst);
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&calls);
+        let square = move |x: u64| {
+            counter.fetch_add(1, Ordering::SeqCst);
             x * x
         };
         // One item stored beforehand by a single run: the map reads it.
-        assert_eq!(s.run_named("square", square, 7).unwrap(), 49);
+        assert_eq!(s.run_named("square", &square, 7).unwrap(), 49);
         let items: Vec<u64> = (0..200).collect();
+        let square = Arc::new(square);
+        let f = Arc::clone(&square);
         let mapped = s
-            .map_named("square", square, items.clone(), MapOptions::default())
+            .map_named(
+                "square",
+                move |x| f(x),
+                items.clone(),
+                MapOptions::default(),
+            )
             .unwrap();
         assert_eq!(mapped.len(), 200);
         let expected: Vec<u64> = items.iter().map(|x| x * x).collect();
         assert_eq!(mapped.results().unwrap(), expected, "{engine}");
         assert_eq!(calls.load(Ordering::SeqCst), 200, "{engine}");
 
-        // Everything is stored now: a serial map computes nothing.
+        // Everything is stored now: a serial map without preloading computes nothing.
         let serial = MapOptions {
             num_threads: Some(1),
+            preload: false,
             ..MapOptions::default()
         };
+        let f = Arc::clone(&square);
         let again = s
-            .map_named("square", square, items.clone(), serial)
+            .map_named("square", move |x| f(x), items.clone(), serial)
             .unwrap();
         assert_eq!(again.results().unwrap(), expected);
         assert_eq!(calls.load(Ordering::SeqCst), 200);
@@ -40,8 +62,11 @@ fn a_map_computes_only_missing_items_and_keeps_item_order() {
         let forced = MapOptions {
             force: true,
             num_threads: Some(2),
+            ..MapOptions::default()
         };
-        s.map_named("square", square, vec![1, 2], forced).unwrap();
+        let f = Arc::clone(&square);
+        let forced = s.map_named("square", move |x| f(x), vec![1, 2], forced);
+        forced.unwrap().wait();
         assert_eq!(calls.load(Ordering::SeqCst), 202);
     }
 }
@@ -74,4 +99,146 @@ fn a_panic_is_its_items_error_and_the_others_are_stored() {
         assert_eq!(s.get_func::<_, u32>("picky", &x).unwrap(), Some(x + 100));
     }
     assert_eq!(s.get_func::<_, u32>("picky", &3u32).unwrap(), None);
+}
+
+/// Item 0 is slow, the others quick.
+fn slow_first(x: u64) -> u64 {
+    if x == 0 {
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    x + 1
+}
+
+#[test]
+fn results_come_as_they_finish_or_in_item_order() {
+    let (_dir, s) = stash(EngineKind::default_engine());
+    let options = MapOptions {
+        num_threads: Some(2),
+        ..MapOptions::default()
+    };
+    let finished: Vec<u64> = s
+        .map_named("slow_first", slow_first, (0..6).collect(), options.clone())
+        .unwrap()
+        .results_iter()
+        .map(Result::unwrap)
+        .collect();
+    // The slow item finishes last; every item comes once.
+    assert_eq!(finished.last(), Some(&1), "{finished:?}");
+    let mut sorted = finished.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, [1, 2, 3, 4, 5, 6]);
+
+    let ordered = MapOptions {
+        ordered: true,
+        force: true,
+        ..options
+    };
+    let in_order: Vec<(u64, u64)> = s
+        .map_named("slow_first", slow_first, (0..6).collect(), ordered)
+        .unwrap()
+        .items_iter()
+        .map(|(x, r)| (x, r.unwrap()))
+        .collect();
+    assert_eq!(in_order, (0..6).map(|x| (x, x + 1)).collect::<Vec<_>>());
+}
+
+#[test]
+fn without_precompute_nothing_runs_until_results_are_asked_for() {
+    let (_dir, s) = stash(EngineKind::default_engine());
+    let (calls, double) = counted(|x: u64| x * 2);
+    let lazy = MapOptions {
+        precompute: false,
+        progress: true,
+        desc: Some("doubling".into()),
+        ..MapOptions::default()
+    };
+    let mapped = s.map_named("double", double, vec![1, 2, 3], lazy).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    assert_eq!(mapped.finished(), 0);
+    assert_eq!(mapped.results().unwrap(), [2, 4, 6]);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+
+    // With precompute (the default) the map runs in the background: `wait` sees it done.
+    let (calls, double) = counted(|x: u64| x * 2);
+    let mapped = s
+        .map_named("double", double, vec![4, 5], MapOptions::default())
+        .unwrap();
+    mapped.wait();
+    assert_eq!(mapped.finished(), 2);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert!(format!("{mapped:?}").contains("finished: 2"), "{mapped:?}");
+}
+
+#[test]
+fn stash_runs_and_stash_map_choose_what_is_stored() {
+    let (_dir, s) = stash(EngineKind::default_engine());
+    // Not stored item by item: computed again next time.
+    let (calls, triple) = counted(|x: u64| x * 3);
+    let triple = Arc::new(triple);
+    let unstored = MapOptions {
+        stash_runs: false,
+        ..MapOptions::default()
+    };
+    for _ in 0..2 {
+        let f = Arc::clone(&triple);
+        let mapped = s.map_named("triple", move |x| f(x), vec![1, 2], unstored.clone());
+        assert_eq!(mapped.unwrap().results().unwrap(), [3, 6]);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+    assert_eq!(s.function_stash("triple").unwrap().len().unwrap(), 0);
+
+    // The whole map stored: the same list of items again is one read of the whole.
+    let whole = MapOptions {
+        stash_runs: false,
+        stash_map: true,
+        ..MapOptions::default()
+    };
+    for _ in 0..2 {
+        let f = Arc::clone(&triple);
+        let mapped = s.map_named("triple", move |x| f(x), vec![5, 6, 7], whole.clone());
+        assert_eq!(mapped.unwrap().results().unwrap(), [15, 18, 21]);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 7);
+    let maps = s
+        .function_stash("triple")
+        .unwrap()
+        .sub("stashed_map")
+        .unwrap();
+    assert_eq!(
+        maps.get::<_, Vec<u64>>(&vec![5u64, 6, 7]).unwrap(),
+        Some(vec![15, 18, 21])
+    );
+}
+
+#[test]
+fn common_and_per_item_keyword_arguments() {
+    let (_dir, s) = stash(EngineKind::default_engine());
+    let describe =
+        |name: String, goodness: Vec<String>| format!("{name} is {}", goodness.join("/"));
+    let good = vec!["good".to_string()];
+    let mapped = s
+        .map_with(
+            "describe",
+            describe,
+            vec!["cat".to_string(), "dog".to_string(), "eel".to_string()],
+            good.clone(),
+            vec![None, Some(vec!["bad".to_string()])],
+            MapOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(
+        mapped.results().unwrap(),
+        ["cat is good", "dog is bad", "eel is good"]
+    );
+    // Each result is stored under (item, keywords).
+    assert_eq!(
+        s.get_func::<_, String>("describe", &("dog", vec!["bad"]))
+            .unwrap()
+            .as_deref(),
+        Some("dog is bad")
+    );
+    let rows = s.function_stash("describe").unwrap().ld().unwrap();
+    let columns: Vec<&str> = rows[0].iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(columns, ["_arg1", "_arg2", "_value"]);
 }

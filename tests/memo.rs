@@ -168,7 +168,9 @@ fn child_runs_the_slow_function() {
             .append(true)
             .open(&calls)
             .unwrap();
-        writeln!(log, "{} {x}", std::process::id()).unwrap();
+        // One write per line: with O_APPEND, lines of several processes never interleave.
+        log.write_all(format!("{} {x}\n", std::process::id()).as_bytes())
+            .unwrap();
         if mode == "crash" {
             // Dies holding the lock or lease: nothing is released or stored.
             std::process::abort();
