@@ -51,8 +51,8 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy (all targets; all features, then the default ones)"
-cargo clippy --all-targets --all-features --quiet -- -D warnings
-cargo clippy --all-targets --quiet -- -D warnings
+cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
+cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 step "cargo build --no-default-features (the lean build)"
 cargo build --no-default-features --quiet
@@ -60,5 +60,6 @@ cargo build --no-default-features --quiet
 step "the README walk-through on the default engine"
 cargo run --quiet --example readme >/dev/null
 
-step "cargo test --all-features"
+step "cargo test --all-features (and the macros' compile-error cases)"
 cargo test --all-features
+cargo test -p hashstash-macros

@@ -71,3 +71,7 @@ pub use error::{BoxError, Error, Result};
 pub use stash::{Stash, StashBuilder, TmpStash, Versioned};
 pub use table::{Row, Versions};
 pub use value::Value;
+
+#[cfg(feature = "macros")]
+#[doc(inline)]
+pub use hashstash_macros::{stash_mapped, stashed_result};

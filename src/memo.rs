@@ -169,6 +169,64 @@ impl Stash {
     }
 }
 
+/// Where a `#[stashed_result]` function's result is stored: its function stash and key,
+/// or why there is none (the function then runs without its stash).
+#[doc(hidden)]
+pub struct StashedKey {
+    name: String,
+    found: Result<(Stash, Vec<u8>)>,
+}
+
+/// Used by `#[stashed_result]`: the function stash `name` under `parent()`, and the key of
+/// `args` in it.
+#[doc(hidden)]
+pub fn __stashed_key<A: Serialize + ?Sized>(
+    name: String,
+    parent: fn() -> Result<Stash>,
+    args: &A,
+) -> StashedKey {
+    let found = parent()
+        .and_then(|parent| parent.function_stash(&name))
+        .and_then(|results| Ok((results.encode_key(args)?, results)))
+        .map(|(key, results)| (results, key));
+    StashedKey { name, found }
+}
+
+/// Used by `#[stashed_result]`: the stored result under `key`, or `compute()` stored there
+/// if `Ok`. A stash that fails (a disk or server error) never stops the function: it is
+/// reported on stderr and the function computed without it.
+#[doc(hidden)]
+pub fn __call_stashed<R, E>(
+    key: StashedKey,
+    compute: impl FnOnce() -> std::result::Result<R, E>,
+) -> std::result::Result<R, E>
+where
+    R: Serialize + DeserializeOwned,
+{
+    let warn = |e: &Error| eprintln!("hashstash: {}: {e}; computed without its stash", key.name);
+    let (results, bytes) = match &key.found {
+        Ok(found) => found,
+        Err(e) => {
+            warn(e);
+            return compute();
+        }
+    };
+    match lookup_key(results, bytes.clone()) {
+        Ok(Lookup::Stored(result)) => Ok(result),
+        Ok(Lookup::Missing(bytes, _lock)) => {
+            let result = compute()?;
+            if let Err(e) = save(results, &bytes, &result) {
+                warn(&e);
+            }
+            Ok(result)
+        }
+        Err(e) => {
+            warn(&e);
+            compute()
+        }
+    }
+}
+
 /// What a function stash holds for some arguments.
 enum Lookup<R> {
     /// Their result.
@@ -181,7 +239,11 @@ enum Lookup<R> {
 /// The stored result for `args`, or the key and lock to compute it under. The stash is read
 /// again once the lock is held: whoever held it before may have stored the result.
 fn lookup<A: Serialize, R: DeserializeOwned>(results: &Stash, args: &A) -> Result<Lookup<R>> {
-    let key = results.encode_key(args)?;
+    lookup_key(results, results.encode_key(args)?)
+}
+
+/// [`lookup`] of encoded key bytes.
+fn lookup_key<R: DeserializeOwned>(results: &Stash, key: Vec<u8>) -> Result<Lookup<R>> {
     if let Some(stored) = results.engine().get(&key)? {
         return Ok(Lookup::Stored(results.decode_value(&stored)?));
     }

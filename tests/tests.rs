@@ -10,6 +10,8 @@ mod dataframe;
 #[cfg(feature = "diskcache")]
 mod diskcache;
 mod keys;
+#[cfg(feature = "macros")]
+mod macros;
 mod map;
 mod memo;
 mod processes;
