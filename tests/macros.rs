@@ -136,8 +136,10 @@ fn stash_options_and_recursion() {
     assert!(results.config().root_dir.ends_with("hashstash_macro_tests"));
 }
 
+#[cfg(feature = "redis")]
 static DEAD_CALLS: AtomicUsize = AtomicUsize::new(0);
 
+#[cfg(feature = "redis")]
 #[stashed_result(engine = "redis", url = "redis://127.0.0.1:1/0", timeout_ms = 200)]
 fn on_a_dead_server(x: u32) -> u32 {
     DEAD_CALLS.fetch_add(1, Ordering::SeqCst);
