@@ -9,14 +9,46 @@ use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::{Expr, FnArg, Ident, ItemFn, Lit, LitStr, Pat, ReturnType, Token, Type};
 
-/// Memoizes a function in a stash; see `hashstash::stashed_result`.
+/// Memoizes a function in a stash: each result is computed once, stored under the
+/// function's arguments, and read back afterwards, in this process or any other.
+///
+/// ```ignore
+/// use hashstash::stashed_result;
+///
+/// #[stashed_result("functions_stash", engine = "lmdb", ignore(verbose))]
+/// fn expensive(names: Vec<String>, verbose: bool) -> Vec<String> { names }
+///
+/// let stored = expensive::stash()?; // the function's stash: iterate it, `df()`, `sql(...)`
+/// ```
+///
+/// Options (any order, after an optional root name of the parent stash):
+/// - `stash = expr`: the parent stash, a `Stash` or `&Stash` (alone);
+/// - `root_dir`, `dbname`, `engine`, `serializer`, `compress`, `b64`, `append_mode`, `url`,
+///   `timeout_ms`, `lease_ms`: options of the parent stash, as literals;
+/// - `ignore(a, b)`: arguments left out of the key;
+/// - `version = 2` / `version = "x"`: the version in the function stash's name, by default
+///   a hash of the function's tokens, so that an edited function starts a new stash.
+///
+/// Results live in `stashed_result/<crate.module.function>@<version>` under the parent. A
+/// function returning `Result` stores `Ok`, never `Err`. A stash that fails is reported on
+/// stderr and the function runs without it. `name::stash()` and `name::stash_name()` reach
+/// the function's stash.
 #[proc_macro_attribute]
 pub fn stashed_result(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand(attr, item, Kind::Result)
 }
 
-/// Turns a function of one item into one that maps it over many; see
-/// `hashstash::stash_mapped`.
+/// Turns a function of one item into one that maps it over a `Vec` of items through its
+/// stash, in parallel (`hashstash::Stash::map_named`), returning
+/// `hashstash::Result<StashMap<Item, Result>>`. Takes the options of [`macro@stashed_result`]
+/// (but `ignore`), and `num_threads = N`.
+///
+/// ```ignore
+/// #[hashstash::stash_mapped("function_stash", num_threads = 4)]
+/// fn describe(name: String) -> String { format!("a {name}") }
+///
+/// let all = describe(vec!["mole".into(), "lizard".into()])?.results()?;
+/// ```
 #[proc_macro_attribute]
 pub fn stash_mapped(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand(attr, item, Kind::Mapped)
