@@ -313,3 +313,106 @@ fn a_parquet_export_loads_back_into_the_same_values() {
         Err(hashstash::Error::Decode { .. })
     ));
 }
+
+/// A stash whose last rows (past the sample a first query reads) have a new column and a
+/// wider kind. Keys are text: SQLite reads them in key order, so the `z` rows come last;
+/// LMDB reads in hash order, which may put some of them in the sample.
+fn late_changes(engine: EngineKind) -> (tempfile::TempDir, hashstash::Stash) {
+    let (dir, s) = stash(engine);
+    let rows: Vec<(String, serde_json::Value)> = (0..30_000u64)
+        .map(|i| (format!("k{i:06}"), json!({"n": i, "x": 1})))
+        .chain((0..10u64).map(|i| (format!("z{i:06}"), json!({"n": i, "x": 2.5, "late": "yes"}))))
+        .collect();
+    s.update(rows.iter().map(|(k, v)| (k, v))).unwrap();
+    (dir, s)
+}
+
+#[test]
+fn a_first_query_gives_the_exact_schemas_results() {
+    for engine in [EngineKind::default_engine(), EngineKind::Sqlite] {
+        if !engine.is_available() {
+            continue;
+        }
+        let (_d, s) = late_changes(engine);
+        let totals = s
+            .sql("SELECT count(late), sum(x), count(*) FROM stash")
+            .unwrap();
+        let shown = pretty(&totals).unwrap();
+        assert!(shown.contains("| 10 "), "{engine}: {shown}");
+        assert!(
+            shown.contains("30025"),
+            "{engine}: sum(x) = 30000 + 25: {shown}"
+        );
+        // `SELECT *` with a LIMIT reads a few rows only: the schema is still the whole one.
+        s.set("k000001", &json!({"n": 1, "x": 1})).unwrap();
+        let few = s.sql("SELECT * FROM stash LIMIT 3").unwrap();
+        let schema = few[0].schema();
+        assert_eq!(
+            schema.field_with_name("x").unwrap().data_type(),
+            &DataType::Float64,
+            "{engine}"
+        );
+        assert!(schema.field_with_name("late").is_ok(), "{engine}");
+    }
+}
+
+/// Runs `query` over `table` alone.
+fn query_table(
+    table: &hashstash::table::provider::StashTable,
+    query: &str,
+) -> Vec<datafusion::arrow::record_batch::RecordBatch> {
+    let ctx = datafusion::prelude::SessionContext::new();
+    ctx.register_table("stash", std::sync::Arc::new(table.clone()))
+        .unwrap();
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(async { ctx.sql(query).await?.collect().await })
+        .unwrap()
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn a_sampled_schema_is_checked_by_the_scan() {
+    use hashstash::table::provider::{StashTable, Verdict};
+    let (_d, s) = late_changes(EngineKind::Sqlite);
+    let table = StashTable::speculative(s.clone(), Versions::Latest).unwrap();
+    assert!(table.is_speculative());
+    assert!(
+        table.arrow_schema().field_with_name("late").is_err(),
+        "sampled"
+    );
+    // A LIMIT stops the scan: it cannot tell.
+    query_table(&table, "SELECT n FROM stash LIMIT 2");
+    assert!(matches!(table.verdict(), Verdict::Unknown));
+    // A full scan can: the whole stash has `late` and a float `x`.
+    query_table(&table, "SELECT count(*) FROM stash");
+    let Verdict::Differs(seen) = table.verdict() else {
+        panic!("the late rows were read");
+    };
+    assert_eq!(seen.kind("x"), Some(&hashstash::table::schema::Kind::Float));
+    assert!(seen.kind("late").is_some());
+}
+
+#[test]
+fn a_sampled_schema_that_holds_keeps_the_results_and_is_cached() {
+    use hashstash::table::provider::{StashTable, Verdict};
+    let (_d, s) = stash(EngineKind::default_engine());
+    let rows: Vec<(u64, serde_json::Value)> = (0..100u64).map(|i| (i, json!({"n": i}))).collect();
+    s.update(rows.iter().map(|(k, v)| (k, v))).unwrap();
+    let table = StashTable::speculative(s.clone(), Versions::Latest).unwrap();
+    assert!(table.is_speculative());
+    assert_eq!(
+        single_i64(&query_table(&table, "SELECT sum(n) FROM stash")),
+        4950
+    );
+    assert!(matches!(table.verdict(), Verdict::Holds));
+    // What the scan saw is cached: the next table is exact, with no sampling...
+    let next = StashTable::speculative(s.clone(), Versions::Latest).unwrap();
+    assert!(!next.is_speculative());
+    // ...until a write.
+    s.set(&1u64, &json!({"n": 1})).unwrap();
+    assert!(StashTable::speculative(s, Versions::Latest)
+        .unwrap()
+        .is_speculative());
+}

@@ -4,7 +4,7 @@
 use super::cell::Cell;
 use super::flatten::RowSink;
 use super::scan::Decoded;
-use super::schema::{list_items, ColumnGuess};
+use super::schema::{list_items, ColumnGuess, SchemaBuilder};
 use crate::codec::msgpack::Scalar;
 use crate::error::{Error, Result};
 use crate::value::to_json;
@@ -19,11 +19,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// One record batch holding the rows of `entries`, with the columns of `schema` picked by
-/// `projection` (all of them if `None`). Missing cells are null.
+/// `projection` (all of them if `None`). Missing cells are null. Every cell also goes to
+/// `seen`, if given: the schema of these rows, inferred in the same walk.
 pub fn entries_to_batch(
     schema: &SchemaRef,
     projection: Option<&[usize]>,
     entries: &Decoded,
+    seen: Option<&mut SchemaBuilder>,
 ) -> Result<RecordBatch> {
     let output = match projection {
         Some(columns) => Arc::new(
@@ -53,6 +55,7 @@ pub fn entries_to_batch(
         slots,
         cells: vec![Vec::new(); output.fields().len()],
         rows: 0,
+        seen,
     };
     entries.visit(&mut columns)?;
     let arrays = output
@@ -72,7 +75,7 @@ pub fn entries_to_batch(
 
 /// The cells of each output column, borrowed from the decoded entries: one per row, `None`
 /// where the row has no such column.
-struct Columns<'s, 'v> {
+struct Columns<'s, 'v, 'b> {
     /// Every column of the table, projected or not, so that guesses stay in step.
     names: Vec<&'s str>,
     index: HashMap<&'s str, usize>,
@@ -81,16 +84,23 @@ struct Columns<'s, 'v> {
     slots: Vec<Option<usize>>,
     cells: Vec<Vec<Option<Cell<'v>>>>,
     rows: usize,
+    seen: Option<&'b mut SchemaBuilder>,
 }
 
-impl<'v> RowSink<'v> for Columns<'_, 'v> {
+impl<'v> RowSink<'v> for Columns<'_, 'v, '_> {
     fn start_row(&mut self) {
         self.rows += 1;
+        if let Some(seen) = self.seen.as_deref_mut() {
+            seen.start_row();
+        }
         self.guess.start_row();
         self.cells.iter_mut().for_each(|column| column.push(None));
     }
 
     fn cell(&mut self, column: &str, value: Cell<'v>) {
+        if let Some(seen) = self.seen.as_deref_mut() {
+            seen.cell(column, value);
+        }
         let names = &self.names;
         let index = &self.index;
         let found = self.guess.find(

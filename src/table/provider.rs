@@ -4,6 +4,13 @@
 //! column names and kinds). A query then streams record batches out of the engine through
 //! [`super::scan`]: only the columns it asks for are built, a `LIMIT` stops the read, and
 //! `_key = literal` / `_key IN (...)` are answered by point lookups instead of a scan.
+//!
+//! A table can also be *speculative* ([`StashTable::speculative`], what [`Stash::sql`] uses
+//! when no schema is cached): its schema comes from the first rows only, and the scan infers
+//! the schema of every row it reads in the same walk that builds the batches. Once the query
+//! has run, [`StashTable::verdict`] says whether the whole stash has the sampled schema. If
+//! it has, the results are exactly those of an exact table; if not, the query runs again on
+//! the exact schema. A first query after a write then costs one pass, not two.
 
 use super::batch::entries_to_batch;
 use super::flatten::KEY_COLUMN;
@@ -32,7 +39,10 @@ use datafusion::physical_plan::{
     PhysicalExpr, PlanProperties, ReplaceChildrenOptions, SendableRecordBatchStream,
 };
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+/// Rows a speculative table's schema is sampled from.
+const SAMPLE_ROWS: usize = 10_000;
 
 /// A stash as a DataFusion [`TableProvider`], on any engine.
 ///
@@ -54,6 +64,34 @@ pub struct StashTable {
     /// The kind of `_key` when point lookups can answer filters on it: only text or integer
     /// keys, whose literal encodes to exactly the stored key bytes.
     key_kind: Option<Kind>,
+    /// A speculative table's check of its sampled schema against the rows its scans read.
+    check: Option<Arc<Mutex<Check>>>,
+}
+
+/// What the scans of a speculative table found.
+#[derive(Debug)]
+struct Check {
+    sample: SchemaBuilder,
+    /// The engine generation when the sample was read, to cache a schema found to hold.
+    generation: Option<u64>,
+    /// The schema of every row the scans read so far.
+    seen: SchemaBuilder,
+    /// Whether some scan read every row.
+    complete: bool,
+}
+
+/// Whether a speculative table's sampled schema is the stash's (see
+/// [`StashTable::verdict`]).
+#[derive(Debug)]
+pub enum Verdict {
+    /// The schema is exact: the table was not speculative, or a scan read every row and
+    /// found the sampled schema.
+    Holds,
+    /// The stash's schema is this other one: results built on the sample are not exact.
+    Differs(SchemaBuilder),
+    /// No scan read every row (a `LIMIT`, a key lookup, a failed query): only inferring the
+    /// whole schema can tell.
+    Unknown,
 }
 
 impl fmt::Debug for StashTable {
@@ -71,16 +109,96 @@ impl StashTable {
     /// [`StashTable::try_new_async`].
     pub fn try_new(stash: Stash, versions: Versions) -> Result<Self> {
         let schema = schema_of(&stash, versions)?;
+        Ok(StashTable::with_schema(stash, versions, &schema, None))
+    }
+
+    /// The table of `stash` with `schema`, known to be the stash's (inferred from every row).
+    pub(crate) fn exact(stash: Stash, versions: Versions, schema: &SchemaBuilder) -> Self {
+        StashTable::with_schema(stash, versions, schema, None)
+    }
+
+    /// The table of `stash` with a known schema.
+    fn with_schema(
+        stash: Stash,
+        versions: Versions,
+        schema: &SchemaBuilder,
+        check: Option<Check>,
+    ) -> Self {
         let key_kind = schema
             .kind(KEY_COLUMN)
             .filter(|k| matches!(k, Kind::Text | Kind::Int))
             .cloned();
-        Ok(StashTable {
+        StashTable {
             schema: schema.schema(),
             stash,
             versions,
             key_kind,
-        })
+            check: check.map(|c| Arc::new(Mutex::new(c))),
+        }
+    }
+
+    /// A table whose schema is the cached one if nothing was written since (exact), or else
+    /// is sampled from the first rows and checked by its scans (see the module's docs and
+    /// [`StashTable::verdict`]).
+    pub fn speculative(stash: Stash, versions: Versions) -> Result<Self> {
+        let generation = stash.engine().generation()?;
+        if let Some(cached) =
+            generation.and_then(|g| read_cached_schema(&cache_path(&stash, versions), g))
+        {
+            return Ok(StashTable::with_schema(stash, versions, &cached, None));
+        }
+        let sample = infer_schema(&stash, versions, SAMPLE_ROWS)?;
+        let check = Check {
+            sample: sample.clone(),
+            generation,
+            seen: SchemaBuilder::default(),
+            complete: false,
+        };
+        Ok(StashTable::with_schema(
+            stash,
+            versions,
+            &sample,
+            Some(check),
+        ))
+    }
+
+    /// Whether this table's schema is the stash's, from what its scans read. A sampled
+    /// schema found to hold for every row is cached, as an inferred one is.
+    pub fn verdict(&self) -> Verdict {
+        let Some(check) = &self.check else {
+            return Verdict::Holds;
+        };
+        let check = check.lock().unwrap_or_else(|e| e.into_inner());
+        if !check.complete {
+            return Verdict::Unknown;
+        }
+        // What the scan saw in every row is the stash's schema either way: cache it.
+        if let Some(generation) = check.generation {
+            let _ = write_cached_schema(
+                &cache_path(&self.stash, self.versions),
+                generation,
+                &check.seen,
+            );
+        }
+        if check.seen.columns() != check.sample.columns() {
+            return Verdict::Differs(check.seen.clone());
+        }
+        Verdict::Holds
+    }
+
+    /// The stash this table reads.
+    pub fn stash(&self) -> &Stash {
+        &self.stash
+    }
+
+    /// Which versions become rows.
+    pub fn versions(&self) -> Versions {
+        self.versions
+    }
+
+    /// Whether this table's schema was sampled rather than inferred from every row.
+    pub fn is_speculative(&self) -> bool {
+        self.check.is_some()
     }
 
     /// [`StashTable::try_new`] on a blocking thread.
@@ -114,7 +232,23 @@ impl StashTable {
     ) -> Result<Pipeline<RecordBatch>> {
         let schema = self.schema.clone();
         let work: Arc<Work<RecordBatch>> = Arc::new(move |entries: &Decoded| {
-            entries_to_batch(&schema, projection.as_deref(), entries)
+            entries_to_batch(&schema, projection.as_deref(), entries, None)
+        });
+        Pipeline::start(self.stash.clone(), source, self.versions, work)
+    }
+
+    /// [`StashTable::pipeline`] that also infers the schema of each batch's rows, in the
+    /// walk that builds the batch.
+    fn checked_pipeline(
+        &self,
+        source: Source,
+        projection: Option<Vec<usize>>,
+    ) -> Result<Pipeline<(RecordBatch, SchemaBuilder)>> {
+        let schema = self.schema.clone();
+        let work: Arc<Work<(RecordBatch, SchemaBuilder)>> = Arc::new(move |entries: &Decoded| {
+            let mut seen = SchemaBuilder::default();
+            let batch = entries_to_batch(&schema, projection.as_deref(), entries, Some(&mut seen))?;
+            Ok((batch, seen))
         });
         Pipeline::start(self.stash.clone(), source, self.versions, work)
     }
@@ -173,21 +307,26 @@ fn key_literal(scalar: &ScalarValue, kind: &Kind) -> Option<Value> {
 
 /// The schema of `stash`: the one inferred last time if the engine can tell that nothing
 /// was written since (LMDB), otherwise inferred now.
-fn schema_of(stash: &Stash, versions: Versions) -> Result<SchemaBuilder> {
+pub(crate) fn schema_of(stash: &Stash, versions: Versions) -> Result<SchemaBuilder> {
     let Some(generation) = stash.engine().generation()? else {
-        return infer_schema(stash, versions);
+        return infer_schema(stash, versions, usize::MAX);
     };
-    let path = stash.stash_dir().join(match versions {
-        Versions::Latest => "schema-latest.json",
-        Versions::All => "schema-all.json",
-    });
+    let path = cache_path(stash, versions);
     if let Some(cached) = read_cached_schema(&path, generation) {
         return Ok(cached);
     }
-    let schema = infer_schema(stash, versions)?;
+    let schema = infer_schema(stash, versions, usize::MAX)?;
     // A cache: failing to write it costs the next query a pass, nothing else.
     let _ = write_cached_schema(&path, generation, &schema);
     Ok(schema)
+}
+
+/// Where a stash's inferred schema is cached.
+fn cache_path(stash: &Stash, versions: Versions) -> std::path::PathBuf {
+    stash.stash_dir().join(match versions {
+        Versions::Latest => "schema-latest.json",
+        Versions::All => "schema-all.json",
+    })
 }
 
 /// A schema cached on disk, with the engine generation it was inferred at.
@@ -219,17 +358,24 @@ fn write_cached_schema(
     file.persist(path).map(drop).map_err(|e| e.error)
 }
 
-/// The schema of every row of `stash`, read in parallel chunks merged in stash order.
-fn infer_schema(stash: &Stash, versions: Versions) -> Result<SchemaBuilder> {
-    let work: Arc<Work<SchemaBuilder>> = Arc::new(|entries: &Decoded| {
+/// The schema of the rows of `stash`, read in parallel chunks merged in stash order, until
+/// at least `rows` rows are read (`usize::MAX`: every row).
+fn infer_schema(stash: &Stash, versions: Versions, rows: usize) -> Result<SchemaBuilder> {
+    let work: Arc<Work<(SchemaBuilder, usize)>> = Arc::new(|entries: &Decoded| {
         let mut part = SchemaBuilder::default();
         entries.visit(&mut part)?;
-        Ok(part)
+        Ok((part, entries.rows()))
     });
     let mut pipeline = Pipeline::start(stash.clone(), Source::All, versions, work)?;
     let mut schema = SchemaBuilder::default();
-    while let Some(part) = pipeline.blocking_next() {
-        schema.merge(part?);
+    let mut read = 0usize;
+    while read < rows {
+        let Some(part) = pipeline.blocking_next() else {
+            break;
+        };
+        let (part, part_rows) = part?;
+        schema.merge(part);
+        read = read.saturating_add(part_rows);
     }
     Ok(schema)
 }
@@ -404,6 +550,9 @@ impl ExecutionPlan for StashExec {
         _partition: usize,
         _context: Arc<TaskContext>,
     ) -> datafusion::common::Result<SendableRecordBatchStream> {
+        if let Some(check) = &self.table.check {
+            return self.execute_checked(Arc::clone(check));
+        }
         let pipeline = self
             .table
             .pipeline(self.source.clone(), self.projection.clone())
@@ -421,6 +570,54 @@ impl ExecutionPlan for StashExec {
                 };
                 let kept = batch.num_rows().min(remaining);
                 Some((Ok(batch.slice(0, kept)), (pipeline, remaining - kept)))
+            },
+        );
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema.clone(),
+            batches,
+        )))
+    }
+}
+
+impl StashExec {
+    /// The scan of a speculative table: each batch's rows' schema joins the check, and a
+    /// scan that reads every row (all of the stash, to its end) marks it complete.
+    fn execute_checked(
+        &self,
+        check: Arc<Mutex<Check>>,
+    ) -> datafusion::common::Result<SendableRecordBatchStream> {
+        let pipeline = self
+            .table
+            .checked_pipeline(self.source.clone(), self.projection.clone())
+            .map_err(df_err)?;
+        let whole_stash = matches!(self.source, Source::All);
+        let remaining = self.limit.unwrap_or(usize::MAX);
+        let batches = futures_util::stream::unfold(
+            (pipeline, remaining, check),
+            move |(mut pipeline, remaining, check)| async move {
+                if remaining == 0 {
+                    return None;
+                }
+                let (batch, seen) = match pipeline.next().await {
+                    Some(Ok(done)) => done,
+                    Some(Err(e)) => return Some((Err(df_err(e)), (pipeline, 0, check))),
+                    None => {
+                        if whole_stash {
+                            check.lock().unwrap_or_else(|e| e.into_inner()).complete = true;
+                        }
+                        return None;
+                    }
+                };
+                check
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .seen
+                    .merge(seen);
+                let kept = batch.num_rows().min(remaining);
+                Some((
+                    Ok(batch.slice(0, kept)),
+                    (pipeline, remaining - kept, check),
+                ))
             },
         );
         Ok(Box::pin(RecordBatchStreamAdapter::new(

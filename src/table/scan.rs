@@ -98,6 +98,13 @@ pub struct Decoded {
     versions: Vec<(Option<MetaCells>, Payload)>,
 }
 
+impl Decoded {
+    /// How many rows these entries make (one per version).
+    pub fn rows(&self) -> usize {
+        self.versions.len()
+    }
+}
+
 /// One decoded entry: its key and its versions (a range of [`Decoded`]'s).
 struct Entry {
     key: Value,

@@ -4,7 +4,7 @@
 //! a [`StashTable`], whose schema is inferred from every flattened row (see
 //! [`super::schema`]) and whose rows stream out of the engine as the query runs.
 
-use super::provider::StashTable;
+use super::provider::{StashTable, Verdict};
 use super::Versions;
 use crate::error::{Error, Result};
 use crate::stash::Stash;
@@ -47,13 +47,22 @@ impl Stash {
         sql_over(&[("stash", self)], query)
     }
 
-    /// [`Stash::sql`] for async code (the stash is read on a blocking thread).
+    /// [`Stash::sql`] for async code (the stash's schema is read on a blocking thread).
     pub async fn sql_async(&self, query: &str) -> Result<Vec<RecordBatch>> {
-        let ctx = SessionContext::new();
-        let table = StashTable::try_new_async(self.clone(), Versions::Latest).await?;
-        ctx.register_table("stash", Arc::new(table))
-            .map_err(sql_err)?;
-        run_query(&ctx, query).await
+        let stash = self.clone();
+        let table =
+            tokio::task::spawn_blocking(move || StashTable::speculative(stash, Versions::Latest))
+                .await
+                .map_err(sql_err)??;
+        let tables = vec![("stash".to_owned(), table)];
+        let first = run_query(&context_of(&tables)?, query).await;
+        let exact = tokio::task::spawn_blocking(move || settle(tables))
+            .await
+            .map_err(sql_err)??;
+        match exact {
+            None => first,
+            Some(exact) => run_query(&context_of(&exact)?, query).await,
+        }
     }
 
     /// Writes the stash's table to a parquet file, batch by batch as the stash is read;
@@ -95,13 +104,65 @@ pub fn register(ctx: &SessionContext, name: &str, stash: &Stash, versions: Versi
 }
 
 /// Runs `query` over several stashes, each registered under its name.
+///
+/// A stash written since its last query has its schema sampled from its first rows rather
+/// than inferred from all of them first ([`StashTable::speculative`]): the query's own scan
+/// checks the sample against every row. If the sample is not the whole stash's schema (a
+/// later row has another column or kind), the query runs again on the exact schema, so
+/// results are always those of the exact schema.
 pub fn sql_over(tables: &[(&str, &Stash)], query: &str) -> Result<Vec<RecordBatch>> {
-    let ctx = context(tables)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(sql_err)?;
-    runtime.block_on(run_query(&ctx, query))
+    let tables = tables
+        .iter()
+        .map(|(name, stash)| {
+            let table = StashTable::speculative((*stash).clone(), Versions::Latest)?;
+            Ok((name.to_string(), table))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let first = runtime.block_on(run_query(&context_of(&tables)?, query));
+    match settle(tables)? {
+        None => first,
+        Some(exact) => runtime.block_on(run_query(&context_of(&exact)?, query)),
+    }
+}
+
+/// A session with each table registered under its name.
+fn context_of(tables: &[(String, StashTable)]) -> Result<SessionContext> {
+    let ctx = SessionContext::new();
+    for (name, table) in tables {
+        ctx.register_table(name.as_str(), Arc::new(table.clone()))
+            .map_err(sql_err)?;
+    }
+    Ok(ctx)
+}
+
+/// After a query over speculative tables: `None` if every table's schema held (the results
+/// stand), or else the tables with their exact schemas, to run the query again on.
+fn settle(tables: Vec<(String, StashTable)>) -> Result<Option<Vec<(String, StashTable)>>> {
+    let mut exact = Vec::with_capacity(tables.len());
+    let mut all_held = true;
+    for (name, table) in tables {
+        let sampled: Vec<_> = table.arrow_schema().fields().iter().cloned().collect();
+        let table = match table.verdict() {
+            Verdict::Holds => table,
+            verdict => {
+                // The exact schema: what the check saw in every row, or else inferred now.
+                let (stash, versions) = (table.stash().clone(), table.versions());
+                let whole = match verdict {
+                    Verdict::Differs(seen) => StashTable::exact(stash, versions, &seen),
+                    _ => StashTable::try_new(stash, versions)?,
+                };
+                let same: Vec<_> = whole.arrow_schema().fields().iter().cloned().collect();
+                all_held &= same == sampled;
+                whole
+            }
+        };
+        exact.push((name, table));
+    }
+    Ok((!all_held).then_some(exact))
 }
 
 async fn run_query(ctx: &SessionContext, query: &str) -> Result<Vec<RecordBatch>> {
