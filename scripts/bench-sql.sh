@@ -18,7 +18,7 @@ echo "== build $n entries"
 "$bench" build "$dir" "$n"
 sync
 stash_dir=$(find "$dir/animals" -mindepth 1 -maxdepth 1 -type d | head -1)
-echo "== hashstash: GROUP BY, cold (the schema is inferred: one more pass)"
+echo "== hashstash: GROUP BY, cold (written since the last query: the schema is sampled, checked by the scan)"
 peak "$bench" query "$dir"
 echo "== hashstash: GROUP BY, warm (nothing written since: the cached schema is reused)"
 peak "$bench" query "$dir"
