@@ -53,7 +53,9 @@ pub fn entries_to_batch(
             .collect(),
         guess: ColumnGuess::default(),
         slots,
-        cells: vec![Vec::new(); output.fields().len()],
+        cells: (0..output.fields().len())
+            .map(|_| Vec::with_capacity(entries.rows()))
+            .collect(),
         rows: 0,
         seen,
     };

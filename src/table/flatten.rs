@@ -78,15 +78,29 @@ pub fn visit_entry<'v>(
     meta: Option<&'v MetaCells>,
     sink: &mut impl RowSink<'v>,
 ) -> std::result::Result<(), String> {
+    visit_entry_reusing(key, value, meta, sink, &mut String::new())
+}
+
+/// [`visit_entry`] building column names in `names`, a buffer kept from one entry to the
+/// next (a chunk's walk then allocates no name).
+pub fn visit_entry_reusing<'v>(
+    key: &'v Value,
+    value: Cell<'v>,
+    meta: Option<&'v MetaCells>,
+    sink: &mut impl RowSink<'v>,
+    names: &mut String,
+) -> std::result::Result<(), String> {
     let mut walker = Walker {
         sink,
         key,
         meta,
-        name: String::new(),
+        name: std::mem::take(names),
         error: None,
     };
     walker.value_rows(value);
-    walker.error.map_or(Ok(()), Err)
+    let Walker { name, error, .. } = walker;
+    *names = name;
+    error.map_or(Ok(()), Err)
 }
 
 /// How the key of a function stash's entry (its arguments) becomes columns: the items of a

@@ -13,7 +13,7 @@
 
 use super::cell::Cell;
 use super::flatten::{
-    has_dataframe, open_dataframes, table_key, visit_entry, MetaCells, RowMeta, RowSink,
+    has_dataframe, open_dataframes, table_key, visit_entry_reusing, MetaCells, RowMeta, RowSink,
 };
 use super::Versions;
 use crate::codec::{self, msgpack, Codec, Serializer};
@@ -122,6 +122,7 @@ impl Decoded {
     /// Feeds the rows of every entry (every version each carries) to `sink`; an error if
     /// MessagePack bytes turn out to be corrupt.
     pub fn visit<'v>(&'v self, sink: &mut impl RowSink<'v>) -> Result<()> {
+        let mut names = String::with_capacity(64);
         for entry in &self.entries {
             let versions = self
                 .versions
@@ -134,7 +135,7 @@ impl Decoded {
                     }
                     Payload::Value(value) => Cell::Value(value),
                 };
-                visit_entry(&entry.key, cell, meta.as_ref(), sink)
+                visit_entry_reusing(&entry.key, cell, meta.as_ref(), sink, &mut names)
                     .map_err(|e| Error::decode("value", "hashstash", e))?;
             }
         }
