@@ -4,7 +4,7 @@
 use super::cell::Cell;
 use super::flatten::RowSink;
 use super::scan::Decoded;
-use super::schema::{list_items, ColumnGuess, SchemaBuilder};
+use super::schema::{list_items, ColumnGuess, SeenSchema};
 use crate::codec::msgpack::Scalar;
 use crate::error::{Error, Result};
 use crate::value::to_json;
@@ -25,7 +25,7 @@ pub fn entries_to_batch(
     schema: &SchemaRef,
     projection: Option<&[usize]>,
     entries: &Decoded,
-    seen: Option<&mut SchemaBuilder>,
+    seen: Option<&mut SeenSchema>,
 ) -> Result<RecordBatch> {
     let output = match projection {
         Some(columns) => Arc::new(
@@ -86,7 +86,7 @@ struct Columns<'s, 'v, 'b> {
     slots: Vec<Option<usize>>,
     cells: Vec<Vec<Option<Cell<'v>>>>,
     rows: usize,
-    seen: Option<&'b mut SchemaBuilder>,
+    seen: Option<&'b mut SeenSchema>,
 }
 
 impl<'v> RowSink<'v> for Columns<'_, 'v, '_> {
@@ -100,9 +100,6 @@ impl<'v> RowSink<'v> for Columns<'_, 'v, '_> {
     }
 
     fn cell(&mut self, column: &str, value: Cell<'v>) {
-        if let Some(seen) = self.seen.as_deref_mut() {
-            seen.cell(column, value);
-        }
         let names = &self.names;
         let index = &self.index;
         let found = self.guess.find(
@@ -110,6 +107,12 @@ impl<'v> RowSink<'v> for Columns<'_, 'v, '_> {
             |i| names.get(i).copied(),
             || index.get(column).copied(),
         );
+        if let Some(seen) = self.seen.as_deref_mut() {
+            match found {
+                Some(i) => seen.known(i, value),
+                None => seen.unknown(column, value),
+            }
+        }
         if let Some(slot) = found
             .and_then(|i| self.slots.get(i).copied().flatten())
             .and_then(|out| self.cells.get_mut(out))

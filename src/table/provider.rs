@@ -15,7 +15,7 @@
 use super::batch::entries_to_batch;
 use super::flatten::KEY_COLUMN;
 use super::scan::{Decoded, Pipeline, Source, Work};
-use super::schema::{Kind, SchemaBuilder};
+use super::schema::{Kind, SchemaBuilder, SeenSchema};
 use super::Versions;
 use crate::error::Result;
 use crate::stash::Stash;
@@ -75,7 +75,7 @@ struct Check {
     /// The engine generation when the sample was read, to cache a schema found to hold.
     generation: Option<u64>,
     /// The schema of every row the scans read so far.
-    seen: SchemaBuilder,
+    seen: SeenSchema,
     /// Whether some scan read every row.
     complete: bool,
 }
@@ -151,7 +151,7 @@ impl StashTable {
         let check = Check {
             sample: sample.clone(),
             generation,
-            seen: SchemaBuilder::default(),
+            seen: SeenSchema::new(sample.columns().len()),
             complete: false,
         };
         Ok(StashTable::with_schema(
@@ -172,18 +172,16 @@ impl StashTable {
         if !check.complete {
             return Verdict::Unknown;
         }
+        let seen = check.seen.schema(&check.sample);
         // What the scan saw in every row is the stash's schema either way: cache it.
         if let Some(generation) = check.generation {
-            let _ = write_cached_schema(
-                &cache_path(&self.stash, self.versions),
-                generation,
-                &check.seen,
-            );
+            let _ = write_cached_schema(&cache_path(&self.stash, self.versions), generation, &seen);
         }
-        if check.seen.columns() != check.sample.columns() {
-            return Verdict::Differs(check.seen.clone());
+        if check.seen.is(&check.sample) {
+            Verdict::Holds
+        } else {
+            Verdict::Differs(seen)
         }
-        Verdict::Holds
     }
 
     /// The stash this table reads.
@@ -243,10 +241,10 @@ impl StashTable {
         &self,
         source: Source,
         projection: Option<Vec<usize>>,
-    ) -> Result<Pipeline<(RecordBatch, SchemaBuilder)>> {
+    ) -> Result<Pipeline<(RecordBatch, SeenSchema)>> {
         let schema = self.schema.clone();
-        let work: Arc<Work<(RecordBatch, SchemaBuilder)>> = Arc::new(move |entries: &Decoded| {
-            let mut seen = SchemaBuilder::default();
+        let work: Arc<Work<(RecordBatch, SeenSchema)>> = Arc::new(move |entries: &Decoded| {
+            let mut seen = SeenSchema::new(schema.fields().len());
             let batch = entries_to_batch(&schema, projection.as_deref(), entries, Some(&mut seen))?;
             Ok((batch, seen))
         });

@@ -192,6 +192,83 @@ impl<'v> RowSink<'v> for SchemaBuilder {
     }
 }
 
+/// The schema of the rows a scan read, for a table whose schema (maybe a sample's) is
+/// known: the kinds of the table's columns by position, which the scan finds anyway, and
+/// the columns the table lacks in order of first appearance.
+#[derive(Clone, Debug, Default)]
+pub struct SeenSchema {
+    kinds: Vec<Kind>,
+    extra: SchemaBuilder,
+}
+
+impl SeenSchema {
+    /// Nothing seen yet, for a table of `columns` columns.
+    pub fn new(columns: usize) -> Self {
+        SeenSchema {
+            kinds: vec![Kind::Null; columns],
+            extra: SchemaBuilder::default(),
+        }
+    }
+
+    /// A new row begins.
+    pub fn start_row(&mut self) {
+        self.extra.start_row();
+    }
+
+    /// A cell of the table's column `index`.
+    pub fn known(&mut self, index: usize, cell: Cell<'_>) {
+        let kind = Kind::of_cell(cell);
+        if let Some(current) = self.kinds.get_mut(index) {
+            if *current != kind {
+                *current = std::mem::replace(current, Kind::Null).merge(kind);
+            }
+        }
+    }
+
+    /// A cell of a column the table lacks.
+    pub fn unknown(&mut self, column: &str, cell: Cell<'_>) {
+        self.extra.cell(column, cell);
+    }
+
+    /// Takes in what a later part of the scan saw.
+    pub fn merge(&mut self, other: SeenSchema) {
+        if self.kinds.len() < other.kinds.len() {
+            self.kinds.resize(other.kinds.len(), Kind::Null);
+        }
+        for (mine, theirs) in self.kinds.iter_mut().zip(other.kinds) {
+            if *mine != theirs {
+                *mine = std::mem::replace(mine, Kind::Null).merge(theirs);
+            }
+        }
+        self.extra.merge(other.extra);
+    }
+
+    /// Whether the rows seen have exactly the table's schema `table`.
+    pub fn is(&self, table: &SchemaBuilder) -> bool {
+        self.extra.columns().is_empty()
+            && self.kinds.len() == table.columns().len()
+            && table
+                .columns()
+                .iter()
+                .zip(&self.kinds)
+                .all(|((_, k), seen)| k == seen)
+    }
+
+    /// The schema of the rows seen: the table's columns with the kinds seen, then the others.
+    pub fn schema(&self, table: &SchemaBuilder) -> SchemaBuilder {
+        let mut schema = SchemaBuilder::from_columns(
+            table
+                .columns()
+                .iter()
+                .zip(&self.kinds)
+                .map(|((name, _), kind)| (name.clone(), kind.clone()))
+                .collect(),
+        );
+        schema.merge(self.extra.clone());
+        schema
+    }
+}
+
 /// The items of a list (or set) cell.
 pub fn list_items(cell: Cell<'_>) -> Option<ArrayItems<'_>> {
     match cell {
