@@ -457,9 +457,20 @@ fn sql_export_import_from_the_command_line() {
         "pairtree",
         "export",
         "--format",
-        "json",
+        "jsonl",
         out.to_str().unwrap(),
     ]);
+    // `json` is the same format under its other name.
+    let same = cli.root.path().join("export.json");
+    cli.ok(&[
+        "--engine",
+        "pairtree",
+        "export",
+        "--format",
+        "json",
+        same.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read(&same).unwrap(), std::fs::read(&out).unwrap());
     cli.ok(&["--engine", "memory", "import", out.to_str().unwrap()]);
     cli.ok(&[
         "--engine",

@@ -15,7 +15,8 @@ pub enum Format {
     Table,
     /// Comma-separated values with a header line.
     Csv,
-    /// One JSON object per line.
+    /// One JSON object per line (also `jsonl`).
+    #[value(alias = "jsonl")]
     Json,
     /// Parquet (needs --out).
     Parquet,
