@@ -3,6 +3,7 @@
 mod cli;
 mod codecs;
 mod common;
+mod concurrency;
 mod conformance;
 mod corruption;
 #[cfg(feature = "dataframe")]
