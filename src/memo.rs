@@ -187,8 +187,10 @@ pub fn __stashed_key<A: Serialize + ?Sized>(
 ) -> StashedKey {
     let found = parent()
         .and_then(|parent| parent.function_stash(&name))
-        .and_then(|results| Ok((results.encode_key(args)?, results)))
-        .map(|(key, results)| (results, key));
+        .and_then(|results| {
+            let key = results.encode_key(args)?;
+            Ok((results, key))
+        });
     StashedKey { name, found }
 }
 
@@ -203,19 +205,20 @@ pub fn __call_stashed<R, E>(
 where
     R: Serialize + DeserializeOwned,
 {
-    let warn = |e: &Error| eprintln!("hashstash: {}: {e}; computed without its stash", key.name);
-    let (results, bytes) = match &key.found {
+    let StashedKey { name, found } = key;
+    let warn = |e: &Error| eprintln!("hashstash: {name}: {e}; computed without its stash");
+    let (results, bytes) = match found {
         Ok(found) => found,
         Err(e) => {
-            warn(e);
+            warn(&e);
             return compute();
         }
     };
-    match lookup_key(results, bytes.clone()) {
+    match lookup_key(&results, bytes) {
         Ok(Lookup::Stored(result)) => Ok(result),
         Ok(Lookup::Missing(bytes, _lock)) => {
             let result = compute()?;
-            if let Err(e) = save(results, &bytes, &result) {
+            if let Err(e) = save(&results, &bytes, &result) {
                 warn(&e);
             }
             Ok(result)

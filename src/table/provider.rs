@@ -305,7 +305,7 @@ fn key_literal(scalar: &ScalarValue, kind: &Kind) -> Option<Value> {
 
 /// The schema of `stash`: the one inferred last time if the engine can tell that nothing
 /// was written since (LMDB), otherwise inferred now.
-pub(crate) fn schema_of(stash: &Stash, versions: Versions) -> Result<SchemaBuilder> {
+fn schema_of(stash: &Stash, versions: Versions) -> Result<SchemaBuilder> {
     let Some(generation) = stash.engine().generation()? else {
         return infer_schema(stash, versions, usize::MAX);
     };
