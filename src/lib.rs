@@ -56,6 +56,7 @@
 
 pub mod codec;
 pub mod config;
+mod corrupt;
 pub mod engine;
 mod error;
 pub mod map;
@@ -66,6 +67,7 @@ pub mod value;
 
 pub use codec::{decode, deserialize, encode, serialize, Codec, Compressor, Serializer};
 pub use config::StashConfig;
+pub use corrupt::OnCorrupt;
 pub use engine::{Engine, EngineKind};
 pub use error::{BoxError, Error, Result};
 pub use stash::{Stash, StashBuilder, TmpStash, Versioned};

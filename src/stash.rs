@@ -2,6 +2,7 @@
 
 use crate::codec::{self, Codec};
 use crate::config::{tilde, FormatRecord, StashConfig, FORMAT_FILENAME};
+use crate::corrupt::{CorruptEntries, OnCorrupt};
 use crate::engine::{Engine, EngineKind};
 use crate::error::{Error, Result};
 use crate::value::Value;
@@ -35,6 +36,8 @@ struct Inner {
     config: StashConfig,
     codec: Codec,
     engine: Box<dyn Engine>,
+    /// The scan policy for entries that do not decode, and those skipped.
+    corrupt: CorruptEntries,
     /// Function stashes opened through this one, by function name (see `memo.rs`).
     functions: std::sync::Mutex<std::collections::HashMap<String, Stash>>,
 }
@@ -59,6 +62,7 @@ pub struct StashBuilder {
     config: StashConfig,
     clear: bool,
     path: Option<PathBuf>,
+    on_corrupt: OnCorrupt,
 }
 
 impl StashBuilder {
@@ -137,6 +141,12 @@ impl StashBuilder {
         self.clear = clear;
         self
     }
+    /// What scans do with an entry that does not decode (default [`OnCorrupt::Fail`]); see
+    /// [`Stash::set_on_corrupt`].
+    pub fn on_corrupt(mut self, policy: OnCorrupt) -> Self {
+        self.on_corrupt = policy;
+        self
+    }
     /// Opens an existing stash folder (`<engine>.<serializer>.<compress>[+b64]`, or its
     /// `data.db`), taking engine and format from what the folder recorded; other options
     /// set on the builder are ignored.
@@ -163,7 +173,9 @@ impl StashBuilder {
             Some(path) => config_from_path(path)?,
             None => self.resolved_config()?,
         };
-        Stash::open_config(config, self.clear)
+        let stash = Stash::open_config(config, self.clear)?;
+        stash.set_on_corrupt(self.on_corrupt);
+        Ok(stash)
     }
 }
 
@@ -266,6 +278,7 @@ impl Stash {
                 codec: config.codec(),
                 config,
                 engine,
+                corrupt: CorruptEntries::default(),
                 functions: Default::default(),
             }),
         };
@@ -345,7 +358,12 @@ impl Stash {
     pub fn get<K: ?Sized + Serialize, V: DeserializeOwned>(&self, key: &K) -> Result<Option<V>> {
         let key = codec::encode_key(key)?;
         match self.inner.engine.get(&key)? {
-            Some(bytes) => self.inner.codec.decode_value(&bytes).map(Some),
+            Some(bytes) => self
+                .inner
+                .codec
+                .decode_value(&bytes)
+                .map(Some)
+                .map_err(|e| e.for_entry(&key)),
             None => Ok(None),
         }
     }
@@ -368,7 +386,12 @@ impl Stash {
     pub fn get_value<K: ?Sized + Serialize>(&self, key: &K) -> Result<Option<Value>> {
         let key = codec::encode_key(key)?;
         match self.inner.engine.get(&key)? {
-            Some(bytes) => self.inner.codec.decode_value_dyn(&bytes).map(Some),
+            Some(bytes) => self
+                .inner
+                .codec
+                .decode_value_dyn(&bytes)
+                .map(Some)
+                .map_err(|e| e.for_entry(&key)),
             None => Ok(None),
         }
     }
@@ -536,19 +559,20 @@ impl Stash {
         Ok(self.raw_items()?.map(|r| r.map(|(_, v)| v)))
     }
 
-    /// Every key, decoded as `K`.
+    /// Every key, decoded as `K`. Entries that do not decode follow the
+    /// [`OnCorrupt`] policy, as in every decoding iterator below.
     pub fn keys<K: DeserializeOwned>(&self) -> Result<impl Iterator<Item = Result<K>> + '_> {
-        Ok(self
-            .raw_keys()?
-            .map(|r| r.and_then(|k| codec::decode_key(&k))))
+        Ok(self.raw_items()?.filter_map(move |r| {
+            self.keep(r.and_then(|(k, _)| codec::decode_key(&k).map_err(|e| e.for_entry(&k))))
+        }))
     }
 
     /// Every (latest) value, decoded as `V`.
     pub fn values<V: DeserializeOwned>(&self) -> Result<impl Iterator<Item = Result<V>> + '_> {
         let codec = self.inner.codec;
-        Ok(self
-            .raw_values()?
-            .map(move |r| r.and_then(|v| codec.decode_value(&v))))
+        Ok(self.raw_items()?.filter_map(move |r| {
+            self.keep(r.and_then(|(k, v)| codec.decode_value(&v).map_err(|e| e.for_entry(&k))))
+        }))
     }
 
     /// Every `(key, latest value)` pair, decoded as `(K, V)`.
@@ -556,32 +580,99 @@ impl Stash {
         &self,
     ) -> Result<impl Iterator<Item = Result<(K, V)>> + '_> {
         let codec = self.inner.codec;
-        Ok(self.raw_items()?.map(move |r| {
-            r.and_then(|(k, v)| Ok((codec::decode_key(&k)?, codec.decode_value(&v)?)))
+        Ok(self.raw_items()?.filter_map(move |r| {
+            self.keep(r.and_then(|(k, v)| {
+                let item = || Ok((codec::decode_key(&k)?, codec.decode_value(&v)?));
+                item().map_err(|e: Error| e.for_entry(&k))
+            }))
         }))
     }
 
     /// Every key as a dynamic [`Value`] (sets are tag 258 over an array).
     pub fn keys_dyn(&self) -> Result<impl Iterator<Item = Result<Value>> + '_> {
-        Ok(self
-            .raw_keys()?
-            .map(|r| r.and_then(|k| codec::decode_key_dyn(&k))))
+        Ok(self.raw_items()?.filter_map(move |r| {
+            self.keep(r.and_then(|(k, _)| codec::decode_key_dyn(&k).map_err(|e| e.for_entry(&k))))
+        }))
     }
 
     /// Every (latest) value as a dynamic [`Value`].
     pub fn values_dyn(&self) -> Result<impl Iterator<Item = Result<Value>> + '_> {
         let codec = self.inner.codec;
-        Ok(self
-            .raw_values()?
-            .map(move |r| r.and_then(|v| codec.decode_value_dyn(&v))))
+        Ok(self.raw_items()?.filter_map(move |r| {
+            self.keep(r.and_then(|(k, v)| codec.decode_value_dyn(&v).map_err(|e| e.for_entry(&k))))
+        }))
     }
 
     /// Every `(key, latest value)` pair as dynamic [`Value`]s.
     pub fn items_dyn(&self) -> Result<impl Iterator<Item = Result<(Value, Value)>> + '_> {
         let codec = self.inner.codec;
-        Ok(self.raw_items()?.map(move |r| {
-            r.and_then(|(k, v)| Ok((codec::decode_key_dyn(&k)?, codec.decode_value_dyn(&v)?)))
+        Ok(self.raw_items()?.filter_map(move |r| {
+            self.keep(r.and_then(|(k, v)| {
+                let item = || Ok((codec::decode_key_dyn(&k)?, codec.decode_value_dyn(&v)?));
+                item().map_err(|e: Error| e.for_entry(&k))
+            }))
         }))
+    }
+
+    /// A decoded entry, its error, or nothing when the [`OnCorrupt`] policy skips it.
+    fn keep<T>(&self, decoded: Result<T>) -> Option<Result<T>> {
+        match decoded {
+            Ok(t) => Some(Ok(t)),
+            Err(e) => self.skip_or_fail(e).err().map(Err),
+        }
+    }
+
+    // ----- corrupt entries -----
+
+    /// What scans do with an entry that does not decode: [`OnCorrupt::Fail`] (the default)
+    /// or [`OnCorrupt::Skip`].
+    pub fn on_corrupt(&self) -> OnCorrupt {
+        self.inner.corrupt.policy()
+    }
+
+    /// Sets what scans through this handle (and its clones) do with an entry that does not
+    /// decode: corrupt bytes on disk, or a value of another type than the one asked for.
+    /// [`Stash::get`] and the other point reads always return such an error.
+    ///
+    /// With [`OnCorrupt::Skip`], `keys`, `values`, `items` (and their `_dyn` forms), `ld`,
+    /// tables, SQL, DataFrames and exports leave such entries out; disk and server failures
+    /// still end the scan. [`Stash::skipped_corrupt`] says which were left out.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// use hashstash::{OnCorrupt, Stash};
+    /// let stash = Stash::builder().root_dir(dir.path()).open()?;
+    /// stash.set("a", &1)?;
+    /// stash.set("b", "not a number")?;
+    /// // "b" does not decode as an integer: the scan fails on it ...
+    /// assert!(stash.values::<i64>()?.collect::<Result<Vec<_>, _>>().is_err());
+    /// // ... or skips it and says so.
+    /// stash.set_on_corrupt(OnCorrupt::Skip);
+    /// let numbers: Vec<i64> = stash.values()?.collect::<Result<_, _>>()?;
+    /// assert_eq!(numbers, [1]);
+    /// assert_eq!(stash.skipped_corrupt().len(), 1);
+    /// assert!(stash.skipped_corrupt()[0].contains(r#"key "b""#));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_on_corrupt(&self, policy: OnCorrupt) {
+        self.inner.corrupt.set_policy(policy);
+    }
+
+    /// The entries scans left out under [`OnCorrupt::Skip`] since this handle was opened (or
+    /// since [`Stash::take_skipped_corrupt`]): one error message per entry, naming it.
+    pub fn skipped_corrupt(&self) -> Vec<String> {
+        self.inner.corrupt.list(false)
+    }
+
+    /// Like [`Stash::skipped_corrupt`], and forgets them: the next call lists only entries
+    /// skipped after this one.
+    pub fn take_skipped_corrupt(&self) -> Vec<String> {
+        self.inner.corrupt.list(true)
+    }
+
+    /// `Ok(())` if the policy skips `error` (remembering it), else the error.
+    pub(crate) fn skip_or_fail(&self, error: Error) -> Result<()> {
+        self.inner.corrupt.skip_or_fail(error)
     }
 
     // ----- append mode -----
@@ -622,7 +713,9 @@ impl Stash {
     pub fn sub(&self, name: &str) -> Result<Stash> {
         let mut config = self.inner.config.clone();
         config.dbname = format!("{}/{}", config.dbname, name);
-        Stash::open_config(config, false)
+        let stash = Stash::open_config(config, false)?;
+        stash.set_on_corrupt(self.on_corrupt());
+        Ok(stash)
     }
 
     /// A temporary stash with the same options; everything it wrote is gone when the guard

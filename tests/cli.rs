@@ -539,3 +539,32 @@ fn sql_export_import_from_the_command_line() {
     );
     assert!(err.contains("bad.jsonl:2"), "{err}");
 }
+
+#[test]
+fn corrupt_entries_fail_a_scan_or_are_skipped_and_reported() {
+    let cli = Cli::new();
+    cli.ok(&["set", r#""good""#, r#"{"i": 1}"#]);
+    // The stash the command line opens: the default root folder under $HASHSTASH_ROOT_DIR.
+    let stash = hashstash::Stash::builder()
+        .root_dir(cli.root.path().join("default_stash"))
+        .open()
+        .unwrap();
+    assert_eq!(stash.len().unwrap(), 1);
+    let key = stash.encode_key("bad").unwrap();
+    stash.engine().set(&key, b"garbage bytes").unwrap();
+    drop(stash);
+    let stderr = cli.fails(&["items"], 2);
+    one_line(&stderr);
+    assert!(stderr.contains(r#"key "bad""#), "{stderr}");
+    let stderr = cli.fails(&["get", r#""bad""#], 2);
+    assert!(stderr.contains(r#"key "bad""#), "{stderr}");
+    let out = cli.run(&["--on-corrupt", "skip", "items"]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.trim(), r#"{"key":"good","value":{"i":1}}"#);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("skipped 1 corrupt entries"), "{stderr}");
+    assert!(stderr.contains(r#"key "bad""#), "{stderr}");
+    let stderr = cli.fails(&["--on-corrupt", "maybe", "items"], 2);
+    assert!(stderr.contains("expected fail or skip"), "{stderr}");
+}

@@ -1,6 +1,6 @@
 //! Bad bytes on disk: a typed error naming the entry, never a panic, never another value.
 
-use hashstash::{Compressor, EngineKind, Error, Stash};
+use hashstash::{Compressor, EngineKind, Error, OnCorrupt, Stash};
 use std::path::{Path, PathBuf};
 
 fn files_below(dir: &Path) -> Vec<PathBuf> {
@@ -197,5 +197,148 @@ fn lmdb_closes_safely_while_reader_threads_exit() {
         });
         started.wait();
         drop(engine);
+    }
+}
+
+/// A stash of 20 good entries plus one whose stored bytes are garbage (written through the
+/// engine, past the codec, so every engine can hold it).
+fn stash_with_one_bad_entry(engine: EngineKind) -> Option<(tempfile::TempDir, Stash)> {
+    if !crate::common::engine_available(engine) {
+        return None;
+    }
+    let (dir, stash) = crate::common::stash(engine);
+    for i in 0..20 {
+        stash
+            .set(
+                &format!("good {i}"),
+                &serde_json::json!({"i": i, "name": "cat"}),
+            )
+            .unwrap();
+    }
+    let key = stash.encode_key("bad one").unwrap();
+    stash.engine().set(&key, b"not an lz4 block").unwrap();
+    Some((dir, stash))
+}
+
+fn corrupt_entries_follow_the_policy(engine: EngineKind) {
+    let Some((_dir, stash)) = stash_with_one_bad_entry(engine) else {
+        return;
+    };
+    // A point read names the entry.
+    let err = stash.get_value("bad one").unwrap_err();
+    assert!(matches!(err, Error::Decode { .. }), "{engine}: {err}");
+    assert!(
+        err.to_string().contains(r#"key "bad one""#),
+        "{engine}: {err}"
+    );
+    // Fail (the default): every scan stops with the entry's error.
+    assert_eq!(stash.on_corrupt(), OnCorrupt::Fail);
+    let err = stash
+        .items_dyn()
+        .unwrap()
+        .collect::<hashstash::Result<Vec<_>>>()
+        .unwrap_err();
+    assert!(
+        err.to_string().contains(r#"key "bad one""#),
+        "{engine}: {err}"
+    );
+    let err = stash.ld().unwrap_err();
+    assert!(
+        err.to_string().contains(r#"key "bad one""#),
+        "{engine}: {err}"
+    );
+    #[cfg(feature = "sql")]
+    {
+        let err = stash.sql("SELECT count(*) AS n FROM stash").unwrap_err();
+        assert!(
+            err.to_string().contains(r#"key "bad one""#),
+            "{engine}: {err}"
+        );
+    }
+    assert!(stash.skipped_corrupt().is_empty());
+    // Skip: the other 20 entries, and the bad one reported once however often it was read.
+    stash.set_on_corrupt(OnCorrupt::Skip);
+    assert_eq!(stash.items_dyn().unwrap().count(), 20, "{engine}");
+    // Its key decodes: listing keys reads no value.
+    assert_eq!(stash.keys::<String>().unwrap().count(), 21, "{engine}");
+    assert_eq!(stash.ld().unwrap().len(), 20, "{engine}");
+    #[cfg(feature = "sql")]
+    {
+        let count = stash.sql("SELECT count(*) FROM stash").unwrap();
+        assert_eq!(crate::sql::single_i64(&count), 20, "{engine}");
+        let total = stash.sql("SELECT sum(i) FROM stash").unwrap();
+        assert_eq!(crate::sql::single_i64(&total), 190, "{engine}");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("out.parquet");
+        assert_eq!(stash.to_parquet(&file).unwrap(), 20, "{engine}");
+    }
+    let skipped = stash.take_skipped_corrupt();
+    assert_eq!(skipped.len(), 1, "{engine}: {skipped:?}");
+    assert!(
+        skipped[0].contains(r#"key "bad one""#),
+        "{engine}: {skipped:?}"
+    );
+    assert!(stash.skipped_corrupt().is_empty());
+    // A point read still fails, and nothing was removed.
+    assert!(stash.get_value("bad one").is_err());
+    assert_eq!(stash.len().unwrap(), 21);
+    // Only decoding errors are skipped: a type mismatch in a typed scan is one too.
+    let numbers: Vec<i64> = stash
+        .values::<serde_json::Value>()
+        .unwrap()
+        .map(|v| v.unwrap()["i"].as_i64().unwrap())
+        .collect();
+    assert_eq!(numbers.len(), 20);
+}
+
+#[test]
+fn corrupt_entries_follow_the_policy_on_every_engine() {
+    for engine in EngineKind::available() {
+        corrupt_entries_follow_the_policy(engine);
+    }
+}
+
+/// Record-level corruption (a checksum that fails) in the engine's own scan is skipped too,
+/// and the SQL answers count only the good entries.
+fn flipped_record_is_skipped(engine: EngineKind) {
+    let (_dir, stash) = raw_stash(engine);
+    let marker = "CORRUPT-ME-PLEASE-0123456789";
+    for i in 0..50 {
+        stash
+            .set(&format!("fine {i}"), &serde_json::json!({"i": i}))
+            .unwrap();
+    }
+    stash
+        .set("victim", &serde_json::json!({"i": 1000, "text": marker}))
+        .unwrap();
+    let stash_dir = stash.stash_dir();
+    drop(stash);
+    let flipped: Vec<bool> = files_below(&stash_dir)
+        .iter()
+        .map(|f| flip_in_file(f, marker.as_bytes()))
+        .collect();
+    assert!(flipped.contains(&true), "{engine}");
+    let stash = Stash::builder()
+        .path(&stash_dir)
+        .on_corrupt(OnCorrupt::Skip)
+        .open()
+        .unwrap();
+    assert_eq!(stash.ld().unwrap().len(), 50, "{engine}");
+    #[cfg(feature = "sql")]
+    {
+        let top = stash.sql("SELECT max(i) FROM stash").unwrap();
+        assert_eq!(crate::sql::single_i64(&top), 49, "{engine}");
+    }
+    let skipped = stash.skipped_corrupt();
+    assert_eq!(skipped.len(), 1, "{engine}: {skipped:?}");
+    assert!(skipped[0].contains("checksum"), "{engine}: {skipped:?}");
+    stash.set_on_corrupt(OnCorrupt::Fail);
+    assert!(stash.ld().is_err(), "{engine}");
+}
+
+#[test]
+fn flipped_records_are_skipped_on_file_engines() {
+    for engine in EngineKind::available().filter(|e| !e.is_server() && *e != EngineKind::Memory) {
+        flipped_record_is_skipped(engine);
     }
 }

@@ -24,7 +24,7 @@ fn animals(engine: EngineKind) -> (tempfile::TempDir, hashstash::Stash) {
     (d, s)
 }
 
-fn single_i64(batches: &[datafusion::arrow::record_batch::RecordBatch]) -> i64 {
+pub fn single_i64(batches: &[datafusion::arrow::record_batch::RecordBatch]) -> i64 {
     assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
     let batch = batches.iter().find(|b| b.num_rows() == 1).unwrap();
     batch.column(0).as_primitive::<Int64Type>().value(0)

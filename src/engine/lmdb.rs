@@ -389,21 +389,13 @@ impl Engine for LmdbEngine {
         Ok(Some(xxhash_rust::xxh3::xxh3_64(&bytes)))
     }
 
-    fn scan_each(&self, visit: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<()> {
+    fn scan_each(&self, visit: &mut dyn FnMut(Result<(&[u8], &[u8])>) -> bool) -> Result<()> {
         // The bytes go to `visit` straight from the memory map.
         let mut after: Option<Vec<u8>> = None;
         loop {
-            let mut failed = None;
-            let page = self.read_page(after.as_deref(), &mut |_, record| match record {
-                Ok(record) => visit(record.key, record.value),
-                Err(e) => {
-                    failed = Some(e);
-                    false
-                }
+            let page = self.read_page(after.as_deref(), &mut |_, record| {
+                visit(record.map(|r| (r.key, r.value)))
             })?;
-            if let Some(e) = failed {
-                return Err(e);
-            }
             match page {
                 Page::Full(last) => after = Some(last),
                 Page::Last | Page::Stopped => return Ok(()),

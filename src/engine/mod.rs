@@ -99,13 +99,18 @@ pub trait Engine: Send + Sync + Debug {
     /// Every key with its latest value (see the contract above).
     fn scan(&self) -> Result<EntryIter<'_>>;
 
-    /// Calls `visit` with every key and its latest value, as [`Engine::scan`] yields them,
-    /// borrowing the bytes where the engine can (LMDB: from its memory map) instead of
-    /// copying each into buffers of its own. `visit` returns false to stop early.
-    fn scan_each(&self, visit: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<()> {
+    /// Calls `visit` with every key and its latest value (or the error of an entry that
+    /// cannot be read, such as a record that fails its checksum), as [`Engine::scan`] yields
+    /// them, borrowing the bytes where the engine can (LMDB: from its memory map) instead of
+    /// copying each into buffers of its own. `visit` returns false to stop early. An error
+    /// returned ends the scan (the engine itself failed).
+    fn scan_each(&self, visit: &mut dyn FnMut(Result<(&[u8], &[u8])>) -> bool) -> Result<()> {
         for item in self.scan()? {
-            let (key, value) = item?;
-            if !visit(&key, &value) {
+            let go_on = match item {
+                Ok((key, value)) => visit(Ok((&key, &value))),
+                Err(e) => visit(Err(e)),
+            };
+            if !go_on {
                 break;
             }
         }

@@ -41,32 +41,38 @@ impl Stash {
         if !self.config().append_mode {
             return Ok(Box::new(self.raw_items()?.flat_map(move |item| {
                 let rows = item.and_then(|(k, v)| {
-                    let key = decode_key(&k)?;
-                    let value = codec.decode_value_dyn(&v)?;
-                    flatten::flatten_entry(&key, &value, None)
+                    let entry = || {
+                        let key = decode_key(&k)?;
+                        let value = codec.decode_value_dyn(&v)?;
+                        flatten::flatten_entry(&key, &value, None)
+                    };
+                    entry().map_err(|e: crate::Error| e.for_entry(&k))
                 });
-                one_or_many(rows)
+                self.one_or_many(rows)
             })));
         }
         Ok(Box::new(self.raw_keys()?.flat_map(move |key| {
             let rows = key.and_then(|k| {
-                let mut versions_of_key = self.engine().versions(&k)?;
-                if versions == Versions::Latest && versions_of_key.len() > 1 {
-                    versions_of_key.drain(..versions_of_key.len() - 1);
-                }
-                let key = decode_key(&k)?;
-                let mut rows = Vec::new();
-                for version in versions_of_key {
-                    let value = codec.decode_value_dyn(&version.value)?;
-                    let meta = RowMeta {
-                        version: version.version,
-                        timestamp: version.timestamp_micros as f64 / 1e6,
-                    };
-                    rows.extend(flatten::flatten_entry(&key, &value, Some(meta))?);
-                }
-                Ok(rows)
+                let entry = || {
+                    let mut versions_of_key = self.engine().versions(&k)?;
+                    if versions == Versions::Latest && versions_of_key.len() > 1 {
+                        versions_of_key.drain(..versions_of_key.len() - 1);
+                    }
+                    let key = decode_key(&k)?;
+                    let mut rows = Vec::new();
+                    for version in versions_of_key {
+                        let value = codec.decode_value_dyn(&version.value)?;
+                        let meta = RowMeta {
+                            version: version.version,
+                            timestamp: version.timestamp_micros as f64 / 1e6,
+                        };
+                        rows.extend(flatten::flatten_entry(&key, &value, Some(meta))?);
+                    }
+                    Ok(rows)
+                };
+                entry().map_err(|e: crate::Error| e.for_entry(&k))
             });
-            one_or_many(rows)
+            self.one_or_many(rows)
         })))
     }
 
@@ -96,10 +102,13 @@ impl Stash {
     }
 }
 
-/// The rows of one entry as an iterator, or its error once.
-fn one_or_many(rows: Result<Vec<Row>>) -> Box<dyn Iterator<Item = Result<Row>>> {
-    match rows {
-        Ok(rows) => Box::new(rows.into_iter().map(Ok)),
-        Err(e) => Box::new(std::iter::once(Err(e))),
+impl Stash {
+    /// The rows of one entry as an iterator; its error once, or none if the
+    /// [`OnCorrupt`](crate::OnCorrupt) policy skips the entry.
+    fn one_or_many(&self, rows: Result<Vec<Row>>) -> Box<dyn Iterator<Item = Result<Row>>> {
+        match rows.or_else(|e| self.skip_or_fail(e).map(|()| Vec::new())) {
+            Ok(rows) => Box::new(rows.into_iter().map(Ok)),
+            Err(e) => Box::new(std::iter::once(Err(e))),
+        }
     }
 }

@@ -135,8 +135,12 @@ impl Decoded {
                     }
                     Payload::Value(value) => Cell::Value(value),
                 };
-                visit_entry_reusing(&entry.key, cell, meta.as_ref(), sink, &mut names)
-                    .map_err(|e| Error::decode("value", "hashstash", e))?;
+                visit_entry_reusing(&entry.key, cell, meta.as_ref(), sink, &mut names).map_err(
+                    |e| {
+                        let key = crate::value::to_json(&entry.key);
+                        Error::decode(format!("value of key {key}"), "hashstash", e)
+                    },
+                )?;
             }
         }
         Ok(())
@@ -167,11 +171,11 @@ impl<T: Send + 'static> Pipeline<T> {
         let (work_tx, work_rx) =
             mpsc::sync_channel::<(RawChunk, oneshot::Sender<Result<T>>)>(workers * IN_FLIGHT);
         let work_rx = Arc::new(Mutex::new(work_rx));
-        let codec = stash.codec();
         let arguments = crate::memo::is_function_dbname(&stash.config().dbname);
         for _ in 0..workers {
             let work_rx = Arc::clone(&work_rx);
             let work = Arc::clone(&work);
+            let stash = stash.clone();
             spawn("hashstash-decode", move || loop {
                 // Waiting under the lock is fine: the other workers would wait anyway.
                 let next = match work_rx.lock() {
@@ -180,7 +184,7 @@ impl<T: Send + 'static> Pipeline<T> {
                 };
                 let Ok((chunk, done)) = next else { return };
                 let _ =
-                    done.send(decode(codec, arguments, chunk).and_then(|entries| work(&entries)));
+                    done.send(decode(&stash, arguments, chunk).and_then(|entries| work(&entries)));
             })?;
         }
         spawn("hashstash-read", move || {
@@ -232,13 +236,28 @@ fn read<T>(
     };
     let read = if !stash.config().append_mode && *source == Source::All {
         // The common case: the engine's scan, its bytes copied straight into the chunk.
-        stash
-            .engine()
-            .scan_each(&mut |key, value| chunker.add(key, [(None, value)]))
+        let mut failed = None;
+        let scanned = stash.engine().scan_each(&mut |entry| match entry {
+            Ok((key, value)) => chunker.add(key, [(None, value)]),
+            Err(e) => match stash.skip_or_fail(e) {
+                Ok(()) => true,
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
+            },
+        });
+        failed.map_or(scanned, Err)
     } else {
         raw_entries(stash, source, versions).and_then(|entries| {
             for entry in entries {
-                let entry = entry?;
+                let entry = match entry {
+                    Ok(entry) => entry,
+                    Err(e) => {
+                        stash.skip_or_fail(e)?;
+                        continue;
+                    }
+                };
                 let versions = entry.versions.iter().map(|(m, v)| (*m, v.as_slice()));
                 if !chunker.add(&entry.key, versions) {
                     break;
@@ -365,8 +384,11 @@ fn raw_entries<'a>(
 }
 
 /// Decodes a chunk; `arguments`: the stash holds function results, whose keys become
-/// argument columns.
-fn decode(codec: Codec, arguments: bool, chunk: RawChunk) -> Result<Decoded> {
+/// argument columns. An entry that does not decode fails the chunk with an error naming it,
+/// or under [`OnCorrupt::Skip`](crate::OnCorrupt::Skip) is left out.
+fn decode(stash: &Stash, arguments: bool, chunk: RawChunk) -> Result<Decoded> {
+    let codec = stash.codec();
+    let check_whole = stash.on_corrupt() == crate::OnCorrupt::Skip;
     let raw = |range: &Range<usize>| chunk.bytes.get(range.clone()).unwrap_or_default();
     let mut decoded = Decoded {
         bytes: Vec::with_capacity(chunk.bytes.len() * 2),
@@ -374,29 +396,45 @@ fn decode(codec: Codec, arguments: bool, chunk: RawChunk) -> Result<Decoded> {
         versions: Vec::with_capacity(chunk.versions.len()),
     };
     for (key, versions) in &chunk.entries {
-        let first = decoded.versions.len();
-        for (meta, value) in chunk.versions.get(versions.clone()).unwrap_or_default() {
-            let payload = decode_value(codec, raw(value), &mut decoded.bytes)?;
-            decoded.versions.push((meta.map(|m| m.cells()), payload));
+        let (first, bytes) = (decoded.versions.len(), decoded.bytes.len());
+        let mut entry = || -> Result<Value> {
+            for (meta, value) in chunk.versions.get(versions.clone()).unwrap_or_default() {
+                let payload = decode_value(codec, raw(value), check_whole, &mut decoded.bytes)?;
+                decoded.versions.push((meta.map(|m| m.cells()), payload));
+            }
+            table_key(raw(key), arguments)
+        };
+        match entry() {
+            Ok(key) => decoded.entries.push(Entry {
+                key,
+                versions: first..decoded.versions.len(),
+            }),
+            Err(e) => {
+                stash.skip_or_fail(e.for_entry(raw(key)))?;
+                decoded.versions.truncate(first);
+                decoded.bytes.truncate(bytes);
+            }
         }
-        decoded.entries.push(Entry {
-            key: table_key(raw(key), arguments)?,
-            versions: first..decoded.versions.len(),
-        });
     }
     Ok(decoded)
 }
 
 /// MessagePack values stay bytes, appended to `buffer`, unless they hold a DataFrame, which
-/// is opened; other serializers' values are decoded.
-fn decode_value(codec: Codec, stored: &[u8], buffer: &mut Vec<u8>) -> Result<Payload> {
+/// is opened; other serializers' values are decoded. `check_whole`: validate every value
+/// here, so that a corrupt one can be skipped before any of its rows are made.
+fn decode_value(
+    codec: Codec,
+    stored: &[u8],
+    check_whole: bool,
+    buffer: &mut Vec<u8>,
+) -> Result<Payload> {
     if codec.serializer == Serializer::Hashstash {
         let start = buffer.len();
         codec::decode_append(stored, codec.compress, codec.b64, buffer)?;
         let bytes = &buffer[start..];
         // A map (the usual value) is checked by the walk as it reads it; anything else is
         // checked here, whole, because its cells are handed out unread.
-        if !matches!(msgpack::shape(bytes), Ok(msgpack::Shape::Map(_))) {
+        if check_whole || !matches!(msgpack::shape(bytes), Ok(msgpack::Shape::Map(_))) {
             msgpack::validate(bytes).map_err(|e| Error::decode("value", "hashstash", e))?;
         }
         if !has_dataframe(bytes) {

@@ -1,7 +1,7 @@
 //! Command-line flags (stage one: what the user typed) and how they resolve into a stash.
 
 use clap::{Args, Parser, Subcommand};
-use hashstash::{Compressor, EngineKind, Error, Serializer, Stash, StashConfig};
+use hashstash::{Compressor, EngineKind, Error, OnCorrupt, Serializer, Stash, StashConfig};
 use std::path::PathBuf;
 
 /// A persistent, dictionary-like cache: any JSON key, any JSON value.
@@ -55,6 +55,10 @@ pub struct StashArgs {
     /// or a server URL (redis://...), the same as --engine redis --url URL.
     #[arg(long, global = true)]
     pub path: Option<PathBuf>,
+    /// What scans (keys, items, sql, export) do with an entry that does not decode: fail,
+    /// or skip it and report the skipped entries on stderr [default: fail].
+    #[arg(long, global = true)]
+    pub on_corrupt: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -123,6 +127,13 @@ fn parse<T: std::str::FromStr<Err = Error>>(given: &Option<String>) -> Result<Op
 impl StashArgs {
     /// Stage two: resolves the flags into an open stash.
     pub fn open(&self) -> Result<Stash, Error> {
+        let on_corrupt: Option<OnCorrupt> = parse(&self.on_corrupt)?;
+        let stash = self.open_stash()?;
+        stash.set_on_corrupt(on_corrupt.unwrap_or_default());
+        Ok(stash)
+    }
+
+    fn open_stash(&self) -> Result<Stash, Error> {
         let mut engine: Option<EngineKind> = parse(&self.engine)?;
         let serializer: Option<Serializer> = parse(&self.serializer)?;
         let compress: Option<Compressor> = parse(&self.compress)?;

@@ -95,7 +95,8 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 }
                 let mut rows = Vec::with_capacity(versions.len());
                 for v in versions {
-                    let decoded = value::to_json(&codec.decode_value_dyn(&v.value)?);
+                    let decoded = codec.decode_value_dyn(&v.value);
+                    let decoded = value::to_json(&decoded.map_err(naming_key(&key_text))?);
                     rows.push(if with_metadata {
                         serde_json::json!({
                             "_version": v.version,
@@ -111,7 +112,11 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 let Some(stored) = engine.get(&key)? else {
                     return Err(Error::KeyNotFound { key: key_text });
                 };
-                print_json(&mut out, &value::to_json(&codec.decode_value_dyn(&stored)?))?;
+                let decoded = codec.decode_value_dyn(&stored);
+                print_json(
+                    &mut out,
+                    &value::to_json(&decoded.map_err(naming_key(&key_text))?),
+                )?;
             }
         }
         Command::Del { key } => {
@@ -161,6 +166,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         } => {
             drop(out);
             tables::sql(&stash, query.as_deref(), &tables, format, file.as_deref())?;
+            report_skipped(&stash);
             return Ok(ExitCode::SUCCESS);
         }
         #[cfg(feature = "sql")]
@@ -180,5 +186,41 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         path: "<stdout>".into(),
         source: e,
     })?;
+    report_skipped(&stash);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Under `--on-corrupt skip`: how many entries were left out, and the first few by name.
+fn report_skipped(stash: &hashstash::Stash) {
+    const SHOWN: usize = 10;
+    let skipped = stash.skipped_corrupt();
+    if skipped.is_empty() {
+        return;
+    }
+    eprintln!(
+        "hashstash: skipped {} corrupt entries (--on-corrupt skip)",
+        skipped.len()
+    );
+    for error in skipped.iter().take(SHOWN) {
+        eprintln!("  {error}");
+    }
+    if skipped.len() > SHOWN {
+        eprintln!("  ... and {} more", skipped.len() - SHOWN);
+    }
+}
+
+/// A decoding error of the value under the key given as `key_text`, naming that key.
+fn naming_key(key_text: &str) -> impl Fn(Error) -> Error + '_ {
+    move |e| match e {
+        Error::Decode {
+            what,
+            format,
+            source,
+        } => Error::Decode {
+            what: format!("{what} of key {key_text}"),
+            format,
+            source,
+        },
+        other => other,
+    }
 }
