@@ -6,6 +6,7 @@ mod common;
 mod concurrency;
 mod conformance;
 mod corruption;
+mod crashes;
 #[cfg(feature = "dataframe")]
 mod dataframe;
 #[cfg(feature = "diskcache")]
