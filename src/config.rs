@@ -77,6 +77,11 @@ pub struct StashConfig {
     /// What the diskcache engine evicts when it is over its size limit.
     #[serde(default)]
     pub eviction_policy: EvictionPolicy,
+    /// Whether every write reaches the disk (fsync) before it returns, so that it survives a
+    /// power loss or an OS crash, not only the process being killed (default false; LMDB
+    /// syncs every commit either way). See "Durability" in RELIABILITY.md for each engine.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sync: bool,
 }
 
 /// What a size-limited engine evicts when it is full.
@@ -127,6 +132,7 @@ impl std::fmt::Debug for StashConfig {
             .field("lease_ms", &self.lease_ms)
             .field("size_limit", &self.size_limit)
             .field("eviction_policy", &self.eviction_policy)
+            .field("sync", &self.sync)
             .finish()
     }
 }
@@ -230,6 +236,7 @@ impl Default for StashConfig {
             lease_ms: default_lease_ms(),
             size_limit: default_size_limit(),
             eviction_policy: EvictionPolicy::default(),
+            sync: false,
         }
     }
 }

@@ -136,6 +136,12 @@ impl StashBuilder {
         self.config.eviction_policy = policy;
         self
     }
+    /// Whether every write is on disk (fsync) before it returns, surviving a power loss, not
+    /// only a killed process (default false: see [`StashConfig::sync`]).
+    pub fn sync(mut self, sync: bool) -> Self {
+        self.config.sync = sync;
+        self
+    }
     /// Whether to empty the stash when it is opened (default false).
     pub fn clear(mut self, clear: bool) -> Self {
         self.clear = clear;
@@ -148,8 +154,9 @@ impl StashBuilder {
         self
     }
     /// Opens an existing stash folder (`<engine>.<serializer>.<compress>[+b64]`, or its
-    /// `data.db`), taking engine and format from what the folder recorded; other options
-    /// set on the builder are ignored.
+    /// `data.db`), taking engine and format from what the folder recorded; the builder's
+    /// other format options are ignored, its runtime options (`sync`, `timeout_ms`,
+    /// `lease_ms`, `size_limit`, `eviction_policy`) apply.
     pub fn path(mut self, path: impl AsRef<Path>) -> Self {
         self.path = Some(path.as_ref().to_path_buf());
         self
@@ -170,7 +177,14 @@ impl StashBuilder {
     /// Opens (creating if needed) the stash.
     pub fn open(self) -> Result<Stash> {
         let config = match &self.path {
-            Some(path) => config_from_path(path)?,
+            Some(path) => StashConfig {
+                sync: self.config.sync,
+                timeout_ms: self.config.timeout_ms,
+                lease_ms: self.config.lease_ms,
+                size_limit: self.config.size_limit,
+                eviction_policy: self.config.eviction_policy,
+                ..config_from_path(path)?
+            },
             None => self.resolved_config()?,
         };
         let stash = Stash::open_config(config, self.clear)?;

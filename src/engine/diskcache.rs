@@ -23,7 +23,9 @@
 //! written in full before its row is inserted, so a committed row never points at a partial
 //! file (a crash in between can leave an unreferenced file, which `clear` removes). Value
 //! files are not fsynced: after a power loss a row may point at a file whose content is
-//! gone, which the checksum reports as an error, never as another value.
+//! gone, which the checksum reports as an error, never as another value. With `sync`, the
+//! index runs with `synchronous = FULL` and each value file and its folder are fsynced
+//! before the row that points at it commits: a write that returned survives a power loss.
 //!
 //! **Concurrency.** Files are created only inside a write transaction (SQLite's write lock),
 //! and unreferenced files are swept only under that lock, so a sweep never deletes the file
@@ -52,6 +54,8 @@ pub struct DiskcacheEngine {
     append_mode: bool,
     size_limit: u64,
     policy: EvictionPolicy,
+    /// fsync value files and commits (`StashConfig::sync`).
+    sync: bool,
 }
 
 /// One stored item's value: inline bytes or a file name below the folder.
@@ -75,7 +79,8 @@ impl DiskcacheEngine {
             .map_err(sql_err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(sql_err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
+        let synchronous = if config.sync { "FULL" } else { "NORMAL" };
+        conn.pragma_update(None, "synchronous", synchronous)
             .map_err(sql_err)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS entries (
@@ -97,6 +102,7 @@ impl DiskcacheEngine {
             append_mode: config.append_mode,
             size_limit: config.size_limit,
             policy: config.eviction_policy,
+            sync: config.sync,
         })
     }
 
@@ -118,6 +124,15 @@ impl DiskcacheEngine {
             .map_err(|e| Error::io(&folder, e))?;
         file.write_all(value)
             .map_err(|e| Error::io(file.path(), e))?;
+        if self.sync {
+            file.as_file()
+                .sync_all()
+                .map_err(|e| Error::io(file.path(), e))?;
+            // The file's name too: its row will point at it.
+            std::fs::File::open(&folder)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| Error::io(&folder, e))?;
+        }
         let (_, path) = file.keep().map_err(|e| Error::io(&folder, e.error))?;
         let name = path
             .file_name()

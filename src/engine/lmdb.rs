@@ -18,7 +18,9 @@
 //! survives a crash and a power loss. Writers in all processes are serialized by LMDB's lock,
 //! which makes append-mode version numbers unique and gap-free.
 
-use super::{create_private_dir, key_digest, now_micros, Engine, EntryIter, Record, Version};
+use super::{
+    create_private_dir, key_digest, now_micros, Engine, EntryIter, EntryVisitor, Record, Version,
+};
 use crate::error::{Error, Result};
 use heed::types::Bytes;
 use heed::{Database, Env, EnvOpenOptions, MdbError, RoTxn, RwTxn, WithoutTls};
@@ -389,7 +391,7 @@ impl Engine for LmdbEngine {
         Ok(Some(xxhash_rust::xxh3::xxh3_64(&bytes)))
     }
 
-    fn scan_each(&self, visit: &mut dyn FnMut(Result<(&[u8], &[u8])>) -> bool) -> Result<()> {
+    fn scan_each(&self, visit: &mut EntryVisitor<'_>) -> Result<()> {
         // The bytes go to `visit` straight from the memory map.
         let mut after: Option<Vec<u8>> = None;
         loop {

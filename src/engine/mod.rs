@@ -42,6 +42,10 @@ pub struct Version {
 /// A lazily read sequence of `(key bytes, latest value bytes)`.
 pub type EntryIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + Send + 'a>;
 
+/// What [`Engine::scan_each`] calls with each entry's borrowed `(key bytes, value bytes)`, or
+/// the error of an entry that cannot be read; it returns false to stop.
+pub type EntryVisitor<'a> = dyn FnMut(Result<(&[u8], &[u8])>) -> bool + 'a;
+
 /// A storage engine: a persistent map from key bytes to value bytes.
 ///
 /// # Contract
@@ -104,7 +108,7 @@ pub trait Engine: Send + Sync + Debug {
     /// them, borrowing the bytes where the engine can (LMDB: from its memory map) instead of
     /// copying each into buffers of its own. `visit` returns false to stop early. An error
     /// returned ends the scan (the engine itself failed).
-    fn scan_each(&self, visit: &mut dyn FnMut(Result<(&[u8], &[u8])>) -> bool) -> Result<()> {
+    fn scan_each(&self, visit: &mut EntryVisitor<'_>) -> Result<()> {
         for item in self.scan()? {
             let go_on = match item {
                 Ok((key, value)) => visit(Ok((&key, &value))),
@@ -288,14 +292,22 @@ impl EngineKind {
             feature,
         };
         Ok(match self {
-            EngineKind::Pairtree => Box::new(pairtree::PairtreeEngine::open(path, append_mode)?),
+            EngineKind::Pairtree => Box::new(pairtree::PairtreeEngine::open_with(
+                path,
+                append_mode,
+                config.sync,
+            )?),
             EngineKind::Memory => Box::new(memory::MemoryEngine::open(path, append_mode)?),
             #[cfg(feature = "lmdb")]
             EngineKind::Lmdb => Box::new(lmdb::LmdbEngine::open(path, append_mode)?),
             #[cfg(not(feature = "lmdb"))]
             EngineKind::Lmdb => return Err(not_compiled("lmdb")),
             #[cfg(feature = "sqlite")]
-            EngineKind::Sqlite => Box::new(sqlite::SqliteEngine::open(path, append_mode)?),
+            EngineKind::Sqlite => Box::new(sqlite::SqliteEngine::open_with(
+                path,
+                append_mode,
+                config.sync,
+            )?),
             #[cfg(not(feature = "sqlite"))]
             EngineKind::Sqlite => return Err(not_compiled("sqlite")),
             #[cfg(feature = "redis")]

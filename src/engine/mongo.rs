@@ -22,6 +22,10 @@
 //! [`Error::ValueTooLarge`] (they are not chunked): a cache entry that large belongs in a
 //! file engine.
 //!
+//! **Durability** is the server's: a write is acknowledged by the server (its default write
+//! concern). With `sync`, the write concern asks for the journal (`j: true`): a write that
+//! returned is in the server's on-disk journal.
+//!
 //! **Timeouts**: the Rust driver has no socket timeout, so every operation runs under a
 //! deadline of the stash's `timeout_ms` (default 5 s) on the engine's own runtime; selecting
 //! a server waits at most as long. The driver reconnects by itself when the server is back.
@@ -146,6 +150,12 @@ impl MongoEngine {
         options.server_selection_timeout = Some(timeout);
         options.connect_timeout = Some(timeout);
         options.app_name.get_or_insert_with(|| "hashstash".into());
+        if config.sync {
+            // Acknowledged only once the write is in the server's journal on disk.
+            let mut concern = options.write_concern.take().unwrap_or_default();
+            concern.journal = Some(true);
+            options.write_concern = Some(concern);
+        }
         let database = options
             .default_database
             .clone()

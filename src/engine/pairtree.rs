@@ -15,8 +15,10 @@
 //! half-written record.
 //!
 //! **Durability**: records survive the writing process being killed at any moment. Files are
-//! not fsynced, so after a power loss the newest writes may be missing (never torn: the record
-//! checksum turns a torn file into an error).
+//! not fsynced by default, so after a power loss the newest writes may be missing (never torn:
+//! the record checksum turns a torn file into an error). With `sync`, each record is fsynced
+//! before it is renamed into place and its folder after, so a write that returned survives a
+//! power loss.
 
 use super::{
     create_private_dir, disk_usage_of, key_digest, now_micros, Engine, EntryIter, Record, Version,
@@ -32,6 +34,8 @@ use tempfile::NamedTempFile;
 pub struct PairtreeEngine {
     root: PathBuf,
     append_mode: bool,
+    /// fsync each record before it is renamed into place, and its folder after.
+    sync: bool,
 }
 
 const VERSIONS_SUFFIX: &str = ".v";
@@ -54,10 +58,16 @@ fn version_name(version: u64) -> String {
 impl PairtreeEngine {
     /// Opens (creating if needed) the folder tree at `path`.
     pub fn open(path: &Path, append_mode: bool) -> Result<Self> {
+        Self::open_with(path, append_mode, false)
+    }
+
+    /// Like [`PairtreeEngine::open`]; `sync`: every write is fsynced before it returns.
+    pub fn open_with(path: &Path, append_mode: bool, sync: bool) -> Result<Self> {
         create_private_dir(path)?;
         Ok(PairtreeEngine {
             root: path.to_path_buf(),
             append_mode,
+            sync,
         })
     }
 
@@ -75,14 +85,30 @@ impl PairtreeEngine {
 
     /// Writes `bytes` to a new temporary file (mode 0600, a random name starting with a dot)
     /// in `dir`; the file is removed if it is dropped before being persisted.
-    fn write_temp(dir: &Path, bytes: &[u8]) -> Result<NamedTempFile> {
+    /// With `sync`, the file's bytes are on disk before it is named.
+    fn write_temp(&self, dir: &Path, bytes: &[u8]) -> Result<NamedTempFile> {
         create_private_dir(dir)?;
         let mut tmp = tempfile::Builder::new()
             .prefix(".tmp.")
             .tempfile_in(dir)
             .map_err(|e| Error::io(dir, e))?;
         tmp.write_all(bytes).map_err(|e| Error::io(tmp.path(), e))?;
+        if self.sync {
+            tmp.as_file()
+                .sync_all()
+                .map_err(|e| Error::io(tmp.path(), e))?;
+        }
         Ok(tmp)
+    }
+
+    /// With `sync`, makes the names just created or replaced in `dir` durable.
+    fn sync_dir(&self, dir: &Path) -> Result<()> {
+        if self.sync {
+            fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| Error::io(dir, e))?;
+        }
+        Ok(())
     }
 
     /// Reads and verifies the record at `path`; `None` when the file does not exist.
@@ -169,7 +195,7 @@ impl PairtreeEngine {
                 value,
             }
             .encode()?;
-            let tmp = Self::write_temp(&dir, &record)?;
+            let tmp = self.write_temp(&dir, &record)?;
             let target = dir.join(version_name(version));
             // The temporary file is removed when `tmp` drops, linked or not.
             match fs::hard_link(tmp.path(), &target) {
@@ -182,10 +208,10 @@ impl PairtreeEngine {
                 Err(e) => return Err(Error::io(&target, e)),
             }
         }
-        let hint = Self::write_temp(&dir, version.to_string().as_bytes())?;
+        let hint = self.write_temp(&dir, version.to_string().as_bytes())?;
         hint.persist(dir.join(HINT))
-            .map(drop)
-            .map_err(|e| Error::io(dir.join(HINT), e.error))
+            .map_err(|e| Error::io(dir.join(HINT), e.error))?;
+        self.sync_dir(&dir)
     }
 
     fn all_versions(&self, dir: &Path, key: &[u8]) -> Result<Vec<Version>> {
@@ -289,10 +315,9 @@ impl Engine for PairtreeEngine {
         }
         .encode()?;
         let dir = path.parent().unwrap_or(&self.root);
-        let tmp = Self::write_temp(dir, &record)?;
-        tmp.persist(&path)
-            .map(drop)
-            .map_err(|e| Error::io(&path, e.error))
+        let tmp = self.write_temp(dir, &record)?;
+        tmp.persist(&path).map_err(|e| Error::io(&path, e.error))?;
+        self.sync_dir(dir)
     }
 
     fn contains(&self, key: &[u8]) -> Result<bool> {

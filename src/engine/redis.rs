@@ -24,7 +24,9 @@
 //! each wait at most the stash's `timeout_ms` (default 5 s).
 //!
 //! **Durability** is the server's: with Redis's defaults a write survives a client crash
-//! but not a server crash between snapshots; configure `appendonly yes` for more.
+//! but not a server crash between snapshots; configure `appendonly yes` for more, and
+//! `appendfsync always` for a write on disk before it is acknowledged (the stash's `sync`
+//! option cannot ask that of Redis per write).
 
 use super::{now_micros, Engine, EntryIter, Record, Version};
 use crate::config::{redact_url, StashConfig};

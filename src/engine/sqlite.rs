@@ -10,7 +10,7 @@
 //!
 //! **Durability**: WAL with `synchronous = NORMAL`: a committed write survives the process
 //! being killed; after a power loss the last transactions before it may be rolled back, never
-//! torn. `sum` is the xxh3 checksum of the value: SQLite does not checksum its pages, and a
+//! torn. With `sync`, `synchronous = FULL`: each commit is fsynced and survives a power loss. `sum` is the xxh3 checksum of the value: SQLite does not checksum its pages, and a
 //! flipped bit in a value must be an error, not a different value. A busy timeout of 30 s makes writers in several processes wait for each other instead
 //! of failing.
 
@@ -44,6 +44,11 @@ const APPEND: &str = "INSERT INTO entries(key, version, ts, value, sum) \
 impl SqliteEngine {
     /// Opens (creating if needed) the database file at `path`.
     pub fn open(path: &Path, append_mode: bool) -> Result<Self> {
+        Self::open_with(path, append_mode, false)
+    }
+
+    /// Like [`SqliteEngine::open`]; `sync`: `synchronous = FULL`, every commit fsynced.
+    pub fn open_with(path: &Path, append_mode: bool, sync: bool) -> Result<Self> {
         if let Some(parent) = path.parent() {
             create_private_dir(parent)?;
         }
@@ -52,7 +57,7 @@ impl SqliteEngine {
             .map_err(sql_err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(sql_err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
+        conn.pragma_update(None, "synchronous", if sync { "FULL" } else { "NORMAL" })
             .map_err(sql_err)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS entries (

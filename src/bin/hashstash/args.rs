@@ -59,6 +59,9 @@ pub struct StashArgs {
     /// or skip it and report the skipped entries on stderr [default: fail].
     #[arg(long, global = true)]
     pub on_corrupt: Option<String>,
+    /// fsync every write before it returns, so that it survives a power loss (slower).
+    #[arg(long, global = true)]
+    pub sync: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -156,7 +159,11 @@ impl StashArgs {
                         .into(),
                 });
             }
-            let stash = Stash::builder().path(path).open()?;
+            let mut builder = Stash::builder().path(path).sync(self.sync);
+            if let Some(timeout_ms) = self.timeout_ms {
+                builder = builder.timeout_ms(timeout_ms);
+            }
+            let stash = builder.open()?;
             check_agrees(
                 &stash,
                 engine,
@@ -183,6 +190,7 @@ impl StashArgs {
         config.host = self.host.clone();
         config.port = self.port;
         config.timeout_ms = self.timeout_ms.unwrap_or(config.timeout_ms);
+        config.sync = self.sync;
         let config = Stash::builder().config(config).resolved_config()?;
         Stash::open_config(config, false)
     }
