@@ -9,7 +9,9 @@
 # which installs them the first time), then runs: rustfmt, clippy (all targets, all
 # features, warnings denied), a build without default features, the README walk-through on
 # the default engine, and the test suite with every feature (one integration-test binary
-# plus doctests). Server tests are required to run: a missing server fails them.
+# plus doctests). Server tests are required to run: a missing server fails them. Also checks
+# the dependencies' advisories and licences with cargo-deny (scripts/deny.sh, which installs
+# it the first time) and replays the fuzz corpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,6 +55,9 @@ cargo fmt --all -- --check
 step "cargo clippy (all targets; all features, then the default ones)"
 cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "cargo deny: advisories, licences, bans, sources (scripts/deny.sh)"
+bash scripts/deny.sh
 
 step "cargo build --no-default-features (the lean build)"
 cargo build --no-default-features --quiet

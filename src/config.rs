@@ -369,11 +369,16 @@ impl StashConfig {
     pub(crate) fn validate(&self) -> Result<()> {
         let bad =
             |part: &str| part == ".." || part == "." || part.contains('\\') || part.contains('\0');
-        if self.dbname.split('/').any(bad) || self.dbname.starts_with('/') {
+        // Every part must be a plain folder name: the stash folder stays below the root.
+        if self
+            .dbname
+            .split('/')
+            .any(|part| part.is_empty() || bad(part))
+        {
             return Err(Error::InvalidOption {
                 option: "dbname",
                 message: format!(
-                    "{:?} must be a relative name without `.` or `..` parts",
+                    "{:?} must be a relative name of non-empty parts, without `.` or `..`",
                     self.dbname
                 ),
             });

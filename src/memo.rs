@@ -344,14 +344,13 @@ struct FileLock(std::fs::File, std::path::PathBuf);
 impl FileLock {
     fn take(results: &Stash, key: &[u8]) -> Result<Self> {
         let dir = results.stash_dir().join("locks");
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        crate::engine::create_private_dir(&dir)?;
         let path = dir.join(format!("{:032x}.lock", xxhash_rust::xxh3::xxh3_128(key)));
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(&path).map_err(|e| Error::io(&path, e))?;
         // Released when the file is closed, also when the process dies.
         fs4::fs_std::FileExt::lock_exclusive(&file).map_err(|e| Error::io(&path, e))?;
         Ok(FileLock(file, path))

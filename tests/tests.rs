@@ -19,6 +19,8 @@ mod memo;
 mod processes;
 #[cfg(feature = "sql")]
 mod scan;
+#[cfg(unix)]
+mod security;
 #[cfg(any(feature = "redis", feature = "mongo"))]
 mod servers;
 #[cfg(feature = "sql")]

@@ -71,6 +71,7 @@ impl DiskcacheEngine {
         let dir = config.data_path();
         create_private_dir(&dir)?;
         let index = dir.join("index.db");
+        super::create_private_file(&index)?;
         let conn = Connection::open(&index).map_err(sql_err)?;
         conn.busy_timeout(Duration::from_secs(30))
             .map_err(sql_err)?;

@@ -374,6 +374,17 @@ pub(crate) fn create_private_dir(path: &Path) -> Result<()> {
     builder.create(path).map_err(|e| Error::io(path, e))
 }
 
+/// Creates `path` (if missing) readable by its owner only, before a library such as SQLite
+/// opens it: SQLite gives its `-wal` and `-shm` files the mode of the database file.
+#[cfg(any(feature = "sqlite", feature = "diskcache"))]
+pub(crate) fn create_private_file(path: &Path) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map(drop).map_err(|e| Error::io(path, e))
+}
+
 /// The size of a file, or of everything below a folder.
 pub(crate) fn disk_usage_of(path: &Path) -> u64 {
     let Ok(meta) = std::fs::symlink_metadata(path) else {

@@ -52,6 +52,7 @@ impl SqliteEngine {
         if let Some(parent) = path.parent() {
             create_private_dir(parent)?;
         }
+        super::create_private_file(path)?;
         let conn = Connection::open(path).map_err(sql_err)?;
         conn.busy_timeout(Duration::from_secs(30))
             .map_err(sql_err)?;
