@@ -19,6 +19,13 @@ fn free_port() -> u16 {
 
 /// A private server of `engine` on `port`, keeping its data in `dir`.
 fn start_server(engine: EngineKind, port: u16, dir: &Path) -> Server {
+    start_server_with(engine, port, dir, false)
+}
+
+/// `durable`: the server writes and fsyncs its log before it answers (Redis's append-only
+/// file, the MongoDB server's write-ahead log), so that a server killed and restarted keeps
+/// every write it acknowledged.
+fn start_server_with(engine: EngineKind, port: u16, dir: &Path, durable: bool) -> Server {
     let port_arg = port.to_string();
     let mut command = match engine {
         EngineKind::Redis => {
@@ -33,7 +40,9 @@ fn start_server(engine: EngineKind, port: u16, dir: &Path) -> Server {
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                if durable { "yes" } else { "no" },
+                "--appendfsync",
+                "always",
                 "--dir",
             ]);
             c.arg(dir);
@@ -52,6 +61,10 @@ fn start_server(engine: EngineKind, port: u16, dir: &Path) -> Server {
                 "--log-file-max",
                 "16MB",
             ]);
+            if durable {
+                // Its write-ahead log fsynced on every commit, as mongod's journal would be.
+                c.arg("--sync-on-commit");
+            }
             c.arg("--storage-path").arg(dir.join("mongo"));
             c
         }
@@ -228,6 +241,133 @@ fn namespaces_keep_stashes_apart(engine: EngineKind) {
     );
 }
 
+/// A writer that keeps writing (single sets, batches of 20, or appends to one key) while
+/// the server is killed with SIGKILL and restarted: each failed call fails within the
+/// timeout, the writer's handle works again once the server is back, and every write it
+/// saw succeed is there afterwards, appends numbered without gaps.
+fn killed_mid_batch_loses_nothing_acknowledged(engine: EngineKind, append: bool) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = start_server_with(engine, port, dir.path(), true);
+    let timeout = Duration::from_millis(1000);
+    let stash = eventually(|| {
+        Stash::builder()
+            .root_dir(dir.path())
+            .engine(engine)
+            .url(url(engine, port))
+            .timeout_ms(timeout.as_millis() as u64)
+            .append_mode(append)
+            .open()
+    });
+    let acked: Arc<Mutex<Vec<(u64, u64)>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (stash, acked, stop) = (stash.clone(), Arc::clone(&acked), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let (mut failures, mut slowest_failure) = (0, Duration::ZERO);
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                let keys: Vec<(u64, u64)> = if append || i % 10 != 5 {
+                    vec![(i, 0)]
+                } else {
+                    (0..20).map(|j| (i, j)).collect()
+                };
+                let written = if append {
+                    stash.set("log", &i)
+                } else if keys.len() == 1 {
+                    stash.set(&keys[0], &format!("value {i}"))
+                } else {
+                    stash.update(keys.iter().map(|k| (*k, format!("value {}.{}", k.0, k.1))))
+                };
+                match written {
+                    Ok(()) => acked.lock().unwrap().extend(keys),
+                    Err(_) => {
+                        failures += 1;
+                        slowest_failure = slowest_failure.max(started.elapsed());
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                }
+                i += 1;
+            }
+            (failures, slowest_failure)
+        })
+    };
+    let acked_count = || acked.lock().unwrap().len();
+    let wait_for = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while acked_count() < n {
+            assert!(
+                Instant::now() < deadline,
+                "{engine}: the writer is stuck at {}",
+                acked_count()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    wait_for(200);
+    drop(server); // SIGKILL, mid-write
+    let at_kill = acked_count();
+    std::thread::sleep(Duration::from_millis(500));
+    let _server = start_server_with(engine, port, dir.path(), true);
+    wait_for(at_kill + 200);
+    stop.store(true, Ordering::Relaxed);
+    let (failures, slowest_failure) = writer.join().unwrap();
+    assert!(
+        failures > 0,
+        "{engine}: no write failed while the server was down"
+    );
+    assert!(
+        slowest_failure < bound(timeout),
+        "{engine}: a failure took {slowest_failure:?}"
+    );
+    let acked = acked.lock().unwrap().clone();
+    if append {
+        let versions = stash.get_all_with_metadata::<_, u64>("log").unwrap();
+        let numbers: Vec<u64> = versions.iter().map(|v| v.version).collect();
+        assert_eq!(
+            numbers,
+            (1..=versions.len() as u64).collect::<Vec<_>>(),
+            "{engine}: gaps"
+        );
+        let values: Vec<u64> = versions.iter().map(|v| v.value).collect();
+        let mut seen = std::collections::HashSet::new();
+        assert!(
+            values.iter().all(|v| seen.insert(*v)),
+            "{engine}: an append stored twice"
+        );
+        let kept: Vec<u64> = values
+            .iter()
+            .copied()
+            .filter(|v| acked.iter().any(|a| a.0 == *v))
+            .collect();
+        assert_eq!(
+            kept,
+            acked.iter().map(|a| a.0).collect::<Vec<_>>(),
+            "{engine}: acknowledged appends lost or out of order"
+        );
+    } else {
+        let keys: Vec<(u64, u64)> = acked.clone();
+        let found: Vec<Option<String>> = stash.get_many(&keys).unwrap();
+        for (key, value) in keys.iter().zip(found) {
+            // Batches are the writes numbered 5, 15, 25, ...
+            let wanted = if key.0 % 10 == 5 {
+                format!("value {}.{}", key.0, key.1)
+            } else {
+                format!("value {}", key.0)
+            };
+            assert_eq!(value, Some(wanted), "{engine}: acknowledged {key:?} lost");
+        }
+    }
+    eprintln!(
+        "{engine} (append: {append}): {} acknowledged writes kept across a SIGKILL and restart; \
+         {failures} calls failed meanwhile, the slowest in {slowest_failure:?}",
+        acked.len()
+    );
+}
+
 macro_rules! server_tests {
     ($($name:ident => $engine:expr),* $(,)?) => {
         $(
@@ -242,6 +382,18 @@ macro_rules! server_tests {
                 fn unreachable_server_fails_within_the_timeout() {
                     if crate::common::engine_available($engine) {
                         super::unreachable_server_fails_within_the_timeout($engine);
+                    }
+                }
+                #[test]
+                fn killed_mid_batch_loses_nothing_acknowledged() {
+                    if crate::common::engine_available($engine) {
+                        super::killed_mid_batch_loses_nothing_acknowledged($engine, false);
+                    }
+                }
+                #[test]
+                fn killed_mid_append_loses_nothing_acknowledged() {
+                    if crate::common::engine_available($engine) {
+                        super::killed_mid_batch_loses_nothing_acknowledged($engine, true);
                     }
                 }
                 #[test]

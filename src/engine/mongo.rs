@@ -22,6 +22,11 @@
 //! [`Error::ValueTooLarge`] (they are not chunked): a cache entry that large belongs in a
 //! file engine.
 //!
+//! **Append** stores the version first, then makes it the entry's latest: if the call fails
+//! between the two (a server killed, a timeout), the version is there for `versions` while
+//! `get` still returns the one before, until the key's next append catches the entry up.
+//! Either way the call failed, and version numbers stay unique and gap-free.
+//!
 //! **Durability** is the server's: a write is acknowledged by the server (its default write
 //! concern). With `sync`, the write concern asks for the journal (`j: true`): a write that
 //! returned is in the server's on-disk journal.
