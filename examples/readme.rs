@@ -1,10 +1,10 @@
 //! The README walk-through: create a stash, store anything under anything, use it like a
-//! dictionary, keep versions, and use the codec on its own.
+//! dictionary, keep versions, use the codec on its own, and meet a corrupt entry.
 //!
 //! Run with `cargo run --release --example readme` (the default engine, LMDB). Set
 //! `HASHSTASH_ROOT_DIR` to keep its stashes somewhere other than `~/.cache/hashstash`.
 
-use hashstash::{Compressor, EngineKind, Serializer, Stash};
+use hashstash::{Compressor, EngineKind, OnCorrupt, Serializer, Stash};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
@@ -151,5 +151,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         decoded == b"Hello, World!",
         String::from_utf8_lossy(&encoded)
     );
+
+    // ----- Reliability: durability, corrupt entries -----
+    let careful = Stash::builder()
+        .root_dir("readme_reliability")
+        .sync(true) // fsync each write before it returns (default: off)
+        .on_corrupt(OnCorrupt::Skip) // scans leave out entries that do not decode (default: Fail)
+        .clear(true)
+        .open()?;
+    careful.set("fine", &1)?;
+    // Garbage written past the codec, as a damaged disk could return it:
+    careful
+        .engine()
+        .set(&careful.encode_key("damaged")?, b"not lz4")?;
+    println!("get: {}", careful.get_value("damaged").unwrap_err());
+    let items: Vec<_> = careful.items_dyn()?.collect::<Result<_, _>>()?;
+    println!("items read: {}", items.len());
+    for error in careful.skipped_corrupt() {
+        println!("left out: {error}"); // one message per entry, naming its key
+    }
     Ok(())
 }

@@ -11,6 +11,7 @@ mod crashes;
 mod dataframe;
 #[cfg(feature = "diskcache")]
 mod diskcache;
+mod fuzz;
 mod keys;
 #[cfg(feature = "macros")]
 mod macros;

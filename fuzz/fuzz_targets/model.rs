@@ -1,0 +1,8 @@
+//! Fuzz target `model`: see `checks::model` (`fuzz/checks.rs`) for what it checks.
+#![no_main]
+
+#[allow(dead_code)] // each target uses one of the checks
+#[path = "../checks.rs"]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::model(data));
