@@ -9,7 +9,7 @@ use hashstash::{Codec, Compressor, EngineKind, Serializer, Stash, Value};
 use std::collections::BTreeMap;
 
 /// The codec a byte picks: serializer, compressor (of those compiled in) and base64.
-fn codec_of(choice: u8) -> Codec {
+pub fn codec_of(choice: u8) -> Codec {
     let serializers = [
         Serializer::Hashstash,
         Serializer::Json,
@@ -18,7 +18,7 @@ fn codec_of(choice: u8) -> Codec {
     let compressors: Vec<Compressor> = Compressor::available().collect();
     Codec {
         serializer: serializers[usize::from(choice % 3)],
-        compress: compressors[usize::from(choice / 3 & 0x1f) % compressors.len()],
+        compress: compressors[usize::from((choice / 3) & 0x1f) % compressors.len()],
         b64: choice & 0x80 != 0,
     }
 }

@@ -1,6 +1,7 @@
 //! The fuzz targets' checks (`fuzz/checks.rs`) on stable Rust: every input of the committed
-//! corpus (`fuzz/corpus/<target>/`, the seeds plus what fuzzing found and minimised, crashes
-//! included once fixed), then a short run of pseudo-random inputs from a fixed seed.
+//! corpus (`fuzz/corpus/<target>/`: the seeds plus what fuzzing found, minimised) and of
+//! `fuzz/regressions/<target>/` (inputs that once failed, fixed since), then a short run of
+//! pseudo-random inputs from a fixed seed.
 //! Long fuzzing sessions: see "Fuzzing" in RELIABILITY.md.
 
 #[path = "../fuzz/checks.rs"]
@@ -17,15 +18,25 @@ fn random_inputs() -> usize {
     }
 }
 
-fn replay(target: &str, check: fn(&[u8])) {
+/// The files of `fuzz/<folder>/<target>/` (none if it does not exist).
+fn inputs(folder: &str, target: &str) -> Vec<std::path::PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
+        .join("fuzz")
+        .join(folder)
         .join(target);
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .collect();
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<_> = entries.map(|e| e.unwrap().path()).collect();
     files.sort();
+    files
+}
+
+fn replay(target: &str, check: fn(&[u8])) {
+    // The corpus (what fuzzing kept, minimised) and the regressions (inputs that once
+    // failed, kept apart so that minimising the corpus never drops them).
+    let mut files = inputs("corpus", target);
+    files.extend(inputs("regressions", target));
     assert!(files.len() >= 10, "{target}: only {} inputs", files.len());
     for file in &files {
         let data = std::fs::read(file).unwrap();
@@ -79,7 +90,7 @@ fn model_corpus_and_random_inputs() {
 #[test]
 #[ignore = "writes fuzz/corpus/*/seed-*"]
 fn write_seed_corpus() {
-    use hashstash::{Codec, Compressor, Serializer};
+    use hashstash::Serializer;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
     let write = |target: &str, name: String, data: &[u8]| {
         let dir = root.join(target);
@@ -95,17 +106,7 @@ fn write_seed_corpus() {
     ];
     let mut seen = Vec::new();
     for choice in 0..=255u8 {
-        let serializers = [
-            Serializer::Hashstash,
-            Serializer::Json,
-            Serializer::Postcard,
-        ];
-        let compressors: Vec<Compressor> = Compressor::available().collect();
-        let codec = Codec {
-            serializer: serializers[usize::from(choice % 3)],
-            compress: compressors[usize::from(choice / 3 & 0x1f) % compressors.len()],
-            b64: choice & 0x80 != 0,
-        };
+        let codec = checks::codec_of(choice);
         if seen.contains(&codec) {
             continue;
         }

@@ -234,3 +234,39 @@ fn sets_behind_wrappers_are_still_sets() {
         expected
     );
 }
+
+/// A bignum has one spelling in a key: with leading zeros, or small enough to be an integer,
+/// it is the integer (found by fuzzing: such a tree was not a fixed point of encoding).
+#[test]
+fn bignum_spellings_are_one_key() {
+    use hashstash::codec::encode_key_value;
+    use hashstash::Value;
+    let bignum = |tag: u64, bytes: &[u8]| Value::Tag(tag, Box::new(Value::Bytes(bytes.to_vec())));
+    let int = |i: i64| encode_key_value(Value::Integer(i.into())).unwrap();
+    assert_eq!(encode_key_value(bignum(2, &[])).unwrap(), int(0));
+    assert_eq!(encode_key_value(bignum(2, &[0, 0, 5])).unwrap(), int(5));
+    assert_eq!(encode_key_value(bignum(3, &[1])).unwrap(), int(-2));
+    let big = u128::MAX.to_be_bytes();
+    let mut padded = vec![0, 0];
+    padded.extend(big);
+    assert_eq!(
+        encode_key_value(bignum(2, &padded)).unwrap(),
+        hashstash::codec::encode_key(&u128::MAX).unwrap()
+    );
+    assert_eq!(
+        encode_key_value(bignum(2, &[1, 0, 0, 0, 0, 0, 0, 0, 0])).unwrap(),
+        hashstash::codec::encode_key(&(1u128 << 64)).unwrap()
+    );
+    // What is encoded decodes, and encodes to the same bytes again (beyond 128 bits too).
+    for tree in [
+        bignum(2, &[1; 17]),
+        bignum(3, &[1; 17]),
+        bignum(3, &[0x7f; 16]),
+    ] {
+        let bytes = encode_key_value(tree).unwrap();
+        let back = hashstash::codec::decode_key_dyn(&bytes).unwrap();
+        assert_eq!(encode_key_value(back).unwrap(), bytes);
+    }
+    // Below i128::MIN in 16 bytes: CBOR readers cannot read it back, so it is refused.
+    assert!(encode_key_value(bignum(3, &[0x80; 16])).is_err());
+}

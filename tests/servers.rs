@@ -143,19 +143,34 @@ fn eventually<T>(mut f: impl FnMut() -> hashstash::Result<T>) -> T {
     }
 }
 
-fn faults_are_errors_within_the_timeout_and_the_handle_recovers(engine: EngineKind) {
+/// The timeout of the stashes on a test's own server.
+const TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// A server of the test's own (on a free port, its data in a temporary folder) and a stash
+/// on it with [`TIMEOUT`].
+fn stash_on_own_server(
+    engine: EngineKind,
+    durable: bool,
+    append: bool,
+) -> (tempfile::TempDir, u16, Server, Stash) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let server = start_server(engine, port, dir.path());
-    let timeout = Duration::from_millis(1000);
+    let server = start_server_with(engine, port, dir.path(), durable);
     let stash = eventually(|| {
         Stash::builder()
             .root_dir(dir.path())
             .engine(engine)
             .url(url(engine, port))
-            .timeout_ms(timeout.as_millis() as u64)
+            .timeout_ms(TIMEOUT.as_millis() as u64)
+            .append_mode(append)
             .open()
     });
+    (dir, port, server, stash)
+}
+
+fn faults_are_errors_within_the_timeout_and_the_handle_recovers(engine: EngineKind) {
+    let (dir, port, server, stash) = stash_on_own_server(engine, false, false);
+    let timeout = TIMEOUT;
     stash.set("before", &1).unwrap();
 
     // Frozen: the server accepts nothing and answers nothing.
@@ -248,19 +263,8 @@ fn namespaces_keep_stashes_apart(engine: EngineKind) {
 fn killed_mid_batch_loses_nothing_acknowledged(engine: EngineKind, append: bool) {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let server = start_server_with(engine, port, dir.path(), true);
-    let timeout = Duration::from_millis(1000);
-    let stash = eventually(|| {
-        Stash::builder()
-            .root_dir(dir.path())
-            .engine(engine)
-            .url(url(engine, port))
-            .timeout_ms(timeout.as_millis() as u64)
-            .append_mode(append)
-            .open()
-    });
+    let (dir, port, server, stash) = stash_on_own_server(engine, true, append);
+    let timeout = TIMEOUT;
     let acked: Arc<Mutex<Vec<(u64, u64)>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {

@@ -91,9 +91,43 @@ pub fn canonicalize(value: Value) -> Result<Value, KeyError> {
             )?,
             other => Value::Tag(SET_TAG, Box::new(canonicalize(other)?)),
         },
+        // A bignum has one spelling too: the shortest, as an integer where it fits.
+        Value::Tag(tag @ (2 | 3), inner) => match *inner {
+            Value::Bytes(bytes) => bignum(tag == 3, &bytes)?,
+            other => Value::Tag(tag, Box::new(canonicalize(other)?)),
+        },
         Value::Tag(tag, inner) => Value::Tag(tag, Box::new(canonicalize(*inner)?)),
         other => other,
     })
+}
+
+/// A bignum (RFC 8949 §3.4.3: tag 2 for `n`, tag 3 for `-1 - n`, `n` big-endian bytes) in
+/// canonical form: an integer when it fits, else the tag over bytes without leading zeros.
+/// A negative one of 16 bytes below `i128::MIN` is refused: CBOR readers (ciborium among
+/// them) turn 16-byte bignums into 128-bit integers, so such a key could not be read back.
+fn bignum(negative: bool, bytes: &[u8]) -> Result<Value, KeyError> {
+    let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    let digits = &bytes[first..];
+    if digits.len() <= 16 {
+        let mut be = [0u8; 16];
+        be[16 - digits.len()..].copy_from_slice(digits);
+        let n = u128::from_be_bytes(be);
+        if !negative {
+            return Ok(int_u128(n));
+        }
+        return i128::try_from(n)
+            .map(|n| int(-1 - n))
+            .map_err(|_| KeyError("a negative bignum below i128::MIN cannot be a key".into()));
+    }
+    let tag = if negative { 3 } else { 2 };
+    Ok(Value::Tag(tag, Box::new(Value::Bytes(digits.to_vec()))))
+}
+
+fn int_u128(v: u128) -> Value {
+    match ciborium::value::Integer::try_from(v) {
+        Ok(i) => Value::Integer(i),
+        Err(_) => Value::Tag(2, Box::new(Value::Bytes(minimal_be(v)))),
+    }
 }
 
 /// One spelling per float: `-0.0` equals `0.0` and every NaN is the same NaN.
@@ -304,10 +338,7 @@ impl ser::Serializer for KeySerializer {
         Ok(int(v.into()))
     }
     fn serialize_u128(self, v: u128) -> Result<Value, KeyError> {
-        match i128::try_from(v) {
-            Ok(v) => Ok(int(v)),
-            Err(_) => Ok(Value::Tag(2, Box::new(Value::Bytes(minimal_be(v))))),
-        }
+        Ok(int_u128(v))
     }
     fn serialize_f32(self, v: f32) -> Result<Value, KeyError> {
         Ok(Value::Float(normalize_float(v.into())))
