@@ -3,7 +3,8 @@
 #
 #   bash scripts/test.sh
 #
-# Installs Debian's libblosc-dev and pkg-config (for the `blosc` feature) and PyPI's pyarrow
+# Installs Debian's libblosc-dev and pkg-config (for the `blosc` feature), fonts-dejavu-core
+# (text in the profile figures) and PyPI's pyarrow
 # (an independent reader of our parquet files) when missing,
 # starts a Redis and a MongoDB wire-compatible server on 127.0.0.1 (scripts/services.sh,
 # which installs them the first time), then runs: rustfmt, clippy (all targets, all
@@ -18,7 +19,7 @@ cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
 
 need=()
-for pkg in libblosc-dev pkg-config openssl; do
+for pkg in libblosc-dev pkg-config openssl fonts-dejavu-core; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

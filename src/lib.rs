@@ -43,6 +43,7 @@
 //! | `blosc`     | the blosc compressor (links the system's c-blosc)         |         |
 //! | `dataframe` | polars `DataFrame`s as keys and values (Arrow IPC inside) |         |
 //! | `sql`       | Arrow record batches, SQL (DataFusion), parquet export    |         |
+//! | `plot`      | `hashstash profile --plot`: PNG figures (plotters)        |         |
 //! | `filebased` | every file-based engine: `lmdb`, `sqlite`, `diskcache`    |         |
 //! | `servers`   | every server engine: `redis`, `mongo`                     |         |
 //! | `engines`   | every engine                                              |         |
@@ -61,6 +62,7 @@ pub mod engine;
 mod error;
 pub mod map;
 pub mod memo;
+pub mod profile;
 mod stash;
 pub mod table;
 pub mod value;

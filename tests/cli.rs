@@ -568,3 +568,95 @@ fn corrupt_entries_fail_a_scan_or_are_skipped_and_reported() {
     let stderr = cli.fails(&["--on-corrupt", "maybe", "items"], 2);
     assert!(stderr.contains("expected fail or skip"), "{stderr}");
 }
+
+#[test]
+fn profile_measures_every_combination_asked_for() {
+    let cli = Cli::new();
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().to_str().unwrap();
+    let out = cli.ok(&[
+        "profile",
+        "--items",
+        "50",
+        "--engines",
+        "memory,pairtree",
+        "--serializers",
+        "hashstash,json",
+        "--compressors",
+        "raw,lz4",
+        "--dir",
+        dir,
+        "--json",
+    ]);
+    let records: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 8, "{out}");
+    for r in &records {
+        assert_eq!(r["items"], 50);
+        for field in ["set_per_s", "get_per_s", "update_per_s", "set_mb_per_s"] {
+            assert!(r[field].as_f64().unwrap() > 0.0, "{field}: {r}");
+        }
+    }
+    // Compression changes the size, and JSON text is larger than MessagePack.
+    let size = |e: &str, s: &str, c: &str| {
+        records
+            .iter()
+            .find(|r| r["engine"] == e && r["serializer"] == s && r["compress"] == c)
+            .unwrap()["bytes_per_item"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(size("memory", "json", "raw") > size("memory", "hashstash", "raw"));
+    assert_eq!(
+        size("memory", "json", "raw"),
+        size("pairtree", "json", "raw")
+    );
+    // Its stashes are gone afterwards.
+    assert_eq!(std::fs::read_dir(dir).unwrap().count(), 0);
+    // The table, and errors for unknown names.
+    let table = cli.ok(&[
+        "profile",
+        "--items",
+        "20",
+        "--engines",
+        "memory",
+        "--dir",
+        dir,
+    ]);
+    assert!(table.starts_with("engine "), "{table}");
+    assert!(table.lines().count() > 3);
+    let stderr = cli.fails(&["profile", "--engines", "nosuch", "--dir", dir], 2);
+    one_line(&stderr);
+}
+
+#[cfg(feature = "plot")]
+#[test]
+fn profile_draws_the_four_figures() {
+    let cli = Cli::new();
+    let scratch = tempfile::tempdir().unwrap();
+    let figures = scratch.path().join("figures");
+    cli.ok(&[
+        "profile",
+        "--quick",
+        "--items",
+        "30",
+        "--engines",
+        "memory,pairtree",
+        "--dir",
+        scratch.path().to_str().unwrap(),
+        "--plot",
+        figures.to_str().unwrap(),
+    ]);
+    for name in [
+        "fig.comparing_engines.png",
+        "fig.comparing_serializers_size_speed.png",
+        "fig.comparing_encodings_size_speed.png",
+        "fig.comparing_engines_serializers_encodings.png",
+    ] {
+        let bytes = std::fs::read(figures.join(name)).unwrap();
+        assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "{name}");
+        assert!(bytes.len() > 10_000, "{name}: {} bytes", bytes.len());
+    }
+}

@@ -90,6 +90,9 @@ pub enum Command {
     Info,
     /// Remove every entry.
     Clear,
+    /// Measure the standard workload (set, get, batch) over engines x serializers x
+    /// compressors, in fresh stashes of its own; prints a table.
+    Profile(ProfileArgs),
     /// Run SQL over the stash (table `stash`); with no query, an interactive prompt.
     #[cfg(feature = "sql")]
     Sql {
@@ -254,4 +257,46 @@ fn check_agrees(
             requested: requested.join(" "),
         })
     }
+}
+
+/// Options of `hashstash profile`.
+#[derive(Args, Debug)]
+pub struct ProfileArgs {
+    /// Items per combination [default: 10000; 1000 with --quick].
+    #[arg(long)]
+    pub items: Option<usize>,
+    /// 1,000 items per combination: every combination in well under a minute.
+    #[arg(long)]
+    pub quick: bool,
+    /// Engines, comma-separated [default: every one compiled in; servers when their URL is
+    /// in the environment].
+    #[arg(long, value_delimiter = ',')]
+    pub engines: Vec<String>,
+    /// Serializers, comma-separated [default: all].
+    #[arg(long, value_delimiter = ',')]
+    pub serializers: Vec<String>,
+    /// Compressors, comma-separated [default: every one compiled in].
+    #[arg(long, value_delimiter = ',')]
+    pub compressors: Vec<String>,
+    /// Where the stashes go (a tmpfs such as /dev/shm measures the code, a disk the disk)
+    /// [default: the system's temporary folder].
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// One JSON record per combination instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also draw the figures (PNG) into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub plot: Option<PathBuf>,
+}
+
+/// Parses a comma-separated list of names, or gives `all` when none was given.
+pub fn names<T: std::str::FromStr<Err = Error>>(
+    given: &[String],
+    all: Vec<T>,
+) -> Result<Vec<T>, Error> {
+    if given.is_empty() {
+        return Ok(all);
+    }
+    given.iter().map(|name| name.trim().parse()).collect()
 }

@@ -1,6 +1,7 @@
 //! The `hashstash` command: a stash from the shell, keys and values as JSON text.
 
 mod args;
+mod profile;
 #[cfg(feature = "sql")]
 mod tables;
 
@@ -70,6 +71,10 @@ fn print_json(out: &mut impl Write, v: &serde_json::Value) -> Result<(), Error> 
 }
 
 fn run(cli: Cli) -> Result<ExitCode, Error> {
+    if let Command::Profile(options) = &cli.command {
+        profile::run(options)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let stash = cli.stash.open()?;
     let codec = stash.codec();
     let engine = stash.engine();
@@ -176,6 +181,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             let n = tables::import(&stash, &file)?;
             eprintln!("imported {n} entries into {stash}");
         }
+        Command::Profile(_) => unreachable!("handled before the stash is opened"),
         Command::Clear => {
             let n = stash.len()?;
             stash.clear()?;
