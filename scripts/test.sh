@@ -69,3 +69,6 @@ cargo run --quiet --example readme >/dev/null
 step "cargo test --all-features (and the macros' compile-error cases)"
 cargo test --all-features
 cargo test -p hashstash-macros
+
+step "the benches, once each (criterion's test mode: they compile and run)"
+HASHSTASH_BENCH_DIR="$scratch" cargo test --all-features --benches

@@ -258,16 +258,22 @@ impl LmdbEngine {
         }
     }
 
-    fn put(&self, s: &Shared, wtxn: &mut RwTxn, key: &[u8], value: &[u8]) -> Result<()> {
-        let digest = key_digest(key);
-        let now = now_micros();
+    /// Writes `key` (whose address is `digest`) with `value`, stamped `now`.
+    fn put(
+        &self,
+        s: &Shared,
+        wtxn: &mut RwTxn,
+        (digest, now): (&[u8; 16], i64),
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<()> {
         // The entry already at this address must be this key's: a write never replaces another
         // key that shares the hash.
-        let previous = match s.entries.get(wtxn, &digest).map_err(lmdb_err)? {
+        let previous = match s.entries.get(wtxn, digest).map_err(lmdb_err)? {
             Some(bytes) => {
-                let record = Record::decode(bytes, || describe(&digest))?;
+                let record = Record::decode(bytes, || describe(digest))?;
                 if record.key != key {
-                    return Err(collision(&digest));
+                    return Err(collision(digest));
                 }
                 record.version
             }
@@ -275,7 +281,7 @@ impl LmdbEngine {
         };
         let version = if self.append_mode {
             let version = previous.checked_add(1).ok_or_else(|| {
-                Error::decode(describe(&digest), "lmdb", "version numbers exhausted")
+                Error::decode(describe(digest), "lmdb", "version numbers exhausted")
             })?;
             let record = Record {
                 key: &[],
@@ -284,7 +290,7 @@ impl LmdbEngine {
                 value,
             };
             s.history
-                .put(wtxn, &history_key(&digest, version), &record.encode()?)
+                .put(wtxn, &history_key(digest, version), &record.encode()?)
                 .map_err(lmdb_err)?;
             version
         } else {
@@ -297,7 +303,7 @@ impl LmdbEngine {
             value,
         };
         s.entries
-            .put(wtxn, &digest, &record.encode()?)
+            .put(wtxn, digest, &record.encode()?)
             .map_err(lmdb_err)
     }
 }
@@ -341,11 +347,26 @@ impl Engine for LmdbEngine {
     }
 
     fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.write(|s, wtxn| self.put(s, wtxn, key, value))
+        let (digest, now) = (key_digest(key), now_micros());
+        self.write(|s, wtxn| self.put(s, wtxn, (&digest, now), key, value))
     }
 
     fn set_many(&self, items: &[(&[u8], &[u8])]) -> Result<()> {
-        self.write(|s, wtxn| items.iter().try_for_each(|(k, v)| self.put(s, wtxn, k, v)))
+        // In address order, each B-tree search walks pages the one before just walked. The
+        // sort is stable: a key written twice in one batch keeps its writes in order.
+        let mut order: Vec<([u8; 16], usize)> = items
+            .iter()
+            .enumerate()
+            .map(|(i, (key, _))| (key_digest(key), i))
+            .collect();
+        order.sort_by_key(|entry| entry.0);
+        let now = now_micros();
+        self.write(|s, wtxn| {
+            order.iter().try_for_each(|(digest, i)| {
+                let (key, value) = items[*i];
+                self.put(s, wtxn, (digest, now), key, value)
+            })
+        })
     }
 
     fn contains(&self, key: &[u8]) -> Result<bool> {
