@@ -270,3 +270,35 @@ fn bignum_spellings_are_one_key() {
     // Below i128::MIN in 16 bytes: CBOR readers cannot read it back, so it is refused.
     assert!(encode_key_value(bignum(3, &[0x80; 16])).is_err());
 }
+
+/// Text keys take a fast path that writes their CBOR straight; it must give the general
+/// path's bytes at every length boundary of the CBOR header, for strings, chars and wrappers.
+#[test]
+fn text_keys_fast_path_matches_the_general_path() {
+    use hashstash::codec::key::{to_canonical_value, value_to_bytes};
+    let general = |text: &str| value_to_bytes(&to_canonical_value(text).unwrap()).unwrap();
+    for len in [
+        0, 1, 23, 24, 25, 255, 256, 257, 65_535, 65_536, 65_537, 100_000,
+    ] {
+        let text = "k".repeat(len);
+        let fast = encode_key(&text).unwrap();
+        assert_eq!(fast, general(&text), "a text key of {len} bytes");
+        assert_eq!(encode_key(&text.as_str()).unwrap(), fast);
+        assert_eq!(
+            encode_key(&std::borrow::Cow::Borrowed(&*text)).unwrap(),
+            fast
+        );
+    }
+    for text in ["é", "日本語のキー", "🐈 cat", "a\u{0}b"] {
+        assert_eq!(encode_key(text).unwrap(), general(text), "{text:?}");
+    }
+    for c in ['a', 'é', '🐈'] {
+        assert_eq!(encode_key(&c).unwrap(), general(&c.to_string()), "{c:?}");
+    }
+    // Every other shape still takes the general path, and the text inside them too.
+    assert_eq!(encode_key(&Some("x")).unwrap(), general("x"));
+    assert_eq!(
+        hex(&encode_key(&("a", 1)).unwrap()),
+        hex(&value_to_bytes(&to_canonical_value(&("a", 1)).unwrap()).unwrap())
+    );
+}

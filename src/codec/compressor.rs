@@ -86,7 +86,7 @@ impl Compressor {
         };
         match self {
             Compressor::Raw => Ok(data.to_vec()),
-            Compressor::Lz4 => Ok(lz4_flex::compress_prepend_size(data)),
+            Compressor::Lz4 => lz4_compress(data),
             Compressor::Zlib => {
                 let mut enc =
                     flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
@@ -274,4 +274,38 @@ impl std::fmt::Display for Compressor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// lz4 block with its size prepended (little-endian u32, as Python's `lz4.block` writes it).
+/// The compressor's hash table is kept per thread: allocating and freeing one per value cost
+/// as much as compressing a small value.
+fn lz4_compress(data: &[u8]) -> Result<Vec<u8>> {
+    use lz4_flex::block::{compress_into_with_table, get_maximum_output_size, CompressTable};
+    use std::cell::RefCell;
+    thread_local! {
+        static TABLE: RefCell<CompressTable> = RefCell::new(CompressTable::small());
+    }
+    let fail = |why: String| Error::Encode {
+        what: "value",
+        format: "lz4".into(),
+        source: why.into(),
+    };
+    let size =
+        u32::try_from(data.len()).map_err(|_| fail("lz4 blocks are limited to 4 GiB".into()))?;
+    let mut out = vec![0; 4 + get_maximum_output_size(data.len())];
+    out[..4].copy_from_slice(&size.to_le_bytes());
+    let written = TABLE.with(|table| match table.try_borrow_mut() {
+        Ok(mut table) => {
+            // A table grown for one large value would make every small one clear 16 KiB.
+            if data.len() < usize::from(u16::MAX) && matches!(*table, CompressTable::Large(_)) {
+                *table = CompressTable::small();
+            }
+            compress_into_with_table(data, &mut out[4..], &mut table)
+        }
+        // Only if compressing re-entered itself on this thread, which nothing does today.
+        Err(_) => lz4_flex::block::compress_into(data, &mut out[4..]),
+    });
+    let written = written.map_err(|e| fail(e.to_string()))?;
+    out.truncate(4 + written);
+    Ok(out)
 }

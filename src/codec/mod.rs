@@ -13,6 +13,7 @@ pub mod dataframe;
 pub mod key;
 pub mod msgpack;
 pub mod serializer;
+mod text_key;
 
 pub use compressor::Compressor;
 pub use serializer::Serializer;
@@ -38,20 +39,42 @@ pub struct Codec {
 impl Codec {
     /// Encodes a value: serialize, compress, then base64 if asked.
     pub fn encode_value<V: ?Sized + Serialize>(&self, value: &V) -> Result<Vec<u8>> {
-        let mut bytes = self.serializer.serialize(value)?;
         if self.marks_dataframe::<V>() {
-            bytes =
-                msgpack::bin_to_ext(&bytes, msgpack::DATAFRAME_EXT).map_err(|e| Error::Encode {
-                    what: "value",
-                    format: "hashstash".into(),
-                    source: e.into(),
-                })?;
+            return self.encode_dataframe(value);
         }
+        if self.compress == Compressor::Raw && !self.b64 {
+            // The serialized bytes are what is stored.
+            return self.serializer.serialize(value);
+        }
+        // Serialized into a buffer kept per thread, then compressed into the stored bytes.
+        with_scratch(|buf| {
+            self.serializer.serialize_into(value, buf)?;
+            encode(buf, self.compress, self.b64)
+        })
+    }
+
+    /// [`Codec::encode_value`] for a polars DataFrame: its Arrow IPC bytes are marked with the
+    /// DataFrame extension type.
+    fn encode_dataframe<V: ?Sized + Serialize>(&self, value: &V) -> Result<Vec<u8>> {
+        let ipc = self.serializer.serialize(value)?;
+        let bytes =
+            msgpack::bin_to_ext(&ipc, msgpack::DATAFRAME_EXT).map_err(|e| Error::Encode {
+                what: "value",
+                format: "hashstash".into(),
+                source: e.into(),
+            })?;
         encode(&bytes, self.compress, self.b64)
     }
 
     /// Decodes stored value bytes into `V`.
     pub fn decode_value<V: DeserializeOwned>(&self, stored: &[u8]) -> Result<V> {
+        if self.compress == Compressor::Lz4 && !self.b64 && !self.marks_dataframe::<V>() {
+            // The common case: decompressed into this thread's buffer, read from there.
+            return with_scratch(|buf| {
+                self.compress.decompress_append(stored, buf)?;
+                self.serializer.deserialize(buf)
+            });
+        }
         let owned;
         let bytes = if self.b64 || self.compress != Compressor::Raw {
             owned = decode(stored, self.compress, self.b64)?;
@@ -158,6 +181,9 @@ pub fn encode_key<K: ?Sized + Serialize>(key: &K) -> Result<Vec<u8>> {
         format: "canonical cbor".into(),
         source: e.into(),
     };
+    if let Some(bytes) = text_key::text_key_bytes(key) {
+        return Ok(bytes);
+    }
     let tree = key::to_canonical_value(key).map_err(fail)?;
     key::value_to_bytes(&tree).map_err(fail)
 }
@@ -258,6 +284,27 @@ pub fn decode_append(
     } else {
         compress.decompress_append(data, out)
     }
+}
+
+/// Runs `f` with this thread's scratch buffer, emptied. A buffer grown past 1 MiB by a large
+/// value is not kept.
+fn with_scratch<T>(f: impl FnOnce(&mut Vec<u8>) -> T) -> T {
+    use std::cell::RefCell;
+    thread_local! {
+        static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            let out = f(&mut buf);
+            if buf.capacity() > 1 << 20 {
+                *buf = Vec::new();
+            }
+            out
+        }
+        // A value whose serialization encodes another value on this thread.
+        Err(_) => f(&mut Vec::new()),
+    })
 }
 
 /// Reverses [`encode`].

@@ -52,10 +52,20 @@ impl Serializer {
 
     /// Serializes `value` into bytes.
     pub fn serialize<V: ?Sized + Serialize>(self, value: &V) -> Result<Vec<u8>> {
-        let encoded = match self {
-            Serializer::Hashstash => rmp_serde::to_vec_named(value).map_err(Into::into),
-            Serializer::Json => serde_json::to_vec(value).map_err(Into::into),
-            Serializer::Postcard => postcard::to_stdvec(value).map_err(Into::into),
+        let mut out = Vec::new();
+        self.serialize_into(value, &mut out)?;
+        Ok(out)
+    }
+
+    /// Serializes `value`, appending its bytes to `out` (a buffer reused from one value to
+    /// the next saves growing a new one each time).
+    pub fn serialize_into<V: ?Sized + Serialize>(self, value: &V, out: &mut Vec<u8>) -> Result<()> {
+        let encoded: Result<(), crate::error::BoxError> = match self {
+            Serializer::Hashstash => rmp_serde::encode::write_named(out, value).map_err(Into::into),
+            Serializer::Json => serde_json::to_writer(&mut *out, value).map_err(Into::into),
+            Serializer::Postcard => postcard::to_io(value, &mut *out)
+                .map(|_| ())
+                .map_err(Into::into),
         };
         encoded.map_err(|source| Error::Encode {
             what: "value",

@@ -258,53 +258,60 @@ impl LmdbEngine {
         }
     }
 
-    /// Writes `key` (whose address is `digest`) with `value`, stamped `now`.
+    /// Writes `key` (whose address is `digest`) with `value`, stamped `now`; `scratch` is
+    /// a buffer for the encoded record.
     fn put(
         &self,
         s: &Shared,
         wtxn: &mut RwTxn,
         (digest, now): (&[u8; 16], i64),
-        key: &[u8],
-        value: &[u8],
+        (key, value): (&[u8], &[u8]),
+        scratch: &mut Vec<u8>,
     ) -> Result<()> {
-        // The entry already at this address must be this key's: a write never replaces another
-        // key that shares the hash.
-        let previous = match s.entries.get(wtxn, digest).map_err(lmdb_err)? {
-            Some(bytes) => {
-                let record = Record::decode(bytes, || describe(digest))?;
-                if record.key != key {
-                    return Err(collision(digest));
-                }
-                record.version
-            }
-            None => 0,
-        };
-        let version = if self.append_mode {
-            let version = previous.checked_add(1).ok_or_else(|| {
-                Error::decode(describe(digest), "lmdb", "version numbers exhausted")
-            })?;
-            let record = Record {
-                key: &[],
-                version,
-                timestamp_micros: now,
-                value,
-            };
-            s.history
-                .put(wtxn, &history_key(digest, version), &record.encode()?)
-                .map_err(lmdb_err)?;
-            version
-        } else {
-            1
-        };
-        let record = Record {
+        let record = |version| Record {
             key,
             version,
             timestamp_micros: now,
             value,
         };
-        s.entries
-            .put(wtxn, digest, &record.encode()?)
-            .map_err(lmdb_err)
+        // Written as a new entry (version 1) unless the address is taken: one B-tree search
+        // for a new key. A taken address must hold this key (a write never replaces another
+        // key that shares the hash); its entry is then replaced, one version up in append mode.
+        record(1).encode_into(scratch)?;
+        let version = match s
+            .entries
+            .get_or_put(wtxn, digest, scratch)
+            .map_err(lmdb_err)?
+        {
+            None => 1,
+            Some(bytes) => {
+                let previous = Record::decode(bytes, || describe(digest))?;
+                if previous.key != key {
+                    return Err(collision(digest));
+                }
+                let version = if self.append_mode {
+                    previous.version.checked_add(1).ok_or_else(|| {
+                        Error::decode(describe(digest), "lmdb", "version numbers exhausted")
+                    })?
+                } else {
+                    1
+                };
+                record(version).encode_into(scratch)?;
+                s.entries.put(wtxn, digest, scratch).map_err(lmdb_err)?;
+                version
+            }
+        };
+        if self.append_mode {
+            Record {
+                key: &[],
+                ..record(version)
+            }
+            .encode_into(scratch)?;
+            s.history
+                .put(wtxn, &history_key(digest, version), scratch)
+                .map_err(lmdb_err)?;
+        }
+        Ok(())
     }
 }
 
@@ -320,8 +327,8 @@ fn describe(digest: &[u8; 16]) -> String {
     format!("lmdb entry {:032x}", u128::from_be_bytes(*digest))
 }
 
-/// The value stored under `key`, checked against the stored key bytes.
-fn lookup(s: &Shared, rtxn: &RoTxn, key: &[u8]) -> Result<Option<Vec<u8>>> {
+/// The value stored under `key`, checked against the stored key bytes, borrowed from the map.
+fn lookup<'t>(s: &Shared, rtxn: &'t RoTxn, key: &[u8]) -> Result<Option<&'t [u8]>> {
     let digest = key_digest(key);
     let Some(bytes) = s.entries.get(rtxn, &digest).map_err(lmdb_err)? else {
         return Ok(None);
@@ -330,7 +337,7 @@ fn lookup(s: &Shared, rtxn: &RoTxn, key: &[u8]) -> Result<Option<Vec<u8>>> {
     if record.key != key {
         return Err(collision(&digest));
     }
-    Ok(Some(record.value.to_vec()))
+    Ok(Some(record.value))
 }
 
 impl Engine for LmdbEngine {
@@ -339,16 +346,29 @@ impl Engine for LmdbEngine {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.read(|s, rtxn| lookup(s, rtxn, key))
+        self.read(|s, rtxn| Ok(lookup(s, rtxn, key)?.map(<[u8]>::to_vec)))
+    }
+
+    fn get_with(&self, key: &[u8], read: &mut dyn FnMut(&[u8])) -> Result<bool> {
+        let read = std::cell::RefCell::new(read);
+        self.read(|s, rtxn| {
+            Ok(lookup(s, rtxn, key)?
+                .map(|value| (read.borrow_mut())(value))
+                .is_some())
+        })
     }
 
     fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
-        self.read(|s, rtxn| keys.iter().map(|k| lookup(s, rtxn, k)).collect())
+        self.read(|s, rtxn| {
+            keys.iter()
+                .map(|k| Ok(lookup(s, rtxn, k)?.map(<[u8]>::to_vec)))
+                .collect()
+        })
     }
 
     fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
         let (digest, now) = (key_digest(key), now_micros());
-        self.write(|s, wtxn| self.put(s, wtxn, (&digest, now), key, value))
+        self.write(|s, wtxn| self.put(s, wtxn, (&digest, now), (key, value), &mut Vec::new()))
     }
 
     fn set_many(&self, items: &[(&[u8], &[u8])]) -> Result<()> {
@@ -362,9 +382,9 @@ impl Engine for LmdbEngine {
         order.sort_by_key(|entry| entry.0);
         let now = now_micros();
         self.write(|s, wtxn| {
+            let mut scratch = Vec::new();
             order.iter().try_for_each(|(digest, i)| {
-                let (key, value) = items[*i];
-                self.put(s, wtxn, (digest, now), key, value)
+                self.put(s, wtxn, (digest, now), items[*i], &mut scratch)
             })
         })
     }

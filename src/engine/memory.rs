@@ -85,6 +85,12 @@ impl Engine for MemoryEngine {
             .map(|v| v.value.clone()))
     }
 
+    fn get_with(&self, key: &[u8], read: &mut dyn FnMut(&[u8])) -> Result<bool> {
+        let store = self.read();
+        let value = store.get(key).and_then(|v| v.last());
+        Ok(value.map(|v| read(&v.value)).is_some())
+    }
+
     fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
         let store = self.read();
         Ok(keys

@@ -71,6 +71,12 @@ pub trait Engine: Send + Sync + Debug {
     /// The latest value stored under `key`.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
 
+    /// Hands the latest value under `key` to `read`, borrowed where the engine can (LMDB:
+    /// from its memory map, saving a copy), and says whether there was one.
+    fn get_with(&self, key: &[u8], read: &mut dyn FnMut(&[u8])) -> Result<bool> {
+        Ok(self.get(key)?.map(|value| read(&value)).is_some())
+    }
+
     /// Several lookups at once (one read transaction where the engine has them).
     fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
         keys.iter().map(|k| self.get(k)).collect()

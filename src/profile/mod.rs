@@ -9,7 +9,7 @@
 //! ```
 //! use hashstash::profile::{measure, Combination};
 //! use hashstash::{Compressor, EngineKind, Serializer};
-//! # let dir = tempfile::tempdir()?;
+//! # let dir = tempfile::tempdir().unwrap();
 //! let combination = Combination {
 //!     engine: EngineKind::Memory,
 //!     serializer: Serializer::Hashstash,
