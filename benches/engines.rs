@@ -245,8 +245,36 @@ fn memo(c: &mut Criterion) {
     group.finish();
 }
 
+/// The whole command-line process on a stash of 100 entries of the default engine:
+/// `hashstash len` and `hashstash get '"key7"'` (the target is under 20 ms each).
+fn cli(c: &mut Criterion) {
+    let dir = bench_dir();
+    let stash = open(dir.path(), EngineKind::default());
+    stash
+        .update(workload().into_iter().take(100))
+        .expect("fill");
+    drop(stash);
+    let bin = env!("CARGO_BIN_EXE_hashstash");
+    let mut group = c.benchmark_group("cli");
+    group.sample_size(20);
+    for (name, args) in [("len", &["len"][..]), ("get", &["get", "\"key7\""][..])] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let out = std::process::Command::new(bin)
+                    .arg("--root-dir")
+                    .arg(dir.path())
+                    .args(args)
+                    .output()
+                    .expect("run hashstash");
+                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            })
+        });
+    }
+    group.finish();
+}
+
 #[cfg(feature = "lmdb")]
-criterion_group!(benches, engines, raw_heed, memo);
+criterion_group!(benches, engines, raw_heed, memo, cli);
 #[cfg(not(feature = "lmdb"))]
-criterion_group!(benches, engines);
+criterion_group!(benches, engines, cli);
 criterion_main!(benches);
