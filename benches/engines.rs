@@ -266,7 +266,11 @@ fn cli(c: &mut Criterion) {
                     .args(args)
                     .output()
                     .expect("run hashstash");
-                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
             })
         });
     }
