@@ -370,14 +370,15 @@ impl Stash {
 
     /// The value under `key`, or `None`.
     pub fn get<K: ?Sized + Serialize, V: DeserializeOwned>(&self, key: &K) -> Result<Option<V>> {
-        let key = codec::encode_key(key)?;
-        let mut decoded = None;
-        let codec = &self.inner.codec;
-        // Decoded where the engine holds the bytes (LMDB: its memory map), without a copy.
-        self.inner.engine.get_with(&key, &mut |bytes| {
-            decoded = Some(codec.decode_value(bytes));
-        })?;
-        decoded.transpose().map_err(|e: Error| e.for_entry(&key))
+        codec::with_key_bytes(key, |key| {
+            let mut decoded = None;
+            let codec = &self.inner.codec;
+            // Decoded where the engine holds the bytes (LMDB: its memory map), without a copy.
+            self.inner.engine.get_with(key, &mut |bytes| {
+                decoded = Some(codec.decode_value(bytes));
+            })?;
+            decoded.transpose().map_err(|e: Error| e.for_entry(key))
+        })
     }
 
     /// The value under `key`, or `default`.

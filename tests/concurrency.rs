@@ -75,7 +75,8 @@ fn spawn_writers(root: &std::path::Path, engine: EngineKind, mode: &str) -> Vec<
                 .env("HASHSTASH_CHILD_ENGINE", engine.name())
                 .env("HASHSTASH_CHILD_WRITER", writer.to_string())
                 .env("HASHSTASH_CHILD_MODE", mode)
-                .stdout(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
                 .spawn()
                 .unwrap()
         })
@@ -83,10 +84,13 @@ fn spawn_writers(root: &std::path::Path, engine: EngineKind, mode: &str) -> Vec<
 }
 
 fn wait_all(children: Vec<Child>, engine: EngineKind) {
-    for mut child in children {
+    for child in children {
+        let out = child.wait_with_output().unwrap();
         assert!(
-            child.wait().unwrap().success(),
-            "a writer failed on {engine}"
+            out.status.success(),
+            "a writer failed on {engine}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
         );
     }
 }

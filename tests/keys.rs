@@ -288,7 +288,19 @@ fn text_keys_fast_path_matches_the_general_path() {
             encode_key(&std::borrow::Cow::Borrowed(&*text)).unwrap(),
             fast
         );
+        // Point reads take the bytes from a buffer kept per thread: the same bytes.
+        let lent = hashstash::codec::with_key_bytes(&text, |b| Ok(b.to_vec())).unwrap();
+        assert_eq!(lent, fast, "a text key of {len} bytes, lent");
     }
+    // A key read while another is lent (the buffer is taken), and a key of another shape.
+    let nested = hashstash::codec::with_key_bytes("outer", |outer| {
+        let inner = hashstash::codec::with_key_bytes("inner", |b| Ok(b.to_vec()))?;
+        Ok((outer.to_vec(), inner))
+    })
+    .unwrap();
+    assert_eq!(nested, (general("outer"), general("inner")));
+    let tuple = hashstash::codec::with_key_bytes(&("a", 1), |b| Ok(b.to_vec())).unwrap();
+    assert_eq!(tuple, encode_key(&("a", 1)).unwrap());
     for text in ["é", "日本語のキー", "🐈 cat", "a\u{0}b"] {
         assert_eq!(encode_key(text).unwrap(), general(text), "{text:?}");
     }

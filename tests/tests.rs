@@ -13,6 +13,8 @@ mod dataframe;
 mod diskcache;
 mod fuzz;
 mod keys;
+#[cfg(feature = "lmdb")]
+mod lmdb_layout;
 #[cfg(feature = "macros")]
 mod macros;
 mod map;

@@ -181,11 +181,40 @@ pub fn encode_key<K: ?Sized + Serialize>(key: &K) -> Result<Vec<u8>> {
         format: "canonical cbor".into(),
         source: e.into(),
     };
-    if let Some(bytes) = text_key::text_key_bytes(key) {
+    let mut bytes = Vec::new();
+    if text_key::write_text_key(key, &mut bytes) {
         return Ok(bytes);
     }
     let tree = key::to_canonical_value(key).map_err(fail)?;
     key::value_to_bytes(&tree).map_err(fail)
+}
+
+/// Calls `f` with the canonical bytes of `key`, which a text key (the most common) gets in a
+/// buffer kept per thread, without an allocation: for point reads, where that shows.
+pub fn with_key_bytes<K: ?Sized + Serialize, T>(
+    key: &K,
+    f: impl FnOnce(&[u8]) -> Result<T>,
+) -> Result<T> {
+    use std::cell::RefCell;
+    thread_local! {
+        static KEY: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    KEY.with(|cell| {
+        // Borrowed already: `f` reads another key on this thread.
+        let Ok(mut buf) = cell.try_borrow_mut() else {
+            return f(&encode_key(key)?);
+        };
+        buf.clear();
+        if !text_key::write_text_key(key, &mut buf) {
+            drop(buf);
+            return f(&encode_key(key)?);
+        }
+        let out = f(&buf);
+        if buf.capacity() > 1 << 16 {
+            *buf = Vec::new();
+        }
+        out
+    })
 }
 
 /// Canonical key bytes for a dynamic [`Value`] (for instance parsed from JSON text).

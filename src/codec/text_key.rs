@@ -6,17 +6,18 @@
 use serde::ser::{self, Impossible, Serialize};
 use std::fmt;
 
-/// The canonical bytes of `key` if it serializes as one text string (`String`, `&str`, `char`,
-/// `Cow<str>`...), or `None` for every other key, which takes the general path.
-pub fn text_key_bytes<T: ?Sized + Serialize>(key: &T) -> Option<Vec<u8>> {
-    key.serialize(TextOnly).ok()
+/// Appends the canonical bytes of `key` to `out` if it serializes as one text string
+/// (`String`, `&str`, `char`, `Cow<str>`...) and says so; every other key takes the general
+/// path, and `out` is left as it was.
+pub fn write_text_key<T: ?Sized + Serialize>(key: &T, out: &mut Vec<u8>) -> bool {
+    key.serialize(TextOnly(out)).is_ok()
 }
 
 /// Writes `text` as a definite-length CBOR text string (major type 3) with the shortest
 /// length header, as deterministic CBOR (RFC 8949 §4.2) requires.
-fn cbor_text(text: &str) -> Vec<u8> {
+fn cbor_text(text: &str, out: &mut Vec<u8>) {
     let len = text.len();
-    let mut out = Vec::with_capacity(len + 9);
+    out.reserve(len + 9);
     match len {
         0..=23 => out.push(0x60 | len as u8),
         24..=0xff => out.extend_from_slice(&[0x78, len as u8]),
@@ -36,7 +37,6 @@ fn cbor_text(text: &str) -> Vec<u8> {
         },
     }
     out.extend_from_slice(text.as_bytes());
-    out
 }
 
 /// "Not one text string": the key takes the general path. Carries nothing, so refusing
@@ -58,8 +58,8 @@ impl ser::Error for NotText {
     }
 }
 
-/// A serializer that accepts only a string or a char.
-struct TextOnly;
+/// A serializer that accepts only a string or a char, and writes it to its buffer.
+struct TextOnly<'a>(&'a mut Vec<u8>);
 
 /// Methods of [`TextOnly`] that refuse their input.
 macro_rules! refuse {
@@ -70,44 +70,46 @@ macro_rules! refuse {
     };
 }
 
-impl ser::Serializer for TextOnly {
-    type Ok = Vec<u8>;
+impl ser::Serializer for TextOnly<'_> {
+    type Ok = ();
     type Error = NotText;
-    type SerializeSeq = Impossible<Vec<u8>, NotText>;
-    type SerializeTuple = Impossible<Vec<u8>, NotText>;
-    type SerializeTupleStruct = Impossible<Vec<u8>, NotText>;
-    type SerializeTupleVariant = Impossible<Vec<u8>, NotText>;
-    type SerializeMap = Impossible<Vec<u8>, NotText>;
-    type SerializeStruct = Impossible<Vec<u8>, NotText>;
-    type SerializeStructVariant = Impossible<Vec<u8>, NotText>;
+    type SerializeSeq = Impossible<(), NotText>;
+    type SerializeTuple = Impossible<(), NotText>;
+    type SerializeTupleStruct = Impossible<(), NotText>;
+    type SerializeTupleVariant = Impossible<(), NotText>;
+    type SerializeMap = Impossible<(), NotText>;
+    type SerializeStruct = Impossible<(), NotText>;
+    type SerializeStructVariant = Impossible<(), NotText>;
 
-    fn serialize_str(self, v: &str) -> Result<Vec<u8>, NotText> {
-        Ok(cbor_text(v))
+    fn serialize_str(self, v: &str) -> Result<(), NotText> {
+        cbor_text(v, self.0);
+        Ok(())
     }
 
-    fn serialize_char(self, v: char) -> Result<Vec<u8>, NotText> {
-        Ok(cbor_text(v.encode_utf8(&mut [0; 4])))
+    fn serialize_char(self, v: char) -> Result<(), NotText> {
+        cbor_text(v.encode_utf8(&mut [0; 4]), self.0);
+        Ok(())
     }
 
     refuse! {
-        serialize_bool(bool) -> Vec<u8>;
-        serialize_i8(i8) -> Vec<u8>;
-        serialize_i16(i16) -> Vec<u8>;
-        serialize_i32(i32) -> Vec<u8>;
-        serialize_i64(i64) -> Vec<u8>;
-        serialize_i128(i128) -> Vec<u8>;
-        serialize_u8(u8) -> Vec<u8>;
-        serialize_u16(u16) -> Vec<u8>;
-        serialize_u32(u32) -> Vec<u8>;
-        serialize_u64(u64) -> Vec<u8>;
-        serialize_u128(u128) -> Vec<u8>;
-        serialize_f32(f32) -> Vec<u8>;
-        serialize_f64(f64) -> Vec<u8>;
-        serialize_bytes(&[u8]) -> Vec<u8>;
-        serialize_none() -> Vec<u8>;
-        serialize_unit() -> Vec<u8>;
-        serialize_unit_struct(&'static str) -> Vec<u8>;
-        serialize_unit_variant(&'static str, u32, &'static str) -> Vec<u8>;
+        serialize_bool(bool) -> ();
+        serialize_i8(i8) -> ();
+        serialize_i16(i16) -> ();
+        serialize_i32(i32) -> ();
+        serialize_i64(i64) -> ();
+        serialize_i128(i128) -> ();
+        serialize_u8(u8) -> ();
+        serialize_u16(u16) -> ();
+        serialize_u32(u32) -> ();
+        serialize_u64(u64) -> ();
+        serialize_u128(u128) -> ();
+        serialize_f32(f32) -> ();
+        serialize_f64(f64) -> ();
+        serialize_bytes(&[u8]) -> ();
+        serialize_none() -> ();
+        serialize_unit() -> ();
+        serialize_unit_struct(&'static str) -> ();
+        serialize_unit_variant(&'static str, u32, &'static str) -> ();
         serialize_seq(Option<usize>) -> Self::SerializeSeq;
         serialize_tuple(usize) -> Self::SerializeTuple;
         serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
@@ -117,7 +119,7 @@ impl ser::Serializer for TextOnly {
         serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
     }
 
-    fn serialize_some<T: ?Sized + Serialize>(self, _: &T) -> Result<Vec<u8>, NotText> {
+    fn serialize_some<T: ?Sized + Serialize>(self, _: &T) -> Result<(), NotText> {
         Err(NotText)
     }
 
@@ -125,7 +127,7 @@ impl ser::Serializer for TextOnly {
         self,
         _: &'static str,
         _: &T,
-    ) -> Result<Vec<u8>, NotText> {
+    ) -> Result<(), NotText> {
         Err(NotText)
     }
 
@@ -135,7 +137,7 @@ impl ser::Serializer for TextOnly {
         _: u32,
         _: &'static str,
         _: &T,
-    ) -> Result<Vec<u8>, NotText> {
+    ) -> Result<(), NotText> {
         Err(NotText)
     }
 }

@@ -1,13 +1,20 @@
 //! The LMDB engine (heed): one memory-mapped file, the fastest engine.
 //!
-//! Keys are addressed by the xxh3-128 hash of their bytes (LMDB keys are limited to 511 bytes)
-//! and each entry stores a [`Record`] holding the full key, so iteration gives keys back and a
-//! hash collision is detected instead of answered with another key's value.
+//! A key of up to 400 bytes is its own LMDB key, so that keys that sort together are stored
+//! together (a read of neighbouring keys stays on pages already in cache, as in a plain heed
+//! database). A longer key, which LMDB cannot take (its keys are limited to 511 bytes), is
+//! addressed by `0xff` and the xxh3-128 hash of its bytes; no canonical key starts with `0xff`
+//! (CBOR's "break" byte), so the two kinds of address never meet. Each entry stores a
+//! [`Record`] holding the full key, so a hash collision is detected instead of answered with
+//! another key's value.
 //!
 //! ```text
-//! entries:  hash(16)              -> Record { key, latest version, time, latest value }
-//! history:  hash(16) ++ version   -> Record { version, time, value }     (append mode only)
+//! by_key:          address              -> Record { key, latest version, time, latest value }
+//! history_by_key:  address ++ version   -> Record { version, time, value }   (append mode only)
 //! ```
+//!
+//! Stashes written before this layout (every key hashed, in the databases `entries` and
+//! `history`) are moved to it, in one transaction, the first time they are opened.
 //!
 //! **One environment per path per process**: handles share it through a registry (LMDB forbids
 //! opening one file twice in a process). **The map grows by itself**: on `MDB_MAP_FULL` the
@@ -24,6 +31,7 @@ use super::{
 use crate::error::{Error, Result};
 use heed::types::Bytes;
 use heed::{Database, Env, EnvOpenOptions, MdbError, RoTxn, RwTxn, WithoutTls};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
@@ -31,6 +39,22 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 
 const INITIAL_MAP_SIZE: usize = 1 << 30;
 const SCAN_PAGE: usize = 512;
+/// The longest key that is its own address: a history address adds 8 bytes, and LMDB keys
+/// are limited to 511.
+const DIRECT_KEY_MAX: usize = 400;
+/// The first byte of a hashed address (CBOR's "break" byte, which starts no canonical key).
+const HASHED: u8 = 0xff;
+
+/// Where the entry of `key` lives: the key itself, or `0xff` ++ its xxh3-128 hash.
+fn address(key: &[u8]) -> Cow<'_, [u8]> {
+    if !key.is_empty() && key.len() <= DIRECT_KEY_MAX && key[0] != HASHED {
+        return Cow::Borrowed(key);
+    }
+    let mut hashed = Vec::with_capacity(17);
+    hashed.push(HASHED);
+    hashed.extend_from_slice(&key_digest(key));
+    Cow::Owned(hashed)
+}
 
 /// What every handle on one path shares.
 struct Shared {
@@ -39,7 +63,9 @@ struct Shared {
     /// just as the last handle closes the environment would clear its slot in memory that
     /// is already unmapped, and a process with many threads could run out of slots.
     env: Env<WithoutTls>,
+    /// `by_key`: address -> the latest record.
     entries: Database<Bytes, Bytes>,
+    /// `history_by_key`: address ++ version -> every version's record (append mode).
     history: Database<Bytes, Bytes>,
     /// Held (shared) by every transaction, and exclusively to resize the map, which LMDB
     /// allows only while this process has no transaction open.
@@ -49,7 +75,7 @@ struct Shared {
 
 /// How a page of a scan ended.
 enum Page {
-    /// It was full: more may follow the entry with this digest.
+    /// It was full: more may follow the entry at this address.
     Full(Vec<u8>),
     /// It was the last.
     Last,
@@ -105,11 +131,29 @@ fn lmdb_err(e: heed::Error) -> Error {
     Error::engine("lmdb", e)
 }
 
-fn history_key(digest: &[u8; 16], version: u64) -> [u8; 24] {
-    let mut k = [0u8; 24];
-    k[..16].copy_from_slice(digest);
-    k[16..].copy_from_slice(&version.to_be_bytes());
+fn history_key(address: &[u8], version: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(address.len() + 8);
+    k.extend_from_slice(address);
+    k.extend_from_slice(&version.to_be_bytes());
     k
+}
+
+/// The history of the entry at `address`, oldest first, as (LMDB key, record bytes). Only
+/// keys exactly 8 bytes longer than the address count: an address may be a prefix of
+/// another (never for canonical keys, which are prefix-free, but engines take any bytes).
+fn history_of<'t>(
+    s: &Shared,
+    rtxn: &'t RoTxn,
+    address: &[u8],
+) -> Result<impl Iterator<Item = Result<(&'t [u8], &'t [u8])>>> {
+    let (first, last) = (history_key(address, 0), history_key(address, u64::MAX));
+    let range = (Bound::Included(&first[..]), Bound::Included(&last[..]));
+    let wanted = address.len() + 8;
+    Ok(s.history
+        .range(rtxn, &range)
+        .map_err(lmdb_err)?
+        .map(|item| item.map_err(lmdb_err))
+        .filter(move |item| item.as_ref().map_or(true, |(k, _)| k.len() == wanted)))
 }
 
 impl LmdbEngine {
@@ -135,11 +179,12 @@ impl LmdbEngine {
         let env = open_env(&canonical, map_size)?;
         let mut wtxn = env.write_txn().map_err(lmdb_err)?;
         let entries = env
-            .create_database(&mut wtxn, Some("entries"))
+            .create_database(&mut wtxn, Some("by_key"))
             .map_err(lmdb_err)?;
         let history = env
-            .create_database(&mut wtxn, Some("history"))
+            .create_database(&mut wtxn, Some("history_by_key"))
             .map_err(lmdb_err)?;
+        move_hashed_layout(&env, &mut wtxn, (entries, history))?;
         wtxn.commit().map_err(lmdb_err)?;
         let shared = Arc::new(Shared {
             env,
@@ -172,7 +217,7 @@ impl LmdbEngine {
     }
 
     /// Runs `f` in a read transaction.
-    /// Reads the page of up to [`SCAN_PAGE`] entries after the digest `after`, in its own
+    /// Reads the page of up to [`SCAN_PAGE`] entries after the address `after`, in its own
     /// short read transaction (a long-lived one would pin old pages and make the file grow
     /// while writers run), handing each entry to `each` until it returns false.
     fn read_page(
@@ -191,11 +236,11 @@ impl LmdbEngine {
                 .map_err(lmdb_err)?
                 .take(SCAN_PAGE)
             {
-                let (digest, bytes) = item.map_err(lmdb_err)?;
-                let record = Record::decode(bytes, || format!("lmdb entry {digest:02x?}"));
+                let (address, bytes) = item.map_err(lmdb_err)?;
+                let record = Record::decode(bytes, || describe(address));
                 seen += 1;
-                last = digest;
-                if !(each.borrow_mut())(digest, record) {
+                last = address;
+                if !(each.borrow_mut())(address, record) {
                     return Ok(Page::Stopped);
                 }
             }
@@ -258,13 +303,13 @@ impl LmdbEngine {
         }
     }
 
-    /// Writes `key` (whose address is `digest`) with `value`, stamped `now`; `scratch` is
-    /// a buffer for the encoded record.
+    /// Writes `key` (whose entry lives at `address`) with `value`, stamped `now`; `scratch`
+    /// is a buffer for the encoded record.
     fn put(
         &self,
         s: &Shared,
         wtxn: &mut RwTxn,
-        (digest, now): (&[u8; 16], i64),
+        (address, now): (&[u8], i64),
         (key, value): (&[u8], &[u8]),
         scratch: &mut Vec<u8>,
     ) -> Result<()> {
@@ -276,28 +321,28 @@ impl LmdbEngine {
         };
         // Written as a new entry (version 1) unless the address is taken: one B-tree search
         // for a new key. A taken address must hold this key (a write never replaces another
-        // key that shares the hash); its entry is then replaced, one version up in append mode.
+        // key that shares a hashed address); its entry is then replaced, one version up in append mode.
         record(1).encode_into(scratch)?;
         let version = match s
             .entries
-            .get_or_put(wtxn, digest, scratch)
+            .get_or_put(wtxn, address, scratch)
             .map_err(lmdb_err)?
         {
             None => 1,
             Some(bytes) => {
-                let previous = Record::decode(bytes, || describe(digest))?;
+                let previous = Record::decode(bytes, || describe(address))?;
                 if previous.key != key {
-                    return Err(collision(digest));
+                    return Err(collision(address));
                 }
                 let version = if self.append_mode {
                     previous.version.checked_add(1).ok_or_else(|| {
-                        Error::decode(describe(digest), "lmdb", "version numbers exhausted")
+                        Error::decode(describe(address), "lmdb", "version numbers exhausted")
                     })?
                 } else {
                     1
                 };
                 record(version).encode_into(scratch)?;
-                s.entries.put(wtxn, digest, scratch).map_err(lmdb_err)?;
+                s.entries.put(wtxn, address, scratch).map_err(lmdb_err)?;
                 version
             }
         };
@@ -308,34 +353,91 @@ impl LmdbEngine {
             }
             .encode_into(scratch)?;
             s.history
-                .put(wtxn, &history_key(digest, version), scratch)
+                .put(wtxn, &history_key(address, version), scratch)
                 .map_err(lmdb_err)?;
         }
         Ok(())
     }
 }
 
-fn collision(digest: &[u8; 16]) -> Error {
+fn collision(address: &[u8]) -> Error {
     Error::decode(
-        describe(digest),
+        describe(address),
         "lmdb",
-        "a different key has the same hash",
+        "a different key has the same address",
     )
 }
 
-fn describe(digest: &[u8; 16]) -> String {
-    format!("lmdb entry {:032x}", u128::from_be_bytes(*digest))
+/// Names an entry in errors by its address, in hex (the stash adds the key itself).
+fn describe(address: &[u8]) -> String {
+    let hex: String = address
+        .iter()
+        .take(32)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let more = if address.len() > 32 { "..." } else { "" };
+    format!("lmdb entry {hex}{more}")
+}
+
+/// Moves the entries and history of the layout before `by_key` (every entry at the hash of its
+/// key, in `entries` and `history`) to their addresses now, within the transaction that opens
+/// the stash: a crash before its commit leaves the old layout whole. Records are unchanged.
+fn move_hashed_layout(
+    env: &Env<WithoutTls>,
+    wtxn: &mut RwTxn,
+    (entries, history): (Database<Bytes, Bytes>, Database<Bytes, Bytes>),
+) -> Result<()> {
+    let old = |name| -> Result<Option<Database<Bytes, Bytes>>> {
+        env.open_database(wtxn, Some(name)).map_err(lmdb_err)
+    };
+    let (Some(old_entries), old_history) = (old("entries")?, old("history")?) else {
+        return Ok(());
+    };
+    // Read out first: LMDB cannot write while a cursor of the same transaction reads.
+    let mut moved: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = Vec::new(); // (old, new address, record)
+    for item in old_entries.iter(wtxn).map_err(lmdb_err)? {
+        let (digest, bytes) = item.map_err(lmdb_err)?;
+        // A record that fails its check cannot name its key: it keeps its hash as a hashed
+        // address, where scans still meet it as corrupt.
+        let address = match Record::decode(bytes, String::new) {
+            Ok(record) => address(record.key).into_owned(),
+            Err(_) => [&[HASHED][..], digest].concat(),
+        };
+        moved.push((digest.to_vec(), address, bytes.to_vec()));
+    }
+    let mut versions: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    if let Some(old_history) = old_history {
+        for (digest, address, _) in &moved {
+            let (first, last) = (history_key(digest, 0), history_key(digest, u64::MAX));
+            let range = (Bound::Included(&first[..]), Bound::Included(&last[..]));
+            for item in old_history.range(wtxn, &range).map_err(lmdb_err)? {
+                let (old_key, bytes) = item.map_err(lmdb_err)?;
+                let version = old_key.get(digest.len()..).unwrap_or_default();
+                let mut new_key = address.clone();
+                new_key.extend_from_slice(version);
+                versions.push((new_key, bytes.to_vec()));
+            }
+        }
+        old_history.clear(wtxn).map_err(lmdb_err)?;
+    }
+    for (_, address, record) in &moved {
+        entries.put(wtxn, address, record).map_err(lmdb_err)?;
+    }
+    for (key, record) in &versions {
+        history.put(wtxn, key, record).map_err(lmdb_err)?;
+    }
+    old_entries.clear(wtxn).map_err(lmdb_err)
 }
 
 /// The value stored under `key`, checked against the stored key bytes, borrowed from the map.
 fn lookup<'t>(s: &Shared, rtxn: &'t RoTxn, key: &[u8]) -> Result<Option<&'t [u8]>> {
-    let digest = key_digest(key);
-    let Some(bytes) = s.entries.get(rtxn, &digest).map_err(lmdb_err)? else {
+    let address = address(key);
+    let Some(bytes) = s.entries.get(rtxn, &address).map_err(lmdb_err)? else {
         return Ok(None);
     };
-    let record = Record::decode(bytes, || describe(&digest))?;
+    let record = Record::decode(bytes, || describe(&address))?;
     if record.key != key {
-        return Err(collision(&digest));
+        return Err(collision(&address));
     }
     Ok(Some(record.value))
 }
@@ -367,43 +469,44 @@ impl Engine for LmdbEngine {
     }
 
     fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        let (digest, now) = (key_digest(key), now_micros());
-        self.write(|s, wtxn| self.put(s, wtxn, (&digest, now), (key, value), &mut Vec::new()))
+        let (address, now) = (address(key), now_micros());
+        self.write(|s, wtxn| self.put(s, wtxn, (&address, now), (key, value), &mut Vec::new()))
     }
 
     fn set_many(&self, items: &[(&[u8], &[u8])]) -> Result<()> {
         // In address order, each B-tree search walks pages the one before just walked. The
         // sort is stable: a key written twice in one batch keeps its writes in order.
-        let mut order: Vec<([u8; 16], usize)> = items
+        let mut order: Vec<(Cow<[u8]>, usize)> = items
             .iter()
             .enumerate()
-            .map(|(i, (key, _))| (key_digest(key), i))
+            .map(|(i, (key, _))| (address(key), i))
             .collect();
-        order.sort_by_key(|entry| entry.0);
+        order.sort_by(|a, b| a.0.cmp(&b.0));
         let now = now_micros();
         self.write(|s, wtxn| {
             let mut scratch = Vec::new();
-            order.iter().try_for_each(|(digest, i)| {
-                self.put(s, wtxn, (digest, now), items[*i], &mut scratch)
+            order.iter().try_for_each(|(address, i)| {
+                self.put(s, wtxn, (address, now), items[*i], &mut scratch)
             })
         })
     }
 
     fn contains(&self, key: &[u8]) -> Result<bool> {
-        let digest = key_digest(key);
-        self.read(|s, rtxn| Ok(s.entries.get(rtxn, &digest).map_err(lmdb_err)?.is_some()))
+        let address = address(key);
+        self.read(|s, rtxn| Ok(s.entries.get(rtxn, &address).map_err(lmdb_err)?.is_some()))
     }
 
     fn remove(&self, key: &[u8]) -> Result<bool> {
-        let digest = key_digest(key);
+        let address = address(key);
         self.write(|s, wtxn| {
-            let existed = s.entries.delete(wtxn, &digest).map_err(lmdb_err)?;
+            let existed = s.entries.delete(wtxn, &address).map_err(lmdb_err)?;
             if self.append_mode {
-                let range = (
-                    Bound::Included(&history_key(&digest, 0)[..]),
-                    Bound::Included(&history_key(&digest, u64::MAX)[..]),
-                );
-                s.history.delete_range(wtxn, &range).map_err(lmdb_err)?;
+                let versions: Vec<Vec<u8>> = history_of(s, wtxn, &address)?
+                    .map(|item| item.map(|(k, _)| k.to_vec()))
+                    .collect::<Result<_>>()?;
+                for version in versions {
+                    s.history.delete(wtxn, &version).map_err(lmdb_err)?;
+                }
             }
             Ok(existed)
         })
@@ -475,28 +578,24 @@ impl Engine for LmdbEngine {
     }
 
     fn versions(&self, key: &[u8]) -> Result<Vec<Version>> {
-        let digest = key_digest(key);
+        let address = address(key);
         self.read(|s, rtxn| {
-            let Some(bytes) = s.entries.get(rtxn, &digest).map_err(lmdb_err)? else {
+            let Some(bytes) = s.entries.get(rtxn, &address).map_err(lmdb_err)? else {
                 return Ok(Vec::new());
             };
-            let latest = Record::decode(bytes, || describe(&digest))?;
+            let latest = Record::decode(bytes, || describe(&address))?;
             if latest.key != key {
-                return Err(collision(&digest));
+                return Err(collision(&address));
             }
             if !self.append_mode {
                 return Ok(vec![latest.to_version()]);
             }
-            let range = (
-                Bound::Included(&history_key(&digest, 0)[..]),
-                Bound::Included(&history_key(&digest, u64::MAX)[..]),
-            );
-            let mut out = Vec::new();
-            for item in s.history.range(rtxn, &range).map_err(lmdb_err)? {
-                let (_, bytes) = item.map_err(lmdb_err)?;
-                out.push(Record::decode(bytes, || describe(&digest))?.to_version());
-            }
-            Ok(out)
+            history_of(s, rtxn, &address)?
+                .map(|item| {
+                    let (_, bytes) = item?;
+                    Ok(Record::decode(bytes, || describe(&address))?.to_version())
+                })
+                .collect()
         })
     }
 

@@ -1,11 +1,12 @@
 //! Storage engines: a small trait that speaks bytes, and one file per engine.
 //!
 //! Engines never see Rust types: a key arrives as canonical key bytes, a value as the codec's
-//! output. Each engine chooses how it addresses keys (LMDB and pairtree by a 128-bit hash of the
-//! key bytes, SQLite and memory by the bytes themselves) and stores the key bytes with the
-//! value, so that iteration can give keys back.
+//! output. Each engine chooses how it addresses keys (pairtree by a 128-bit hash of the key
+//! bytes, LMDB by the bytes themselves up to 400 bytes and by their hash beyond, SQLite and
+//! memory by the bytes themselves) and stores the key bytes with the value, so that
+//! iteration can give keys back.
 
-mod record;
+pub mod record;
 
 pub mod memory;
 pub mod pairtree;

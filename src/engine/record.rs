@@ -5,8 +5,10 @@
 //! [u64 LE version][i64 LE timestamp, µs since the epoch][value ...]
 //! ```
 //!
-//! The key is stored because these engines address entries by a hash of it; the checksum
-//! turns a torn write or a flipped bit on disk into a typed error instead of a wrong value.
+//! The key is stored because these engines may address an entry by a hash of it (pairtree
+//! always, LMDB for keys over 400 bytes), and a record is one format wherever it lies; the
+//! checksum turns a torn write or a flipped bit on disk into a typed error instead of a
+//! wrong value.
 
 use crate::error::{Error, Result};
 
