@@ -1,12 +1,17 @@
 //! The README walk-through: create a stash, store anything under anything, use it like a
-//! dictionary, keep versions, use the codec on its own, and meet a corrupt entry.
+//! dictionary, stash function results and map functions, assemble tables, keep versions, use
+//! the codec on its own, and meet a corrupt entry.
 //!
-//! Run with `cargo run --release --example readme` (the default engine, LMDB). Set
+//! Run with `cargo run --release --example readme` (the default engine, LMDB); with
+//! `--features sql,dataframe` it also assembles DataFrames and queries them with SQL. Set
 //! `HASHSTASH_ROOT_DIR` to keep its stashes somewhere other than `~/.cache/hashstash`.
+//! `notebooks/README.ipynb` holds the same cells, run by the evcxr Jupyter kernel.
 
+use hashstash::map::MapOptions;
 use hashstash::{Compressor, EngineKind, OnCorrupt, Serializer, Stash};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 #[derive(Serialize)]
 struct FuncKey {
@@ -17,6 +22,51 @@ struct FuncKey {
 #[derive(Serialize)]
 enum Lambda {
     Arity(u8),
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+struct Animal {
+    name: String,
+    goodness: String,
+    etc: Etc,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+struct Etc {
+    age: u32,
+    goes_to: GoesTo,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+struct GoesTo {
+    heaven: bool,
+}
+
+/// The seed's expensive function, made repeatable: every name meets every goodness.
+fn expensive_computation((names, goodnesses): (Vec<String>, Vec<String>)) -> Vec<Animal> {
+    std::thread::sleep(Duration::from_millis(300)); // the expensive part
+    let mut animals = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        for (j, goodness) in goodnesses.iter().enumerate() {
+            animals.push(Animal {
+                name: name.clone(),
+                goodness: goodness.clone(),
+                etc: Etc {
+                    age: (3 * i + 5 * j) as u32 % 10 + 1,
+                    goes_to: GoesTo {
+                        heaven: goodness == "good",
+                    },
+                },
+            });
+        }
+    }
+    animals
+}
+
+/// One item of a map: an animal's age in a year's time, slowly.
+fn older(animal: Animal) -> u32 {
+    std::thread::sleep(Duration::from_millis(50));
+    animal.etc.age + 1
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -106,6 +156,72 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         hashstash::value::to_json(&hashstash::codec::decode_key_dyn(&raw_key)?),
         hashstash::value::to_json(&stash.codec().decode_value_dyn(&raw_value)?)
     );
+
+    // ----- Stashing function results -----
+    let functions = Stash::builder()
+        .root_dir("functions_stash")
+        .clear(true)
+        .open()?;
+    let names: Vec<String> = ["Jim", "Bob", "Ken"].map(String::from).into();
+    let goodnesses: Vec<String> = ["good", "bad"].map(String::from).into();
+    let args = (names, goodnesses);
+    for call in 1..=3 {
+        let start = Instant::now();
+        let animals = functions.run(expensive_computation, args.clone())?;
+        let how = if start.elapsed() >= Duration::from_millis(300) {
+            "computed"
+        } else {
+            "read back"
+        };
+        println!("call {call}: {} animals, {how}", animals.len());
+    }
+    let name = hashstash::memo::name_of(&expensive_computation)?;
+    let results = functions.function_stash(&name)?;
+    println!("{name}: {} stored result(s)", results.len()?);
+    let stored: Option<Vec<Animal>> = functions.get_func(&name, &args)?;
+    println!("first stored animal: {:?}", stored.map(|a| a[0].clone()));
+
+    // ----- Mapping functions -----
+    let animals = functions.run(expensive_computation, args.clone())?;
+    let options = MapOptions {
+        num_threads: Some(2),
+        ..Default::default()
+    };
+    let ages = functions
+        .map(older, animals.clone(), options.clone())?
+        .results()?;
+    println!("map: {ages:?}");
+    let start = Instant::now();
+    let again = functions.map(older, animals.clone(), options)?.results()?;
+    let fast = start.elapsed() < Duration::from_millis(50);
+    println!(
+        "map again: the same results: {}, all read back: {fast}",
+        again == ages
+    );
+
+    // ----- Assembling DataFrames -----
+    #[cfg(all(feature = "sql", feature = "dataframe"))]
+    {
+        let zoo = Stash::builder().dbname("zoo").clear(true).open()?;
+        for (i, animal) in animals.iter().enumerate() {
+            zoo.set(&format!("animal{i}"), animal)?;
+        }
+        let records = zoo.ld()?; // flattened records: _key, name, goodness, etc.age, ...
+        let first: Vec<String> = records[0]
+            .iter()
+            .map(|(column, cell)| format!("{column}={}", hashstash::value::to_json(cell)))
+            .collect();
+        println!("{} records; the first: {}", records.len(), first.join(", "));
+        println!("{}", zoo.df()?);
+        println!("{}", results.df()?); // a function's results: its arguments, then the result
+
+        // ----- SQL and parquet -----
+        let query = r#"SELECT goodness, count(*) AS n, avg("etc.age") AS mean_age
+                       FROM stash GROUP BY goodness ORDER BY goodness"#;
+        println!("{}", hashstash::table::sql::pretty(&zoo.sql(query)?)?);
+        let file = zoo.stash_dir().join("zoo.parquet");
+        println!("{} rows written to zoo.parquet", zoo.to_parquet(&file)?);
+    }
 
     // ----- Append mode -----
     let append = Stash::builder()

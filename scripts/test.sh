@@ -72,3 +72,16 @@ cargo test -p hashstash-macros
 
 step "the benches, once each (criterion's test mode: they compile and run)"
 HASHSTASH_BENCH_DIR="$scratch" cargo test --all-features --benches
+
+step "every example, run (all features: each is one program per feature)"
+for example in examples/*.rs; do
+    name=$(basename "$example" .rs)
+    [ "$name" = sql_benchmark ] && continue # a benchmark: scripts/bench-sql.sh runs it
+    echo "--- example $name"
+    args=()
+    [ "$name" = profile ] && args=("$scratch/profile-figures") # where its figures go
+    cargo run --quiet --all-features --example "$name" -- "${args[@]}"
+done
+
+step "cargo doc (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --all-features --no-deps --quiet

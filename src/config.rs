@@ -29,6 +29,20 @@ pub const FORMAT_VERSION: u32 = 1;
 
 /// Everything that identifies a stash. Round-trips through JSON ([`StashConfig::to_dict`]).
 /// `Debug` shows the URL with its secrets hidden.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// use hashstash::{Stash, StashConfig};
+///
+/// let stash = Stash::builder().root_dir(dir.path()).dbname("runs").open()?;
+/// let dict = stash.to_dict(); // the seed's `stash.to_dict()`
+/// assert_eq!(dict["dbname"], "runs");
+/// let config = StashConfig::from_dict(&dict)?;
+/// assert_eq!(&config, stash.config());
+/// let again = Stash::open_config(config, false)?; // the same stash
+/// assert_eq!(again.path(), stash.path());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StashConfig {
     /// The root folder (absolute once resolved).

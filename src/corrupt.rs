@@ -16,6 +16,20 @@ const KEY_SHOWN: usize = 200;
 
 /// What a scan does with an entry that does not decode (corrupt bytes, or a value of another
 /// type than the one asked for).
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// use hashstash::{OnCorrupt, Stash};
+///
+/// let stash = Stash::builder().root_dir(dir.path()).on_corrupt(OnCorrupt::Skip).open()?;
+/// stash.set("fine", &1)?;
+/// stash.engine().set(&stash.encode_key("damaged")?, b"not a value")?; // as a bad disk would
+/// assert!(stash.get::<_, i32>("damaged").is_err()); // a point read always says so
+/// let values: Vec<i32> = stash.values()?.collect::<Result<_, _>>()?; // a scan leaves it out
+/// assert_eq!(values, [1]);
+/// assert_eq!(stash.skipped_corrupt().len(), 1); // and tells which
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum OnCorrupt {
     /// The scan fails with the entry's error (the default: nothing is silently left out).

@@ -14,6 +14,21 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Everything that can go wrong in a stash.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// use hashstash::{Error, Stash};
+///
+/// let stash = Stash::builder().root_dir(dir.path()).open()?;
+/// match stash.require::<_, String>("missing") {
+///     Err(Error::KeyNotFound { key }) => assert!(key.contains("missing")),
+///     other => panic!("{other:?}"),
+/// }
+/// stash.set("n", &1)?;
+/// let wrong_type = stash.get::<_, Vec<String>>("n").unwrap_err();
+/// assert!(wrong_type.to_string().contains("\"n\"")); // errors name their key
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

@@ -23,6 +23,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! Recipes for common tasks (memoize a function, query a cache with SQL, ship a parquet
+//! snapshot, share a cache through Redis, migrate a stash to another engine) are in the
+//! [`cookbook`]; the builder's options are on [`StashBuilder`], the dictionary API on
+//! [`Stash`].
+//!
 //! ## The data path
 //!
 //! ```text
@@ -57,6 +62,7 @@
 
 pub mod codec;
 pub mod config;
+pub mod cookbook;
 mod corrupt;
 pub mod engine;
 mod error;

@@ -15,6 +15,18 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 
 /// Options of [`Stash::map_named`] (the seed's `stash.map` options).
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// use hashstash::map::MapOptions;
+///
+/// let stash = hashstash::Stash::builder().root_dir(dir.path()).open()?;
+/// let options = MapOptions { num_threads: Some(2), ordered: true, ..Default::default() };
+/// let map = stash.map_named("double", |x: u32| x * 2, vec![3, 1, 2], options)?;
+/// let doubled: Vec<u32> = map.results_iter().collect::<Result<_, _>>()?; // as they finish, in order
+/// assert_eq!(doubled, [6, 2, 4]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct MapOptions {
     /// Threads computing items (`None`: one per core; 1: one item after another).
@@ -61,6 +73,18 @@ impl Default for MapOptions {
 /// A map running (or done): each item with its result once it is there.
 ///
 /// Dropping it lets a computation already started finish in the background.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// use hashstash::map::MapOptions;
+///
+/// let stash = hashstash::Stash::builder().root_dir(dir.path()).open()?;
+/// let map = stash.map_named("len", |s: String| s.len(), vec!["a".into(), "abc".into()], MapOptions::default())?;
+/// for (item, result) in map.items() {
+///     assert_eq!(result?, item.len());
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct StashMap<A, R> {
     name: String,
     items: Arc<Vec<A>>,

@@ -43,6 +43,20 @@ struct Inner {
 }
 
 /// A value with its version number and write time (from [`Stash::get_all_with_metadata`]).
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// use hashstash::{Stash, Versioned};
+///
+/// let stash = hashstash::Stash::builder().root_dir(dir.path()).append_mode(true).open()?;
+/// stash.set("k", "first")?;
+/// stash.set("k", "second")?;
+/// let versions: Vec<Versioned<String>> = stash.get_all_with_metadata("k")?;
+/// assert_eq!(versions[1].version, 2);
+/// assert_eq!(versions[1].value, "second");
+/// assert!(versions[0].timestamp <= versions[1].timestamp);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Versioned<V> {
     /// 1 for the first value written under the key, then 2, 3, ...
@@ -57,6 +71,25 @@ pub struct Versioned<V> {
 }
 
 /// Builds a [`Stash`] from the seed's options. Every option has the seed's default.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// use hashstash::{Compressor, EngineKind, Serializer, Stash};
+///
+/// let stash = Stash::builder()
+///     .root_dir(dir.path()) // default: ~/.cache/hashstash (or $HASHSTASH_ROOT_DIR)
+///     .dbname("experiments") // a sub-folder: default "main"
+///     .engine(EngineKind::Pairtree)
+///     .serializer(Serializer::Json)
+///     .compress(Compressor::Raw)
+///     .open()?;
+/// stash.set("answer", &42)?;
+/// assert_eq!(stash.config().engine, EngineKind::Pairtree);
+/// // The stored value is the JSON text itself: no compressor, no base64.
+/// let raw: Vec<Vec<u8>> = stash.raw_values()?.collect::<Result<_, _>>()?;
+/// assert_eq!(raw, [b"42".to_vec()]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct StashBuilder {
     config: StashConfig,
@@ -805,6 +838,19 @@ impl fmt::Debug for Stash {
 }
 
 /// A temporary stash: dereferences to [`Stash`]; its folder and entries are removed on drop.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// let stash = hashstash::Stash::builder().root_dir(dir.path()).open()?;
+/// let folder = {
+///     let tmp = stash.tmp()?;
+///     tmp.set("scratch", &[1, 2, 3])?;
+///     assert!(tmp.contains("scratch")?);
+///     tmp.stash_dir()
+/// };
+/// assert!(!folder.exists()); // gone with the handle
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct TmpStash {
     stash: Option<Stash>,

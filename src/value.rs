@@ -3,6 +3,21 @@
 //! [`Value`] is CBOR's data model (`ciborium::Value`): null, booleans, integers up to 64 bits
 //! (and bignums), floats, text, bytes, arrays, maps with any keys, and tags (a set is tag 258).
 //! It can hold everything the key encoding and the self-describing serializers write.
+//!
+//! ```
+//! # let dir = tempfile::tempdir()?;
+//! use hashstash::value::{to_json, Value};
+//! use std::collections::HashSet;
+//!
+//! let stash = hashstash::Stash::builder().root_dir(dir.path()).open()?;
+//! stash.set(&HashSet::from(["a"]), &(1, "one"))?;
+//! // Read back without the Rust types that wrote it: a set key is CBOR tag 258.
+//! let (key, value): (Value, Value) = stash.items_dyn()?.next().ok_or("empty")??;
+//! assert!(matches!(key, Value::Tag(258, _)));
+//! assert_eq!(to_json(&key).to_string(), r#"["a"]"#);
+//! assert_eq!(to_json(&value).to_string(), r#"[1,"one"]"#);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub use ciborium::Value;
 

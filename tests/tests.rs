@@ -19,6 +19,7 @@ mod lmdb_layout;
 mod macros;
 mod map;
 mod memo;
+mod notebook;
 mod processes;
 #[cfg(feature = "sql")]
 mod scan;

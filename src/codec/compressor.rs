@@ -16,6 +16,20 @@ const MAX_RATIO: usize = 256;
 pub const MAX_DECOMPRESSED: u64 = 4 << 30;
 
 /// How serialized bytes are compressed.
+///
+/// ```
+/// use hashstash::Compressor;
+///
+/// let text = "the same words again ".repeat(100);
+/// for compress in Compressor::available() {
+///     let packed = hashstash::encode(text.as_bytes(), compress, false)?;
+///     assert_eq!(hashstash::decode(&packed, compress, false)?, text.as_bytes());
+/// }
+/// let zlib = hashstash::encode(text.as_bytes(), Compressor::Zlib, false)?;
+/// assert!(zlib.len() < text.len() / 10);
+/// assert_eq!("bz2".parse::<Compressor>()?, Compressor::Bz2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
 )]

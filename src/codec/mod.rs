@@ -24,6 +24,22 @@ use base64::Engine as _;
 use serde::{de::DeserializeOwned, Serialize};
 
 /// The value format of a stash: serializer, compressor and base64.
+///
+/// The codec is the value half of the data path, usable on its own:
+///
+/// ```
+/// use hashstash::{Codec, Compressor, Serializer};
+///
+/// let codec = Codec { serializer: Serializer::Json, compress: Compressor::Zlib, b64: true };
+/// let stored = codec.encode_value(&vec![1, 2, 3])?;
+/// assert!(stored.iter().all(u8::is_ascii)); // base64 text
+/// let back: Vec<u32> = codec.decode_value(&stored)?;
+/// assert_eq!(back, [1, 2, 3]);
+/// // Into another format, without the Rust type (as `Stash::update_from` does):
+/// let lz4 = Codec::default().transcode(&codec, stored)?;
+/// assert_eq!(Codec::default().decode_value::<Vec<u32>>(&lz4)?, [1, 2, 3]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
 )]

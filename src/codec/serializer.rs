@@ -14,6 +14,21 @@ use crate::error::{Error, Result};
 use serde::{de::DeserializeOwned, Serialize};
 
 /// How values are turned into bytes.
+///
+/// ```
+/// use hashstash::Serializer;
+/// use std::collections::BTreeMap;
+///
+/// let value = BTreeMap::from([("name", "cat"), ("goodness", "good")]);
+/// let json = hashstash::serialize(&value, Serializer::Json)?;
+/// assert_eq!(json, br#"{"goodness":"good","name":"cat"}"#);
+/// for serializer in Serializer::ALL {
+///     let bytes = hashstash::serialize(&value, serializer)?;
+///     let back: BTreeMap<String, String> = hashstash::deserialize(&bytes, serializer)?;
+///     assert_eq!(back["name"], "cat");
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
 )]

@@ -65,6 +65,21 @@ pub type EntryVisitor<'a> = dyn FnMut(Result<(&[u8], &[u8])>) -> bool + 'a;
 ///   and stable only while nothing is written.
 /// - **Durability.** What a successful `set` promises on power loss is engine-specific and
 ///   documented on each engine.
+///
+/// A stash's engine can be used directly, with bytes (here the memory engine):
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// use hashstash::{EngineKind, Stash};
+///
+/// let stash = Stash::builder().root_dir(dir.path()).engine(EngineKind::Memory).open()?;
+/// let engine = stash.engine();
+/// engine.set(b"key bytes", b"value bytes")?;
+/// assert_eq!(engine.get(b"key bytes")?.as_deref(), Some(&b"value bytes"[..]));
+/// assert!(engine.remove(b"key bytes")?);
+/// assert_eq!(engine.len()?, 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait Engine: Send + Sync + Debug {
     /// The engine's name (`"lmdb"`, `"pairtree"`, ...).
     fn name(&self) -> &'static str;
@@ -177,6 +192,18 @@ pub trait Engine: Send + Sync + Debug {
 }
 
 /// The engines this crate knows, compiled in or not.
+///
+/// ```
+/// use hashstash::EngineKind;
+///
+/// let lmdb: EngineKind = "lmdb".parse()?;
+/// assert_eq!(lmdb.name(), "lmdb");
+/// // The default engine is LMDB when its feature is on, else pairtree.
+/// assert!(EngineKind::available().any(|e| e == EngineKind::default_engine()));
+/// // Server engines say which variable holds their URL.
+/// assert_eq!(EngineKind::Pairtree.server_url_env(), None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]

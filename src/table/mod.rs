@@ -22,6 +22,18 @@ use crate::error::Result;
 use crate::stash::Stash;
 
 /// Which versions become rows.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// use hashstash::{Stash, Versions};
+///
+/// let stash = Stash::builder().root_dir(dir.path()).append_mode(true).open()?;
+/// stash.set("price", &10)?;
+/// stash.set("price", &12)?;
+/// assert_eq!(stash.rows(Versions::Latest)?.count(), 1);
+/// assert_eq!(stash.rows(Versions::All)?.count(), 2); // with _version and _timestamp
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Versions {
     /// The latest version of each key (the default).
