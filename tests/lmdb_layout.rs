@@ -20,7 +20,12 @@ fn record<'a>(key: &'a [u8], version: u64, value: &'a [u8]) -> Vec<u8> {
 
 /// Writes entries the way the hashed layout did: `entries` at the key's hash, and in
 /// `history` at the hash ++ version, with records of empty keys.
-fn write_hashed_layout(path: &std::path::Path, entries: &[(&[u8], &[&[u8]])], corrupt: &[u8]) {
+fn write_hashed_layout(
+    path: &std::path::Path,
+    map_size: usize,
+    entries: &[(&[u8], &[&[u8]])],
+    corrupt: &[u8],
+) {
     use heed::types::Bytes;
     std::fs::create_dir_all(path).unwrap();
     // SAFETY: a fresh folder; this environment is closed before the engine opens it.
@@ -28,6 +33,7 @@ fn write_hashed_layout(path: &std::path::Path, entries: &[(&[u8], &[&[u8]])], co
         heed::EnvOpenOptions::new()
             .read_txn_without_tls()
             .max_dbs(4)
+            .map_size(map_size)
             .open(path)
     }
     .unwrap();
@@ -67,6 +73,7 @@ fn a_stash_in_the_hashed_layout_is_moved_whole() {
     let corrupt = encode_key("damaged").unwrap();
     write_hashed_layout(
         dir.path(),
+        1 << 24,
         &[(&short, &[b"s1", b"s2", b"s3"]), (&long, &[b"l1", b"l2"])],
         &corrupt,
     );
@@ -161,4 +168,34 @@ fn a_key_that_prefixes_another_keeps_its_own_versions() {
     assert!(engine.remove(&short).unwrap());
     assert_eq!(engine.versions(&longer).unwrap().len(), 1);
     assert_eq!(engine.get(&longer).unwrap().as_deref(), Some(&b"other"[..]));
+}
+
+#[test]
+fn a_large_old_stash_moves_in_batches_and_grows_the_map() {
+    // 3,000 entries of 300 bytes, with their history, fill most of a 4 MiB map: moving them
+    // to the new layout needs more room than that, so the open must grow the map and retry.
+    let dir = tempfile::tempdir().unwrap();
+    let keys: Vec<Vec<u8>> = (0..3_000)
+        .map(|i| encode_key(&format!("key{i}")).unwrap())
+        .collect();
+    let values: Vec<Vec<u8>> = (0..3_000).map(|i| vec![(i % 251) as u8; 300]).collect();
+    let entries: Vec<(&[u8], Vec<&[u8]>)> = keys
+        .iter()
+        .zip(&values)
+        .map(|(k, v)| (&k[..], vec![&v[..]]))
+        .collect();
+    let entries: Vec<(&[u8], &[&[u8]])> = entries.iter().map(|(k, v)| (*k, &v[..])).collect();
+    write_hashed_layout(
+        dir.path(),
+        4 << 20,
+        &entries,
+        &encode_key("damaged").unwrap(),
+    );
+
+    let engine = LmdbEngine::open_with_map_size(dir.path(), true, 4 << 20).unwrap();
+    assert_eq!(engine.len().unwrap(), 3_001); // the corrupt entry moved too
+    for (key, value) in keys.iter().zip(&values) {
+        assert_eq!(engine.get(key).unwrap().as_ref(), Some(value));
+        assert_eq!(engine.versions(key).unwrap().len(), 1);
+    }
 }

@@ -131,6 +131,33 @@ fn lmdb_err(e: heed::Error) -> Error {
     Error::engine("lmdb", e)
 }
 
+/// The LMDB error behind `e`, if it is one.
+fn mdb_error(e: &Error) -> Option<MdbError> {
+    match e {
+        Error::Engine { source, .. } => match source.downcast_ref::<heed::Error>() {
+            Some(heed::Error::Mdb(mdb)) => Some(*mdb),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Creates (or opens) the two databases, moving an old layout into them, in one transaction.
+fn create_databases(
+    env: &Env<WithoutTls>,
+) -> Result<(Database<Bytes, Bytes>, Database<Bytes, Bytes>)> {
+    let mut wtxn = env.write_txn().map_err(lmdb_err)?;
+    let entries = env
+        .create_database(&mut wtxn, Some("by_key"))
+        .map_err(lmdb_err)?;
+    let history = env
+        .create_database(&mut wtxn, Some("history_by_key"))
+        .map_err(lmdb_err)?;
+    move_hashed_layout(env, &mut wtxn, (entries, history))?;
+    wtxn.commit().map_err(lmdb_err)?;
+    Ok((entries, history))
+}
+
 fn history_key(address: &[u8], version: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(address.len() + 8);
     k.extend_from_slice(address);
@@ -177,15 +204,18 @@ impl LmdbEngine {
             });
         }
         let env = open_env(&canonical, map_size)?;
-        let mut wtxn = env.write_txn().map_err(lmdb_err)?;
-        let entries = env
-            .create_database(&mut wtxn, Some("by_key"))
-            .map_err(lmdb_err)?;
-        let history = env
-            .create_database(&mut wtxn, Some("history_by_key"))
-            .map_err(lmdb_err)?;
-        move_hashed_layout(&env, &mut wtxn, (entries, history))?;
-        wtxn.commit().map_err(lmdb_err)?;
+        let (entries, history) = loop {
+            match create_databases(&env) {
+                // Moving an old layout can need more room than the map has: the transaction
+                // was aborted, so the map can grow before it runs again.
+                Err(e) if mdb_error(&e) == Some(MdbError::MapFull) => {
+                    let bigger = env.info().map_size.saturating_mul(2);
+                    // SAFETY: this environment is new to the process and has no transaction.
+                    unsafe { env.resize(bigger) }.map_err(lmdb_err)?;
+                }
+                other => break other?,
+            }
+        };
         let shared = Arc::new(Shared {
             env,
             entries,
@@ -282,22 +312,8 @@ impl LmdbEngine {
                 });
             drop(guard);
             match outcome {
-                Err(Error::Engine { source, .. })
-                    if matches!(
-                        source.downcast_ref::<heed::Error>(),
-                        Some(heed::Error::Mdb(MdbError::MapFull))
-                    ) =>
-                {
-                    self.grow(false)?
-                }
-                Err(Error::Engine { source, .. })
-                    if matches!(
-                        source.downcast_ref::<heed::Error>(),
-                        Some(heed::Error::Mdb(MdbError::MapResized))
-                    ) =>
-                {
-                    self.grow(true)?
-                }
+                Err(e) if mdb_error(&e) == Some(MdbError::MapFull) => self.grow(false)?,
+                Err(e) if mdb_error(&e) == Some(MdbError::MapResized) => self.grow(true)?,
                 other => return other,
             }
         }
@@ -382,51 +398,66 @@ fn describe(address: &[u8]) -> String {
 /// Moves the entries and history of the layout before `by_key` (every entry at the hash of its
 /// key, in `entries` and `history`) to their addresses now, within the transaction that opens
 /// the stash: a crash before its commit leaves the old layout whole. Records are unchanged.
+/// Entries move a batch at a time, so a large stash is never held in memory.
 fn move_hashed_layout(
     env: &Env<WithoutTls>,
     wtxn: &mut RwTxn,
     (entries, history): (Database<Bytes, Bytes>, Database<Bytes, Bytes>),
 ) -> Result<()> {
+    const BATCH: usize = 1024;
     let old = |name| -> Result<Option<Database<Bytes, Bytes>>> {
         env.open_database(wtxn, Some(name)).map_err(lmdb_err)
     };
     let (Some(old_entries), old_history) = (old("entries")?, old("history")?) else {
         return Ok(());
     };
-    // Read out first: LMDB cannot write while a cursor of the same transaction reads.
-    let mut moved: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = Vec::new(); // (old, new address, record)
-    for item in old_entries.iter(wtxn).map_err(lmdb_err)? {
-        let (digest, bytes) = item.map_err(lmdb_err)?;
-        // A record that fails its check cannot name its key: it keeps its hash as a hashed
-        // address, where scans still meet it as corrupt.
-        let address = match Record::decode(bytes, String::new) {
-            Ok(record) => address(record.key).into_owned(),
-            Err(_) => [&[HASHED][..], digest].concat(),
-        };
-        moved.push((digest.to_vec(), address, bytes.to_vec()));
-    }
-    let mut versions: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    if let Some(old_history) = old_history {
-        for (digest, address, _) in &moved {
-            let (first, last) = (history_key(digest, 0), history_key(digest, u64::MAX));
-            let range = (Bound::Included(&first[..]), Bound::Included(&last[..]));
-            for item in old_history.range(wtxn, &range).map_err(lmdb_err)? {
-                let (old_key, bytes) = item.map_err(lmdb_err)?;
-                let version = old_key.get(digest.len()..).unwrap_or_default();
-                let mut new_key = address.clone();
-                new_key.extend_from_slice(version);
-                versions.push((new_key, bytes.to_vec()));
-            }
+    let owned = |item: heed::Result<(&[u8], &[u8])>| {
+        item.map(|(k, v)| (k.to_vec(), v.to_vec()))
+            .map_err(lmdb_err)
+    };
+    loop {
+        // Read a batch out first: LMDB cannot write while a cursor of the transaction reads.
+        // Moved entries are deleted, so each batch starts where the last one ended.
+        let batch: Vec<(Vec<u8>, Vec<u8>)> = old_entries
+            .iter(wtxn)
+            .map_err(lmdb_err)?
+            .take(BATCH)
+            .map(owned)
+            .collect::<Result<_>>()?;
+        if batch.is_empty() {
+            break;
         }
+        for (digest, bytes) in &batch {
+            // A record that fails its check cannot name its key: it keeps its hash as a
+            // hashed address, where scans still meet it as corrupt.
+            let address = match Record::decode(bytes, String::new) {
+                Ok(record) => address(record.key).into_owned(),
+                Err(_) => [&[HASHED][..], digest].concat(),
+            };
+            entries.put(wtxn, &address, bytes).map_err(lmdb_err)?;
+            if let Some(old_history) = old_history {
+                let (first, last) = (history_key(digest, 0), history_key(digest, u64::MAX));
+                let range = (Bound::Included(&first[..]), Bound::Included(&last[..]));
+                let versions: Vec<(Vec<u8>, Vec<u8>)> = old_history
+                    .range(wtxn, &range)
+                    .map_err(lmdb_err)?
+                    .map(owned)
+                    .collect::<Result<_>>()?;
+                for (old_key, record) in &versions {
+                    let version = old_key.get(digest.len()..).unwrap_or_default();
+                    let new_key = [&address[..], version].concat();
+                    history.put(wtxn, &new_key, record).map_err(lmdb_err)?;
+                    old_history.delete(wtxn, old_key).map_err(lmdb_err)?;
+                }
+            }
+            old_entries.delete(wtxn, digest).map_err(lmdb_err)?;
+        }
+    }
+    // Versions without an entry had no key to move to (a removed key leaves none).
+    if let Some(old_history) = old_history {
         old_history.clear(wtxn).map_err(lmdb_err)?;
     }
-    for (_, address, record) in &moved {
-        entries.put(wtxn, address, record).map_err(lmdb_err)?;
-    }
-    for (key, record) in &versions {
-        history.put(wtxn, key, record).map_err(lmdb_err)?;
-    }
-    old_entries.clear(wtxn).map_err(lmdb_err)
+    Ok(())
 }
 
 /// The value stored under `key`, checked against the stored key bytes, borrowed from the map.
