@@ -24,10 +24,9 @@ if [ ! -x "$tools/jupyter/bin/jupyter" ]; then
     "$tools/jupyter/bin/pip" install --quiet jupyter nbconvert nbclient
 fi
 export PATH="$tools/bin:$tools/jupyter/bin:$PATH"
-# The kernel's build folder, kept between runs: building hashstash with DataFusion and polars
-# the first time takes about half an hour on two cores, later runs reuse it.
-export EVCXR_TMPDIR="$tools/evcxr-build"
-mkdir -p "$EVCXR_TMPDIR"
+# The kernel builds hashstash with DataFusion and polars in a temporary folder of its own:
+# about half an hour on two cores, every run. (Keeping that folder with EVCXR_TMPDIR made
+# evcxr 0.22 fail to load its first cell here: "dlopen failed".)
 evcxr_jupyter --install >/dev/null
 
 python3 "$here/build.py" "$here/README.ipynb"
