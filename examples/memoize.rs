@@ -1,5 +1,5 @@
 //! Memoization (feature `macros`, on by default): `stash.run`, `#[stashed_result]` and a
-//! parallel map, each result computed once and then read back.
+//! parallel map, each result computed once and then read back; invalidating results.
 //!
 //! `cargo run --example memoize`
 
@@ -52,6 +52,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "slow_add has {} stored result(s)",
         slow_add::stash()?.len()?
+    );
+    // Invalidation: one call's result (by its arguments), then the next call computes again.
+    println!(
+        "invalidated slow_add(2, 3): {}",
+        slow_add::invalidate(&(2, 3))?
+    );
+    timed("slow_add(2, 3)", || slow_add(2, 3));
+    println!(
+        "dropped all {} of slow_add's results",
+        slow_add::invalidate_all()?
     );
 
     // A parallel map: only the items without a stored result are computed.

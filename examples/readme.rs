@@ -8,7 +8,7 @@
 //! `notebooks/README.ipynb` holds the same cells, run by the evcxr Jupyter kernel.
 
 use hashstash::map::MapOptions;
-use hashstash::{Compressor, EngineKind, OnCorrupt, Serializer, Stash};
+use hashstash::{Compressor, EngineKind, OnCorrupt, Serializer, Stash, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -149,13 +149,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // ----- Under the hood -----
-    let (raw_key, raw_value) = stash.raw_items()?.next().ok_or("empty stash")??;
-    println!("{raw_key:?} is the canonical key for the stored value {raw_value:?}");
-    println!(
-        "{} is the decoded key for {}",
-        hashstash::value::to_json(&hashstash::codec::decode_key_dyn(&raw_key)?),
-        hashstash::value::to_json(&stash.codec().decode_value_dyn(&raw_value)?)
-    );
+    for item in stash.raw_items()?.take(1) {
+        let (raw_key, raw_value) = item?;
+        println!("{raw_key:?} is the canonical key for the stored value {raw_value:?}");
+        println!(
+            "{} is the decoded key for {}",
+            hashstash::value::to_json(&hashstash::codec::decode_key_dyn(&raw_key)?),
+            hashstash::value::to_json(&stash.codec().decode_value_dyn(&raw_value)?)
+        );
+    }
 
     // ----- Stashing function results -----
     let functions = Stash::builder()
@@ -281,7 +283,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .engine()
         .set(&careful.encode_key("damaged")?, b"not lz4")?;
     println!("get: {}", careful.get_value("damaged").unwrap_err());
-    let items: Vec<_> = careful.items_dyn()?.collect::<Result<_, _>>()?;
+    let items: Vec<(Value, Value)> = careful.items_dyn()?.collect::<Result<_, _>>()?;
     println!("items read: {}", items.len());
     for error in careful.skipped_corrupt() {
         println!("left out: {error}"); // one message per entry, naming its key

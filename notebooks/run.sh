@@ -6,7 +6,7 @@
 #
 # Installs what is missing: evcxr_jupyter (crates.io, into ~/.cache/hashstash-tools) and
 # Jupyter (PyPI, into a virtualenv there). The kernel builds hashstash with the `sql` and
-# `dataframe` features in its own target folder: the first run takes a while. Stashes go
+# `dataframe` features in its own target folder, which takes a while. Stashes go
 # to ~/.cache/hashstash as in the example; in the stored outputs, the home folder is
 # written `~`.
 set -euo pipefail
@@ -24,9 +24,10 @@ if [ ! -x "$tools/jupyter/bin/jupyter" ]; then
     "$tools/jupyter/bin/pip" install --quiet jupyter nbconvert nbclient
 fi
 export PATH="$tools/bin:$tools/jupyter/bin:$PATH"
-# The kernel builds hashstash with DataFusion and polars in a temporary folder of its own:
-# about half an hour on two cores, every run. (Keeping that folder with EVCXR_TMPDIR made
-# evcxr 0.22 fail to load its first cell here: "dlopen failed".)
+# The kernel builds hashstash with DataFusion and polars in a temporary folder of its own,
+# unoptimised (notebooks/evcxr.toml): about 12 minutes on two cores, every run. (Keeping
+# that folder with EVCXR_TMPDIR made evcxr 0.22 fail to load its first cell here: "dlopen
+# failed".)
 evcxr_jupyter --install >/dev/null
 
 python3 "$here/build.py" "$here/README.ipynb"

@@ -70,6 +70,7 @@ pub mod map;
 pub mod memo;
 pub mod profile;
 mod stash;
+pub mod stats;
 pub mod table;
 pub mod value;
 
@@ -79,6 +80,7 @@ pub use corrupt::OnCorrupt;
 pub use engine::{Engine, EngineKind};
 pub use error::{BoxError, Error, Result};
 pub use stash::{Stash, StashBuilder, TmpStash, Versioned};
+pub use stats::Stats;
 pub use table::{Row, Versions};
 pub use value::Value;
 

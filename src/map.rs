@@ -426,7 +426,11 @@ fn preload<A: Serialize, R: DeserializeOwned>(
     let stored = results.engine().get_many(&refs)?;
     for ((i, _), stored) in keys.iter().zip(stored) {
         match stored {
-            Some(bytes) => state.put(*i, results.decode_value(&bytes)),
+            Some(bytes) => {
+                results.counters().lookup(true);
+                state.put(*i, results.decode_value(&bytes))
+            }
+            // Counted when the item is looked up again to compute it.
             None => todo.push(*i),
         }
     }

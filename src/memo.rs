@@ -158,6 +158,37 @@ impl Stash {
         Ok(result)
     }
 
+    /// Drops the stored result of function `name` for `args`, so that the next call computes
+    /// it again; true if there was one.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let stash = hashstash::Stash::builder().root_dir(dir.path()).open()?;
+    /// fn double((x,): (u64,)) -> u64 {
+    ///     2 * x
+    /// }
+    /// let name = hashstash::memo::name_of(&double)?;
+    /// stash.run(double, (1,))?;
+    /// stash.run(double, (2,))?;
+    /// assert!(stash.invalidate_call(&name, &(1,))?);
+    /// assert!(!stash.invalidate_call(&name, &(1,))?); // already gone
+    /// assert_eq!(stash.get_func::<_, u64>(&name, &(2,))?, Some(4)); // others stay
+    /// assert_eq!(stash.invalidate_func(&name)?, 1); // every result
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn invalidate_call<A: Serialize + ?Sized>(&self, name: &str, args: &A) -> Result<bool> {
+        self.function_stash(name)?.invalidate(args)
+    }
+
+    /// Drops every stored result of function `name`; returns how many there were.
+    pub fn invalidate_func(&self, name: &str) -> Result<usize> {
+        let results = self.function_stash(name)?;
+        let stored = results.len()?;
+        results.clear()?;
+        results.counters().deleted_many(stored);
+        Ok(stored)
+    }
+
     /// The stored result of function `name` for `args`, without computing anything (the
     /// seed's `get_func`).
     pub fn get_func<A: Serialize, R: DeserializeOwned>(
@@ -168,6 +199,10 @@ impl Stash {
         self.function_stash(name)?.get(args)
     }
 }
+
+/// Used by `#[stashed_result]`: the trait its `invalidate(args)` asks of its arguments.
+#[doc(hidden)]
+pub use serde::Serialize as __Serialize;
 
 /// Where a `#[stashed_result]` function's result is stored: its function stash and key,
 /// or why there is none (the function then runs without its stash).
@@ -248,10 +283,14 @@ fn lookup<A: Serialize, R: DeserializeOwned>(results: &Stash, args: &A) -> Resul
 /// [`lookup`] of encoded key bytes.
 fn lookup_key<R: DeserializeOwned>(results: &Stash, key: Vec<u8>) -> Result<Lookup<R>> {
     if let Some(stored) = results.engine().get(&key)? {
+        results.counters().lookup(true);
         return Ok(Lookup::Stored(results.decode_value(&stored)?));
     }
     let lock = ComputeLock::take(results, &key)?;
-    match results.engine().get(&key)? {
+    let stored = results.engine().get(&key)?;
+    // One lookup, counted by its outcome: found if whoever held the lock stored it.
+    results.counters().lookup(stored.is_some());
+    match stored {
         Some(stored) => Ok(Lookup::Stored(results.decode_value(&stored)?)),
         None => Ok(Lookup::Missing(key, lock)),
     }
@@ -259,7 +298,10 @@ fn lookup_key<R: DeserializeOwned>(results: &Stash, key: Vec<u8>) -> Result<Look
 
 /// Stores `result` under the key bytes `key`.
 fn save<R: Serialize>(results: &Stash, key: &[u8], result: &R) -> Result<()> {
-    results.engine().set(key, &results.encode_value(result)?)
+    let value = results.encode_value(result)?;
+    results.engine().set(key, &value)?;
+    results.counters().wrote(1, key.len() + value.len());
+    Ok(())
 }
 
 /// Makes a computation happen once when several threads or processes ask for the same

@@ -5,6 +5,7 @@ use crate::config::{tilde, FormatRecord, StashConfig, FORMAT_FILENAME};
 use crate::corrupt::{CorruptEntries, OnCorrupt};
 use crate::engine::{Engine, EngineKind};
 use crate::error::{Error, Result};
+use crate::stats::Counters;
 use crate::value::Value;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::fmt;
@@ -40,6 +41,16 @@ struct Inner {
     corrupt: CorruptEntries,
     /// Function stashes opened through this one, by function name (see `memo.rs`).
     functions: std::sync::Mutex<std::collections::HashMap<String, Stash>>,
+    /// What this handle did (see `stats.rs`).
+    stats: Counters,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let counts = self.stats.take(self.engine.evictions());
+        // Best effort: a drop cannot report errors, and counts are statistics, not data.
+        let _ = crate::stats::flush(&self.config, counts);
+    }
 }
 
 /// A value with its version number and write time (from [`Stash::get_all_with_metadata`]).
@@ -327,12 +338,18 @@ impl Stash {
                 engine,
                 corrupt: CorruptEntries::default(),
                 functions: Default::default(),
+                stats: Counters::default(),
             }),
         };
         if clear {
             stash.clear()?;
         }
         Ok(stash)
+    }
+
+    /// This handle's live counts (see `stats.rs`).
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.inner.stats
     }
 
     /// The stash's config.
@@ -407,9 +424,10 @@ impl Stash {
             let mut decoded = None;
             let codec = &self.inner.codec;
             // Decoded where the engine holds the bytes (LMDB: its memory map), without a copy.
-            self.inner.engine.get_with(key, &mut |bytes| {
+            let found = self.inner.engine.get_with(key, &mut |bytes| {
                 decoded = Some(codec.decode_value(bytes));
             })?;
+            self.inner.stats.lookup(found);
             decoded.transpose().map_err(|e: Error| e.for_entry(key))
         })
     }
@@ -431,7 +449,9 @@ impl Stash {
     /// The value under `key` as a dynamic [`Value`].
     pub fn get_value<K: ?Sized + Serialize>(&self, key: &K) -> Result<Option<Value>> {
         let key = codec::encode_key(key)?;
-        match self.inner.engine.get(&key)? {
+        let stored = self.inner.engine.get(&key)?;
+        self.inner.stats.lookup(stored.is_some());
+        match stored {
             Some(bytes) => self
                 .inner
                 .codec
@@ -450,7 +470,9 @@ impl Stash {
     ) -> Result<()> {
         let key = codec::encode_key(key)?;
         let value = self.inner.codec.encode_value(value)?;
-        self.inner.engine.set(&key, &value)
+        self.inner.engine.set(&key, &value)?;
+        self.inner.stats.wrote(1, key.len() + value.len());
+        Ok(())
     }
 
     /// Whether `key` is in the stash.
@@ -460,19 +482,32 @@ impl Stash {
 
     /// Removes `key` (all its versions); true if it was there.
     pub fn remove<K: ?Sized + Serialize>(&self, key: &K) -> Result<bool> {
-        self.inner.engine.remove(&codec::encode_key(key)?)
+        let removed = self.inner.engine.remove(&codec::encode_key(key)?)?;
+        self.inner.stats.deleted(removed);
+        Ok(removed)
+    }
+
+    /// Drops what is cached under `key` (all its versions), so that the next lookup misses;
+    /// true if something was removed. The same as [`Stash::remove`], named for caches; for a
+    /// memoized function's results see [`Stash::invalidate_call`] and
+    /// [`Stash::invalidate_func`].
+    pub fn invalidate<K: ?Sized + Serialize>(&self, key: &K) -> Result<bool> {
+        self.remove(key)
     }
 
     /// Removes `key` and returns its (latest) value, or `None` if it was not there. Not atomic
     /// against another writer of the same key between the read and the removal.
     pub fn pop<K: ?Sized + Serialize, V: DeserializeOwned>(&self, key: &K) -> Result<Option<V>> {
         let key = codec::encode_key(key)?;
-        let Some(bytes) = self.inner.engine.get(&key)? else {
+        let stored = self.inner.engine.get(&key)?;
+        self.inner.stats.lookup(stored.is_some());
+        let Some(bytes) = stored else {
             return Ok(None);
         };
         // Decode before removing: a value that does not decode is not lost.
         let value = self.inner.codec.decode_value(&bytes)?;
-        self.inner.engine.remove(&key)?;
+        let removed = self.inner.engine.remove(&key)?;
+        self.inner.stats.deleted(removed);
         Ok(Some(value))
     }
 
@@ -536,7 +571,10 @@ impl Stash {
             .engine
             .get_many(&refs)?
             .into_iter()
-            .map(|v| v.map(|b| self.inner.codec.decode_value(&b)).transpose())
+            .map(|v| {
+                self.inner.stats.lookup(v.is_some());
+                v.map(|b| self.inner.codec.decode_value(&b)).transpose()
+            })
             .collect()
     }
 
@@ -585,7 +623,34 @@ impl Stash {
             .iter()
             .map(|(k, v)| (k.as_slice(), v.as_slice()))
             .collect();
-        self.inner.engine.set_many(&refs)
+        self.inner.engine.set_many(&refs)?;
+        let bytes = batch.iter().map(|(k, v)| k.len() + v.len()).sum();
+        self.inner.stats.wrote(batch.len(), bytes);
+        Ok(())
+    }
+
+    // ----- stored bytes -----
+
+    /// The stored value bytes under canonical key bytes: [`Engine::get`], counted in the
+    /// handle's [`Stats`](crate::Stats) (the CLI reads through these).
+    pub fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let stored = self.inner.engine.get(key)?;
+        self.inner.stats.lookup(stored.is_some());
+        Ok(stored)
+    }
+
+    /// Stores encoded value bytes under canonical key bytes: [`Engine::set`], counted.
+    pub fn set_raw(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.inner.engine.set(key, value)?;
+        self.inner.stats.wrote(1, key.len() + value.len());
+        Ok(())
+    }
+
+    /// Removes canonical key bytes: [`Engine::remove`], counted.
+    pub fn remove_raw(&self, key: &[u8]) -> Result<bool> {
+        let removed = self.inner.engine.remove(key)?;
+        self.inner.stats.deleted(removed);
+        Ok(removed)
     }
 
     // ----- iteration -----

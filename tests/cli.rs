@@ -660,3 +660,34 @@ fn profile_draws_the_four_figures() {
         assert!(bytes.len() > 10_000, "{name}: {} bytes", bytes.len());
     }
 }
+
+#[test]
+fn info_shows_what_the_stash_has_seen() {
+    let cli = Cli::new();
+    cli.ok(&["set", r#""a""#, "1"]);
+    cli.ok(&["set", r#""b""#, "2"]);
+    cli.ok(&["get", r#""a""#]);
+    cli.fails(&["get", r#""missing""#], 1);
+    cli.ok(&["del", r#""b""#]);
+    cli.ok(&["keys"]);
+    let info: serde_json::Value = serde_json::from_str(&cli.ok(&["info"])).unwrap();
+    let stats = &info["stats"];
+    assert_eq!(stats["sets"], 2, "{info}");
+    assert_eq!(stats["hits"], 1, "{info}");
+    assert_eq!(stats["misses"], 1, "{info}");
+    assert_eq!(stats["deletes"], 1, "{info}");
+    assert_eq!(stats["evictions"], 0, "{info}");
+    assert_eq!(stats["hit_rate"], 0.5, "{info}");
+    assert!(stats["bytes_written"].as_u64().unwrap() > 4, "{info}");
+    assert_eq!(info["entries"], 1, "the totals are not entries");
+    // Opened by its folder, the stash finds the same totals.
+    let dir = cli.root.path().join("default_stash/main");
+    let folder = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.join("data.db").exists())
+        .unwrap();
+    let by_path: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["--path", folder.to_str().unwrap(), "info"])).unwrap();
+    assert_eq!(by_path["stats"], info["stats"]);
+}

@@ -1,7 +1,9 @@
 //! The conformance suite: every dictionary behaviour, stamped out for every engine.
 //!
-//! An engine joins by adding one line to the `engines!` invocation at the bottom.
+//! An engine joins by adding one line to the `engine_suite!` invocations at the bottom. The
+//! cache semantics (`cache.rs`) are stamped out here too.
 
+pub use crate::cache::*;
 use crate::common::{append_stash, builder, stash};
 use hashstash::{EngineKind, Error, Stash, Value};
 use serde::{Deserialize, Serialize};
@@ -424,7 +426,10 @@ macro_rules! engine_suite {
                 update_from_other_stashes, clear_and_reopen, append_mode_versions,
                 append_mode_many_versions_and_batches, not_append_mode_keeps_one_version,
                 format_conflict_is_refused, tmp_and_sub, threads_lose_nothing,
-                values_of_every_shape, display_and_dict);
+                values_of_every_shape, display_and_dict,
+                // Cache semantics (tests/cache.rs)
+                stats_count_what_the_handle_did, stats_outlive_their_handles,
+                invalidate_memoized_results);
         }
     };
     (@tests $engine:expr; $($test:ident),* $(,)?) => {

@@ -83,6 +83,13 @@ fn least_recently_stored_items_are_evicted_first() {
     let kept: Vec<u64> = (0..10).filter(|i| s.contains(i).unwrap()).collect();
     assert_eq!(kept, [7, 8, 9]);
     assert_eq!(s.len().unwrap(), 3);
+    assert_eq!(
+        s.stats().evictions,
+        7,
+        "evictions are counted in the handle's stats"
+    );
+    assert_eq!(s.reset_stats().evictions, 7);
+    assert_eq!(s.stats().evictions, 0);
     assert_eq!(value_files(&s.path()), 3, "evicted items' files are gone");
     for i in kept {
         assert_eq!(

@@ -1,6 +1,6 @@
 //! `notebooks/README.ipynb` holds the cells of `examples/readme.rs`: this fails when one is
 //! edited without the other (rebuild with `python3 notebooks/build.py`, execute with
-//! `bash notebooks/run.sh`).
+//! `bash notebooks/run.sh`), and when the committed notebook was not run top to bottom.
 
 use serde_json::Value;
 use std::path::Path;
@@ -54,5 +54,40 @@ fn the_notebook_runs_the_code_of_the_readme_example() {
         fresh.len(),
         "notebooks/README.ipynb and examples/readme.rs have different sections: \
          run `bash notebooks/run.sh`"
+    );
+}
+
+/// The committed notebook was executed top to bottom: every code cell has run, in order, and
+/// none ended in an error.
+#[test]
+fn the_notebook_was_executed_without_errors() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let notebook = read(&root.join("notebooks/README.ipynb"));
+    let cells = notebook["cells"].as_array().expect("a notebook has cells");
+    let mut last = 0;
+    for (i, cell) in cells.iter().enumerate() {
+        if cell["cell_type"] != "code" {
+            continue;
+        }
+        let count = cell["execution_count"].as_u64().unwrap_or_else(|| {
+            panic!("cell {i} of notebooks/README.ipynb never ran: run `bash notebooks/run.sh`")
+        });
+        assert!(
+            count > last,
+            "cell {i} ran out of order ({count} after {last})"
+        );
+        last = count;
+        let outputs = cell["outputs"].as_array().expect("a code cell has outputs");
+        for output in outputs {
+            assert_ne!(
+                output["output_type"], "error",
+                "cell {i} of notebooks/README.ipynb failed: {output}"
+            );
+        }
+    }
+    let text = serde_json::to_string(&notebook).unwrap();
+    assert!(
+        text.contains("call 2: 6 animals, read back"),
+        "the stored outputs are the walk-through's"
     );
 }

@@ -1,5 +1,6 @@
 //! The one integration-test binary: every test module is listed here.
 
+mod cache;
 mod cli;
 mod codecs;
 mod common;

@@ -385,6 +385,23 @@ fn generate(options: Options, function: ItemFn, kind: Kind) -> syn::Result<Token
             pub fn stash() -> ::hashstash::Result<::hashstash::Stash> {
                 super::#parent_fn()?.function_stash(&self::stash_name())
             }
+
+            /// Drops the stored result of one call, so that the next call with these
+            /// arguments computes it again; true if there was one. `args` is what results are
+            /// keyed by: for `#[stashed_result]` the tuple of the function's arguments in order
+            /// (ignored ones left out), owned or borrowed: `(a, b)`, or `(x,)` for one
+            /// argument; for `#[stash_mapped]` the item.
+            pub fn invalidate<A>(args: &A) -> ::hashstash::Result<bool>
+            where
+                A: ::hashstash::memo::__Serialize + ?Sized,
+            {
+                self::stash()?.invalidate(args)
+            }
+
+            /// Drops every stored result of the function; returns how many there were.
+            pub fn invalidate_all() -> ::hashstash::Result<usize> {
+                super::#parent_fn()?.invalidate_func(&self::stash_name())
+            }
         }
     };
 

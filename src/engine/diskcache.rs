@@ -56,6 +56,8 @@ pub struct DiskcacheEngine {
     policy: EvictionPolicy,
     /// fsync value files and commits (`StashConfig::sync`).
     sync: bool,
+    /// Rows evicted through this handle (`Engine::evictions`).
+    evictions: std::sync::atomic::AtomicU64,
 }
 
 /// One stored item's value: inline bytes or a file name below the folder.
@@ -103,6 +105,7 @@ impl DiskcacheEngine {
             append_mode: config.append_mode,
             size_limit: config.size_limit,
             policy: config.eviction_policy,
+            evictions: Default::default(),
             sync: config.sync,
         })
     }
@@ -232,11 +235,13 @@ impl DiskcacheEngine {
         Ok(orphans)
     }
 
-    /// Evicts the least recently stored items until the total fits; returns their files.
-    fn evict(&self, tx: &Connection) -> Result<Vec<String>> {
+    /// Evicts the least recently stored items until the total fits; returns their files and
+    /// how many rows it removed.
+    fn evict(&self, tx: &Connection) -> Result<(Vec<String>, u64)> {
         let mut files = Vec::new();
+        let mut evicted = 0;
         if self.policy == EvictionPolicy::None {
-            return Ok(files);
+            return Ok((files, evicted));
         }
         loop {
             let total: i64 = tx
@@ -245,7 +250,7 @@ impl DiskcacheEngine {
                 })
                 .map_err(sql_err)?;
             if total.max(0) as u64 <= self.size_limit {
-                return Ok(files);
+                return Ok((files, evicted));
             }
             let oldest: Option<(i64, i64, Option<String>)> = tx
                 .query_row(
@@ -256,12 +261,13 @@ impl DiskcacheEngine {
                 .optional()
                 .map_err(sql_err)?;
             let Some((rowid, size, file)) = oldest else {
-                return Ok(files);
+                return Ok((files, evicted));
             };
             tx.execute("DELETE FROM entries WHERE rowid = ?1", [rowid])
                 .map_err(sql_err)?;
             add_size(tx, -size)?;
             files.extend(file);
+            evicted += 1;
         }
     }
 
@@ -277,12 +283,15 @@ impl DiskcacheEngine {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(sql_err)?;
             let mut freed = f(&tx, &mut created)?;
-            freed.extend(self.evict(&tx)?);
+            let (evicted_files, evicted) = self.evict(&tx)?;
+            freed.extend(evicted_files);
             tx.commit().map_err(sql_err)?;
-            Ok(freed)
+            Ok((freed, evicted))
         })();
         match outcome {
-            Ok(freed) => {
+            Ok((freed, evicted)) => {
+                self.evictions
+                    .fetch_add(evicted, std::sync::atomic::Ordering::Relaxed);
                 if !freed.is_empty() {
                     give_back_free_pages(&conn);
                 }
@@ -496,6 +505,10 @@ impl Engine for DiskcacheEngine {
         tx.commit().map_err(sql_err)?;
         give_back_free_pages(&conn);
         Ok(())
+    }
+
+    fn evictions(&self) -> u64 {
+        self.evictions.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn disk_usage(&self) -> Result<u64> {

@@ -177,6 +177,12 @@ pub trait Engine: Send + Sync + Debug {
         Ok(())
     }
 
+    /// How many entries this engine handle has removed to keep within the stash's size
+    /// limit since it was opened (for [`crate::Stats::evictions`]).
+    fn evictions(&self) -> u64 {
+        0
+    }
+
     /// Bytes the engine occupies on disk (0 for memory and servers).
     fn disk_usage(&self) -> Result<u64> {
         Ok(0)

@@ -161,6 +161,8 @@ impl<'a> Loader<'a> {
             .map(|(k, v)| (k.as_slice(), v.as_slice()))
             .collect();
         self.stash.engine().set_many(&refs)?;
+        let bytes = refs.iter().map(|(k, v)| k.len() + v.len()).sum();
+        self.stash.counters().wrote(refs.len(), bytes);
         self.count += self.batch.len();
         self.batch.clear();
         (self.progress)(self.count);

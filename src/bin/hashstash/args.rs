@@ -86,7 +86,8 @@ pub enum Command {
     Items,
     /// Print the number of keys.
     Len,
-    /// Print the stash's config, path, entry count and bytes on disk.
+    /// Print the stash's config, path, entry count, bytes on disk, and the counts of
+    /// hits, misses, sets, deletes, evictions and bytes written over its life.
     Info,
     /// Remove every entry.
     Clear,

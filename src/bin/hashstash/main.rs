@@ -84,7 +84,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Set { key, value } => {
             let key = key_bytes(&key)?;
             let value = codec.encode_value_dyn(&parse_json("VALUE", &value)?)?;
-            engine.set(&key, &value)?;
+            stash.set_raw(&key, &value)?;
         }
         Command::Get {
             key,
@@ -114,7 +114,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 }
                 print_json(&mut out, &serde_json::Value::Array(rows))?;
             } else {
-                let Some(stored) = engine.get(&key)? else {
+                let Some(stored) = stash.get_raw(&key)? else {
                     return Err(Error::KeyNotFound { key: key_text });
                 };
                 let decoded = codec.decode_value_dyn(&stored);
@@ -125,7 +125,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             }
         }
         Command::Del { key } => {
-            if !engine.remove(&key_bytes(&key)?)? {
+            if !stash.remove_raw(&key_bytes(&key)?)? {
                 return Err(Error::KeyNotFound { key });
             }
         }
@@ -151,6 +151,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 "config": stash.to_dict(),
                 "entries": stash.len()?,
                 "bytes_on_disk": stash.disk_usage()?,
+                "stats": stats_json(&stash.lifetime_stats()?),
             });
             writeln!(
                 out,
@@ -194,6 +195,13 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
     })?;
     report_skipped(&stash);
     Ok(ExitCode::SUCCESS)
+}
+
+/// A stash's lifetime counts, with its hit rate.
+fn stats_json(stats: &hashstash::Stats) -> serde_json::Value {
+    let mut json = serde_json::to_value(stats).unwrap_or_default();
+    json["hit_rate"] = stats.hit_rate().into();
+    json
 }
 
 /// Under `--on-corrupt skip`: how many entries were left out, and the first few by name.
