@@ -69,6 +69,7 @@ fn main() {
             key: &raw_keys[i],
             version: 1,
             timestamp_micros: 0,
+            expires_micros: None,
             value: &values[i],
         };
         (raw_keys[i].clone(), record.encode().expect("record"))

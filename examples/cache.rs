@@ -1,9 +1,10 @@
-//! Cache semantics: what a stash has seen (its stats, per handle and over its life) and
-//! invalidating entries so that they are computed again.
+//! Cache semantics: what a stash has seen (its stats, per handle and over its life),
+//! invalidating entries so that they are computed again, and entries that expire.
 //!
 //! `cargo run --example cache`
 
 use hashstash::Stash;
+use std::time::Duration;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let builder = Stash::builder().dbname("examples_cache").clear(true);
@@ -30,5 +31,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         lifetime.misses - before.misses,
         lifetime.deletes - before.deletes
     );
+
+    // Expiry: a stash-wide time to live, and a per-write one.
+    let fresh = Stash::builder()
+        .dbname("examples_cache_ttl")
+        .ttl(Duration::from_millis(200))
+        .clear(true)
+        .open()?;
+    fresh.set("quote", "valid for 200 ms")?;
+    fresh.set_with_ttl("rate", &1.08, Duration::from_secs(3600))?;
+    println!("quote now: {:?}", fresh.get::<_, String>("quote")?);
+    std::thread::sleep(Duration::from_millis(250));
+    println!("quote later: {:?}", fresh.get::<_, String>("quote")?);
+    println!("rate later: {:?}", fresh.get::<_, f64>("rate")?);
+    println!("stored before pruning: {}", fresh.len()?);
+    println!("pruned: {}", fresh.prune_expired()?);
+    println!("stored after pruning: {}", fresh.len()?);
     Ok(())
 }

@@ -96,6 +96,13 @@ pub struct StashConfig {
     /// syncs every commit either way). See "Durability" in RELIABILITY.md for each engine.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sync: bool,
+    /// How long an entry written through this handle is served, in milliseconds; `None`
+    /// (the default): until it is replaced or removed. A handle option like `timeout_ms`, not
+    /// part of the stash's format: each write records its own expiry
+    /// ([`crate::Stash::set_with_ttl`] overrides it per write). Sub-stashes and function
+    /// stashes inherit it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_ms: Option<u64>,
 }
 
 /// What a size-limited engine evicts when it is full.
@@ -147,6 +154,7 @@ impl std::fmt::Debug for StashConfig {
             .field("size_limit", &self.size_limit)
             .field("eviction_policy", &self.eviction_policy)
             .field("sync", &self.sync)
+            .field("ttl_ms", &self.ttl_ms)
             .finish()
     }
 }
@@ -251,6 +259,7 @@ impl Default for StashConfig {
             size_limit: default_size_limit(),
             eviction_policy: EvictionPolicy::default(),
             sync: false,
+            ttl_ms: None,
         }
     }
 }

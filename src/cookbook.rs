@@ -7,6 +7,7 @@
 //! - [Share a cache through Redis](#share-a-cache-through-redis)
 //! - [Migrate a stash to another engine](#migrate-a-stash-to-another-engine)
 //! - [Keep every version of a value](#keep-every-version-of-a-value)
+//! - [Expire results and drop stale ones](#expire-results-and-drop-stale-ones)
 //!
 //! Every recipe keeps its stashes in a temporary folder; in your code, leave `root_dir` out
 //! to use `~/.cache/hashstash` (or `$HASHSTASH_ROOT_DIR`).
@@ -206,5 +207,37 @@
 //! assert_eq!(stash.get_all::<_, i32>("price")?, vec![10, 12]);
 //! let versions = stash.get_all_with_metadata::<_, i32>("price")?;
 //! assert_eq!(versions.iter().map(|v| v.version).collect::<Vec<_>>(), vec![1, 2]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Expire results and drop stale ones
+//!
+//! A ttl on the builder makes everything written through the handle expire (a per-write
+//! [`Stash::set_with_ttl`](crate::Stash::set_with_ttl) overrides it); an expired result of a
+//! memoized function is computed again. [`Stash::invalidate_call`](crate::Stash::invalidate_call)
+//! drops one stored result now, [`Stash::prune_expired`](crate::Stash::prune_expired) gives
+//! the room of expired entries back, and [`Stash::stats`](crate::Stash::stats) shows what the
+//! cache did.
+//!
+//! ```
+//! # let dir = tempfile::tempdir()?;
+//! use hashstash::Stash;
+//! use std::time::Duration;
+//!
+//! let prices = Stash::builder()
+//!     .root_dir(dir.path())
+//!     .ttl(Duration::from_secs(3600)) // an hour-old price is a miss
+//!     .open()?;
+//! let fetch = |item: String| item.len() as f64 * 1.5; // a slow lookup, say
+//! let price = prices.run_named("price", fetch, "apples".to_owned())?;
+//! assert_eq!(prices.run_named("price", fetch, "apples".to_owned())?, price); // read back
+//!
+//! // The supplier changed its price list: drop that result now.
+//! assert!(prices.invalidate_call("price", &"apples")?);
+//! prices.run_named("price", fetch, "apples".to_owned())?; // computed again
+//!
+//! prices.prune_expired()?; // nothing has expired yet
+//! let stats = prices.function_stash("price")?.stats();
+//! assert_eq!((stats.hits, stats.misses), (1, 2));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

@@ -298,10 +298,7 @@ fn lookup_key<R: DeserializeOwned>(results: &Stash, key: Vec<u8>) -> Result<Look
 
 /// Stores `result` under the key bytes `key`.
 fn save<R: Serialize>(results: &Stash, key: &[u8], result: &R) -> Result<()> {
-    let value = results.encode_value(result)?;
-    results.engine().set(key, &value)?;
-    results.counters().wrote(1, key.len() + value.len());
-    Ok(())
+    results.set_raw(key, &results.encode_value(result)?)
 }
 
 /// Makes a computation happen once when several threads or processes ask for the same

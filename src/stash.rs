@@ -3,7 +3,7 @@
 use crate::codec::{self, Codec};
 use crate::config::{tilde, FormatRecord, StashConfig, FORMAT_FILENAME};
 use crate::corrupt::{CorruptEntries, OnCorrupt};
-use crate::engine::{Engine, EngineKind};
+use crate::engine::{self, Engine, EngineKind, WriteMeta};
 use crate::error::{Error, Result};
 use crate::stats::Counters;
 use crate::value::Value;
@@ -200,9 +200,40 @@ impl StashBuilder {
     /// Opens an existing stash folder (`<engine>.<serializer>.<compress>[+b64]`, or its
     /// `data.db`), taking engine and format from what the folder recorded; the builder's
     /// other format options are ignored, its runtime options (`sync`, `timeout_ms`,
-    /// `lease_ms`, `size_limit`, `eviction_policy`) apply.
+    /// `lease_ms`, `size_limit`, `eviction_policy`, `ttl_ms`) apply.
     pub fn path(mut self, path: impl AsRef<Path>) -> Self {
         self.path = Some(path.as_ref().to_path_buf());
+        self
+    }
+    /// How long entries written through the stash are served (see
+    /// [`StashConfig::ttl_ms`]); after it, they are misses for every read and
+    /// [`Stash::prune_expired`] removes them.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// use std::time::Duration;
+    /// let stash = hashstash::Stash::builder()
+    ///     .root_dir(dir.path())
+    ///     .ttl(Duration::from_millis(50))
+    ///     .open()?;
+    /// stash.set("soon gone", &1)?;
+    /// stash.set_with_ttl("kept", &2, Duration::from_secs(3600))?; // a per-write override
+    /// assert!(stash.contains("soon gone")?);
+    /// std::thread::sleep(Duration::from_millis(60));
+    /// assert_eq!(stash.get::<_, i32>("soon gone")?, None); // expired: a miss
+    /// assert_eq!(stash.get::<_, i32>("kept")?, Some(2));
+    /// assert_eq!(stash.len()?, 2); // counted until pruned
+    /// assert_eq!(stash.prune_expired()?, 1);
+    /// assert_eq!(stash.len()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.config.ttl_ms = Some(ttl.as_millis().try_into().unwrap_or(u64::MAX));
+        self
+    }
+    /// [`StashBuilder::ttl`] in milliseconds (as `#[stashed_result(ttl_ms = ...)]` gives it).
+    pub fn ttl_ms(mut self, ttl_ms: u64) -> Self {
+        self.config.ttl_ms = Some(ttl_ms);
         self
     }
     /// Starts from a whole config.
@@ -227,6 +258,7 @@ impl StashBuilder {
                 lease_ms: self.config.lease_ms,
                 size_limit: self.config.size_limit,
                 eviction_policy: self.config.eviction_policy,
+                ttl_ms: self.config.ttl_ms,
                 ..config_from_path(path)?
             },
             None => self.resolved_config()?,
@@ -470,9 +502,47 @@ impl Stash {
     ) -> Result<()> {
         let key = codec::encode_key(key)?;
         let value = self.inner.codec.encode_value(value)?;
-        self.inner.engine.set(&key, &value)?;
+        self.set_raw(&key, &value)
+    }
+
+    /// Stores `value` under `key` to be served for `ttl` (instead of the stash's
+    /// [`StashConfig::ttl_ms`]); after it, the entry is a miss for every read.
+    pub fn set_with_ttl<K: ?Sized + Serialize, V: ?Sized + Serialize>(
+        &self,
+        key: &K,
+        value: &V,
+        ttl: std::time::Duration,
+    ) -> Result<()> {
+        let key = codec::encode_key(key)?;
+        let value = self.inner.codec.encode_value(value)?;
+        let meta = WriteMeta {
+            timestamp_micros: None,
+            expires_micros: Some(expiry_after(ttl)),
+        };
+        self.inner.engine.set_many_with(&[(&key, &value)], meta)?;
         self.inner.stats.wrote(1, key.len() + value.len());
         Ok(())
+    }
+
+    /// Removes every expired entry (with all its versions); returns how many. Expired
+    /// entries are misses for every read already: this gives their room back. Redis and
+    /// MongoDB also remove them on their own.
+    pub fn prune_expired(&self) -> Result<u64> {
+        let removed = self.inner.engine.prune_expired(engine::now_micros())?;
+        self.inner.stats.deleted_many(removed as usize);
+        Ok(removed)
+    }
+
+    /// What a write through this handle records: its expiry, from the stash's ttl.
+    fn write_meta(&self) -> WriteMeta {
+        WriteMeta {
+            timestamp_micros: None,
+            expires_micros: self
+                .inner
+                .config
+                .ttl_ms
+                .map(|ms| expiry_after(std::time::Duration::from_millis(ms))),
+        }
     }
 
     /// Whether `key` is in the stash.
@@ -623,7 +693,7 @@ impl Stash {
             .iter()
             .map(|(k, v)| (k.as_slice(), v.as_slice()))
             .collect();
-        self.inner.engine.set_many(&refs)?;
+        self.inner.engine.set_many_with(&refs, self.write_meta())?;
         let bytes = batch.iter().map(|(k, v)| k.len() + v.len()).sum();
         self.inner.stats.wrote(batch.len(), bytes);
         Ok(())
@@ -639,9 +709,16 @@ impl Stash {
         Ok(stored)
     }
 
-    /// Stores encoded value bytes under canonical key bytes: [`Engine::set`], counted.
+    /// Stores encoded value bytes under canonical key bytes: [`Engine::set`], counted, with
+    /// the stash's ttl.
     pub fn set_raw(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.inner.engine.set(key, value)?;
+        match self.inner.config.ttl_ms {
+            None => self.inner.engine.set(key, value)?,
+            Some(_) => self
+                .inner
+                .engine
+                .set_many_with(&[(key, value)], self.write_meta())?,
+        }
         self.inner.stats.wrote(1, key.len() + value.len());
         Ok(())
     }
@@ -851,6 +928,12 @@ impl Stash {
         let stash = Stash::open_config(config, true)?;
         Ok(TmpStash { stash: Some(stash) })
     }
+}
+
+/// The expiry of a write made now to be served for `ttl`, µs since the epoch.
+fn expiry_after(ttl: std::time::Duration) -> i64 {
+    let ttl = i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX);
+    engine::now_micros().saturating_add(ttl)
 }
 
 fn unique_name() -> String {

@@ -1,8 +1,11 @@
-//! Cache semantics on every engine (stamped out by `conformance.rs`): stats, invalidation.
+//! Cache semantics on every engine (stamped out by `conformance.rs`): stats, invalidation,
+//! expiry.
 
-use crate::common::{builder, stash};
+use crate::common::{append_stash, builder, stash};
+use hashstash::engine::WriteMeta;
 use hashstash::{EngineKind, Stash, Stats};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 /// The key and value bytes a write of `(key, value)` hands the engine.
 fn written<K: serde::Serialize + ?Sized, V: serde::Serialize + ?Sized>(
@@ -159,5 +162,165 @@ pub fn invalidate_memoized_results(engine: EngineKind) {
         calls.load(Ordering::SeqCst),
         5,
         "recomputed after invalidating all"
+    );
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+pub fn expiry_makes_entries_misses(engine: EngineKind) {
+    let (_d, s) = stash(engine);
+    // An expiry of zero has passed as soon as it is written: no test waits on a clock.
+    s.set_with_ttl("gone", &1, Duration::ZERO).unwrap();
+    s.set_with_ttl("kept", &2, HOUR).unwrap();
+    s.set("plain", &3).unwrap();
+    assert_eq!(s.get::<_, i32>("gone").unwrap(), None);
+    assert_eq!(s.get_value("gone").unwrap(), None);
+    assert!(!s.contains("gone").unwrap());
+    assert_eq!(s.get::<_, i32>("kept").unwrap(), Some(2));
+    assert!(s.contains("kept").unwrap());
+    assert_eq!(
+        s.get_many::<_, i32, _>(["gone", "kept", "plain"]).unwrap(),
+        [None, Some(2), Some(3)]
+    );
+    let mut keys: Vec<String> = s.keys().unwrap().map(Result::unwrap).collect();
+    keys.sort();
+    assert_eq!(keys, ["kept", "plain"]);
+    assert_eq!(s.items::<String, i32>().unwrap().count(), 2);
+    assert_eq!(s.raw_items().unwrap().count(), 2);
+    assert!(s.get_all::<_, i32>("gone").unwrap().is_empty());
+    let engine_versions = s.engine().versions(&s.encode_key("kept").unwrap()).unwrap();
+    assert!(engine_versions[0].expires_micros.is_some());
+    assert_eq!(
+        s.len().unwrap(),
+        3,
+        "len counts expired entries until they are pruned"
+    );
+    #[cfg(feature = "sql")]
+    {
+        use crate::sql::single_i64;
+        assert_eq!(single_i64(&s.sql("SELECT count(*) FROM stash").unwrap()), 2);
+        let lookup = s.sql(r#"SELECT count(*) FROM stash WHERE _key = 'gone'"#);
+        assert_eq!(single_i64(&lookup.unwrap()), 0, "a key lookup misses too");
+    }
+
+    assert_eq!(s.prune_expired().unwrap(), 1);
+    assert_eq!(s.prune_expired().unwrap(), 0);
+    assert_eq!(s.len().unwrap(), 2);
+    assert_eq!(s.get::<_, i32>("kept").unwrap(), Some(2));
+    assert_eq!(s.stats().deletes, 1, "a pruned entry is a delete");
+
+    // A write replaces an expired entry like any other.
+    s.set_with_ttl("again", &4, Duration::ZERO).unwrap();
+    s.set("again", &5).unwrap();
+    assert_eq!(s.get::<_, i32>("again").unwrap(), Some(5));
+    assert_eq!(s.prune_expired().unwrap(), 0);
+}
+
+pub fn a_stash_wide_ttl_applies_to_every_write(engine: EngineKind) {
+    let (_d, b) = builder(engine);
+    let s = b.clone().ttl(Duration::ZERO).open().unwrap();
+    s.set("a", &1).unwrap();
+    s.set_many([("b", &2)]).unwrap();
+    s.update([("c", 3)]).unwrap();
+    s.set_with_ttl("d", &4, HOUR).unwrap();
+    for key in ["a", "b", "c"] {
+        assert_eq!(s.get::<_, i32>(key).unwrap(), None, "{key}");
+    }
+    assert_eq!(
+        s.get::<_, i32>("d").unwrap(),
+        Some(4),
+        "a per-write ttl wins"
+    );
+    let sub = s.sub("child").unwrap();
+    sub.set("x", &1).unwrap();
+    assert_eq!(
+        sub.get::<_, i32>("x").unwrap(),
+        None,
+        "sub-stashes inherit the ttl"
+    );
+    // The ttl is the handle's, not the stash's: another handle without one keeps entries.
+    let plain = b.open().unwrap();
+    plain.set("e", &5).unwrap();
+    assert_eq!(s.get::<_, i32>("e").unwrap(), Some(5));
+    assert_eq!(s.prune_expired().unwrap(), 3);
+}
+
+pub fn expiry_in_append_mode_hides_the_entry_until_rewritten(engine: EngineKind) {
+    let (_d, s) = append_stash(engine);
+    s.set("k", &1).unwrap();
+    s.set_with_ttl("k", &2, Duration::ZERO).unwrap();
+    assert_eq!(s.get::<_, i32>("k").unwrap(), None);
+    assert!(s.get_all::<_, i32>("k").unwrap().is_empty());
+    assert!(!s.contains("k").unwrap());
+    s.set("k", &3).unwrap();
+    assert_eq!(s.get::<_, i32>("k").unwrap(), Some(3));
+    let versions = s.engine().versions(&s.encode_key("k").unwrap()).unwrap();
+    let numbers: Vec<u64> = versions.iter().map(|v| v.version).collect();
+    assert_eq!(numbers, [1, 2, 3], "version numbers stay gap-free");
+    assert!(versions[1].expires_micros.is_some());
+    assert_eq!(versions[2].expires_micros, None);
+    assert_eq!(s.prune_expired().unwrap(), 0, "the latest version is live");
+    s.set_with_ttl("k", &4, Duration::ZERO).unwrap();
+    assert_eq!(s.prune_expired().unwrap(), 1);
+    assert!(s
+        .engine()
+        .versions(&s.encode_key("k").unwrap())
+        .unwrap()
+        .is_empty());
+    assert_eq!(s.len().unwrap(), 0);
+    s.set("k", &5).unwrap();
+    assert_eq!(
+        s.get_all::<_, i32>("k").unwrap(),
+        [5],
+        "a pruned key starts again"
+    );
+}
+
+pub fn writes_keep_given_timestamps(engine: EngineKind) {
+    let (_d, s) = append_stash(engine);
+    let key = s.encode_key("k").unwrap();
+    let (v1, v2) = (s.encode_value(&1).unwrap(), s.encode_value(&2).unwrap());
+    let at = |micros| WriteMeta {
+        timestamp_micros: Some(micros),
+        expires_micros: None,
+    };
+    s.engine()
+        .set_many_with(&[(&key, &v1)], at(1_000_000))
+        .unwrap();
+    s.engine()
+        .set_many_with(&[(&key, &v2)], at(2_000_000))
+        .unwrap();
+    let versions = s.engine().versions(&key).unwrap();
+    let times: Vec<i64> = versions.iter().map(|v| v.timestamp_micros).collect();
+    assert_eq!(times, [1_000_000, 2_000_000]);
+}
+
+pub fn memoized_results_expire(engine: EngineKind) {
+    let (_d, b) = builder(engine);
+    let calls = AtomicUsize::new(0);
+    let run = |s: &Stash| {
+        s.run_named(
+            "counted",
+            |x: u64| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                x + 1
+            },
+            1,
+        )
+        .unwrap()
+    };
+    let expiring = b.clone().ttl(Duration::ZERO).open().unwrap();
+    assert_eq!((run(&expiring), run(&expiring)), (2, 2));
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "an expired result is computed again"
+    );
+    let lasting = b.ttl(HOUR).open().unwrap();
+    assert_eq!((run(&lasting), run(&lasting)), (2, 2));
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "a live result is read back"
     );
 }

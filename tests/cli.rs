@@ -691,3 +691,20 @@ fn info_shows_what_the_stash_has_seen() {
         serde_json::from_str(&cli.ok(&["--path", folder.to_str().unwrap(), "info"])).unwrap();
     assert_eq!(by_path["stats"], info["stats"]);
 }
+
+#[test]
+fn a_ttl_makes_entries_expire_and_prune_removes_them() {
+    let cli = Cli::new();
+    cli.ok(&["--ttl-ms", "0", "set", r#""gone""#, "1"]);
+    cli.ok(&["--ttl-ms", "3600000", "set", r#""kept""#, "2"]);
+    cli.ok(&["set", r#""plain""#, "3"]);
+    cli.fails(&["get", r#""gone""#], 1);
+    assert_eq!(cli.ok(&["get", r#""kept""#]).trim(), "2");
+    assert_eq!(cli.ok(&["keys"]).lines().count(), 2);
+    assert_eq!(cli.ok(&["len"]).trim(), "3", "counted until pruned");
+    let out = cli.run(&["prune"]);
+    assert!(out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("pruned 1 expired entries"), "{said}");
+    assert_eq!(cli.ok(&["len"]).trim(), "2");
+}

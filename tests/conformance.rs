@@ -429,7 +429,10 @@ macro_rules! engine_suite {
                 values_of_every_shape, display_and_dict,
                 // Cache semantics (tests/cache.rs)
                 stats_count_what_the_handle_did, stats_outlive_their_handles,
-                invalidate_memoized_results);
+                invalidate_memoized_results, expiry_makes_entries_misses,
+                a_stash_wide_ttl_applies_to_every_write,
+                expiry_in_append_mode_hides_the_entry_until_rewritten,
+                writes_keep_given_timestamps, memoized_results_expire);
         }
     };
     (@tests $engine:expr; $($test:ident),* $(,)?) => {

@@ -12,6 +12,7 @@ fn record<'a>(key: &'a [u8], version: u64, value: &'a [u8]) -> Vec<u8> {
         key,
         version,
         timestamp_micros: 1_700_000_000_000_000 + version as i64,
+        expires_micros: None,
         value,
     }
     .encode()

@@ -176,3 +176,47 @@ fn a_mapped_function_maps_over_many_items() {
     assert_eq!(SHOUTS.load(Ordering::SeqCst), 3);
     assert_eq!(shout::stash().unwrap().len().unwrap(), 3);
 }
+
+static FLEETING_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+/// Results that expire as soon as they are stored: every call computes.
+#[stashed_result("hashstash_macro_ttl_tests", engine = "memory", ttl_ms = 0)]
+fn fleeting(x: u32) -> u32 {
+    FLEETING_CALLS.fetch_add(1, Ordering::SeqCst);
+    x * 2
+}
+
+static INVALIDATED_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+#[stashed_result(stash = parent())]
+fn invalidated(x: u32, label: String) -> String {
+    INVALIDATED_CALLS.fetch_add(1, Ordering::SeqCst);
+    format!("{label}{x}")
+}
+
+#[test]
+fn ttl_and_invalidation_of_stashed_functions() {
+    assert_eq!((fleeting(1), fleeting(1)), (2, 2));
+    assert_eq!(
+        FLEETING_CALLS.load(Ordering::SeqCst),
+        2,
+        "an expired result is computed"
+    );
+    assert_eq!(fleeting::stash().unwrap().config().ttl_ms, Some(0));
+
+    let calls = || INVALIDATED_CALLS.load(Ordering::SeqCst);
+    assert_eq!(invalidated(1, "a".into()), "a1");
+    assert_eq!(invalidated(2, "a".into()), "a2");
+    assert_eq!(invalidated(1, "a".into()), "a1");
+    assert_eq!(calls(), 2);
+    assert!(
+        invalidated::invalidate(&(1, "a")).unwrap(),
+        "owned or borrowed arguments"
+    );
+    assert!(!invalidated::invalidate(&(1, "a")).unwrap());
+    assert_eq!(invalidated(1, "a".into()), "a1");
+    assert_eq!(calls(), 3, "computed again after invalidation");
+    assert_eq!(invalidated::invalidate_all().unwrap(), 2);
+    assert_eq!(invalidated(2, "a".into()), "a2");
+    assert_eq!(calls(), 4);
+}

@@ -24,7 +24,8 @@ use syn::{Expr, FnArg, Ident, ItemFn, Lit, LitStr, Pat, ReturnType, Token, Type}
 /// Options (any order, after an optional root name of the parent stash):
 /// - `stash = expr`: the parent stash, a `Stash` or `&Stash` (alone);
 /// - `root_dir`, `dbname`, `engine`, `serializer`, `compress`, `b64`, `append_mode`, `url`,
-///   `timeout_ms`, `lease_ms`: options of the parent stash, as literals;
+///   `timeout_ms`, `lease_ms`, `ttl_ms`: options of the parent stash, as literals (with
+///   `ttl_ms`, a result is computed again once it is older than that);
 /// - `ignore(a, b)`: arguments left out of the key;
 /// - `version = 2` / `version = "x"`: the version in the function stash's name, by default
 ///   a hash of the function's tokens, so that an edited function starts a new stash.
@@ -104,6 +105,7 @@ const BUILDER_OPTIONS: &[(&str, &str)] = &[
     ("url", "a string"),
     ("timeout_ms", "an integer"),
     ("lease_ms", "an integer"),
+    ("ttl_ms", "an integer"),
 ];
 
 const ENGINES: &[&str] = &[

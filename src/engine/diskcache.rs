@@ -2,7 +2,8 @@
 //! values inline and large values in files, a size limit, and an eviction policy.
 //!
 //! ```text
-//! data.db/index.db          entries(key, version, ts, size, value | file, sum)  + totals
+//! data.db/index.db          entries(key, version, ts, size, value | file, sum, expires)
+//!                           + totals + entries_expires (partial index: expiring rows only)
 //! data.db/ab/<random>.val   values of `FILE_THRESHOLD` bytes or more
 //! ```
 //!
@@ -15,7 +16,14 @@
 //! single value larger than the limit is refused ([`Error::ValueTooLarge`]) rather than
 //! allowed to evict everything.
 //!
-//! **Reclaiming disk.** Removing, replacing, evicting or clearing deletes the value files
+//! **Expiry** works as in the SQLite engine (whose helpers this engine shares): `expires` is
+//! µs since the Unix epoch or NULL (never); reads judge the latest row in SQL and never open
+//! the value file of an expired one; `prune_expired` finds expired rows through the partial
+//! index and deletes them as removing does: their files after the commit, their sizes taken
+//! off the running total in the same transaction. Expired items still count towards the
+//! size limit until pruned or evicted. Indexes made before the column existed get it on open.
+//!
+//! **Reclaiming disk.** Removing, replacing, evicting, pruning or clearing deletes the value files
 //! after the transaction commits, and the index file is created with
 //! `auto_vacuum = INCREMENTAL` and gives its free pages back after each removal.
 //!
@@ -32,8 +40,11 @@
 //! of a row being written. A reader that finds a file deleted under it (its row was
 //! replaced or evicted meanwhile) looks the key up again.
 
-use super::sqlite::{checksum, count_keys, latest_rows_in_key_order, sql_err, verified};
-use super::{create_private_dir, disk_usage_of, now_micros, Engine, EntryIter, Version};
+use super::sqlite::{
+    add_expiry_column, checksum, count_expired, count_keys, is_expired, latest_rows_in_key_order,
+    sql_err, verified, EXPIRED_KEYS,
+};
+use super::{create_private_dir, disk_usage_of, now_micros, Engine, EntryIter, Version, WriteMeta};
 use crate::config::{EvictionPolicy, StashConfig};
 use crate::error::{Error, Result};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -89,11 +100,13 @@ impl DiskcacheEngine {
             "CREATE TABLE IF NOT EXISTS entries (
                 key BLOB NOT NULL, version INTEGER NOT NULL, ts INTEGER NOT NULL,
                 size INTEGER NOT NULL, value BLOB, file TEXT, sum INTEGER NOT NULL,
+                expires INTEGER,
                 UNIQUE (key, version));
              CREATE TABLE IF NOT EXISTS totals (name TEXT PRIMARY KEY, amount INTEGER NOT NULL);
              INSERT OR IGNORE INTO totals VALUES ('size', 0);",
         )
         .map_err(sql_err)?;
+        add_expiry_column(&conn)?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -176,14 +189,14 @@ impl DiskcacheEngine {
         }
     }
 
-    /// Writes one item inside `tx`; returns files that are no longer referenced.
-    /// Writes one item inside `tx`; records a value file it creates in `created`, and
-    /// returns files that are no longer referenced.
+    /// Writes one item inside `tx` with write time `ts` and expiry `expires`; records a
+    /// value file it creates in `created`, and returns files that are no longer referenced.
     fn put(
         &self,
         tx: &Connection,
-        key: &[u8],
-        value: &[u8],
+        (key, value): (&[u8], &[u8]),
+        ts: i64,
+        expires: Option<i64>,
         created: &mut Vec<String>,
     ) -> Result<Vec<String>> {
         if self.policy != EvictionPolicy::None && value.len() as u64 > self.size_limit {
@@ -227,9 +240,9 @@ impl DiskcacheEngine {
             1
         };
         tx.prepare_cached(
-            "INSERT INTO entries(key, version, ts, size, value, file, sum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO entries(key, version, ts, size, value, file, sum, expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )
-        .and_then(|mut s| s.execute(params![key, version, now_micros(), value.len() as i64, inline, file, checksum(value)]))
+        .and_then(|mut s| s.execute(params![key, version, ts, value.len() as i64, inline, file, checksum(value), expires]))
         .map_err(sql_err)?;
         add_size(tx, value.len() as i64)?;
         Ok(orphans)
@@ -311,15 +324,28 @@ impl DiskcacheEngine {
     fn lookup(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         // Twice at most: a file deleted under the first read means the row changed.
         for _ in 0..2 {
-            let stored = self
+            // The latest row and whether it is live now: one seek, as without expiry (a
+            // `WHERE` on the expiry would find an older live version in append mode).
+            let latest = self
                 .conn()
-                .prepare_cached("SELECT value, file, sum FROM entries WHERE key = ?1 ORDER BY version DESC LIMIT 1")
+                .prepare_cached(
+                    "SELECT value, file, sum, expires IS NULL OR expires > ?2 \
+                     FROM entries WHERE key = ?1 ORDER BY version DESC LIMIT 1",
+                )
                 .and_then(|mut s| {
-                    s.query_row([key], |r| Ok(Stored { value: r.get(0)?, file: r.get(1)?, sum: r.get(2)? }))
-                        .optional()
+                    s.query_row(params![key, now_micros()], |r| {
+                        let stored = Stored {
+                            value: r.get(0)?,
+                            file: r.get(1)?,
+                            sum: r.get(2)?,
+                        };
+                        Ok((stored, r.get::<_, bool>(3)?))
+                    })
+                    .optional()
                 })
                 .map_err(sql_err)?;
-            let Some(stored) = stored else {
+            // Missing, or expired (a miss, and its value file is not even opened).
+            let Some((stored, true)) = latest else {
                 return Ok(None);
             };
             if let Some(value) = self.read_stored(key, stored)? {
@@ -364,23 +390,72 @@ impl Engine for DiskcacheEngine {
     }
 
     fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.write(|tx, created| self.put(tx, key, value, created))
+        self.set_many_with(&[(key, value)], WriteMeta::default())
     }
 
     fn set_many(&self, items: &[(&[u8], &[u8])]) -> Result<()> {
+        self.set_many_with(items, WriteMeta::default())
+    }
+
+    /// The one write path: `set` and `set_many` come here too.
+    fn set_many_with(&self, items: &[(&[u8], &[u8])], meta: WriteMeta) -> Result<()> {
         self.write(|tx, created| {
+            // One write time for the whole transaction (its items are stored together),
+            // taken once it holds the write lock.
+            let ts = meta.timestamp_or_now();
             let mut freed = Vec::new();
-            for (k, v) in items {
-                freed.extend(self.put(tx, k, v, created)?);
+            for item in items {
+                freed.extend(self.put(tx, *item, ts, meta.expires_micros, created)?);
             }
             Ok(freed)
         })
     }
 
+    fn prune_expired(&self, now_micros: i64) -> Result<u64> {
+        let mut pruned = 0;
+        // In one write transaction, as `remove` does: which keys have expired is decided
+        // under the write lock, so a key a writer has just replaced with a live value is
+        // not among them; their sizes leave the running total in the same transaction, and
+        // their value files are deleted after it commits.
+        self.write(|tx, _| {
+            let keys = count_expired(tx, now_micros)?;
+            if keys <= 0 {
+                return Ok(Vec::new());
+            }
+            // Every version of those keys goes, the older ones too (append mode).
+            let rows: Vec<(i64, Option<String>)> = tx
+                .prepare(&format!(
+                    "SELECT size, file FROM entries WHERE key IN ({EXPIRED_KEYS})"
+                ))
+                .and_then(|mut s| {
+                    s.query_map([now_micros], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect()
+                })
+                .map_err(sql_err)?;
+            tx.execute(
+                &format!("DELETE FROM entries WHERE key IN ({EXPIRED_KEYS})"),
+                [now_micros],
+            )
+            .map_err(sql_err)?;
+            add_size(tx, -rows.iter().map(|(size, _)| size).sum::<i64>())?;
+            pruned = keys as u64;
+            Ok(rows.into_iter().filter_map(|(_, file)| file).collect())
+        })?;
+        Ok(pruned)
+    }
+
     fn contains(&self, key: &[u8]) -> Result<bool> {
+        // Present and live: its latest row says so (None: missing).
         self.conn()
-            .prepare_cached("SELECT 1 FROM entries WHERE key = ?1 LIMIT 1")
-            .and_then(|mut s| s.exists([key]))
+            .prepare_cached(
+                "SELECT expires IS NULL OR expires > ?2 \
+                 FROM entries WHERE key = ?1 ORDER BY version DESC LIMIT 1",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![key, now_micros()], |r| r.get::<_, bool>(0))
+                    .optional()
+            })
+            .map(|live| live == Some(true))
             .map_err(sql_err)
     }
 
@@ -430,33 +505,44 @@ impl Engine for DiskcacheEngine {
     }
 
     fn versions(&self, key: &[u8]) -> Result<Vec<Version>> {
-        let rows: Vec<(i64, i64, Stored)> = self
+        let rows: Vec<(i64, i64, Option<i64>, Stored)> = self
             .conn()
             .prepare_cached(
-                "SELECT version, ts, value, file, sum FROM entries WHERE key = ?1 ORDER BY version",
+                "SELECT version, ts, expires, value, file, sum FROM entries WHERE key = ?1 ORDER BY version",
             )
             .and_then(|mut s| {
                 s.query_map([key], |r| {
                     Ok((
                         r.get(0)?,
                         r.get(1)?,
+                        r.get(2)?,
                         Stored {
-                            value: r.get(2)?,
-                            file: r.get(3)?,
-                            sum: r.get(4)?,
+                            value: r.get(3)?,
+                            file: r.get(4)?,
+                            sum: r.get(5)?,
                         },
                     ))
                 })?
                 .collect()
             })
             .map_err(sql_err)?;
+        // The key's history is visible only while its latest version is live: an expired
+        // entry is a miss, as if removed (and none of its value files is read). Older
+        // versions keep their own expiry, reported but not applied.
+        if rows
+            .last()
+            .is_some_and(|last| is_expired(last.2, now_micros()))
+        {
+            return Ok(Vec::new());
+        }
         let mut versions = Vec::with_capacity(rows.len());
-        for (version, ts, stored) in rows {
+        for (version, ts, expires_micros, stored) in rows {
             // A version evicted since the rows were read is left out.
             if let Some(value) = self.read_stored(key, stored)? {
                 versions.push(Version {
                     version: version as u64,
                     timestamp_micros: ts,
+                    expires_micros,
                     value,
                 });
             }

@@ -27,6 +27,7 @@
 
 use super::{
     create_private_dir, key_digest, now_micros, Engine, EntryIter, EntryVisitor, Record, Version,
+    WriteMeta,
 };
 use crate::error::{Error, Result};
 use heed::types::Bytes;
@@ -319,20 +320,21 @@ impl LmdbEngine {
         }
     }
 
-    /// Writes `key` (whose entry lives at `address`) with `value`, stamped `now`; `scratch`
-    /// is a buffer for the encoded record.
+    /// Writes `key` (whose entry lives at `address`) with `value`, stamped `timestamp` and
+    /// expiring at `expires`; `scratch` is a buffer for the encoded record.
     fn put(
         &self,
         s: &Shared,
         wtxn: &mut RwTxn,
-        (address, now): (&[u8], i64),
+        (address, timestamp, expires): (&[u8], i64, Option<i64>),
         (key, value): (&[u8], &[u8]),
         scratch: &mut Vec<u8>,
     ) -> Result<()> {
         let record = |version| Record {
             key,
             version,
-            timestamp_micros: now,
+            timestamp_micros: timestamp,
+            expires_micros: expires,
             value,
         };
         // Written as a new entry (version 1) unless the address is taken: one B-tree search
@@ -373,6 +375,22 @@ impl LmdbEngine {
                 .map_err(lmdb_err)?;
         }
         Ok(())
+    }
+}
+
+impl LmdbEngine {
+    /// Deletes the entry at `address` and, in append mode, its history; true if it was there.
+    fn delete_entry(&self, s: &Shared, wtxn: &mut RwTxn, address: &[u8]) -> Result<bool> {
+        let existed = s.entries.delete(wtxn, address).map_err(lmdb_err)?;
+        if self.append_mode {
+            let versions: Vec<Vec<u8>> = history_of(s, wtxn, address)?
+                .map(|item| item.map(|(k, _)| k.to_vec()))
+                .collect::<Result<_>>()?;
+            for version in versions {
+                s.history.delete(wtxn, &version).map_err(lmdb_err)?;
+            }
+        }
+        Ok(existed)
     }
 }
 
@@ -470,6 +488,10 @@ fn lookup<'t>(s: &Shared, rtxn: &'t RoTxn, key: &[u8]) -> Result<Option<&'t [u8]
     if record.key != key {
         return Err(collision(&address));
     }
+    // The clock is read only for records that can expire.
+    if record.expires_micros.is_some() && record.is_expired(now_micros()) {
+        return Ok(None);
+    }
     Ok(Some(record.value))
 }
 
@@ -501,10 +523,17 @@ impl Engine for LmdbEngine {
 
     fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
         let (address, now) = (address(key), now_micros());
-        self.write(|s, wtxn| self.put(s, wtxn, (&address, now), (key, value), &mut Vec::new()))
+        self.write(|s, wtxn| {
+            let at = (&*address, now, None);
+            self.put(s, wtxn, at, (key, value), &mut Vec::new())
+        })
     }
 
     fn set_many(&self, items: &[(&[u8], &[u8])]) -> Result<()> {
+        self.set_many_with(items, WriteMeta::default())
+    }
+
+    fn set_many_with(&self, items: &[(&[u8], &[u8])], meta: WriteMeta) -> Result<()> {
         // In address order, each B-tree search walks pages the one before just walked. The
         // sort is stable: a key written twice in one batch keeps its writes in order.
         let mut order: Vec<(Cow<[u8]>, usize)> = items
@@ -513,34 +542,51 @@ impl Engine for LmdbEngine {
             .map(|(i, (key, _))| (address(key), i))
             .collect();
         order.sort_by(|a, b| a.0.cmp(&b.0));
-        let now = now_micros();
+        let timestamp = meta.timestamp_or_now();
         self.write(|s, wtxn| {
             let mut scratch = Vec::new();
             order.iter().try_for_each(|(address, i)| {
-                self.put(s, wtxn, (address, now), items[*i], &mut scratch)
+                let at = (&**address, timestamp, meta.expires_micros);
+                self.put(s, wtxn, at, items[*i], &mut scratch)
             })
+        })
+    }
+
+    fn prune_expired(&self, now_micros: i64) -> Result<u64> {
+        self.write(|s, wtxn| {
+            // Addresses first, then the deletions: LMDB cursors cannot delete behind
+            // themselves through heed's iterators. Records that do not decode stay for
+            // scans to report.
+            let mut expired = Vec::new();
+            for item in s.entries.iter(wtxn).map_err(lmdb_err)? {
+                let (address, bytes) = item.map_err(lmdb_err)?;
+                if Record::may_expire(bytes)
+                    && Record::decode(bytes, String::new).is_ok_and(|r| r.is_expired(now_micros))
+                {
+                    expired.push(address.to_vec());
+                }
+            }
+            for address in &expired {
+                self.delete_entry(s, wtxn, address)?;
+            }
+            Ok(expired.len() as u64)
         })
     }
 
     fn contains(&self, key: &[u8]) -> Result<bool> {
         let address = address(key);
-        self.read(|s, rtxn| Ok(s.entries.get(rtxn, &address).map_err(lmdb_err)?.is_some()))
+        self.read(|s, rtxn| {
+            match s.entries.get(rtxn, &address).map_err(lmdb_err)? {
+                // Only a record that can expire needs decoding to tell.
+                Some(bytes) if Record::may_expire(bytes) => Ok(lookup(s, rtxn, key)?.is_some()),
+                found => Ok(found.is_some()),
+            }
+        })
     }
 
     fn remove(&self, key: &[u8]) -> Result<bool> {
         let address = address(key);
-        self.write(|s, wtxn| {
-            let existed = s.entries.delete(wtxn, &address).map_err(lmdb_err)?;
-            if self.append_mode {
-                let versions: Vec<Vec<u8>> = history_of(s, wtxn, &address)?
-                    .map(|item| item.map(|(k, _)| k.to_vec()))
-                    .collect::<Result<_>>()?;
-                for version in versions {
-                    s.history.delete(wtxn, &version).map_err(lmdb_err)?;
-                }
-            }
-            Ok(existed)
-        })
+        self.write(|s, wtxn| self.delete_entry(s, wtxn, &address))
     }
 
     fn len(&self) -> Result<usize> {
@@ -569,9 +615,11 @@ impl Engine for LmdbEngine {
     fn scan_each(&self, visit: &mut EntryVisitor<'_>) -> Result<()> {
         // The bytes go to `visit` straight from the memory map.
         let mut after: Option<Vec<u8>> = None;
+        let now = now_micros();
         loop {
-            let page = self.read_page(after.as_deref(), &mut |_, record| {
-                visit(record.map(|r| (r.key, r.value)))
+            let page = self.read_page(after.as_deref(), &mut |_, record| match record {
+                Ok(r) if r.is_expired(now) => true,
+                record => visit(record.map(|r| (r.key, r.value))),
             })?;
             match page {
                 Page::Full(last) => after = Some(last),
@@ -584,6 +632,7 @@ impl Engine for LmdbEngine {
         let mut after: Option<Vec<u8>> = None;
         let mut page: std::vec::IntoIter<Result<(Vec<u8>, Vec<u8>)>> = Vec::new().into_iter();
         let mut done = false;
+        let now = now_micros();
         Ok(Box::new(std::iter::from_fn(move || loop {
             if let Some(item) = page.next() {
                 return Some(item);
@@ -593,7 +642,9 @@ impl Engine for LmdbEngine {
             }
             let mut rows = Vec::with_capacity(SCAN_PAGE);
             let read = self.read_page(after.as_deref(), &mut |_, record| {
-                rows.push(record.map(|r| (r.key.to_vec(), r.value.to_vec())));
+                if !matches!(&record, Ok(r) if r.is_expired(now)) {
+                    rows.push(record.map(|r| (r.key.to_vec(), r.value.to_vec())));
+                }
                 true
             });
             match read {
@@ -617,6 +668,9 @@ impl Engine for LmdbEngine {
             let latest = Record::decode(bytes, || describe(&address))?;
             if latest.key != key {
                 return Err(collision(&address));
+            }
+            if latest.is_expired(now_micros()) {
+                return Ok(Vec::new());
             }
             if !self.append_mode {
                 return Ok(vec![latest.to_version()]);

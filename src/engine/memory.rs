@@ -4,7 +4,7 @@
 //! path (in any thread) see one store, as the Python original's shared-memory engine does for
 //! its processes.
 
-use super::{now_micros, Engine, EntryIter, Version};
+use super::{now_micros, Engine, EntryIter, Version, WriteMeta};
 use crate::error::{Error, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -57,11 +57,12 @@ impl MemoryEngine {
         self.store.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn put(&self, store: &mut Store, key: &[u8], value: &[u8]) {
+    fn put(&self, store: &mut Store, key: &[u8], value: &[u8], meta: WriteMeta, now: i64) {
         let versions = store.entry(key.to_vec()).or_default();
         let next = Version {
             version: versions.last().map_or(1, |v| v.version + 1),
-            timestamp_micros: now_micros(),
+            timestamp_micros: meta.timestamp_micros.unwrap_or(now),
+            expires_micros: meta.expires_micros,
             value: value.to_vec(),
         };
         if self.append_mode {
@@ -72,54 +73,67 @@ impl MemoryEngine {
     }
 }
 
+/// The latest version under `key`, unless it has expired at `now`.
+fn live<'s>(store: &'s Store, key: &[u8], now: i64) -> Option<&'s Version> {
+    store.get(key).and_then(|v| latest_live(v, now))
+}
+
+fn latest_live(versions: &[Version], now: i64) -> Option<&Version> {
+    versions
+        .last()
+        .filter(|v| v.expires_micros.is_none_or(|at| at > now))
+}
+
 impl Engine for MemoryEngine {
     fn name(&self) -> &'static str {
         "memory"
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .read()
-            .get(key)
-            .and_then(|v| v.last())
-            .map(|v| v.value.clone()))
+        Ok(live(&self.read(), key, now_micros()).map(|v| v.value.clone()))
     }
 
     fn get_with(&self, key: &[u8], read: &mut dyn FnMut(&[u8])) -> Result<bool> {
         let store = self.read();
-        let value = store.get(key).and_then(|v| v.last());
+        let value = live(&store, key, now_micros());
         Ok(value.map(|v| read(&v.value)).is_some())
     }
 
     fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
         let store = self.read();
+        let now = now_micros();
         Ok(keys
             .iter()
-            .map(|k| {
-                store
-                    .get(*k)
-                    .and_then(|v| v.last())
-                    .map(|v| v.value.clone())
-            })
+            .map(|k| live(&store, k, now).map(|v| v.value.clone()))
             .collect())
     }
 
     fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        let mut store = self.write();
-        self.put(&mut store, key, value);
-        Ok(())
+        self.set_many_with(&[(key, value)], WriteMeta::default())
     }
 
     fn set_many(&self, items: &[(&[u8], &[u8])]) -> Result<()> {
+        self.set_many_with(items, WriteMeta::default())
+    }
+
+    fn set_many_with(&self, items: &[(&[u8], &[u8])], meta: WriteMeta) -> Result<()> {
+        let now = now_micros();
         let mut store = self.write();
         for (k, v) in items {
-            self.put(&mut store, k, v);
+            self.put(&mut store, k, v, meta, now);
         }
         Ok(())
     }
 
+    fn prune_expired(&self, now_micros: i64) -> Result<u64> {
+        let mut store = self.write();
+        let before = store.len();
+        store.retain(|_, versions| latest_live(versions, now_micros).is_some());
+        Ok((before - store.len()) as u64)
+    }
+
     fn contains(&self, key: &[u8]) -> Result<bool> {
-        Ok(self.read().contains_key(key))
+        Ok(live(&self.read(), key, now_micros()).is_some())
     }
 
     fn remove(&self, key: &[u8]) -> Result<bool> {
@@ -133,16 +147,23 @@ impl Engine for MemoryEngine {
     fn scan(&self) -> Result<EntryIter<'_>> {
         // A snapshot: memory is already memory, and holding the lock across a user's
         // iteration would block every writer.
+        let now = now_micros();
         let entries: Vec<_> = self
             .read()
             .iter()
-            .filter_map(|(k, v)| v.last().map(|last| Ok((k.clone(), last.value.clone()))))
+            .filter_map(|(k, v)| {
+                latest_live(v, now).map(|last| Ok((k.clone(), last.value.clone())))
+            })
             .collect();
         Ok(Box::new(entries.into_iter()))
     }
 
     fn versions(&self, key: &[u8]) -> Result<Vec<Version>> {
-        Ok(self.read().get(key).cloned().unwrap_or_default())
+        let store = self.read();
+        Ok(match live(&store, key, now_micros()) {
+            Some(_) => store.get(key).cloned().unwrap_or_default(),
+            None => Vec::new(),
+        })
     }
 
     fn clear(&self) -> Result<()> {

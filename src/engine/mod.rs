@@ -36,8 +36,27 @@ pub struct Version {
     pub version: u64,
     /// When it was written, in microseconds since the Unix epoch (UTC).
     pub timestamp_micros: i64,
+    /// When it stops being served, in microseconds since the Unix epoch; `None`: never.
+    pub expires_micros: Option<i64>,
     /// The stored value bytes.
     pub value: Vec<u8>,
+}
+
+/// What a write records besides the bytes (see [`Engine::set_many_with`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriteMeta {
+    /// The write time to record, µs since the Unix epoch; `None`: now. A copy of a stash
+    /// keeps the times of the one it copies.
+    pub timestamp_micros: Option<i64>,
+    /// When the entry stops being served, µs since the Unix epoch; `None`: never.
+    pub expires_micros: Option<i64>,
+}
+
+impl WriteMeta {
+    /// The write time: the one given, or now.
+    pub fn timestamp_or_now(&self) -> i64 {
+        self.timestamp_micros.unwrap_or_else(now_micros)
+    }
 }
 
 /// A lazily read sequence of `(key bytes, latest value bytes)`.
@@ -65,6 +84,12 @@ pub type EntryVisitor<'a> = dyn FnMut(Result<(&[u8], &[u8])>) -> bool + 'a;
 ///   and stable only while nothing is written.
 /// - **Durability.** What a successful `set` promises on power loss is engine-specific and
 ///   documented on each engine.
+/// - **Expiry.** A write may carry an expiry ([`WriteMeta`]). Once the latest version of an
+///   entry has expired, the entry is a miss for `get`, `get_with`, `get_many`, `contains`,
+///   `scan`, `scan_each` and `versions`, as if it were removed; `len` still counts it until
+///   [`Engine::prune_expired`] (or a server's own expiry) removes it, and `remove` reports it
+///   as removed. A later write replaces it as it would any entry (a new version in append
+///   mode).
 ///
 /// A stash's engine can be used directly, with bytes (here the memory engine):
 ///
@@ -105,6 +130,16 @@ pub trait Engine: Send + Sync + Debug {
     fn set_many(&self, items: &[(&[u8], &[u8])]) -> Result<()> {
         items.iter().try_for_each(|(k, v)| self.set(k, v))
     }
+
+    /// Stores several entries as [`Engine::set_many`] does, recording `meta`: their write
+    /// time (now unless given) and their expiry (none unless given). `set_many(items)` is
+    /// `set_many_with(items, WriteMeta::default())`.
+    fn set_many_with(&self, items: &[(&[u8], &[u8])], meta: WriteMeta) -> Result<()>;
+
+    /// Removes every entry whose latest version has expired at `now_micros` (µs since the
+    /// Unix epoch), with all its versions; returns how many keys it removed. It never removes
+    /// an entry that a writer has meanwhile replaced with a live value.
+    fn prune_expired(&self, now_micros: i64) -> Result<u64>;
 
     /// Whether `key` is present.
     fn contains(&self, key: &[u8]) -> Result<bool> {

@@ -5,11 +5,35 @@
 //! are limited in length and alphabet; the readable namespace is kept in `hashstash_meta`):
 //!
 //! ```text
-//! stash_<hash>           { _id: hash(key), k: key bytes, n: latest version, v: record }
+//! stash_<hash>           { _id: hash(key), k: key bytes, n: latest version, v: record,
+//!                          e: expiry, t: expiry for the TTL index (DateTimes; see below) }
 //! stash_<hash>_versions  { h: hash(key), n: version, v: record }   unique index (h, n)
 //! hashstash_meta         { _id: collection name, namespace, format }
 //! hashstash_leases       { _id: collection name + 0 + lease name, owner, expires }
 //! ```
+//!
+//! **Expiry** is in the record (format 2, µs; see `record.rs`), which every read already
+//! fetches, so reads judge it lazily with no extra query: an expired entry is a miss. An
+//! entry that expires also carries its expiry as BSON DateTimes, rounded up to the ms (so
+//! the server never deletes it early), each under a sparse index (entries that never expire
+//! are in neither):
+//!
+//! - `e`, under a plain index: how [`Engine::prune_expired`] finds expired entries without
+//!   reading the collection, and how `contains` judges one without fetching its value.
+//! - `t`, under a TTL index (`expireAfterSeconds: 0`), outside append mode only, and only
+//!   for an expiry still to come when it is written: the server then deletes the entry by
+//!   itself (its TTL monitor runs about once a minute; reads never wait for it). An expiry
+//!   already past when written (a zero TTL) is left to the contract's lazy expiry: the entry
+//!   is counted by `len` until pruned or rewritten, not deleted whenever the monitor
+//!   happens to run. A server that refuses TTL indexes keeps `t` inert: lazy expiry and
+//!   prune only.
+//!
+//! Append mode gets no TTL: the monitor deletes documents one at a time, so it would take an
+//! entry without its versions (or, were versions given a TTL, an old version while its key's
+//! latest is live). There `prune_expired` removes an expired entry with its versions, and
+//! version documents keep their own expiry in their record only. The indexes are made by the
+//! first write with an expiry (or the first prune), so stashes that never expire anything
+//! never pay for them.
 //!
 //! The document `_id` is the 128-bit hash of the canonical key bytes; the key bytes are stored
 //! and compared on every read and write, so two keys with one hash are an error, never each
@@ -35,10 +59,10 @@
 //! deadline of the stash's `timeout_ms` (default 5 s) on the engine's own runtime; selecting
 //! a server waits at most as long. The driver reconnects by itself when the server is back.
 
-use super::{key_digest, now_micros, Engine, EntryIter, Record, Version};
+use super::{key_digest, now_micros, Engine, EntryIter, Record, Version, WriteMeta};
 use crate::config::{redact_url, StashConfig};
 use crate::error::{Error, Result};
-use mongodb::bson::{doc, spec::BinarySubtype, Binary, Bson, Document};
+use mongodb::bson::{doc, spec::BinarySubtype, Binary, Bson, DateTime, Document};
 use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Collection, IndexModel};
 use std::future::{Future, IntoFuture};
@@ -68,6 +92,8 @@ pub struct MongoEngine {
     url: String,
     /// Whether the versions collection's unique index is known to exist.
     index_ready: AtomicBool,
+    /// Whether the index on entries' expiry (`e`) is known to exist.
+    expiry_index_ready: AtomicBool,
 }
 
 /// Runs `future` on `runtime`, also from inside another async runtime (where blocking on
@@ -131,6 +157,21 @@ fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
 }
 
 impl MongoEngine {
+    /// Up to [`SCAN_PAGE`] entry documents matching `filter`, in `_id` order (scans and
+    /// prune page through the collection by the last `_id` they saw).
+    fn page_of_entries(&self, what: &str, filter: Document) -> Result<Vec<Document>> {
+        self.run(what, async {
+            use futures_util::TryStreamExt;
+            self.entries
+                .find(filter)
+                .sort(doc! { "_id": 1 })
+                .limit(SCAN_PAGE)
+                .await?
+                .try_collect()
+                .await
+        })
+    }
+
     /// Connects to the server of `config` (lazily: a server that is down fails the first
     /// operation, within the timeout).
     pub fn open(config: &StashConfig) -> Result<Self> {
@@ -188,6 +229,7 @@ impl MongoEngine {
             shown_url,
             url,
             index_ready: AtomicBool::new(false),
+            expiry_index_ready: AtomicBool::new(false),
         };
         Ok(engine)
     }
@@ -266,8 +308,8 @@ impl MongoEngine {
         )
     }
 
-    /// The stored record of `doc` if it belongs to `key`.
-    fn record_of(&self, key: &[u8], doc: &Document) -> Result<Vec<u8>> {
+    /// The stored record of the entry document `doc` if it belongs to `key`.
+    fn record_of<'d>(&self, key: &[u8], doc: &'d Document) -> Result<Record<'d>> {
         let stored_key = doc
             .get_binary_generic("k")
             .map_err(|e| Error::decode(self.describe(key), "mongo", e))?;
@@ -277,12 +319,79 @@ impl MongoEngine {
         let record = doc
             .get_binary_generic("v")
             .map_err(|e| Error::decode(self.describe(key), "mongo", e))?;
-        Ok(Record::decode(record, || self.describe(key))?
-            .value
-            .to_vec())
+        Record::decode(record, || self.describe(key))
     }
 
-    fn encode(&self, key: &[u8], version: u64, value: &[u8]) -> Result<Vec<u8>> {
+    /// The value of the entry document `doc` (of `key`), or `None` if it has expired at
+    /// `now`.
+    fn live_value_of(&self, key: &[u8], doc: &Document, now: i64) -> Result<Option<Vec<u8>>> {
+        let record = self.record_of(key, doc)?;
+        Ok((!record.is_expired(now)).then(|| record.value.to_vec()))
+    }
+
+    /// The entry document to store, with `e` (and `t`) only when it expires (see the module
+    /// docs).
+    fn entry_doc(
+        &self,
+        digest: &[u8; 16],
+        key: &[u8],
+        record: &[u8],
+        meta: &WriteMeta,
+    ) -> Document {
+        let mut document = doc! { "_id": bin(digest), "k": bin(key), "n": 1_i64, "v": bin(record) };
+        if let Some(at) = meta.expires_micros {
+            document.insert("e", expiry_date(at));
+            if !self.append_mode && at > now_micros() {
+                document.insert("t", expiry_date(at));
+            }
+        }
+        document
+    }
+
+    /// Makes the expiry indexes once per handle (see the module docs): the plain one on `e`,
+    /// and outside append mode the TTL one on `t`.
+    fn ensure_expiry_index(&self) -> Result<()> {
+        if self.expiry_index_ready.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let what = "creating the expiry index";
+        let index = |field: &str, name: &str, ttl: Option<Duration>| {
+            IndexModel::builder()
+                .keys(doc! { field: 1 })
+                .options(
+                    IndexOptions::builder()
+                        .sparse(true)
+                        .name(name.to_owned())
+                        .expire_after(ttl)
+                        .build(),
+                )
+                .build()
+        };
+        self.run(
+            what,
+            self.entries
+                .create_index(index("e", "e_1", None))
+                .into_future(),
+        )?;
+        if !self.append_mode {
+            // A server without TTL indexes refuses this one, which is no error: `t` then
+            // stays inert, expiry is lazy and prune_expired removes what expired. (A server
+            // that is down has already failed the index above.)
+            let ttl = index("t", "t_ttl", Some(Duration::ZERO));
+            let _refused = self.run_raw(what, self.entries.create_index(ttl).into_future())?;
+        }
+        self.expiry_index_ready.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn encode(
+        &self,
+        key: &[u8],
+        version: u64,
+        value: &[u8],
+        timestamp_micros: i64,
+        meta: &WriteMeta,
+    ) -> Result<Vec<u8>> {
         let size = key.len() + value.len() + DOCUMENT_OVERHEAD;
         if size > MAX_DOCUMENT {
             return Err(Error::ValueTooLarge {
@@ -294,7 +403,8 @@ impl MongoEngine {
         Record {
             key: &[],
             version,
-            timestamp_micros: now_micros(),
+            timestamp_micros,
+            expires_micros: meta.expires_micros,
             value,
         }
         .encode()
@@ -316,10 +426,11 @@ impl MongoEngine {
         Ok(())
     }
 
-    fn replace(&self, key: &[u8], value: &[u8]) -> Result<()> {
+    fn replace(&self, key: &[u8], value: &[u8], timestamp: i64, meta: &WriteMeta) -> Result<()> {
         let digest = key_digest(key);
-        let record = self.encode(key, 1, value)?;
-        let document = doc! { "_id": bin(&digest), "k": bin(key), "n": 1_i64, "v": bin(&record) };
+        let record = self.encode(key, 1, value, timestamp, meta)?;
+        // A whole document: replacing drops the `e` and `t` of an earlier value.
+        let document = self.entry_doc(&digest, key, &record, meta);
         // The key is part of the filter: a document of another key with the same hash does
         // not match, and the upsert then fails on the duplicate `_id` instead of replacing it.
         let filter = doc! { "_id": bin(&digest), "k": bin(key) };
@@ -366,7 +477,7 @@ impl MongoEngine {
         Ok(latest.and_then(|d| d.get_i64("n").ok()).unwrap_or(0).max(0) as u64)
     }
 
-    fn append(&self, key: &[u8], value: &[u8]) -> Result<()> {
+    fn append(&self, key: &[u8], value: &[u8], timestamp: i64, meta: &WriteMeta) -> Result<()> {
         let digest = key_digest(key);
         if let Some(doc) = self.entry_by_digest(&digest)? {
             self.record_of(key, &doc)?;
@@ -374,7 +485,7 @@ impl MongoEngine {
         let mut version = self.latest_version(&digest)? + 1;
         let mut races = 0;
         let record = loop {
-            let record = self.encode(key, version, value)?;
+            let record = self.encode(key, version, value, timestamp, meta)?;
             let document = doc! { "h": bin(&digest), "n": version as i64, "v": bin(&record) };
             let what = "appending a version";
             match self.run_raw(what, self.versions.insert_one(document).into_future())? {
@@ -395,7 +506,18 @@ impl MongoEngine {
         };
         // Make it the latest unless a writer already stored a later version.
         let filter = doc! { "_id": bin(&digest), "n": { "$lt": version as i64 } };
-        let update = doc! { "$set": { "k": bin(key), "n": version as i64, "v": bin(&record) } };
+        let mut update = doc! { "$set": { "k": bin(key), "n": version as i64, "v": bin(&record) } };
+        // The entry's `e` is its latest version's expiry: set it, or drop an earlier one.
+        match meta.expires_micros {
+            Some(at) => {
+                if let Ok(set) = update.get_document_mut("$set") {
+                    set.insert("e", expiry_date(at));
+                }
+            }
+            None => {
+                update.insert("$unset", doc! { "e": "" });
+            }
+        }
         let what = "updating the latest version";
         for _ in 0..MAX_RACES {
             let upsert = self
@@ -432,9 +554,11 @@ impl Engine for MongoEngine {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.entry_by_digest(&key_digest(key))?
-            .map(|doc| self.record_of(key, &doc))
-            .transpose()
+        // One find_one, as before expiry existed: the record says whether it has expired.
+        match self.entry_by_digest(&key_digest(key))? {
+            Some(doc) => self.live_value_of(key, &doc, now_micros()),
+            None => Ok(None),
+        }
     }
 
     fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
@@ -453,43 +577,51 @@ impl Engine for MongoEngine {
                 by_id.insert(id.clone(), doc);
             }
         }
+        let now = now_micros();
         keys.iter()
-            .map(|k| {
-                by_id
-                    .get(key_digest(k).as_slice())
-                    .map(|d| self.record_of(k, d))
-                    .transpose()
+            .map(|k| match by_id.get(key_digest(k).as_slice()) {
+                Some(d) => self.live_value_of(k, d, now),
+                None => Ok(None),
             })
             .collect()
     }
 
     fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        if self.append_mode {
-            self.ensure_versions_index()?;
-            self.append(key, value)
-        } else {
-            self.replace(key, value)
-        }
+        self.set_many_with(&[(key, value)], WriteMeta::default())
     }
 
     fn set_many(&self, items: &[(&[u8], &[u8])]) -> Result<()> {
+        self.set_many_with(items, WriteMeta::default())
+    }
+
+    fn set_many_with(&self, items: &[(&[u8], &[u8])], meta: WriteMeta) -> Result<()> {
+        if meta.expires_micros.is_some() && !items.is_empty() {
+            self.ensure_expiry_index()?;
+        }
+        let timestamp = meta.timestamp_or_now();
         if self.append_mode {
             self.ensure_versions_index()?;
-            return items.iter().try_for_each(|(k, v)| self.append(k, v));
+            return items
+                .iter()
+                .try_for_each(|(k, v)| self.append(k, v, timestamp, &meta));
         }
-        if items.is_empty() {
-            return Ok(());
+        match items {
+            [] => return Ok(()),
+            // One entry: one upsert (a bulk insert would take two round trips to replace it).
+            [(k, v)] => return self.replace(k, v, timestamp, &meta),
+            _ => {}
         }
         let docs = items
             .iter()
             .map(|(k, v)| {
-                let record = self.encode(k, 1, v)?;
-                Ok(doc! { "_id": bin(&key_digest(k)), "k": bin(k), "n": 1_i64, "v": bin(&record) })
+                let record = self.encode(k, 1, v, timestamp, &meta)?;
+                Ok(self.entry_doc(&key_digest(k), k, &record, &meta))
             })
             .collect::<Result<Vec<_>>>()?;
         // One bulk insert; keys that are already there fail it with duplicate-key errors and
         // are then replaced one by one.
         let what = "inserting entries";
+        let replace = |(k, v): &(&[u8], &[u8])| self.replace(k, v, timestamp, &meta);
         match self.run_raw(
             what,
             self.entries.insert_many(docs).ordered(false).into_future(),
@@ -497,29 +629,101 @@ impl Engine for MongoEngine {
             Ok(_) => Ok(()),
             Err(e) if is_duplicate_key(&e) => {
                 let mongodb::error::ErrorKind::InsertMany(failure) = e.kind.as_ref() else {
-                    return items.iter().try_for_each(|(k, v)| self.replace(k, v));
+                    return items.iter().try_for_each(replace);
                 };
                 failure
                     .write_errors
                     .iter()
                     .flatten()
                     .filter_map(|w| items.get(w.index))
-                    .try_for_each(|(k, v)| self.replace(k, v))
+                    .try_for_each(replace)
             }
             Err(e) => Err(self.error(what, e)),
         }
     }
 
+    fn prune_expired(&self, now_micros: i64) -> Result<u64> {
+        self.ensure_expiry_index()?;
+        // Candidates by the index on `e` (rounded up to the ms, so every expired entry is
+        // among them), judged exactly by their record, in pages in `_id` order.
+        let due = DateTime::from_millis(micros_to_millis_ceil(now_micros));
+        let mut after: Option<Bson> = None;
+        let mut removed = 0;
+        loop {
+            let mut filter = doc! { "e": { "$lte": due } };
+            if let Some(id) = &after {
+                filter.insert("_id", doc! { "$gt": id.clone() });
+            }
+            let docs = self.page_of_entries("finding expired entries", filter)?;
+            for doc in &docs {
+                let (Ok(id), Ok(stored), Ok(n)) = (
+                    doc.get_binary_generic("_id"),
+                    doc.get_binary_generic("v"),
+                    doc.get_i64("n"),
+                ) else {
+                    continue; // not ours to judge: reads report a damaged entry
+                };
+                let expired = Record::decode(stored, || "an expiring entry".into())
+                    .is_ok_and(|r| r.is_expired(now_micros));
+                if !expired {
+                    continue;
+                }
+                // Deleted only if it still holds the record read: an entry a writer replaced
+                // since (a new record) is kept. One document, so this check is atomic.
+                let deleted = self.run(
+                    "removing an expired entry",
+                    self.entries
+                        .delete_one(doc! { "_id": bin(id), "v": bin(stored) })
+                        .into_future(),
+                )?;
+                if deleted.deleted_count == 0 {
+                    continue;
+                }
+                removed += 1;
+                if self.append_mode {
+                    // Its versions up to the one removed; a version a writer appended
+                    // meanwhile (numbered after it) stays, and its entry follows it.
+                    self.run(
+                        "removing expired versions",
+                        self.versions
+                            .delete_many(doc! { "h": bin(id), "n": { "$lte": n } })
+                            .into_future(),
+                    )?;
+                }
+            }
+            if (docs.len() as i64) < SCAN_PAGE {
+                return Ok(removed);
+            }
+            after = docs.last().and_then(|d| d.get("_id").cloned());
+        }
+    }
+
     fn contains(&self, key: &[u8]) -> Result<bool> {
+        // Without the value: `e` (ms, rounded up) settles all but the last ms before an
+        // expiry, where the record (µs) decides.
         let filter = doc! { "_id": bin(&key_digest(key)) };
         let found = self.run(
             "reading an entry",
             self.entries
                 .find_one(filter)
-                .projection(doc! { "_id": 1 })
+                .projection(doc! { "_id": 1, "e": 1 })
                 .into_future(),
         )?;
-        Ok(found.is_some())
+        let Some(found) = found else {
+            return Ok(false);
+        };
+        let Ok(due) = found.get_datetime("e") else {
+            return Ok(true); // never expires
+        };
+        let now = now_micros();
+        let due_micros = due.timestamp_millis().saturating_mul(1000);
+        if due_micros <= now {
+            Ok(false)
+        } else if due_micros.saturating_sub(1000) >= now {
+            Ok(true)
+        } else {
+            Ok(self.get(key)?.is_some())
+        }
     }
 
     fn remove(&self, key: &[u8]) -> Result<bool> {
@@ -560,7 +764,12 @@ impl Engine for MongoEngine {
                     Ok(k) => k.clone(),
                     Err(e) => return Some(Err(Error::decode("a mongo entry", "mongo", e))),
                 };
-                return Some(self.record_of(&key, &doc).map(|v| (key, v)));
+                // Expired entries are skipped as they are met.
+                match self.live_value_of(&key, &doc, now_micros()) {
+                    Ok(Some(value)) => return Some(Ok((key, value))),
+                    Ok(None) => continue,
+                    Err(e) => return Some(Err(e)),
+                }
             }
             if done {
                 return None;
@@ -569,16 +778,7 @@ impl Engine for MongoEngine {
                 Some(id) => doc! { "_id": { "$gt": id.clone() } },
                 None => doc! {},
             };
-            let fetched: Result<Vec<Document>> = self.run("scanning entries", async {
-                use futures_util::TryStreamExt;
-                self.entries
-                    .find(filter)
-                    .sort(doc! { "_id": 1 })
-                    .limit(SCAN_PAGE)
-                    .await?
-                    .try_collect()
-                    .await
-            });
+            let fetched = self.page_of_entries("scanning entries", filter);
             match fetched {
                 Ok(docs) => {
                     done = (docs.len() as i64) < SCAN_PAGE;
@@ -605,12 +805,15 @@ impl Engine for MongoEngine {
             let record = Record::decode(bytes, || self.describe(key))?;
             Ok(Version {
                 version: doc.get_i64("n").unwrap_or(1).max(1) as u64,
-                timestamp_micros: record.timestamp_micros,
-                value: record.value.to_vec(),
+                ..record.to_version()
             })
         };
+        // The entry holds the latest version: once it has expired, there is nothing to
+        // show (older versions with their own past expiry show while the latest is live).
+        if self.record_of(key, &entry)?.is_expired(now_micros()) {
+            return Ok(Vec::new());
+        }
         if !self.append_mode {
-            self.record_of(key, &entry)?;
             return Ok(vec![decode(&entry)?]);
         }
         let docs: Vec<Document> = self.run("reading versions", async {
@@ -717,6 +920,17 @@ impl Engine for MongoEngine {
         )?;
         Ok(())
     }
+}
+
+/// µs since the epoch as ms, rounded up: the server never deletes an entry before its record
+/// says it expires.
+fn micros_to_millis_ceil(micros: i64) -> i64 {
+    micros / 1000 + i64::from(micros % 1000 > 0)
+}
+
+/// An expiry as the BSON DateTime of `e`.
+fn expiry_date(micros: i64) -> DateTime {
+    DateTime::from_millis(micros_to_millis_ceil(micros))
 }
 
 /// `ttl` after `now`, in microseconds since the epoch.

@@ -22,6 +22,7 @@
 
 use super::{
     create_private_dir, disk_usage_of, key_digest, now_micros, Engine, EntryIter, Record, Version,
+    WriteMeta,
 };
 use crate::error::{Error, Result};
 use std::fs;
@@ -175,7 +176,7 @@ impl PairtreeEngine {
         Ok(Some(n))
     }
 
-    fn append(&self, key: &[u8], value: &[u8]) -> Result<()> {
+    fn append(&self, key: &[u8], value: &[u8], meta: WriteMeta) -> Result<()> {
         let dir = self.entry_path(key);
         let latest = Self::latest_version_number(&dir)?.unwrap_or(0);
         let mut version = latest.checked_add(1).ok_or_else(|| {
@@ -191,7 +192,8 @@ impl PairtreeEngine {
             let record = Record {
                 key,
                 version,
-                timestamp_micros: now_micros(),
+                timestamp_micros: meta.timestamp_or_now(),
+                expires_micros: meta.expires_micros,
                 value,
             }
             .encode()?;
@@ -236,14 +238,18 @@ impl PairtreeEngine {
             })
     }
 
+    /// The file holding the latest version of the entry at `path` (the entry file itself
+    /// outside append mode; `None` for a version folder without versions).
+    fn latest_file(&self, path: &Path) -> Result<Option<PathBuf>> {
+        if !self.append_mode {
+            return Ok(Some(path.to_path_buf()));
+        }
+        Ok(Self::latest_version_number(path)?.map(|n| path.join(version_name(n))))
+    }
+
     fn latest_of(&self, path: &Path) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
-        let record_path = if self.append_mode {
-            match Self::latest_version_number(path)? {
-                Some(n) => path.join(version_name(n)),
-                None => return Ok(None),
-            }
-        } else {
-            path.to_path_buf()
+        let Some(record_path) = self.latest_file(path)? else {
+            return Ok(None);
         };
         let bytes = match fs::read(&record_path) {
             Ok(bytes) => bytes,
@@ -252,7 +258,96 @@ impl PairtreeEngine {
             Err(e) => return Err(Error::io(&record_path, e)),
         };
         let record = Record::decode(&bytes, || record_path.display().to_string())?;
+        if record.is_expired(now_micros()) {
+            return Ok(None);
+        }
         Ok(Some((record.key.to_vec(), record.value.to_vec())))
+    }
+
+    /// The latest version under `key`, unless it has expired.
+    fn live(&self, key: &[u8]) -> Result<Option<Version>> {
+        let Some(record_path) = self.latest_file(&self.entry_path(key))? else {
+            return Ok(None);
+        };
+        let latest = Self::read_record(&record_path, Some(key))?;
+        Ok(latest.filter(|v| v.expires_micros.is_none_or(|at| at > now_micros())))
+    }
+
+    /// Writes one entry (a new version in append mode).
+    fn put(&self, key: &[u8], value: &[u8], meta: WriteMeta) -> Result<()> {
+        if self.append_mode {
+            return self.append(key, value, meta);
+        }
+        let path = self.entry_path(key);
+        let record = Record {
+            key,
+            version: 1,
+            timestamp_micros: meta.timestamp_or_now(),
+            expires_micros: meta.expires_micros,
+            value,
+        }
+        .encode()?;
+        let dir = path.parent().unwrap_or(&self.root);
+        let tmp = self.write_temp(dir, &record)?;
+        tmp.persist(&path).map_err(|e| Error::io(&path, e.error))?;
+        self.sync_dir(dir)
+    }
+
+    /// Removes the entry at `path` if its latest version has expired at `now`.
+    ///
+    /// Outside append mode the file is first renamed aside (atomic), then read: a writer that
+    /// replaced it just before keeps its value, which is linked back (`link` never replaces a
+    /// value written since). In append mode the folder is checked, then removed: an append
+    /// landing between the two is lost with the expired entry, a window of microseconds.
+    fn prune_entry(&self, path: &Path, now: i64) -> Result<bool> {
+        let expired = |p: &Path| -> Result<bool> {
+            let latest = match self.latest_of_record(p)? {
+                Some(record) => record,
+                None => return Ok(false),
+            };
+            Ok(latest.expires_micros.is_some_and(|at| at <= now))
+        };
+        if self.append_mode {
+            if !expired(path)? {
+                return Ok(false);
+            }
+            return match fs::remove_dir_all(path) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+                Err(e) => Err(Error::io(path, e)),
+            };
+        }
+        if !expired(path)? {
+            return Ok(false);
+        }
+        let dir = path.parent().unwrap_or(&self.root);
+        static ASIDE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = ASIDE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let aside = dir.join(format!(".prune.{}.{n}", std::process::id()));
+        match fs::rename(path, &aside) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(Error::io(path, e)),
+        }
+        let removed = expired(&aside)?;
+        if !removed {
+            match fs::hard_link(&aside, path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(Error::io(path, e)),
+            }
+        }
+        fs::remove_file(&aside).map_err(|e| Error::io(&aside, e))?;
+        self.sync_dir(dir)?;
+        Ok(removed)
+    }
+
+    /// The latest record (as a version) of the entry file or version folder at `path`.
+    fn latest_of_record(&self, path: &Path) -> Result<Option<Version>> {
+        match self.latest_file(path)? {
+            Some(record_path) => Self::read_record(&record_path, None),
+            None => Ok(None),
+        }
     }
 }
 
@@ -290,42 +385,37 @@ impl Engine for PairtreeEngine {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let path = self.entry_path(key);
-        let record_path = if self.append_mode {
-            match Self::latest_version_number(&path)? {
-                Some(n) => path.join(version_name(n)),
-                None => return Ok(None),
-            }
-        } else {
-            path
-        };
-        Ok(Self::read_record(&record_path, Some(key))?.map(|v| v.value))
+        Ok(self.live(key)?.map(|v| v.value))
     }
 
     fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        if self.append_mode {
-            return self.append(key, value);
+        self.put(key, value, WriteMeta::default())
+    }
+
+    fn set_many_with(&self, items: &[(&[u8], &[u8])], meta: WriteMeta) -> Result<()> {
+        // No transactions: each entry is written atomically on its own, with one time.
+        let meta = WriteMeta {
+            timestamp_micros: Some(meta.timestamp_or_now()),
+            ..meta
+        };
+        items.iter().try_for_each(|(k, v)| self.put(k, v, meta))
+    }
+
+    fn prune_expired(&self, now_micros: i64) -> Result<u64> {
+        let mut removed = 0;
+        for path in self.entry_paths() {
+            match self.prune_entry(&path?, now_micros) {
+                Ok(true) => removed += 1,
+                // An entry that does not decode is left for scans to report.
+                Ok(false) | Err(Error::Decode { .. }) => {}
+                Err(e) => return Err(e),
+            }
         }
-        let path = self.entry_path(key);
-        let record = Record {
-            key,
-            version: 1,
-            timestamp_micros: now_micros(),
-            value,
-        }
-        .encode()?;
-        let dir = path.parent().unwrap_or(&self.root);
-        let tmp = self.write_temp(dir, &record)?;
-        tmp.persist(&path).map_err(|e| Error::io(&path, e.error))?;
-        self.sync_dir(dir)
+        Ok(removed)
     }
 
     fn contains(&self, key: &[u8]) -> Result<bool> {
-        let path = self.entry_path(key);
-        if self.append_mode {
-            return Ok(Self::latest_version_number(&path)?.is_some());
-        }
-        Ok(self.get(key)?.is_some())
+        Ok(self.live(key)?.is_some())
     }
 
     fn remove(&self, key: &[u8]) -> Result<bool> {
@@ -353,6 +443,9 @@ impl Engine for PairtreeEngine {
     }
 
     fn versions(&self, key: &[u8]) -> Result<Vec<Version>> {
+        if self.live(key)?.is_none() {
+            return Ok(Vec::new());
+        }
         let path = self.entry_path(key);
         if self.append_mode {
             self.all_versions(&path, key)

@@ -14,6 +14,19 @@
 //! {ns}:format      STRING  the stash's recorded format (JSON)
 //! ```
 //!
+//! **Expiry** lives in the record (format 2, see `record.rs`), so every read path judges it
+//! from the bytes it already fetched: an expired entry is a miss without another round trip.
+//! [`Engine::prune_expired`] removes expired entries (HSCAN, then a script that removes only
+//! fields still holding the record it judged). From Redis 7.4 (hash-field expiry) the server
+//! also drops them by itself: the field gets `HPEXPIREAT` and, in append mode, the version
+//! list `PEXPIREAT`, at the same time, so an entry goes whole, as a prune takes it (`HSET`
+//! clears a field's TTL when it overwrites it; a later write without expiry `PERSIST`s the
+//! list). Before 7.4 the list gets no `PEXPIREAT` of its own: the server would drop a key's
+//! history while its field stays, and a write after that would restart at version 1 where an
+//! unpruned entry continues at `n + 1`. Native expiry is given only to expiries still in the
+//! future when written: one already past (a zero TTL) would make the write a delete, where
+//! the contract keeps it, counted by `len`, until it is pruned or rewritten.
+//!
 //! Records carry a checksum (see `record.rs`). Batches are one command (`HSET` with many
 //! fields) or one Lua script, so each batch is atomic; append mode pushes to the key's list
 //! and updates the hash in one script: O(1) per version, numbered by the server, unique and
@@ -28,30 +41,92 @@
 //! `appendfsync always` for a write on disk before it is acknowledged (the stash's `sync`
 //! option cannot ask that of Redis per write).
 
-use super::{now_micros, Engine, EntryIter, Record, Version};
+use super::{now_micros, Engine, EntryIter, Record, Version, WriteMeta};
 use crate::config::{redact_url, StashConfig};
 use crate::error::{Error, Result};
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 const SCAN_PAGE: usize = 512;
 const POOL_SIZE: usize = 8;
 
-/// Appends each `(key, record)` of ARGV as a new version: pushes to the key's list and makes
-/// it the latest in the hash. KEYS[1] is the hash, KEYS[i + 1] the list of the i-th pair.
-/// A list whose key is not in the hash is a leftover (of a `clear` cut short, say): it is
-/// dropped first, so a key's versions always start at 1.
+/// Appends each `(key, record)` of ARGV[2..] as a new version: pushes to the key's list and
+/// makes it the latest in the hash. KEYS[1] is the hash, KEYS[i + 1] the list of the i-th
+/// pair. A list whose key is not in the hash is a leftover (of a `clear` cut short, say): it
+/// is dropped first, so a key's versions always start at 1.
+///
+/// ARGV[1] is the batch's native expiry in ms since the epoch ('' for none; given only when
+/// the server has hash-field expiry): the field and the list then expire together, all
+/// versions with the entry, as a prune would take them. Without it the list is made
+/// persistent again (it may carry the expiry of an earlier latest version; `HSET` has already
+/// cleared the field's).
 const APPEND_SCRIPT: &str = r"
-for i = 1, #ARGV / 2 do
-  if redis.call('HEXISTS', KEYS[1], ARGV[2 * i - 1]) == 0 then
-    redis.call('DEL', KEYS[i + 1])
+for i = 1, (#ARGV - 1) / 2 do
+  local field, record, list = ARGV[2 * i], ARGV[2 * i + 1], KEYS[i + 1]
+  if redis.call('HEXISTS', KEYS[1], field) == 0 then
+    redis.call('DEL', list)
   end
-  redis.call('RPUSH', KEYS[i + 1], ARGV[2 * i])
-  redis.call('HSET', KEYS[1], ARGV[2 * i - 1], ARGV[2 * i])
+  redis.call('RPUSH', list, record)
+  redis.call('HSET', KEYS[1], field, record)
+  if ARGV[1] == '' then
+    redis.call('PERSIST', list)
+  else
+    redis.call('PEXPIREAT', list, ARGV[1])
+    redis.call('HPEXPIREAT', KEYS[1], ARGV[1], 'FIELDS', 1, field)
+  end
 end
-return #ARGV / 2
+return (#ARGV - 1) / 2
 ";
+
+/// Sets each `(key, record)` of ARGV[2..] in the hash KEYS[1] and gives the field the native
+/// expiry ARGV[1] (ms since the epoch; Redis 7.4+). One script, so that no reader (and no
+/// prune) ever sees one without the other.
+const SET_EXPIRING_SCRIPT: &str = r"
+for i = 1, (#ARGV - 1) / 2 do
+  redis.call('HSET', KEYS[1], ARGV[2 * i], ARGV[2 * i + 1])
+  redis.call('HPEXPIREAT', KEYS[1], ARGV[1], 'FIELDS', 1, ARGV[2 * i])
+end
+return (#ARGV - 1) / 2
+";
+
+/// `contains` in one round trip without the value: 0 when field ARGV[1] of KEYS[1] is
+/// absent, 1 when its record is format 1 (which never expires), else the record itself, for
+/// the client to judge its expiry (the record format is decoded in one place, in Rust).
+const CONTAINS_SCRIPT: &str = r"
+local stored = redis.call('HGET', KEYS[1], ARGV[1])
+if not stored then
+  return 0
+end
+if string.byte(stored, 1) == 1 then
+  return 1
+end
+return stored
+";
+
+/// Removes each field ARGV[2i - 1] of hash KEYS[1] whose record still starts with ARGV[2i]
+/// (its format byte and checksum, as the prune read it), with its version list KEYS[i + 1]
+/// when given; returns how many it removed. The check and the removal are one step, so an
+/// entry that a writer replaced after the prune read it (a new record, a new checksum) is
+/// kept. The 9-byte head stands for the record: its xxh3 checksum covers every other byte,
+/// and sending it rather than the record keeps a prune of large values cheap.
+const PRUNE_SCRIPT: &str = r"
+local removed = 0
+for i = 1, #ARGV / 2 do
+  local stored = redis.call('HGET', KEYS[1], ARGV[2 * i - 1])
+  if stored and string.sub(stored, 1, 9) == ARGV[2 * i] then
+    redis.call('HDEL', KEYS[1], ARGV[2 * i - 1])
+    if KEYS[i + 1] then
+      redis.call('DEL', KEYS[i + 1])
+    end
+    removed = removed + 1
+  end
+end
+return removed
+";
+
+/// The bytes of a record the prune script compares: its format byte and checksum.
+const RECORD_HEAD: usize = 9;
 
 /// Removes field ARGV[1] of hash KEYS[1] and the version list KEYS[2]; returns 1 if the
 /// field was there. (Scripts rather than MULTI: cluster pipelines cannot be transactions.)
@@ -134,9 +209,16 @@ pub struct RedisEngine {
     append_mode: bool,
     shown_url: String,
     append_script: redis::Script,
+    set_expiring_script: redis::Script,
+    contains_script: redis::Script,
+    prune_script: redis::Script,
     remove_script: redis::Script,
     format_script: redis::Script,
     lease_script: redis::Script,
+    /// Whether the server has hash-field expiry (`HPEXPIREAT`, Redis 7.4+). Asked once, on
+    /// the first write with an expiry rather than at open: opening makes no round trip of
+    /// its own, and a stash that never expires anything never needs to know.
+    field_expiry: OnceLock<bool>,
 }
 
 impl std::fmt::Debug for RedisEngine {
@@ -188,6 +270,10 @@ impl RedisEngine {
             append_mode: config.append_mode,
             shown_url,
             append_script: redis::Script::new(APPEND_SCRIPT),
+            set_expiring_script: redis::Script::new(SET_EXPIRING_SCRIPT),
+            contains_script: redis::Script::new(CONTAINS_SCRIPT),
+            prune_script: redis::Script::new(PRUNE_SCRIPT),
+            field_expiry: OnceLock::new(),
             remove_script: redis::Script::new(REMOVE_SCRIPT),
             format_script: redis::Script::new(FORMAT_SCRIPT),
             lease_script: redis::Script::new(LEASE_SCRIPT),
@@ -273,11 +359,30 @@ impl RedisEngine {
         }
     }
 
-    fn record(&self, value: &[u8]) -> Result<Vec<u8>> {
+    /// Whether the server has hash-field expiry, asked once (see `field_expiry`). A cluster
+    /// answers `INFO` from every primary: the oldest one decides.
+    fn has_field_expiry(&self) -> Result<bool> {
+        if let Some(&known) = self.field_expiry.get() {
+            return Ok(known);
+        }
+        let info: redis::Value = self.with_conn(|c| redis::cmd("INFO").arg("server").query(c))?;
+        let mut oldest: Option<(u32, u32)> = None;
+        visit_text(&info, &mut |text| {
+            for version in text.lines().filter_map(parse_redis_version) {
+                oldest = Some(oldest.map_or(version, |o| o.min(version)));
+            }
+        });
+        // A server that does not say (a lookalike) gets lazy expiry only: safe everywhere.
+        let supported = oldest.is_some_and(|v| v >= (7, 4));
+        Ok(*self.field_expiry.get_or_init(|| supported))
+    }
+
+    fn record(&self, value: &[u8], timestamp_micros: i64, meta: &WriteMeta) -> Result<Vec<u8>> {
         Record {
             key: &[],
             version: 0,
-            timestamp_micros: now_micros(),
+            timestamp_micros,
+            expires_micros: meta.expires_micros,
             value,
         }
         .encode()
@@ -291,10 +396,10 @@ impl RedisEngine {
         )
     }
 
-    fn value_of(&self, key: &[u8], stored: &[u8]) -> Result<Vec<u8>> {
-        Ok(Record::decode(stored, || self.describe(key))?
-            .value
-            .to_vec())
+    /// The value of a stored record, or `None` when it has expired at `now`.
+    fn live_value(&self, key: &[u8], stored: &[u8], now: i64) -> Result<Option<Vec<u8>>> {
+        let record = Record::decode(stored, || self.describe(key))?;
+        Ok((!record.is_expired(now)).then(|| record.value.to_vec()))
     }
 
     /// Every `(key, stored record)` of the hash, each once. `HSCAN` returns every field
@@ -341,10 +446,14 @@ impl Engine for RedisEngine {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        // One HGET, as before expiry existed: the record says whether it has expired.
         let entries = self.entries_key();
         let stored: Option<Vec<u8>> =
             self.with_conn(|c| redis::cmd("HGET").arg(&entries).arg(key).query(c))?;
-        stored.map(|s| self.value_of(key, &s)).transpose()
+        let Some(stored) = stored else {
+            return Ok(None);
+        };
+        self.live_value(key, &stored, now_micros())
     }
 
     fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
@@ -354,26 +463,54 @@ impl Engine for RedisEngine {
         let entries = self.entries_key();
         let stored: Vec<Option<Vec<u8>>> =
             self.with_conn(|c| redis::cmd("HMGET").arg(&entries).arg(keys).query(c))?;
+        let now = now_micros();
         keys.iter()
             .zip(stored)
-            .map(|(k, s)| s.map(|s| self.value_of(k, &s)).transpose())
+            .map(|(k, s)| match s {
+                Some(s) => self.live_value(k, &s, now),
+                None => Ok(None),
+            })
             .collect()
     }
 
     fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.set_many(&[(key, value)])
+        self.set_many_with(&[(key, value)], WriteMeta::default())
     }
 
     fn set_many(&self, items: &[(&[u8], &[u8])]) -> Result<()> {
+        self.set_many_with(items, WriteMeta::default())
+    }
+
+    fn set_many_with(&self, items: &[(&[u8], &[u8])], meta: WriteMeta) -> Result<()> {
         if items.is_empty() {
             return Ok(());
         }
         let entries = self.entries_key();
+        let timestamp = meta.timestamp_or_now();
         let records = items
             .iter()
-            .map(|(k, v)| Ok((*k, self.record(v)?)))
+            .map(|(k, v)| Ok((*k, self.record(v, timestamp, &meta)?)))
             .collect::<Result<Vec<_>>>()?;
+        // The server's own expiry (see the module docs), in its unit (ms, rounded up so that
+        // it never comes before the record's): for an expiry still to come, on a server with
+        // hash-field expiry. The version is asked only when such a write comes.
+        let native_ms = match meta.expires_micros {
+            Some(at) if at > now_micros() && self.has_field_expiry()? => {
+                Some(micros_to_millis_ceil(at))
+            }
+            _ => None,
+        };
         if !self.append_mode {
+            if let Some(at) = native_ms {
+                let mut invocation = self.set_expiring_script.key(&entries);
+                invocation.arg(at);
+                for (k, r) in &records {
+                    invocation.arg(*k).arg(r);
+                }
+                return self.with_conn(|c| invocation.invoke::<()>(c));
+            }
+            // One HSET (which also clears a field's native expiry when it overwrites it);
+            // without native field expiry, an expiring record is judged on read.
             let mut cmd = redis::cmd("HSET");
             cmd.arg(&entries);
             for (k, r) in &records {
@@ -382,15 +519,67 @@ impl Engine for RedisEngine {
             return self.with_conn(|c| cmd.query::<()>(c));
         }
         let mut invocation = self.append_script.key(&entries);
+        match native_ms {
+            Some(at) => invocation.arg(at),
+            None => invocation.arg(""),
+        };
         for (k, r) in &records {
             invocation.key(self.versions_key(k)).arg(*k).arg(r);
         }
         self.with_conn(|c| invocation.invoke::<()>(c))
     }
 
+    fn prune_expired(&self, now_micros: i64) -> Result<u64> {
+        // HSCAN for fields whose record has expired, then remove them a page at a time by a
+        // script that checks each is still the record read (see PRUNE_SCRIPT).
+        let mut removed = 0;
+        let mut page: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(SCAN_PAGE);
+        let mut scan = self.hscan();
+        loop {
+            let item = scan.next().transpose()?;
+            if let Some((key, stored)) = item.as_ref() {
+                // A record that does not decode is not judged expired: pruning is no place
+                // to lose data silently; reads report it.
+                let expired = Record::decode(stored, || self.describe(key))
+                    .is_ok_and(|r| r.is_expired(now_micros));
+                if expired {
+                    if let Some(head) = stored.get(..RECORD_HEAD) {
+                        page.push((key.clone(), head.to_vec()));
+                    }
+                }
+            }
+            if page.len() == SCAN_PAGE || (item.is_none() && !page.is_empty()) {
+                let mut invocation = self.prune_script.key(self.entries_key());
+                for (key, head) in &page {
+                    if self.append_mode {
+                        invocation.key(self.versions_key(key));
+                    }
+                    invocation.arg(key).arg(head);
+                }
+                let n: u64 = self.with_conn(|c| invocation.invoke(c))?;
+                removed += n;
+                page.clear();
+            }
+            if item.is_none() {
+                return Ok(removed);
+            }
+        }
+    }
+
     fn contains(&self, key: &[u8]) -> Result<bool> {
-        let entries = self.entries_key();
-        self.with_conn(|c| redis::cmd("HEXISTS").arg(&entries).arg(key).query(c))
+        let mut invocation = self.contains_script.key(self.entries_key());
+        invocation.arg(key);
+        let found: redis::Value = self.with_conn(|c| invocation.invoke(c))?;
+        match found {
+            redis::Value::Int(n) => Ok(n != 0),
+            redis::Value::BulkString(stored) => {
+                Ok(self.live_value(key, &stored, now_micros())?.is_some())
+            }
+            other => Err(Error::engine(
+                "redis",
+                format!("unexpected reply to a lookup: {other:?}"),
+            )),
+        }
     }
 
     fn remove(&self, key: &[u8]) -> Result<bool> {
@@ -406,10 +595,15 @@ impl Engine for RedisEngine {
     }
 
     fn scan(&self) -> Result<EntryIter<'_>> {
-        Ok(Box::new(self.hscan().map(|item| {
-            let (key, stored) = item?;
-            let value = self.value_of(&key, &stored)?;
-            Ok((key, value))
+        // Expired entries are skipped as they are met (each judged when it is read).
+        Ok(Box::new(self.hscan().filter_map(|item| {
+            let (key, stored) = match item {
+                Ok(entry) => entry,
+                Err(e) => return Some(Err(e)),
+            };
+            self.live_value(&key, &stored, now_micros())
+                .transpose()
+                .map(|value| value.map(|v| (key, v)))
         })))
     }
 
@@ -423,18 +617,27 @@ impl Engine for RedisEngine {
                 self.with_conn(|c| redis::cmd("HGET").arg(&entries).arg(key).query(c))?;
             one.into_iter().collect()
         };
-        stored
+        let versions = stored
             .iter()
             .enumerate()
             .map(|(i, s)| {
                 let record = Record::decode(s, || self.describe(key))?;
                 Ok(Version {
                     version: i as u64 + 1,
-                    timestamp_micros: record.timestamp_micros,
-                    value: record.value.to_vec(),
+                    ..record.to_version()
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        // An entry whose latest version has expired has no versions to show; older versions
+        // with their own (past) expiry still show while the latest is live.
+        let now = now_micros();
+        if versions
+            .last()
+            .is_some_and(|v| v.expires_micros.is_some_and(|at| at <= now))
+        {
+            return Ok(Vec::new());
+        }
+        Ok(versions)
     }
 
     fn clear(&self) -> Result<()> {
@@ -492,6 +695,33 @@ impl Engine for RedisEngine {
         self.with_conn(|c| invocation.invoke::<i64>(c))?;
         Ok(())
     }
+}
+
+/// µs since the epoch as ms, rounded up: the server drops an entry no earlier than its
+/// record says it expires. (Only expiries still to come get here.)
+fn micros_to_millis_ceil(micros: i64) -> i64 {
+    micros / 1000 + i64::from(micros % 1000 > 0)
+}
+
+/// Calls `f` with every piece of text in a reply (a cluster's `INFO` is a map of node to
+/// text).
+fn visit_text(value: &redis::Value, f: &mut dyn FnMut(&str)) {
+    match value {
+        redis::Value::BulkString(bytes) => f(&String::from_utf8_lossy(bytes)),
+        redis::Value::SimpleString(text) | redis::Value::VerbatimString { text, .. } => f(text),
+        redis::Value::Array(items) | redis::Value::Set(items) => {
+            items.iter().for_each(|item| visit_text(item, f));
+        }
+        redis::Value::Map(pairs) => pairs.iter().for_each(|(_, item)| visit_text(item, f)),
+        _ => {}
+    }
+}
+
+/// `(major, minor)` of an `INFO` line `redis_version:7.4.1`.
+fn parse_redis_version(line: &str) -> Option<(u32, u32)> {
+    let version = line.trim().strip_prefix("redis_version:")?;
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().ok());
+    Some((parts.next()??, parts.next()??))
 }
 
 fn lease_millis(ttl: Duration) -> u64 {

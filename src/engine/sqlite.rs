@@ -1,12 +1,21 @@
 //! The SQLite engine (rusqlite, SQLite bundled): one file, WAL mode.
 //!
 //! ```sql
-//! entries(key BLOB, version INTEGER, ts INTEGER, value BLOB, sum INTEGER, UNIQUE(key, version))
+//! entries(key BLOB, version INTEGER, ts INTEGER, value BLOB, sum INTEGER, expires INTEGER,
+//!         UNIQUE(key, version))
+//! entries_expires ON entries(expires) WHERE expires IS NOT NULL
 //! ```
 //!
 //! Outside append mode each key has one row (version 1), replaced on write. In append mode a
 //! write inserts `MAX(version) + 1` in the same statement; SQLite's write lock serializes that
 //! across processes, so version numbers are unique and gap-free.
+//!
+//! **Expiry.** `expires` is µs since the Unix epoch, NULL for never (most rows). Reads decide
+//! in SQL whether a key's latest row is live, in the same single-row seek as before, so a
+//! store without expiring entries does no extra work; an expired entry stays on disk (and in
+//! `len`) until `prune_expired` deletes it. The partial index holds only rows that expire, so
+//! pruning seeks them instead of scanning the table, and costs nothing to stores that never
+//! use expiry. Databases made before the column existed get it on open (`ALTER TABLE`).
 //!
 //! **Durability**: WAL with `synchronous = NORMAL`: a committed write survives the process
 //! being killed; after a power loss the last transactions before it may be rolled back, never
@@ -14,7 +23,7 @@
 //! flipped bit in a value must be an error, not a different value. A busy timeout of 30 s makes writers in several processes wait for each other instead
 //! of failing.
 
-use super::{create_private_dir, now_micros, Engine, EntryIter, Version};
+use super::{create_private_dir, now_micros, Engine, EntryIter, Version, WriteMeta};
 use crate::error::{Error, Result};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::{Path, PathBuf};
@@ -35,11 +44,18 @@ pub(crate) fn sql_err(e: rusqlite::Error) -> Error {
     Error::engine("sqlite", e)
 }
 
-const GET: &str = "SELECT value, sum FROM entries WHERE key = ?1 ORDER BY version DESC LIMIT 1";
-const SET: &str =
-    "INSERT OR REPLACE INTO entries(key, version, ts, value, sum) VALUES (?1, 1, ?2, ?3, ?4)";
-const APPEND: &str = "INSERT INTO entries(key, version, ts, value, sum) \
-     SELECT ?1, COALESCE(MAX(version), 0) + 1, ?2, ?3, ?4 FROM entries WHERE key = ?1";
+/// The latest row of `?1` and whether it is live at `?2` (now, µs): one index seek, as
+/// without expiry. The expiry is judged on the latest row only (a `WHERE` on it would find an
+/// older live version in append mode), and a NULL `expires` (never) is decided from the row
+/// header alone, so rows that never expire cost nothing more to read.
+const GET: &str = "SELECT value, sum, expires IS NULL OR expires > ?2 \
+     FROM entries WHERE key = ?1 ORDER BY version DESC LIMIT 1";
+const CONTAINS: &str = "SELECT expires IS NULL OR expires > ?2 \
+     FROM entries WHERE key = ?1 ORDER BY version DESC LIMIT 1";
+const SET: &str = "INSERT OR REPLACE INTO entries(key, version, ts, value, sum, expires) \
+     VALUES (?1, 1, ?2, ?3, ?4, ?5)";
+const APPEND: &str = "INSERT INTO entries(key, version, ts, value, sum, expires) \
+     SELECT ?1, COALESCE(MAX(version), 0) + 1, ?2, ?3, ?4, ?5 FROM entries WHERE key = ?1";
 
 impl SqliteEngine {
     /// Opens (creating if needed) the database file at `path`.
@@ -63,10 +79,11 @@ impl SqliteEngine {
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS entries (
                 key BLOB NOT NULL, version INTEGER NOT NULL, ts INTEGER NOT NULL, value BLOB NOT NULL,
-                sum INTEGER NOT NULL,
+                sum INTEGER NOT NULL, expires INTEGER,
                 UNIQUE (key, version));",
         )
         .map_err(sql_err)?;
+        add_expiry_column(&conn)?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -84,24 +101,93 @@ impl SqliteEngine {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn put(&self, conn: &Connection, key: &[u8], value: &[u8]) -> Result<()> {
+    /// Writes one item inside the caller's transaction, recording `ts` and `expires`.
+    fn put(
+        &self,
+        conn: &Connection,
+        key: &[u8],
+        value: &[u8],
+        ts: i64,
+        expires: Option<i64>,
+    ) -> Result<()> {
         let sql = if self.append_mode { APPEND } else { SET };
         conn.prepare_cached(sql)
-            .and_then(|mut stmt| stmt.execute(params![key, now_micros(), value, checksum(value)]))
+            .and_then(|mut stmt| stmt.execute(params![key, ts, value, checksum(value), expires]))
             .map(drop)
             .map_err(sql_err)
     }
 }
 
+/// Gives a database made before expiry existed its `expires` column (NULL: every existing
+/// row never expires, as before) and creates the partial index that `prune_expired` seeks.
+/// Shared with diskcache, whose index has the same `entries` columns that matter here.
+pub(crate) fn add_expiry_column(conn: &Connection) -> Result<()> {
+    let has_column = |conn: &Connection| -> Result<bool> {
+        conn.prepare("SELECT 1 FROM pragma_table_info('entries') WHERE name = 'expires'")
+            .and_then(|mut stmt| stmt.exists([]))
+            .map_err(sql_err)
+    };
+    if !has_column(conn)? {
+        // Under the write lock, checked again: another process opening the same old
+        // database at the same moment may have added it first, and a second `ADD COLUMN`
+        // would fail.
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(sql_err)?;
+        let added = has_column(conn).and_then(|has| {
+            if has {
+                Ok(())
+            } else {
+                conn.execute_batch("ALTER TABLE entries ADD COLUMN expires INTEGER")
+                    .map_err(sql_err)
+            }
+        });
+        match added {
+            Ok(()) => conn.execute_batch("COMMIT").map_err(sql_err)?,
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        }
+    }
+    // Only rows that expire are in it: stores that never use expiry pay nothing for it.
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS entries_expires ON entries(expires) WHERE expires IS NOT NULL",
+    )
+    .map_err(sql_err)
+}
+
+/// Keys whose latest row has expired at `?1`: found through the partial index on `expires`
+/// (only rows that expire), each checked against its key's latest version, so an entry a
+/// writer replaced with a live value is not among them. One row per key. Used inside the
+/// pruning transaction, so no write can come between this check and the delete.
+pub(crate) const EXPIRED_KEYS: &str = "SELECT e.key FROM entries e \
+     WHERE e.expires IS NOT NULL AND e.expires <= ?1 \
+     AND e.version = (SELECT MAX(version) FROM entries WHERE key = e.key)";
+
+/// How many keys have expired at `now_micros` ([`EXPIRED_KEYS`]).
+pub(crate) fn count_expired(conn: &Connection, now_micros: i64) -> Result<i64> {
+    conn.query_row(
+        &format!("SELECT COUNT(*) FROM ({EXPIRED_KEYS})"),
+        [now_micros],
+        |r| r.get(0),
+    )
+    .map_err(sql_err)
+}
+
 fn lookup(conn: &Connection, key: &[u8]) -> Result<Option<Vec<u8>>> {
-    conn.prepare_cached(GET)
+    let latest: Option<(Vec<u8>, i64, bool)> = conn
+        .prepare_cached(GET)
         .and_then(|mut stmt| {
-            stmt.query_row([key], |row| Ok((row.get(0)?, row.get(1)?)))
-                .optional()
+            stmt.query_row(params![key, now_micros()], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
+            .optional()
         })
-        .map_err(sql_err)?
-        .map(|(value, sum)| verified(value, sum, key))
-        .transpose()
+        .map_err(sql_err)?;
+    match latest {
+        Some((value, sum, true)) => verified(value, sum, key).map(Some),
+        // Missing, or its latest version has expired: a miss either way.
+        _ => Ok(None),
+    }
 }
 
 /// The checksum stored beside each value.
@@ -141,27 +227,61 @@ impl Engine for SqliteEngine {
     }
 
     fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        // An IMMEDIATE transaction takes the write lock up front, where SQLite's busy
-        // handler waits for it. A lone `INSERT ... SELECT MAX(version)` would start as a
-        // reader and fail at once (SQLITE_BUSY) when another process wrote in between.
-        self.set_many(&[(key, value)])
+        self.set_many_with(&[(key, value)], WriteMeta::default())
     }
 
     fn set_many(&self, items: &[(&[u8], &[u8])]) -> Result<()> {
+        self.set_many_with(items, WriteMeta::default())
+    }
+
+    /// The one write path: `set` and `set_many` come here too.
+    fn set_many_with(&self, items: &[(&[u8], &[u8])], meta: WriteMeta) -> Result<()> {
+        // An IMMEDIATE transaction takes the write lock up front, where SQLite's busy
+        // handler waits for it. A lone `INSERT ... SELECT MAX(version)` would start as a
+        // reader and fail at once (SQLITE_BUSY) when another process wrote in between.
         let mut conn = self.conn();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql_err)?;
+        // One write time for the whole transaction (its items are stored together), taken
+        // once it holds the write lock.
+        let ts = meta.timestamp_or_now();
         for (k, v) in items {
-            self.put(&tx, k, v)?;
+            self.put(&tx, k, v, ts, meta.expires_micros)?;
         }
         tx.commit().map_err(sql_err)
     }
 
+    fn prune_expired(&self, now_micros: i64) -> Result<u64> {
+        // Counting and deleting in one IMMEDIATE transaction: a writer that replaces an
+        // expired entry with a live value does so before it (and the entry is no longer
+        // expired) or after it (and writes a new entry), never in between.
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql_err)?;
+        let keys = count_expired(&tx, now_micros)?;
+        if keys > 0 {
+            // Every version of those keys goes, the older ones too (append mode).
+            tx.execute(
+                &format!("DELETE FROM entries WHERE key IN ({EXPIRED_KEYS})"),
+                [now_micros],
+            )
+            .map_err(sql_err)?;
+        }
+        tx.commit().map_err(sql_err)?;
+        Ok(keys.max(0) as u64)
+    }
+
     fn contains(&self, key: &[u8]) -> Result<bool> {
+        // Present and live: its latest row says so (None: missing).
         self.conn()
-            .prepare_cached("SELECT 1 FROM entries WHERE key = ?1 LIMIT 1")
-            .and_then(|mut stmt| stmt.exists([key]))
+            .prepare_cached(CONTAINS)
+            .and_then(|mut stmt| {
+                stmt.query_row(params![key, now_micros()], |r| r.get::<_, bool>(0))
+                    .optional()
+            })
+            .map(|live| live == Some(true))
             .map_err(sql_err)
     }
 
@@ -188,9 +308,10 @@ impl Engine for SqliteEngine {
     }
 
     fn versions(&self, key: &[u8]) -> Result<Vec<Version>> {
-        self.conn()
+        let rows = self
+            .conn()
             .prepare_cached(
-                "SELECT version, ts, value, sum FROM entries WHERE key = ?1 ORDER BY version",
+                "SELECT version, ts, value, sum, expires FROM entries WHERE key = ?1 ORDER BY version",
             )
             .and_then(|mut stmt| {
                 stmt.query_map([key], |row| {
@@ -199,16 +320,27 @@ impl Engine for SqliteEngine {
                         row.get(1)?,
                         row.get::<_, Vec<u8>>(2)?,
                         row.get(3)?,
+                        row.get::<_, Option<i64>>(4)?,
                     ))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()
             })
-            .map_err(sql_err)?
-            .into_iter()
-            .map(|(version, timestamp_micros, value, sum)| {
+            .map_err(sql_err)?;
+        // The key's history is visible only while its latest version is live: an expired
+        // entry is a miss, as if removed. (Older versions keep their own expiry, reported
+        // but not applied.)
+        if rows
+            .last()
+            .is_some_and(|last| is_expired(last.4, now_micros()))
+        {
+            return Ok(Vec::new());
+        }
+        rows.into_iter()
+            .map(|(version, timestamp_micros, value, sum, expires_micros)| {
                 Ok(Version {
                     version,
                     timestamp_micros,
+                    expires_micros,
                     value: verified(value, sum, key)?,
                 })
             })
@@ -238,22 +370,31 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// The latest version of every key of `entries`, in key order: `key` and `columns` (read by
-/// `row` from index 1 on). A page per query, so no statement stays open across the caller's
-/// iteration and writers are never blocked by a reader that went away. A bare column next
-/// to `MAX()` comes from the row holding the maximum; two statements rather than
-/// `?1 IS NULL OR key > ?1`, which would keep SQLite from seeking in the index.
+/// Whether a version expiring at `expires` (µs; `None`: never) has expired at `now`.
+pub(crate) fn is_expired(expires: Option<i64>, now: i64) -> bool {
+    expires.is_some_and(|at| at <= now)
+}
+
+/// The latest version of every key of `entries` that is live (not expired), in key order:
+/// `key` and `columns` (read by `row` from index 1 on). A page per query, so no statement
+/// stays open across the caller's iteration and writers are never blocked by a reader that
+/// went away. A bare column next to `MAX()` comes from the row holding the maximum, in
+/// `HAVING` too, so an expired latest version hides its key even when older versions are
+/// live; `LIMIT` counts rows after `HAVING`, so a short page still means the end. Two
+/// statements rather than `?1 IS NULL OR key > ?1`, which would keep SQLite from seeking in
+/// the index.
 pub(crate) fn latest_rows_in_key_order<'a, T: Send + 'a>(
     conn: &'a Mutex<Connection>,
     columns: &'static str,
     row: fn(&rusqlite::Row) -> rusqlite::Result<T>,
 ) -> impl Iterator<Item = Result<(Vec<u8>, T)>> + Send + 'a {
     let first = format!(
-        "SELECT key, {columns}, MAX(version) FROM entries GROUP BY key ORDER BY key LIMIT ?1"
+        "SELECT key, {columns}, MAX(version) FROM entries \
+         GROUP BY key HAVING expires IS NULL OR expires > ?2 ORDER BY key LIMIT ?1"
     );
     let next = format!(
-        "SELECT key, {columns}, MAX(version) FROM entries WHERE key > ?2 \
-         GROUP BY key ORDER BY key LIMIT ?1"
+        "SELECT key, {columns}, MAX(version) FROM entries WHERE key > ?3 \
+         GROUP BY key HAVING expires IS NULL OR expires > ?2 ORDER BY key LIMIT ?1"
     );
     let read = move |r: &rusqlite::Row| Ok((r.get::<_, Vec<u8>>(0)?, row(r)?));
     let mut after: Option<Vec<u8>> = None;
@@ -267,12 +408,15 @@ pub(crate) fn latest_rows_in_key_order<'a, T: Send + 'a>(
             return None;
         }
         let conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+        // Expiry is judged per page, at the time the page is read.
+        let now = now_micros();
         let fetched: Result<Vec<(Vec<u8>, T)>> = match &after {
-            None => conn
-                .prepare_cached(&first)
-                .and_then(|mut stmt| stmt.query_map([SCAN_PAGE as i64], read)?.collect()),
+            None => conn.prepare_cached(&first).and_then(|mut stmt| {
+                stmt.query_map(params![SCAN_PAGE as i64, now], read)?
+                    .collect()
+            }),
             Some(last) => conn.prepare_cached(&next).and_then(|mut stmt| {
-                stmt.query_map(params![SCAN_PAGE as i64, last], read)?
+                stmt.query_map(params![SCAN_PAGE as i64, now, last], read)?
                     .collect()
             }),
         }
@@ -292,7 +436,9 @@ pub(crate) fn latest_rows_in_key_order<'a, T: Send + 'a>(
     })
 }
 
-/// The number of keys in `entries` (in append mode a key has several rows).
+/// The number of keys in `entries` (in append mode a key has several rows), expired ones
+/// included until they are pruned (the contract's `len`; counting only live ones would
+/// read every row).
 pub(crate) fn count_keys(conn: &Connection, append_mode: bool) -> Result<usize> {
     let sql = if append_mode {
         "SELECT COUNT(DISTINCT key) FROM entries"

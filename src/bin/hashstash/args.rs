@@ -51,6 +51,10 @@ pub struct StashArgs {
     /// How long a server engine waits for its server, in milliseconds [default: 5000].
     #[arg(long, global = true)]
     pub timeout_ms: Option<u64>,
+    /// How long what `set` writes is served, in milliseconds; after it the entry is a miss
+    /// and `prune` removes it [default: until replaced or removed].
+    #[arg(long, global = true)]
+    pub ttl_ms: Option<u64>,
     /// An existing stash folder (`<engine>.<serializer>.<compress>`), format read from it;
     /// or a server URL (redis://...), the same as --engine redis --url URL.
     #[arg(long, global = true)]
@@ -91,6 +95,9 @@ pub enum Command {
     Info,
     /// Remove every entry.
     Clear,
+    /// Remove the entries whose time to live (--ttl-ms when they were set) has passed;
+    /// prints how many. They are already misses: this gives their room back.
+    Prune,
     /// Measure the standard workload (set, get, batch) over engines x serializers x
     /// compressors, in fresh stashes of its own; prints a table.
     Profile(ProfileArgs),
@@ -167,6 +174,9 @@ impl StashArgs {
             if let Some(timeout_ms) = self.timeout_ms {
                 builder = builder.timeout_ms(timeout_ms);
             }
+            if let Some(ttl_ms) = self.ttl_ms {
+                builder = builder.ttl_ms(ttl_ms);
+            }
             let stash = builder.open()?;
             check_agrees(
                 &stash,
@@ -195,6 +205,7 @@ impl StashArgs {
         config.port = self.port;
         config.timeout_ms = self.timeout_ms.unwrap_or(config.timeout_ms);
         config.sync = self.sync;
+        config.ttl_ms = self.ttl_ms;
         let config = Stash::builder().config(config).resolved_config()?;
         Stash::open_config(config, false)
     }

@@ -183,6 +183,10 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             eprintln!("imported {n} entries into {stash}");
         }
         Command::Profile(_) => unreachable!("handled before the stash is opened"),
+        Command::Prune => {
+            let n = stash.prune_expired()?;
+            eprintln!("pruned {n} expired entries from {stash}");
+        }
         Command::Clear => {
             let n = stash.len()?;
             stash.clear()?;
