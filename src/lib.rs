@@ -49,6 +49,7 @@
 //! | `dataframe` | polars `DataFrame`s as keys and values (Arrow IPC inside) |         |
 //! | `sql`       | Arrow record batches, SQL (DataFusion), parquet export    |         |
 //! | `plot`      | `hashstash profile --plot`: PNG figures (plotters)        |         |
+//! | `async`     | `AsyncStash` for tokio, `#[stashed_result]` on `async fn` |         |
 //! | `filebased` | every file-based engine: `lmdb`, `sqlite`, `diskcache`    |         |
 //! | `servers`   | every server engine: `redis`, `mongo`                     |         |
 //! | `engines`   | every engine                                              |         |
@@ -60,6 +61,8 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "async")]
+pub mod async_stash;
 pub mod codec;
 pub mod config;
 pub mod cookbook;
@@ -74,6 +77,8 @@ pub mod stats;
 pub mod table;
 pub mod value;
 
+#[cfg(feature = "async")]
+pub use async_stash::AsyncStash;
 pub use codec::{decode, deserialize, encode, serialize, Codec, Compressor, Serializer};
 pub use config::StashConfig;
 pub use corrupt::OnCorrupt;

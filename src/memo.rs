@@ -212,6 +212,14 @@ pub struct StashedKey {
     found: Result<(Stash, Vec<u8>)>,
 }
 
+impl StashedKey {
+    /// The function's stash name, and its stash and the key bytes (or why there are none).
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
+    pub(crate) fn into_parts(self) -> (String, Result<(Stash, Vec<u8>)>) {
+        (self.name, self.found)
+    }
+}
+
 /// Used by `#[stashed_result]`: the function stash `name` under `parent()`, and the key of
 /// `args` in it.
 #[doc(hidden)]
@@ -266,7 +274,7 @@ where
 }
 
 /// What a function stash holds for some arguments.
-enum Lookup<R> {
+pub(crate) enum Lookup<R> {
     /// Their result.
     Stored(R),
     /// Nothing yet: their key bytes, and the lock under which the caller computes the result
@@ -281,7 +289,7 @@ fn lookup<A: Serialize, R: DeserializeOwned>(results: &Stash, args: &A) -> Resul
 }
 
 /// [`lookup`] of encoded key bytes.
-fn lookup_key<R: DeserializeOwned>(results: &Stash, key: Vec<u8>) -> Result<Lookup<R>> {
+pub(crate) fn lookup_key<R: DeserializeOwned>(results: &Stash, key: Vec<u8>) -> Result<Lookup<R>> {
     if let Some(stored) = results.engine().get(&key)? {
         results.counters().lookup(true);
         return Ok(Lookup::Stored(results.decode_value(&stored)?));
@@ -314,7 +322,7 @@ fn save<R: Serialize>(results: &Stash, key: &[u8], result: &R) -> Result<()> {
 ///   stash's `lease_ms` and is renewed by a thread while the computation runs, so a process
 ///   that dies lets another take over once its lease expires. Waiters poll the stash for the
 ///   result meanwhile.
-struct ComputeLock {
+pub(crate) struct ComputeLock {
     // Fields drop in this order: the lease goes before this process's own lock.
     _lease: Option<Lease>,
     _file: Option<FileLock>,

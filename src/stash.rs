@@ -515,11 +515,21 @@ impl Stash {
     ) -> Result<()> {
         let key = codec::encode_key(key)?;
         let value = self.inner.codec.encode_value(value)?;
+        self.set_raw_with_ttl(&key, &value, ttl)
+    }
+
+    /// [`Stash::set_with_ttl`] of encoded bytes.
+    pub(crate) fn set_raw_with_ttl(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        ttl: std::time::Duration,
+    ) -> Result<()> {
         let meta = WriteMeta {
             timestamp_micros: None,
             expires_micros: Some(expiry_after(ttl)),
         };
-        self.inner.engine.set_many_with(&[(&key, &value)], meta)?;
+        self.inner.engine.set_many_with(&[(key, value)], meta)?;
         self.inner.stats.wrote(1, key.len() + value.len());
         Ok(())
     }
@@ -685,7 +695,7 @@ impl Stash {
         self.write_batch(&batch)
     }
 
-    fn write_batch(&self, batch: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
+    pub(crate) fn write_batch(&self, batch: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -721,6 +731,17 @@ impl Stash {
         }
         self.inner.stats.wrote(1, key.len() + value.len());
         Ok(())
+    }
+
+    /// Several lookups of canonical key bytes in one engine read, counted.
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
+    pub(crate) fn get_many_raw(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
+        let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        let stored = self.inner.engine.get_many(&refs)?;
+        for value in &stored {
+            self.inner.stats.lookup(value.is_some());
+        }
+        Ok(stored)
     }
 
     /// Removes canonical key bytes: [`Engine::remove`], counted.

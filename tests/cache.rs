@@ -324,3 +324,11 @@ pub fn memoized_results_expire(engine: EngineKind) {
         "a live result is read back"
     );
 }
+
+/// The async face (feature `async`, tests/async_stash.rs).
+pub fn async_face(engine: EngineKind) {
+    #[cfg(feature = "async")]
+    crate::async_stash::async_face(engine);
+    #[cfg(not(feature = "async"))]
+    let _ = engine;
+}

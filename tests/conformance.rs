@@ -432,7 +432,7 @@ macro_rules! engine_suite {
                 invalidate_memoized_results, expiry_makes_entries_misses,
                 a_stash_wide_ttl_applies_to_every_write,
                 expiry_in_append_mode_hides_the_entry_until_rewritten,
-                writes_keep_given_timestamps, memoized_results_expire);
+                writes_keep_given_timestamps, memoized_results_expire, async_face);
         }
     };
     (@tests $engine:expr; $($test:ident),* $(,)?) => {

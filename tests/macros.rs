@@ -220,3 +220,52 @@ fn ttl_and_invalidation_of_stashed_functions() {
     assert_eq!(invalidated(2, "a".into()), "a2");
     assert_eq!(calls(), 4);
 }
+
+#[cfg(feature = "async")]
+static ASYNC_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+/// An async function, stashed like a blocking one.
+#[cfg(feature = "async")]
+#[stashed_result(stash = parent())]
+async fn fetch_page(id: u32) -> String {
+    ASYNC_CALLS.fetch_add(1, Ordering::SeqCst);
+    tokio::task::yield_now().await;
+    format!("page {id}")
+}
+
+/// An async function returning `Result`: `Ok` is stored, `Err` is not.
+#[cfg(feature = "async")]
+#[stashed_result(stash = parent())]
+async fn checked_page(id: u32) -> Result<String, String> {
+    ASYNC_CALLS.fetch_add(1, Ordering::SeqCst);
+    if id == 0 {
+        return Err("no page 0".into());
+    }
+    Ok(format!("checked page {id}"))
+}
+
+#[cfg(feature = "async")]
+#[test]
+fn async_functions_are_stashed() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let before = ASYNC_CALLS.load(Ordering::SeqCst);
+        assert_eq!(fetch_page(1).await, "page 1");
+        assert_eq!(fetch_page(1).await, "page 1");
+        assert_eq!(ASYNC_CALLS.load(Ordering::SeqCst), before + 1);
+        assert_eq!(fetch_page::stash().unwrap().len().unwrap(), 1);
+        assert!(fetch_page::invalidate(&(1,)).unwrap());
+        assert_eq!(fetch_page(1).await, "page 1");
+        assert_eq!(ASYNC_CALLS.load(Ordering::SeqCst), before + 2);
+
+        assert_eq!(checked_page(0).await, Err("no page 0".into()));
+        assert_eq!(checked_page(0).await, Err("no page 0".into()));
+        assert_eq!(checked_page(2).await.unwrap(), "checked page 2");
+        assert_eq!(checked_page(2).await.unwrap(), "checked page 2");
+        assert_eq!(
+            ASYNC_CALLS.load(Ordering::SeqCst),
+            before + 5,
+            "errors are not stored"
+        );
+    });
+}

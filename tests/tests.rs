@@ -1,5 +1,7 @@
 //! The one integration-test binary: every test module is listed here.
 
+#[cfg(feature = "async")]
+mod async_stash;
 mod cache;
 mod cli;
 mod codecs;

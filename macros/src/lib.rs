@@ -31,7 +31,9 @@ use syn::{Expr, FnArg, Ident, ItemFn, Lit, LitStr, Pat, ReturnType, Token, Type}
 ///   a hash of the function's tokens, so that an edited function starts a new stash.
 ///
 /// Results live in `stashed_result/<crate.module.function>@<version>` under the parent. A
-/// function returning `Result` stores `Ok`, never `Err`. A stash that fails is reported on
+/// function returning `Result` stores `Ok`, never `Err`. An `async fn` is stashed the same
+/// way with hashstash's `async` feature: its lookups and writes run on tokio's blocking pool
+/// (opening the parent stash, once, and encoding the key happen in the calling task). A stash that fails is reported on
 /// stderr and the function runs without it. `name::stash()` and `name::stash_name()` reach
 /// the function's stash.
 #[proc_macro_attribute]
@@ -295,11 +297,12 @@ fn fnv1a(text: &str) -> u64 {
 
 fn generate(options: Options, function: ItemFn, kind: Kind) -> syn::Result<Tokens> {
     let sig = &function.sig;
-    if let Some(asyncness) = &sig.asyncness {
+    let is_async = sig.asyncness.is_some();
+    if let (Some(asyncness), Kind::Mapped) = (&sig.asyncness, kind) {
         return Err(syn::Error::new_spanned(
             asyncness,
-            "async functions cannot be stashed yet: stash a blocking function and call it \
-             with `spawn_blocking`",
+            "#[stash_mapped] maps blocking functions on a thread pool: an async function \
+             cannot be mapped (stash it with #[stashed_result] and join its calls)",
         ));
     }
     let ReturnType::Type(_, ret) = &sig.output else {
@@ -411,8 +414,9 @@ fn generate(options: Options, function: ItemFn, kind: Kind) -> syn::Result<Token
     let body = &function.block;
     let arg_names: Vec<&Ident> = args.iter().map(|a| &a.name).collect();
     let arg_types: Vec<&Type> = args.iter().map(|a| &a.ty).collect();
+    let asyncness = &sig.asyncness;
     let inner = quote! {
-        fn __hashstash_compute #impl_generics (#(#arg_names: #arg_types),*) -> #ret #where_clause #body
+        #asyncness fn __hashstash_compute #impl_generics (#(#arg_names: #arg_types),*) -> #ret #where_clause #body
     };
 
     let wrapper = match kind {
@@ -422,14 +426,25 @@ fn generate(options: Options, function: ItemFn, kind: Kind) -> syn::Result<Token
                 .map(|a| &a.name)
                 .filter(|n| !options.ignore.contains(n))
                 .collect();
-            let compute = if returns_result(ret) {
-                quote! { move || __hashstash_compute(#(#arg_names),*) }
+            let await_ = if is_async {
+                quote! { .await }
             } else {
+                quote! {}
+            };
+            let computed = quote! { __hashstash_compute(#(#arg_names),*) #await_ };
+            let computed = if returns_result(ret) {
+                computed
+            } else {
+                quote! { ::std::result::Result::<_, ::std::convert::Infallible>::Ok(#computed) }
+            };
+            // A blocking function hands over a closure; an async one a future, awaited off
+            // the stash's blocking calls (feature `async` of hashstash).
+            let call = if is_async {
                 quote! {
-                    move || ::std::result::Result::<_, ::std::convert::Infallible>::Ok(
-                        __hashstash_compute(#(#arg_names),*)
-                    )
+                    ::hashstash::async_stash::__call_stashed_async(key, async move { #computed }).await
                 }
+            } else {
+                quote! { ::hashstash::memo::__call_stashed(key, move || #computed) }
             };
             let finish = if returns_result(ret) {
                 quote! { result }
@@ -452,7 +467,7 @@ fn generate(options: Options, function: ItemFn, kind: Kind) -> syn::Result<Token
                         #parent_fn,
                         &(#(&#key_args,)*),
                     );
-                    let result = ::hashstash::memo::__call_stashed(key, #compute);
+                    let result = #call;
                     #finish
                 }
             }

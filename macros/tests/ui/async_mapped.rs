@@ -1,4 +1,4 @@
-#[hashstash::stashed_result]
+#[hashstash::stash_mapped]
 async fn f(x: u32) -> u32 {
     x
 }

@@ -1,0 +1,289 @@
+//! An async face of a stash, for tokio services (feature `async`).
+//!
+//! [`AsyncStash`] wraps a [`Stash`]: each call encodes its key (and value) on the calling
+//! task, which is cheap and keeps the arguments borrowed, then runs the engine call and the
+//! decoding on tokio's blocking pool (`spawn_blocking`), so that a disk read, an fsync or a
+//! server round trip never stalls the runtime's workers. Every engine works this way; the
+//! handle and its stats are the wrapped stash's.
+//!
+//! Memoization: [`AsyncStash::run_named`] stores the result of an `async` computation once
+//! (the same function stashes, keys and compute-once locks as [`Stash::run_named`]), and
+//! `#[stashed_result]` on an `async fn` does the same for every call.
+
+use crate::codec;
+use crate::error::{Error, Result};
+use crate::memo::{self, Lookup};
+use crate::stash::Stash;
+use crate::stats::Stats;
+use serde::{de::DeserializeOwned, Serialize};
+use std::future::Future;
+use std::time::Duration;
+
+/// A stash for async code: the same stash, its blocking calls moved off the runtime.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let runtime = tokio::runtime::Runtime::new()?;
+/// # runtime.block_on(async {
+/// use hashstash::{AsyncStash, Stash};
+///
+/// let stash = AsyncStash::new(Stash::builder().root_dir(dir.path()).open()?);
+/// stash.set("greeting", "hello").await?;
+/// assert_eq!(stash.get::<_, String>("greeting").await?.as_deref(), Some("hello"));
+///
+/// // An async computation, stored once under its arguments.
+/// let fetched = stash
+///     .run_named("fetch", |id: u32| async move { format!("page {id}") }, 7)
+///     .await?;
+/// assert_eq!(fetched, "page 7");
+/// # Ok::<(), hashstash::Error>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct AsyncStash {
+    stash: Stash,
+}
+
+impl From<Stash> for AsyncStash {
+    fn from(stash: Stash) -> Self {
+        AsyncStash { stash }
+    }
+}
+
+impl AsyncStash {
+    /// The async face of `stash`.
+    pub fn new(stash: Stash) -> Self {
+        AsyncStash { stash }
+    }
+
+    /// The wrapped stash, for what has no async form (tables, SQL, iteration by pages).
+    pub fn blocking(&self) -> &Stash {
+        &self.stash
+    }
+
+    /// Runs `f` on tokio's blocking pool with a handle on the stash.
+    async fn off_runtime<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Stash) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let stash = self.stash.clone();
+        let engine = stash.config().engine.name();
+        tokio::task::spawn_blocking(move || f(&stash))
+            .await
+            .map_err(|e| Error::engine(engine, e))?
+    }
+
+    /// The value under `key`, or `None`.
+    pub async fn get<K, V>(&self, key: &K) -> Result<Option<V>>
+    where
+        K: ?Sized + Serialize,
+        V: DeserializeOwned + Send + 'static,
+    {
+        let key = codec::encode_key(key)?;
+        self.off_runtime(move |s| match s.get_raw(&key)? {
+            Some(bytes) => s
+                .decode_value(&bytes)
+                .map(Some)
+                .map_err(|e| e.for_entry(&key)),
+            None => Ok(None),
+        })
+        .await
+    }
+
+    /// Several values in one engine read.
+    pub async fn get_many<K, V>(&self, keys: &[&K]) -> Result<Vec<Option<V>>>
+    where
+        K: ?Sized + Serialize,
+        V: DeserializeOwned + Send + 'static,
+    {
+        let keys = keys
+            .iter()
+            .map(codec::encode_key)
+            .collect::<Result<Vec<_>>>()?;
+        self.off_runtime(move |s| s.get_many_raw(&keys))
+            .await?
+            .into_iter()
+            .map(|stored| stored.map(|b| self.stash.decode_value(&b)).transpose())
+            .collect()
+    }
+
+    /// Stores `value` under `key` (with the stash's ttl, if it has one).
+    pub async fn set<K, V>(&self, key: &K, value: &V) -> Result<()>
+    where
+        K: ?Sized + Serialize,
+        V: ?Sized + Serialize,
+    {
+        let key = codec::encode_key(key)?;
+        let value = self.stash.encode_value(value)?;
+        self.off_runtime(move |s| s.set_raw(&key, &value)).await
+    }
+
+    /// Stores `value` under `key`, to be served for `ttl`.
+    pub async fn set_with_ttl<K, V>(&self, key: &K, value: &V, ttl: Duration) -> Result<()>
+    where
+        K: ?Sized + Serialize,
+        V: ?Sized + Serialize,
+    {
+        let key = codec::encode_key(key)?;
+        let value = self.stash.encode_value(value)?;
+        self.off_runtime(move |s| s.set_raw_with_ttl(&key, &value, ttl))
+            .await
+    }
+
+    /// Stores every `(key, value)` pair in one engine transaction where the engine has them.
+    pub async fn set_many<K, V>(&self, items: &[(&K, &V)]) -> Result<()>
+    where
+        K: ?Sized + Serialize,
+        V: ?Sized + Serialize,
+    {
+        let encoded = items
+            .iter()
+            .map(|(k, v)| Ok((codec::encode_key(k)?, self.stash.encode_value(v)?)))
+            .collect::<Result<Vec<_>>>()?;
+        self.off_runtime(move |s| s.write_batch(&encoded)).await
+    }
+
+    /// Whether `key` is in the stash.
+    pub async fn contains<K: ?Sized + Serialize>(&self, key: &K) -> Result<bool> {
+        let key = codec::encode_key(key)?;
+        self.off_runtime(move |s| s.engine().contains(&key)).await
+    }
+
+    /// Removes `key` (all its versions); true if it was there.
+    pub async fn remove<K: ?Sized + Serialize>(&self, key: &K) -> Result<bool> {
+        let key = codec::encode_key(key)?;
+        self.off_runtime(move |s| s.remove_raw(&key)).await
+    }
+
+    /// [`Stash::invalidate`]: drops what is cached under `key`; true if there was something.
+    pub async fn invalidate<K: ?Sized + Serialize>(&self, key: &K) -> Result<bool> {
+        self.remove(key).await
+    }
+
+    /// The number of keys (expired ones included until pruned).
+    pub async fn len(&self) -> Result<usize> {
+        self.off_runtime(|s| s.len()).await
+    }
+
+    /// Whether the stash has no keys.
+    pub async fn is_empty(&self) -> Result<bool> {
+        self.off_runtime(|s| s.is_empty()).await
+    }
+
+    /// Removes every entry.
+    pub async fn clear(&self) -> Result<()> {
+        self.off_runtime(|s| s.clear()).await
+    }
+
+    /// [`Stash::prune_expired`].
+    pub async fn prune_expired(&self) -> Result<u64> {
+        self.off_runtime(|s| s.prune_expired()).await
+    }
+
+    /// Every `(key, value)`, read on the blocking pool and collected (for a large stash, walk
+    /// [`AsyncStash::blocking`]'s iterators in a blocking task of your own instead).
+    pub async fn items<K, V>(&self) -> Result<Vec<(K, V)>>
+    where
+        K: DeserializeOwned + Send + 'static,
+        V: DeserializeOwned + Send + 'static,
+    {
+        self.off_runtime(|s| s.items()?.collect()).await
+    }
+
+    /// This handle's counts ([`Stash::stats`]).
+    pub fn stats(&self) -> Stats {
+        self.stash.stats()
+    }
+
+    /// `f(args).await`, computed once: the result is stored in the function stash `name`
+    /// under `args` and read back on later calls, from this process or any other (as
+    /// [`Stash::run_named`], whose stashes, keys and locks it shares). While one task
+    /// computes a result, others asking for it wait for it instead of computing it too.
+    pub async fn run_named<F, Fut, A, R>(&self, name: &str, f: F, args: A) -> Result<R>
+    where
+        F: FnOnce(A) -> Fut,
+        Fut: Future<Output = R>,
+        A: Serialize,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let name = name.to_owned();
+        let results = self.off_runtime(move |s| s.function_stash(&name)).await?;
+        let key = results.encode_key(&args)?;
+        let lookup = {
+            let results = results.clone();
+            // Waiting for another computation's lock happens here, off the runtime.
+            self.off_runtime(move |_| memo::lookup_key::<R>(&results, key))
+                .await?
+        };
+        match lookup {
+            Lookup::Stored(result) => Ok(result),
+            Lookup::Missing(key, lock) => {
+                let result = f(args).await;
+                let value = results.encode_value(&result)?;
+                // The lock goes with the write: released (a file unlocked, a lease given back
+                // to its server) off the runtime, once the result is stored.
+                self.off_runtime(move |_| {
+                    let stored = results.set_raw(&key, &value);
+                    drop(lock);
+                    stored
+                })
+                .await?;
+                Ok(result)
+            }
+        }
+    }
+}
+
+/// Used by `#[stashed_result]` on an `async fn`: the stored result under `key`, or
+/// `compute` awaited and stored if `Ok`. As for blocking functions, a stash that fails is
+/// reported on stderr and the function computed without it.
+#[doc(hidden)]
+pub async fn __call_stashed_async<R, E, Fut>(
+    key: memo::StashedKey,
+    compute: Fut,
+) -> std::result::Result<R, E>
+where
+    Fut: Future<Output = std::result::Result<R, E>>,
+    R: Serialize + DeserializeOwned + Send + 'static,
+{
+    let (name, found) = key.into_parts();
+    let warn = |e: &Error| eprintln!("hashstash: {name}: {e}; computed without its stash");
+    let (results, bytes) = match found {
+        Ok(found) => found,
+        Err(e) => {
+            warn(&e);
+            return compute.await;
+        }
+    };
+    let stash = AsyncStash::new(results.clone());
+    let lookup = stash
+        .off_runtime(move |_| memo::lookup_key::<R>(&results, bytes))
+        .await;
+    match lookup {
+        Ok(Lookup::Stored(result)) => Ok(result),
+        Ok(Lookup::Missing(key, lock)) => {
+            let result = compute.await?;
+            let saved = match stash.stash.encode_value(&result) {
+                Ok(value) => {
+                    stash
+                        .off_runtime(move |s| {
+                            let stored = s.set_raw(&key, &value);
+                            drop(lock);
+                            stored
+                        })
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = saved {
+                warn(&e);
+            }
+            Ok(result)
+        }
+        Err(e) => {
+            warn(&e);
+            compute.await
+        }
+    }
+}
