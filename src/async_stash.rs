@@ -208,30 +208,43 @@ impl AsyncStash {
         R: Serialize + DeserializeOwned + Send + 'static,
     {
         let name = name.to_owned();
-        let results = self.off_runtime(move |s| s.function_stash(&name)).await?;
-        let key = results.encode_key(&args)?;
-        let lookup = {
-            let results = results.clone();
-            // Waiting for another computation's lock happens here, off the runtime.
-            self.off_runtime(move |_| memo::lookup_key::<R>(&results, key))
-                .await?
-        };
-        match lookup {
+        let results = AsyncStash::new(self.off_runtime(move |s| s.function_stash(&name)).await?);
+        let key = results.stash.encode_key(&args)?;
+        match results.lookup::<R>(key).await? {
             Lookup::Stored(result) => Ok(result),
             Lookup::Missing(key, lock) => {
                 let result = f(args).await;
-                let value = results.encode_value(&result)?;
-                // The lock goes with the write: released (a file unlocked, a lease given back
-                // to its server) off the runtime, once the result is stored.
-                self.off_runtime(move |_| {
-                    let stored = results.set_raw(&key, &value);
-                    drop(lock);
-                    stored
-                })
-                .await?;
+                results.store(key, &result, lock).await?;
                 Ok(result)
             }
         }
+    }
+
+    /// [`memo::lookup_key`] in this (function) stash, off the runtime: waiting for another
+    /// computation's lock happens there too.
+    async fn lookup<R: DeserializeOwned + Send + 'static>(
+        &self,
+        key: Vec<u8>,
+    ) -> Result<Lookup<R>> {
+        self.off_runtime(move |s| memo::lookup_key::<R>(s, key))
+            .await
+    }
+
+    /// Stores a computed `result` under `key`, then releases the compute lock (a file
+    /// unlocked, a lease given back to its server), off the runtime.
+    async fn store<R: Serialize>(
+        &self,
+        key: Vec<u8>,
+        result: &R,
+        lock: memo::ComputeLock,
+    ) -> Result<()> {
+        let value = self.stash.encode_value(result)?;
+        self.off_runtime(move |s| {
+            let stored = s.set_raw(&key, &value);
+            drop(lock);
+            stored
+        })
+        .await
     }
 }
 
@@ -256,27 +269,12 @@ where
             return compute.await;
         }
     };
-    let stash = AsyncStash::new(results.clone());
-    let lookup = stash
-        .off_runtime(move |_| memo::lookup_key::<R>(&results, bytes))
-        .await;
-    match lookup {
+    let results = AsyncStash::new(results);
+    match results.lookup::<R>(bytes).await {
         Ok(Lookup::Stored(result)) => Ok(result),
         Ok(Lookup::Missing(key, lock)) => {
             let result = compute.await?;
-            let saved = match stash.stash.encode_value(&result) {
-                Ok(value) => {
-                    stash
-                        .off_runtime(move |s| {
-                            let stored = s.set_raw(&key, &value);
-                            drop(lock);
-                            stored
-                        })
-                        .await
-                }
-                Err(e) => Err(e),
-            };
-            if let Err(e) = saved {
+            if let Err(e) = results.store(key, &result, lock).await {
                 warn(&e);
             }
             Ok(result)

@@ -481,9 +481,7 @@ impl Stash {
     /// The value under `key` as a dynamic [`Value`].
     pub fn get_value<K: ?Sized + Serialize>(&self, key: &K) -> Result<Option<Value>> {
         let key = codec::encode_key(key)?;
-        let stored = self.inner.engine.get(&key)?;
-        self.inner.stats.lookup(stored.is_some());
-        match stored {
+        match self.get_raw(&key)? {
             Some(bytes) => self
                 .inner
                 .codec
@@ -579,15 +577,12 @@ impl Stash {
     /// against another writer of the same key between the read and the removal.
     pub fn pop<K: ?Sized + Serialize, V: DeserializeOwned>(&self, key: &K) -> Result<Option<V>> {
         let key = codec::encode_key(key)?;
-        let stored = self.inner.engine.get(&key)?;
-        self.inner.stats.lookup(stored.is_some());
-        let Some(bytes) = stored else {
+        let Some(bytes) = self.get_raw(&key)? else {
             return Ok(None);
         };
         // Decode before removing: a value that does not decode is not lost.
         let value = self.inner.codec.decode_value(&bytes)?;
-        let removed = self.inner.engine.remove(&key)?;
-        self.inner.stats.deleted(removed);
+        self.remove_raw(&key)?;
         Ok(Some(value))
     }
 
@@ -646,15 +641,9 @@ impl Stash {
             .into_iter()
             .map(codec::encode_key)
             .collect::<Result<Vec<_>>>()?;
-        let refs: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
-        self.inner
-            .engine
-            .get_many(&refs)?
+        self.get_many_raw(&encoded)?
             .into_iter()
-            .map(|v| {
-                self.inner.stats.lookup(v.is_some());
-                v.map(|b| self.inner.codec.decode_value(&b)).transpose()
-            })
+            .map(|v| v.map(|b| self.inner.codec.decode_value(&b)).transpose())
             .collect()
     }
 
@@ -734,7 +723,6 @@ impl Stash {
     }
 
     /// Several lookups of canonical key bytes in one engine read, counted.
-    #[cfg_attr(not(feature = "async"), allow(dead_code))]
     pub(crate) fn get_many_raw(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
         let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
         let stored = self.inner.engine.get_many(&refs)?;
