@@ -75,6 +75,7 @@ pub mod profile;
 mod stash;
 pub mod stats;
 pub mod table;
+pub mod time_filter;
 pub mod value;
 
 #[cfg(feature = "async")]
@@ -87,6 +88,7 @@ pub use error::{BoxError, Error, Result};
 pub use stash::{Stash, StashBuilder, TmpStash, Versioned};
 pub use stats::Stats;
 pub use table::{Row, Versions};
+pub use time_filter::{Moment, Prune, PruneReport, TimeFilter};
 pub use value::Value;
 
 #[cfg(feature = "macros")]

@@ -812,7 +812,7 @@ impl Stash {
     }
 
     /// A decoded entry, its error, or nothing when the [`OnCorrupt`] policy skips it.
-    fn keep<T>(&self, decoded: Result<T>) -> Option<Result<T>> {
+    pub(crate) fn keep<T>(&self, decoded: Result<T>) -> Option<Result<T>> {
         match decoded {
             Ok(t) => Some(Ok(t)),
             Err(e) => self.skip_or_fail(e).err().map(Err),

@@ -5,6 +5,7 @@
 
 pub use crate::cache::*;
 use crate::common::{append_stash, builder, stash};
+pub use crate::lifecycle::*;
 use hashstash::{EngineKind, Error, Stash, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -432,7 +433,13 @@ macro_rules! engine_suite {
                 invalidate_memoized_results, expiry_makes_entries_misses,
                 a_stash_wide_ttl_applies_to_every_write,
                 expiry_in_append_mode_hides_the_entry_until_rewritten,
-                writes_keep_given_timestamps, memoized_results_expire, async_face);
+                writes_keep_given_timestamps, memoized_results_expire, async_face,
+                // An entry's life in time (tests/lifecycle.rs)
+                write_items_keep_each_entry_s_time,
+                time_filters_pick_entries_by_their_latest_write,
+                time_filters_judge_append_mode_entries_by_their_latest_version,
+                prune_reports_by_default_and_removes_when_asked,
+                prune_in_append_mode_removes_every_version);
         }
     };
     (@tests $engine:expr; $($test:ident),* $(,)?) => {

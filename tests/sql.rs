@@ -416,3 +416,72 @@ fn a_sampled_schema_that_holds_keeps_the_results_and_is_cached() {
         .unwrap()
         .is_speculative());
 }
+
+#[test]
+fn filters_on_timestamp_narrow_the_scan() {
+    use hashstash::engine::WriteMeta;
+    for engine in [EngineKind::Memory, EngineKind::Sqlite] {
+        if !crate::common::engine_available(engine) {
+            continue;
+        }
+        let (_d, s) = append_stash(engine);
+        let encoded: Vec<(Vec<u8>, Vec<u8>, i64)> =
+            [("a", 1000), ("b", 2000), ("c", 3000), ("a", 4000)]
+                .iter()
+                .map(|(k, t)| {
+                    let value = json!({"written": t});
+                    (
+                        s.encode_key(k).unwrap(),
+                        s.encode_value(&value).unwrap(),
+                        *t,
+                    )
+                })
+                .collect();
+        let items: Vec<(&[u8], &[u8], WriteMeta)> = encoded
+            .iter()
+            .map(|(k, v, t)| {
+                let meta = WriteMeta {
+                    timestamp_micros: Some(t * 1_000_000),
+                    expires_micros: None,
+                };
+                (k.as_slice(), v.as_slice(), meta)
+            })
+            .collect();
+        s.engine().write_items(&items).unwrap();
+        // 2500 s after the epoch is 00:41:40.
+        let after = "_timestamp > TIMESTAMP '1970-01-01T00:41:40Z'";
+        let rows = s
+            .sql(&format!(
+                "SELECT _key, written FROM stash WHERE {after} ORDER BY _key"
+            ))
+            .unwrap();
+        let shown = pretty(&rows).unwrap();
+        assert!(shown.contains("| a    | 4000"), "{engine}: {shown}");
+        assert!(shown.contains("| c    | 3000"), "{engine}: {shown}");
+        assert!(!shown.contains("| b "), "{engine}: {shown}");
+        let plan = pretty(
+            &s.sql(&format!("EXPLAIN SELECT _key FROM stash WHERE {after}"))
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(
+            plan.contains("scan of entries written in"),
+            "{engine}: {plan}"
+        );
+        // Both bounds, inclusive, and the other way round.
+        let between = "_timestamp BETWEEN TIMESTAMP '1970-01-01T00:33:20Z' AND TIMESTAMP '1970-01-01T00:50:00Z'";
+        let rows = s
+            .sql(&format!("SELECT count(*) FROM stash WHERE {between}"))
+            .unwrap();
+        assert_eq!(
+            single_i64(&rows),
+            2,
+            "{engine}: b (2000 s) and c (3000 s); a is 4000 s"
+        );
+        let flipped = "TIMESTAMP '1970-01-01T00:41:40Z' >= _timestamp";
+        let rows = s
+            .sql(&format!("SELECT count(*) FROM stash WHERE {flipped}"))
+            .unwrap();
+        assert_eq!(single_i64(&rows), 1, "{engine}: b only");
+    }
+}

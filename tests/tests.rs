@@ -16,6 +16,7 @@ mod dataframe;
 mod diskcache;
 mod fuzz;
 mod keys;
+mod lifecycle;
 #[cfg(feature = "lmdb")]
 mod lmdb_layout;
 #[cfg(feature = "macros")]

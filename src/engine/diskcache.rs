@@ -42,9 +42,12 @@
 
 use super::sqlite::{
     add_expiry_column, checksum, count_expired, count_keys, is_expired, latest_rows_in_key_order,
-    sql_err, verified, EXPIRED_KEYS,
+    latest_rows_written, sql_err, verified, EXPIRED_KEYS,
 };
-use super::{create_private_dir, disk_usage_of, now_micros, Engine, EntryIter, Version, WriteMeta};
+use super::{
+    create_private_dir, disk_usage_of, now_micros, Engine, EntryIter, StoredEntry, StoredIter,
+    TimeWindow, Version, WriteItem, WriteMeta,
+};
 use crate::config::{EvictionPolicy, StashConfig};
 use crate::error::{Error, Result};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -390,7 +393,7 @@ impl Engine for DiskcacheEngine {
     }
 
     fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.set_many_with(&[(key, value)], WriteMeta::default())
+        self.write_items(&[(key, value, WriteMeta::default())])
     }
 
     fn set_many(&self, items: &[(&[u8], &[u8])]) -> Result<()> {
@@ -398,14 +401,15 @@ impl Engine for DiskcacheEngine {
     }
 
     /// The one write path: `set` and `set_many` come here too.
-    fn set_many_with(&self, items: &[(&[u8], &[u8])], meta: WriteMeta) -> Result<()> {
+    fn write_items(&self, items: &[WriteItem<'_>]) -> Result<()> {
         self.write(|tx, created| {
             // One write time for the whole transaction (its items are stored together),
             // taken once it holds the write lock.
-            let ts = meta.timestamp_or_now();
+            let now = now_micros();
             let mut freed = Vec::new();
-            for item in items {
-                freed.extend(self.put(tx, *item, ts, meta.expires_micros, created)?);
+            for &(k, v, meta) in items {
+                let ts = meta.timestamp_micros.unwrap_or(now);
+                freed.extend(self.put(tx, (k, v), ts, meta.expires_micros, created)?);
             }
             Ok(freed)
         })
@@ -499,6 +503,35 @@ impl Engine for DiskcacheEngine {
                 Ok(Some(value)) => Some(Ok((key, value))),
                 // Replaced or evicted since its page was read: read it again.
                 Ok(None) => self.lookup(&key).transpose().map(|v| v.map(|v| (key, v))),
+                Err(e) => Some(Err(e)),
+            }
+        })))
+    }
+
+    fn scan_written(&self, window: TimeWindow) -> Result<StoredIter<'_>> {
+        let rows = latest_rows_written(&self.conn, window, "value, file, sum", |r| {
+            Ok(Stored {
+                value: r.get(3)?,
+                file: r.get(4)?,
+                sum: r.get(5)?,
+            })
+        })?;
+        Ok(Box::new(rows.filter_map(move |item| {
+            let (key, timestamp_micros, expires_micros, stored) = match item {
+                Ok(item) => item,
+                Err(e) => return Some(Err(e)),
+            };
+            let entry = |value| StoredEntry {
+                key: key.clone(),
+                value,
+                timestamp_micros,
+                expires_micros,
+            };
+            match self.read_stored(&key, stored) {
+                Ok(Some(value)) => Some(Ok(entry(value))),
+                // Replaced or evicted since its page was read: its new version, if any, was
+                // written after the scan started and is not this scan's to report.
+                Ok(None) => None,
                 Err(e) => Some(Err(e)),
             }
         })))

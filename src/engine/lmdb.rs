@@ -26,8 +26,8 @@
 //! which makes append-mode version numbers unique and gap-free.
 
 use super::{
-    create_private_dir, key_digest, now_micros, Engine, EntryIter, EntryVisitor, Record, Version,
-    WriteMeta,
+    create_private_dir, key_digest, now_micros, Engine, EntryIter, EntryVisitor, Record,
+    StoredEntry, StoredIter, TimeWindow, Version, WriteItem, WriteMeta,
 };
 use crate::error::{Error, Result};
 use heed::types::Bytes;
@@ -283,6 +283,39 @@ impl LmdbEngine {
         })
     }
 
+    /// Every entry's record through `keep` (which drops it with `None`), read lazily a page
+    /// (one read transaction) at a time.
+    fn paged<'a, T: Send + 'a>(
+        &'a self,
+        mut keep: impl FnMut(Result<Record<'_>>) -> Option<Result<T>> + Send + 'a,
+    ) -> Box<dyn Iterator<Item = Result<T>> + Send + 'a> {
+        let mut after: Option<Vec<u8>> = None;
+        let mut page: std::vec::IntoIter<Result<T>> = Vec::new().into_iter();
+        let mut done = false;
+        Box::new(std::iter::from_fn(move || loop {
+            if let Some(item) = page.next() {
+                return Some(item);
+            }
+            if done {
+                return None;
+            }
+            let mut rows = Vec::with_capacity(SCAN_PAGE);
+            let read = self.read_page(after.as_deref(), &mut |_, record| {
+                rows.extend(keep(record));
+                true
+            });
+            match read {
+                Ok(Page::Full(last)) => after = Some(last),
+                Ok(Page::Last | Page::Stopped) => done = true,
+                Err(e) => {
+                    done = true;
+                    return Some(Err(e));
+                }
+            }
+            page = rows.into_iter();
+        }))
+    }
+
     fn read<T>(&self, f: impl Fn(&Shared, &RoTxn) -> Result<T>) -> Result<T> {
         loop {
             let guard = self.shared.resize.read().unwrap_or_else(|e| e.into_inner());
@@ -533,21 +566,26 @@ impl Engine for LmdbEngine {
         self.set_many_with(items, WriteMeta::default())
     }
 
-    fn set_many_with(&self, items: &[(&[u8], &[u8])], meta: WriteMeta) -> Result<()> {
+    fn write_items(&self, items: &[WriteItem<'_>]) -> Result<()> {
         // In address order, each B-tree search walks pages the one before just walked. The
         // sort is stable: a key written twice in one batch keeps its writes in order.
         let mut order: Vec<(Cow<[u8]>, usize)> = items
             .iter()
             .enumerate()
-            .map(|(i, (key, _))| (address(key), i))
+            .map(|(i, (key, _, _))| (address(key), i))
             .collect();
         order.sort_by(|a, b| a.0.cmp(&b.0));
-        let timestamp = meta.timestamp_or_now();
+        let now = now_micros();
         self.write(|s, wtxn| {
             let mut scratch = Vec::new();
             order.iter().try_for_each(|(address, i)| {
-                let at = (&**address, timestamp, meta.expires_micros);
-                self.put(s, wtxn, at, items[*i], &mut scratch)
+                let (key, value, meta) = items[*i];
+                let at = (
+                    &**address,
+                    meta.timestamp_micros.unwrap_or(now),
+                    meta.expires_micros,
+                );
+                self.put(s, wtxn, at, (key, value), &mut scratch)
             })
         })
     }
@@ -629,34 +667,19 @@ impl Engine for LmdbEngine {
     }
 
     fn scan(&self) -> Result<EntryIter<'_>> {
-        let mut after: Option<Vec<u8>> = None;
-        let mut page: std::vec::IntoIter<Result<(Vec<u8>, Vec<u8>)>> = Vec::new().into_iter();
-        let mut done = false;
         let now = now_micros();
-        Ok(Box::new(std::iter::from_fn(move || loop {
-            if let Some(item) = page.next() {
-                return Some(item);
-            }
-            if done {
-                return None;
-            }
-            let mut rows = Vec::with_capacity(SCAN_PAGE);
-            let read = self.read_page(after.as_deref(), &mut |_, record| {
-                if !matches!(&record, Ok(r) if r.is_expired(now)) {
-                    rows.push(record.map(|r| (r.key.to_vec(), r.value.to_vec())));
-                }
-                true
-            });
-            match read {
-                Ok(Page::Full(last)) => after = Some(last),
-                Ok(Page::Last | Page::Stopped) => done = true,
-                Err(e) => {
-                    done = true;
-                    return Some(Err(e));
-                }
-            }
-            page = rows.into_iter();
-        })))
+        Ok(self.paged(move |record| match record {
+            Ok(r) if r.is_expired(now) => None,
+            record => Some(record.map(|r| (r.key.to_vec(), r.value.to_vec()))),
+        }))
+    }
+
+    fn scan_written(&self, window: TimeWindow) -> Result<StoredIter<'_>> {
+        let now = now_micros();
+        Ok(self.paged(move |record| match record {
+            Ok(r) if r.is_expired(now) || !window.contains(r.timestamp_micros) => None,
+            record => Some(record.map(|r| StoredEntry::of_record(&r))),
+        }))
     }
 
     fn versions(&self, key: &[u8]) -> Result<Vec<Version>> {

@@ -4,7 +4,10 @@
 //! path (in any thread) see one store, as the Python original's shared-memory engine does for
 //! its processes.
 
-use super::{now_micros, Engine, EntryIter, Version, WriteMeta};
+use super::{
+    now_micros, Engine, EntryIter, StoredEntry, StoredIter, TimeWindow, Version, WriteItem,
+    WriteMeta,
+};
 use crate::error::{Error, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -109,17 +112,17 @@ impl Engine for MemoryEngine {
     }
 
     fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.set_many_with(&[(key, value)], WriteMeta::default())
+        self.write_items(&[(key, value, WriteMeta::default())])
     }
 
     fn set_many(&self, items: &[(&[u8], &[u8])]) -> Result<()> {
         self.set_many_with(items, WriteMeta::default())
     }
 
-    fn set_many_with(&self, items: &[(&[u8], &[u8])], meta: WriteMeta) -> Result<()> {
+    fn write_items(&self, items: &[WriteItem<'_>]) -> Result<()> {
         let now = now_micros();
         let mut store = self.write();
-        for (k, v) in items {
+        for &(k, v, meta) in items {
             self.put(&mut store, k, v, meta, now);
         }
         Ok(())
@@ -153,6 +156,24 @@ impl Engine for MemoryEngine {
             .iter()
             .filter_map(|(k, v)| {
                 latest_live(v, now).map(|last| Ok((k.clone(), last.value.clone())))
+            })
+            .collect();
+        Ok(Box::new(entries.into_iter()))
+    }
+
+    fn scan_written(&self, window: TimeWindow) -> Result<StoredIter<'_>> {
+        let now = now_micros();
+        let entries: Vec<_> = self
+            .read()
+            .iter()
+            .filter_map(|(k, v)| {
+                let last = latest_live(v, now).filter(|l| window.contains(l.timestamp_micros))?;
+                Some(Ok(StoredEntry {
+                    key: k.clone(),
+                    value: last.value.clone(),
+                    timestamp_micros: last.timestamp_micros,
+                    expires_micros: last.expires_micros,
+                }))
             })
             .collect();
         Ok(Box::new(entries.into_iter()))

@@ -59,6 +59,77 @@ impl WriteMeta {
     }
 }
 
+/// One entry of a batch for [`Engine::write_items`]: key bytes, value bytes, and what to
+/// record with them.
+pub type WriteItem<'a> = (&'a [u8], &'a [u8], WriteMeta);
+
+/// A span of write times, in µs since the Unix epoch: which entries
+/// [`Engine::scan_written`] hands over. The default is every time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TimeWindow {
+    /// Only times after this one (or at it, when `inclusive`).
+    pub after: Option<i64>,
+    /// Only times before this one (or at it, when `inclusive`).
+    pub before: Option<i64>,
+    /// Whether the bounds themselves are in the window.
+    pub inclusive: bool,
+}
+
+impl TimeWindow {
+    /// The window as the inclusive range `lowest..=highest` (what an index seeks).
+    pub fn bounds(&self) -> (i64, i64) {
+        let step = i64::from(!self.inclusive);
+        let lowest = self.after.map_or(i64::MIN, |t| t.saturating_add(step));
+        let highest = self.before.map_or(i64::MAX, |t| t.saturating_sub(step));
+        (lowest, highest)
+    }
+
+    /// Whether the window holds time `t`.
+    pub fn contains(&self, t: i64) -> bool {
+        let (lowest, highest) = self.bounds();
+        lowest <= t && t <= highest
+    }
+
+    /// Whether the window holds every time (no bound).
+    pub fn is_everything(&self) -> bool {
+        self.after.is_none() && self.before.is_none()
+    }
+}
+
+/// An entry with its latest version's metadata, as [`Engine::scan_written`] reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEntry {
+    /// The canonical key bytes.
+    pub key: Vec<u8>,
+    /// The latest value's bytes.
+    pub value: Vec<u8>,
+    /// When the latest version was written, µs since the Unix epoch.
+    pub timestamp_micros: i64,
+    /// When it stops being served, µs since the Unix epoch; `None`: never.
+    pub expires_micros: Option<i64>,
+}
+
+impl StoredEntry {
+    /// The entry of a decoded record (the record holds its own key).
+    pub fn of_record(record: &Record<'_>) -> StoredEntry {
+        StoredEntry {
+            key: record.key.to_vec(),
+            value: record.value.to_vec(),
+            timestamp_micros: record.timestamp_micros,
+            expires_micros: record.expires_micros,
+        }
+    }
+
+    /// Whether it is live at `now` and written within `window`: what a scan hands over.
+    pub fn is_wanted(&self, window: &TimeWindow, now_micros: i64) -> bool {
+        window.contains(self.timestamp_micros)
+            && self.expires_micros.is_none_or(|at| at > now_micros)
+    }
+}
+
+/// A lazily read sequence of entries with their metadata.
+pub type StoredIter<'a> = Box<dyn Iterator<Item = Result<StoredEntry>> + Send + 'a>;
+
 /// A lazily read sequence of `(key bytes, latest value bytes)`.
 pub type EntryIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + Send + 'a>;
 
@@ -134,7 +205,15 @@ pub trait Engine: Send + Sync + Debug {
     /// Stores several entries as [`Engine::set_many`] does, recording `meta`: their write
     /// time (now unless given) and their expiry (none unless given). `set_many(items)` is
     /// `set_many_with(items, WriteMeta::default())`.
-    fn set_many_with(&self, items: &[(&[u8], &[u8])], meta: WriteMeta) -> Result<()>;
+    fn set_many_with(&self, items: &[(&[u8], &[u8])], meta: WriteMeta) -> Result<()> {
+        let items: Vec<WriteItem<'_>> = items.iter().map(|&(k, v)| (k, v, meta)).collect();
+        self.write_items(&items)
+    }
+
+    /// The one write path: stores several entries, each with its own [`WriteMeta`] (a copy
+    /// of a stash keeps every entry's time and expiry), as one transaction where the engine
+    /// has them. Entries without a time get one time for the batch, taken as it is written.
+    fn write_items(&self, items: &[WriteItem<'_>]) -> Result<()>;
 
     /// Removes every entry whose latest version has expired at `now_micros` (µs since the
     /// Unix epoch), with all its versions; returns how many keys it removed. It never removes
@@ -176,6 +255,31 @@ pub trait Engine: Send + Sync + Debug {
             }
         }
         Ok(())
+    }
+
+    /// Every live entry whose latest version was written within `window`, with that
+    /// version's time and expiry, as [`Engine::scan`] reads them. Engines with an index on
+    /// the write time seek the window instead of reading every entry (SQLite, diskcache).
+    fn scan_written(&self, window: TimeWindow) -> Result<StoredIter<'_>> {
+        // Correct for any engine, at the price of a second read per entry.
+        let now = now_micros();
+        Ok(Box::new(self.scan()?.filter_map(move |item| {
+            let (key, value) = match item {
+                Ok(entry) => entry,
+                Err(e) => return Some(Err(e)),
+            };
+            let latest = match self.versions(&key) {
+                Ok(mut versions) => versions.pop()?,
+                Err(e) => return Some(Err(e)),
+            };
+            let entry = StoredEntry {
+                key,
+                value,
+                timestamp_micros: latest.timestamp_micros,
+                expires_micros: latest.expires_micros,
+            };
+            entry.is_wanted(&window, now).then_some(Ok(entry))
+        })))
     }
 
     /// Every version stored under `key`, oldest first (empty when the key is missing).
@@ -230,6 +334,26 @@ pub trait Engine: Send + Sync + Debug {
         let _ = format;
         Ok(None)
     }
+}
+
+/// Writes `items` as batches of consecutive entries that share one [`WriteMeta`]: how
+/// engines whose batch commands take one time and expiry (Redis, MongoDB) write entries that
+/// each carry their own. A batch without a time gets one for all of them.
+#[cfg(any(feature = "redis", feature = "mongo"))]
+pub(crate) fn in_runs_of_one_meta(
+    items: &[WriteItem<'_>],
+    mut write: impl FnMut(&[(&[u8], &[u8])], WriteMeta) -> Result<()>,
+) -> Result<()> {
+    let mut batch: Vec<(&[u8], &[u8])> = Vec::with_capacity(items.len());
+    let mut rest = items;
+    while let Some(&(_, _, meta)) = rest.first() {
+        let run = rest.iter().take_while(|(_, _, m)| *m == meta).count();
+        batch.clear();
+        batch.extend(rest[..run].iter().map(|&(k, v, _)| (k, v)));
+        write(&batch, meta)?;
+        rest = &rest[run..];
+    }
+    Ok(())
 }
 
 /// The engines this crate knows, compiled in or not.

@@ -59,7 +59,10 @@
 //! deadline of the stash's `timeout_ms` (default 5 s) on the engine's own runtime; selecting
 //! a server waits at most as long. The driver reconnects by itself when the server is back.
 
-use super::{key_digest, now_micros, Engine, EntryIter, Record, Version, WriteMeta};
+use super::{
+    key_digest, now_micros, Engine, EntryIter, Record, StoredEntry, StoredIter, TimeWindow,
+    Version, WriteItem, WriteMeta,
+};
 use crate::config::{redact_url, StashConfig};
 use crate::error::{Error, Result};
 use mongodb::bson::{doc, spec::BinarySubtype, Binary, Bson, DateTime, Document};
@@ -587,59 +590,15 @@ impl Engine for MongoEngine {
     }
 
     fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.set_many_with(&[(key, value)], WriteMeta::default())
+        self.write_batch(&[(key, value)], WriteMeta::default())
     }
 
     fn set_many(&self, items: &[(&[u8], &[u8])]) -> Result<()> {
-        self.set_many_with(items, WriteMeta::default())
+        self.write_batch(items, WriteMeta::default())
     }
 
-    fn set_many_with(&self, items: &[(&[u8], &[u8])], meta: WriteMeta) -> Result<()> {
-        if meta.expires_micros.is_some() && !items.is_empty() {
-            self.ensure_expiry_index()?;
-        }
-        let timestamp = meta.timestamp_or_now();
-        if self.append_mode {
-            self.ensure_versions_index()?;
-            return items
-                .iter()
-                .try_for_each(|(k, v)| self.append(k, v, timestamp, &meta));
-        }
-        match items {
-            [] => return Ok(()),
-            // One entry: one upsert (a bulk insert would take two round trips to replace it).
-            [(k, v)] => return self.replace(k, v, timestamp, &meta),
-            _ => {}
-        }
-        let docs = items
-            .iter()
-            .map(|(k, v)| {
-                let record = self.encode(k, 1, v, timestamp, &meta)?;
-                Ok(self.entry_doc(&key_digest(k), k, &record, &meta))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        // One bulk insert; keys that are already there fail it with duplicate-key errors and
-        // are then replaced one by one.
-        let what = "inserting entries";
-        let replace = |(k, v): &(&[u8], &[u8])| self.replace(k, v, timestamp, &meta);
-        match self.run_raw(
-            what,
-            self.entries.insert_many(docs).ordered(false).into_future(),
-        )? {
-            Ok(_) => Ok(()),
-            Err(e) if is_duplicate_key(&e) => {
-                let mongodb::error::ErrorKind::InsertMany(failure) = e.kind.as_ref() else {
-                    return items.iter().try_for_each(replace);
-                };
-                failure
-                    .write_errors
-                    .iter()
-                    .flatten()
-                    .filter_map(|w| items.get(w.index))
-                    .try_for_each(replace)
-            }
-            Err(e) => Err(self.error(what, e)),
-        }
+    fn write_items(&self, items: &[WriteItem<'_>]) -> Result<()> {
+        super::in_runs_of_one_meta(items, |batch, meta| self.write_batch(batch, meta))
     }
 
     fn prune_expired(&self, now_micros: i64) -> Result<u64> {
@@ -754,41 +713,31 @@ impl Engine for MongoEngine {
     }
 
     fn scan(&self) -> Result<EntryIter<'_>> {
-        // Pages in `_id` order, each its own query, so no cursor outlives a page.
-        let mut after: Option<Bson> = None;
-        let mut page: std::vec::IntoIter<Document> = Vec::new().into_iter();
-        let mut done = false;
-        Ok(Box::new(std::iter::from_fn(move || loop {
-            if let Some(doc) = page.next() {
-                let key = match doc.get_binary_generic("k") {
-                    Ok(k) => k.clone(),
-                    Err(e) => return Some(Err(Error::decode("a mongo entry", "mongo", e))),
-                };
-                // Expired entries are skipped as they are met.
-                match self.live_value_of(&key, &doc, now_micros()) {
-                    Ok(Some(value)) => return Some(Ok((key, value))),
-                    Ok(None) => continue,
-                    Err(e) => return Some(Err(e)),
-                }
-            }
-            if done {
-                return None;
-            }
-            let filter = match &after {
-                Some(id) => doc! { "_id": { "$gt": id.clone() } },
-                None => doc! {},
+        // Expired entries are skipped as they are met.
+        Ok(Box::new(self.entry_docs().filter_map(|item| {
+            let (key, doc) = match item {
+                Ok(found) => found,
+                Err(e) => return Some(Err(e)),
             };
-            let fetched = self.page_of_entries("scanning entries", filter);
-            match fetched {
-                Ok(docs) => {
-                    done = (docs.len() as i64) < SCAN_PAGE;
-                    after = docs.last().and_then(|d| d.get("_id").cloned());
-                    page = docs.into_iter();
-                }
-                Err(e) => {
-                    done = true;
-                    return Some(Err(e));
-                }
+            let value = self.live_value_of(&key, &doc, now_micros()).transpose()?;
+            Some(value.map(|value| (key, value)))
+        })))
+    }
+
+    fn scan_written(&self, window: TimeWindow) -> Result<StoredIter<'_>> {
+        // The entry document holds the latest record, with its time: no second read.
+        Ok(Box::new(self.entry_docs().filter_map(move |item| {
+            let entry = item.and_then(|(key, doc)| {
+                let record = self.record_of(&key, &doc)?;
+                // The key is the document's (`k`); records here do not repeat it.
+                Ok(StoredEntry {
+                    key: key.clone(),
+                    ..StoredEntry::of_record(&record)
+                })
+            });
+            match entry {
+                Ok(e) if !e.is_wanted(&window, now_micros()) => None,
+                entry => Some(entry),
             }
         })))
     }
@@ -919,6 +868,92 @@ impl Engine for MongoEngine {
                 .into_future(),
         )?;
         Ok(())
+    }
+}
+
+impl MongoEngine {
+    /// Every entry document with its key, read lazily in pages in `_id` order, each page its
+    /// own query, so no cursor outlives a page.
+    fn entry_docs(&self) -> impl Iterator<Item = Result<(Vec<u8>, Document)>> + Send + '_ {
+        let mut after: Option<Bson> = None;
+        let mut page: std::vec::IntoIter<Document> = Vec::new().into_iter();
+        let mut done = false;
+        std::iter::from_fn(move || loop {
+            if let Some(doc) = page.next() {
+                return Some(match doc.get_binary_generic("k") {
+                    Ok(k) => Ok((k.clone(), doc)),
+                    Err(e) => Err(Error::decode("a mongo entry", "mongo", e)),
+                });
+            }
+            if done {
+                return None;
+            }
+            let filter = match &after {
+                Some(id) => doc! { "_id": { "$gt": id.clone() } },
+                None => doc! {},
+            };
+            let fetched = self.page_of_entries("scanning entries", filter);
+            match fetched {
+                Ok(docs) => {
+                    done = (docs.len() as i64) < SCAN_PAGE;
+                    after = docs.last().and_then(|d| d.get("_id").cloned());
+                    page = docs.into_iter();
+                }
+                Err(e) => {
+                    done = true;
+                    return Some(Err(e));
+                }
+            }
+        })
+    }
+
+    /// Writes a batch whose entries share one [`WriteMeta`].
+    fn write_batch(&self, items: &[(&[u8], &[u8])], meta: WriteMeta) -> Result<()> {
+        if meta.expires_micros.is_some() && !items.is_empty() {
+            self.ensure_expiry_index()?;
+        }
+        let timestamp = meta.timestamp_or_now();
+        if self.append_mode {
+            self.ensure_versions_index()?;
+            return items
+                .iter()
+                .try_for_each(|(k, v)| self.append(k, v, timestamp, &meta));
+        }
+        match items {
+            [] => return Ok(()),
+            // One entry: one upsert (a bulk insert would take two round trips to replace it).
+            [(k, v)] => return self.replace(k, v, timestamp, &meta),
+            _ => {}
+        }
+        let docs = items
+            .iter()
+            .map(|(k, v)| {
+                let record = self.encode(k, 1, v, timestamp, &meta)?;
+                Ok(self.entry_doc(&key_digest(k), k, &record, &meta))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // One bulk insert; keys that are already there fail it with duplicate-key errors and
+        // are then replaced one by one.
+        let what = "inserting entries";
+        let replace = |(k, v): &(&[u8], &[u8])| self.replace(k, v, timestamp, &meta);
+        match self.run_raw(
+            what,
+            self.entries.insert_many(docs).ordered(false).into_future(),
+        )? {
+            Ok(_) => Ok(()),
+            Err(e) if is_duplicate_key(&e) => {
+                let mongodb::error::ErrorKind::InsertMany(failure) = e.kind.as_ref() else {
+                    return items.iter().try_for_each(replace);
+                };
+                failure
+                    .write_errors
+                    .iter()
+                    .flatten()
+                    .filter_map(|w| items.get(w.index))
+                    .try_for_each(replace)
+            }
+            Err(e) => Err(self.error(what, e)),
+        }
     }
 }
 

@@ -21,8 +21,8 @@
 //! power loss.
 
 use super::{
-    create_private_dir, disk_usage_of, key_digest, now_micros, Engine, EntryIter, Record, Version,
-    WriteMeta,
+    create_private_dir, disk_usage_of, key_digest, now_micros, Engine, EntryIter, Record,
+    StoredEntry, StoredIter, TimeWindow, Version, WriteItem, WriteMeta,
 };
 use crate::error::{Error, Result};
 use std::fs;
@@ -248,6 +248,12 @@ impl PairtreeEngine {
     }
 
     fn latest_of(&self, path: &Path) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        Ok(self.latest_entry_of(path)?.map(|e| (e.key, e.value)))
+    }
+
+    /// The latest version of the entry in `path` with its key and metadata, unless it has
+    /// expired or was removed meanwhile.
+    fn latest_entry_of(&self, path: &Path) -> Result<Option<StoredEntry>> {
         let Some(record_path) = self.latest_file(path)? else {
             return Ok(None);
         };
@@ -261,7 +267,7 @@ impl PairtreeEngine {
         if record.is_expired(now_micros()) {
             return Ok(None);
         }
-        Ok(Some((record.key.to_vec(), record.value.to_vec())))
+        Ok(Some(StoredEntry::of_record(&record)))
     }
 
     /// The latest version under `key`, unless it has expired.
@@ -392,13 +398,20 @@ impl Engine for PairtreeEngine {
         self.put(key, value, WriteMeta::default())
     }
 
-    fn set_many_with(&self, items: &[(&[u8], &[u8])], meta: WriteMeta) -> Result<()> {
+    fn write_items(&self, items: &[WriteItem<'_>]) -> Result<()> {
         // No transactions: each entry is written atomically on its own, with one time.
-        let meta = WriteMeta {
-            timestamp_micros: Some(meta.timestamp_or_now()),
-            ..meta
-        };
-        items.iter().try_for_each(|(k, v)| self.put(k, v, meta))
+        let now = now_micros();
+        items.iter().try_for_each(|&(k, v, meta)| {
+            let timestamp_micros = Some(meta.timestamp_micros.unwrap_or(now));
+            self.put(
+                k,
+                v,
+                WriteMeta {
+                    timestamp_micros,
+                    ..meta
+                },
+            )
+        })
     }
 
     fn prune_expired(&self, now_micros: i64) -> Result<u64> {
@@ -439,6 +452,15 @@ impl Engine for PairtreeEngine {
     fn scan(&self) -> Result<EntryIter<'_>> {
         Ok(Box::new(self.entry_paths().filter_map(move |p| {
             p.and_then(|p| self.latest_of(&p)).transpose()
+        })))
+    }
+
+    fn scan_written(&self, window: TimeWindow) -> Result<StoredIter<'_>> {
+        Ok(Box::new(self.entry_paths().filter_map(move |p| {
+            match p.and_then(|p| self.latest_entry_of(&p)) {
+                Ok(Some(e)) if !window.contains(e.timestamp_micros) => None,
+                found => found.transpose(),
+            }
         })))
     }
 

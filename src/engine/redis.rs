@@ -41,7 +41,10 @@
 //! `appendfsync always` for a write on disk before it is acknowledged (the stash's `sync`
 //! option cannot ask that of Redis per write).
 
-use super::{now_micros, Engine, EntryIter, Record, Version, WriteMeta};
+use super::{
+    now_micros, Engine, EntryIter, Record, StoredEntry, StoredIter, TimeWindow, Version, WriteItem,
+    WriteMeta,
+};
 use crate::config::{redact_url, StashConfig};
 use crate::error::{Error, Result};
 use std::collections::HashSet;
@@ -474,59 +477,15 @@ impl Engine for RedisEngine {
     }
 
     fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.set_many_with(&[(key, value)], WriteMeta::default())
+        self.write_batch(&[(key, value)], WriteMeta::default())
     }
 
     fn set_many(&self, items: &[(&[u8], &[u8])]) -> Result<()> {
-        self.set_many_with(items, WriteMeta::default())
+        self.write_batch(items, WriteMeta::default())
     }
 
-    fn set_many_with(&self, items: &[(&[u8], &[u8])], meta: WriteMeta) -> Result<()> {
-        if items.is_empty() {
-            return Ok(());
-        }
-        let entries = self.entries_key();
-        let timestamp = meta.timestamp_or_now();
-        let records = items
-            .iter()
-            .map(|(k, v)| Ok((*k, self.record(v, timestamp, &meta)?)))
-            .collect::<Result<Vec<_>>>()?;
-        // The server's own expiry (see the module docs), in its unit (ms, rounded up so that
-        // it never comes before the record's): for an expiry still to come, on a server with
-        // hash-field expiry. The version is asked only when such a write comes.
-        let native_ms = match meta.expires_micros {
-            Some(at) if at > now_micros() && self.has_field_expiry()? => {
-                Some(micros_to_millis_ceil(at))
-            }
-            _ => None,
-        };
-        if !self.append_mode {
-            if let Some(at) = native_ms {
-                let mut invocation = self.set_expiring_script.key(&entries);
-                invocation.arg(at);
-                for (k, r) in &records {
-                    invocation.arg(*k).arg(r);
-                }
-                return self.with_conn(|c| invocation.invoke::<()>(c));
-            }
-            // One HSET (which also clears a field's native expiry when it overwrites it);
-            // without native field expiry, an expiring record is judged on read.
-            let mut cmd = redis::cmd("HSET");
-            cmd.arg(&entries);
-            for (k, r) in &records {
-                cmd.arg(*k).arg(r);
-            }
-            return self.with_conn(|c| cmd.query::<()>(c));
-        }
-        let mut invocation = self.append_script.key(&entries);
-        match native_ms {
-            Some(at) => invocation.arg(at),
-            None => invocation.arg(""),
-        };
-        for (k, r) in &records {
-            invocation.key(self.versions_key(k)).arg(*k).arg(r);
-        }
-        self.with_conn(|c| invocation.invoke::<()>(c))
+    fn write_items(&self, items: &[WriteItem<'_>]) -> Result<()> {
+        super::in_runs_of_one_meta(items, |batch, meta| self.write_batch(batch, meta))
     }
 
     fn prune_expired(&self, now_micros: i64) -> Result<u64> {
@@ -604,6 +563,25 @@ impl Engine for RedisEngine {
             self.live_value(&key, &stored, now_micros())
                 .transpose()
                 .map(|value| value.map(|v| (key, v)))
+        })))
+    }
+
+    fn scan_written(&self, window: TimeWindow) -> Result<StoredIter<'_>> {
+        // The hash holds each key's latest record, with its time: no second read.
+        Ok(Box::new(self.hscan().filter_map(move |item| {
+            let (key, stored) = match item {
+                Ok(entry) => entry,
+                Err(e) => return Some(Err(e)),
+            };
+            let record = match Record::decode(&stored, || self.describe(&key)) {
+                Ok(record) => record,
+                Err(e) => return Some(Err(e)),
+            };
+            let entry = StoredEntry {
+                key: key.clone(),
+                ..StoredEntry::of_record(&record)
+            };
+            entry.is_wanted(&window, now_micros()).then_some(Ok(entry))
         })))
     }
 
@@ -694,6 +672,57 @@ impl Engine for RedisEngine {
         invocation.arg(owner);
         self.with_conn(|c| invocation.invoke::<i64>(c))?;
         Ok(())
+    }
+}
+
+impl RedisEngine {
+    /// Writes a batch whose entries share one [`WriteMeta`].
+    fn write_batch(&self, items: &[(&[u8], &[u8])], meta: WriteMeta) -> Result<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let entries = self.entries_key();
+        let timestamp = meta.timestamp_or_now();
+        let records = items
+            .iter()
+            .map(|(k, v)| Ok((*k, self.record(v, timestamp, &meta)?)))
+            .collect::<Result<Vec<_>>>()?;
+        // The server's own expiry (see the module docs), in its unit (ms, rounded up so that
+        // it never comes before the record's): for an expiry still to come, on a server with
+        // hash-field expiry. The version is asked only when such a write comes.
+        let native_ms = match meta.expires_micros {
+            Some(at) if at > now_micros() && self.has_field_expiry()? => {
+                Some(micros_to_millis_ceil(at))
+            }
+            _ => None,
+        };
+        if !self.append_mode {
+            if let Some(at) = native_ms {
+                let mut invocation = self.set_expiring_script.key(&entries);
+                invocation.arg(at);
+                for (k, r) in &records {
+                    invocation.arg(*k).arg(r);
+                }
+                return self.with_conn(|c| invocation.invoke::<()>(c));
+            }
+            // One HSET (which also clears a field's native expiry when it overwrites it);
+            // without native field expiry, an expiring record is judged on read.
+            let mut cmd = redis::cmd("HSET");
+            cmd.arg(&entries);
+            for (k, r) in &records {
+                cmd.arg(*k).arg(r);
+            }
+            return self.with_conn(|c| cmd.query::<()>(c));
+        }
+        let mut invocation = self.append_script.key(&entries);
+        match native_ms {
+            Some(at) => invocation.arg(at),
+            None => invocation.arg(""),
+        };
+        for (k, r) in &records {
+            invocation.key(self.versions_key(k)).arg(*k).arg(r);
+        }
+        self.with_conn(|c| invocation.invoke::<()>(c))
     }
 }
 

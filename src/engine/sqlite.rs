@@ -22,8 +22,14 @@
 //! torn. With `sync`, `synchronous = FULL`: each commit is fsynced and survives a power loss. `sum` is the xxh3 checksum of the value: SQLite does not checksum its pages, and a
 //! flipped bit in a value must be an error, not a different value. A busy timeout of 30 s makes writers in several processes wait for each other instead
 //! of failing.
+//!
+//! **Time filters** ([`Engine::scan_written`]) seek an index on `(ts, key)`, made by the first
+//! scan that filters by time.
 
-use super::{create_private_dir, now_micros, Engine, EntryIter, Version, WriteMeta};
+use super::{
+    create_private_dir, now_micros, Engine, EntryIter, StoredEntry, StoredIter, TimeWindow,
+    Version, WriteItem, WriteMeta,
+};
 use crate::error::{Error, Result};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::{Path, PathBuf};
@@ -227,7 +233,7 @@ impl Engine for SqliteEngine {
     }
 
     fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.set_many_with(&[(key, value)], WriteMeta::default())
+        self.write_items(&[(key, value, WriteMeta::default())])
     }
 
     fn set_many(&self, items: &[(&[u8], &[u8])]) -> Result<()> {
@@ -235,7 +241,7 @@ impl Engine for SqliteEngine {
     }
 
     /// The one write path: `set` and `set_many` come here too.
-    fn set_many_with(&self, items: &[(&[u8], &[u8])], meta: WriteMeta) -> Result<()> {
+    fn write_items(&self, items: &[WriteItem<'_>]) -> Result<()> {
         // An IMMEDIATE transaction takes the write lock up front, where SQLite's busy
         // handler waits for it. A lone `INSERT ... SELECT MAX(version)` would start as a
         // reader and fail at once (SQLITE_BUSY) when another process wrote in between.
@@ -245,9 +251,15 @@ impl Engine for SqliteEngine {
             .map_err(sql_err)?;
         // One write time for the whole transaction (its items are stored together), taken
         // once it holds the write lock.
-        let ts = meta.timestamp_or_now();
-        for (k, v) in items {
-            self.put(&tx, k, v, ts, meta.expires_micros)?;
+        let now = now_micros();
+        for &(k, v, meta) in items {
+            self.put(
+                &tx,
+                k,
+                v,
+                meta.timestamp_micros.unwrap_or(now),
+                meta.expires_micros,
+            )?;
         }
         tx.commit().map_err(sql_err)
     }
@@ -304,6 +316,22 @@ impl Engine for SqliteEngine {
             let (key, (value, sum)) = item?;
             let value = verified(value, sum, &key)?;
             Ok((key, value))
+        })))
+    }
+
+    fn scan_written(&self, window: TimeWindow) -> Result<StoredIter<'_>> {
+        let rows = latest_rows_written(&self.conn, window, "value, sum", |r| {
+            Ok((r.get(3)?, r.get(4)?))
+        })?;
+        Ok(Box::new(rows.map(|item| {
+            let (key, timestamp_micros, expires_micros, (value, sum)) = item?;
+            let value = verified(value, sum, &key)?;
+            Ok(StoredEntry {
+                key,
+                value,
+                timestamp_micros,
+                expires_micros,
+            })
         })))
     }
 
@@ -434,6 +462,75 @@ pub(crate) fn latest_rows_in_key_order<'a, T: Send + 'a>(
             }
         }
     })
+}
+
+/// The latest live row of each key written within `window`, with `ts` and `expires`, a page
+/// at a time in `(ts, key)` order: a seek in the index `entries_ts` on `(ts, key)`, which
+/// the first such scan creates (stores never filtered by time never pay for it). Only a
+/// key's latest version counts: an older version in the window does not bring its key in.
+/// Shared with diskcache, whose `entries` has the same columns that matter here.
+pub(crate) fn latest_rows_written<'a, T: Send + 'a>(
+    conn: &'a Mutex<Connection>,
+    window: TimeWindow,
+    columns: &'static str,
+    row: fn(&rusqlite::Row) -> rusqlite::Result<T>,
+) -> Result<impl Iterator<Item = Result<(Vec<u8>, i64, Option<i64>, T)>> + Send + 'a> {
+    conn.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .execute_batch("CREATE INDEX IF NOT EXISTS entries_ts ON entries(ts, key)")
+        .map_err(sql_err)?;
+    // ?1 page size, ?2 now, ?3..?4 the window, ?5..?6 the last (ts, key) read.
+    let sql = format!(
+        "SELECT key, ts, expires, {columns} FROM entries e \
+         WHERE ts BETWEEN ?3 AND ?4 AND (ts, key) > (?5, ?6) \
+         AND (expires IS NULL OR expires > ?2) \
+         AND version = (SELECT MAX(version) FROM entries WHERE key = e.key) \
+         ORDER BY ts, key LIMIT ?1"
+    );
+    let (lowest, highest) = window.bounds();
+    let read = move |r: &rusqlite::Row| {
+        Ok((
+            r.get::<_, Vec<u8>>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get(2)?,
+            row(r)?,
+        ))
+    };
+    // Before the window's first row: no key is empty.
+    let mut after: (i64, Vec<u8>) = (lowest, Vec::new());
+    let mut page: std::vec::IntoIter<(Vec<u8>, i64, Option<i64>, T)> = Vec::new().into_iter();
+    let mut done = false;
+    Ok(std::iter::from_fn(move || loop {
+        if let Some(item) = page.next() {
+            return Some(Ok(item));
+        }
+        if done {
+            return None;
+        }
+        let conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+        let now = now_micros();
+        let fetched: Result<Vec<_>> = conn
+            .prepare_cached(&sql)
+            .and_then(|mut stmt| {
+                let args = params![SCAN_PAGE as i64, now, lowest, highest, after.0, after.1];
+                stmt.query_map(args, read)?.collect()
+            })
+            .map_err(sql_err);
+        drop(conn);
+        match fetched {
+            Ok(rows) => {
+                done = rows.len() < SCAN_PAGE;
+                if let Some((key, ts, _, _)) = rows.last() {
+                    after = (*ts, key.clone());
+                }
+                page = rows.into_iter();
+            }
+            Err(e) => {
+                done = true;
+                return Some(Err(e));
+            }
+        }
+    }))
 }
 
 /// The number of keys in `entries` (in append mode a key has several rows), expired ones

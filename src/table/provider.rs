@@ -13,10 +13,11 @@
 //! the exact schema. A first query after a write then costs one pass, not two.
 
 use super::batch::entries_to_batch;
-use super::flatten::KEY_COLUMN;
+use super::flatten::{KEY_COLUMN, TIMESTAMP_COLUMN};
 use super::scan::{Decoded, Pipeline, Source, Work};
 use super::schema::{Kind, SchemaBuilder, SeenSchema};
 use super::Versions;
+use crate::engine::TimeWindow;
 use crate::error::Result;
 use crate::stash::Stash;
 use crate::value::Value;
@@ -27,7 +28,7 @@ use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, ScalarValue};
 use datafusion::execution::TaskContext;
-use datafusion::logical_expr::expr::InList;
+use datafusion::logical_expr::expr::{Between, InList};
 use datafusion::logical_expr::{
     BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType,
 };
@@ -251,6 +252,60 @@ impl StashTable {
         Pipeline::start(self.stash.clone(), source, self.versions, work)
     }
 
+    /// The write times a filter on `_timestamp` keeps, as a window of the latest versions'
+    /// times that holds every row it keeps (DataFusion still applies the filter itself).
+    /// With every version as rows, only a lower bound holds: an entry whose latest version
+    /// is older than it has no version after it, while an old version of a recent entry may
+    /// be before an upper bound.
+    fn time_filter(&self, filter: &Expr) -> Option<TimeWindow> {
+        if !self.stash.config().append_mode {
+            return None; // no `_timestamp` column
+        }
+        let is_time = |e: &Expr| matches!(e, Expr::Column(c) if c.name == TIMESTAMP_COLUMN);
+        let window = match filter {
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                let (op, micros) = if is_time(left) {
+                    (*op, timestamp_literal(right)?)
+                } else if is_time(right) {
+                    (op.swap()?, timestamp_literal(left)?)
+                } else {
+                    return None;
+                };
+                let bound = |after, before, inclusive| TimeWindow {
+                    after,
+                    before,
+                    inclusive,
+                };
+                match op {
+                    Operator::Gt => bound(Some(micros), None, false),
+                    Operator::GtEq => bound(Some(micros), None, true),
+                    Operator::Lt => bound(None, Some(micros), false),
+                    Operator::LtEq => bound(None, Some(micros), true),
+                    Operator::Eq => bound(Some(micros), Some(micros), true),
+                    _ => return None,
+                }
+            }
+            Expr::Between(Between {
+                expr,
+                negated: false,
+                low,
+                high,
+            }) if is_time(expr) => TimeWindow {
+                after: Some(timestamp_literal(low)?),
+                before: Some(timestamp_literal(high)?),
+                inclusive: true,
+            },
+            _ => return None,
+        };
+        match self.versions {
+            Versions::Latest => Some(window),
+            Versions::All => window.after.is_some().then_some(TimeWindow {
+                before: None,
+                ..window
+            }),
+        }
+    }
+
     /// The key values a filter asks for, if point lookups can answer it exactly.
     fn key_filter(&self, filter: &Expr) -> Option<Vec<Value>> {
         let kind = self.key_kind.as_ref()?;
@@ -280,6 +335,33 @@ impl StashTable {
             }) if is_key(expr) => list.iter().map(literal).collect(),
             _ => None,
         }
+    }
+}
+
+/// The time a SQL timestamp literal names, in µs since the Unix epoch (a timestamp's time
+/// zone only says how to show it: the number is UTC).
+fn timestamp_literal(e: &Expr) -> Option<i64> {
+    use ScalarValue as S;
+    match e {
+        Expr::Literal(S::TimestampSecond(Some(t), _), _) => t.checked_mul(1_000_000),
+        Expr::Literal(S::TimestampMillisecond(Some(t), _), _) => t.checked_mul(1_000),
+        Expr::Literal(S::TimestampMicrosecond(Some(t), _), _) => Some(*t),
+        // Rounded outwards would be wrong one way or the other: only exact micros.
+        Expr::Literal(S::TimestampNanosecond(Some(t), _), _) => {
+            (t % 1_000 == 0).then_some(t / 1_000)
+        }
+        _ => None,
+    }
+}
+
+/// The intersection of two windows, as inclusive bounds.
+fn both(a: TimeWindow, b: TimeWindow) -> TimeWindow {
+    let ((a_low, a_high), (b_low, b_high)) = (a.bounds(), b.bounds());
+    let (low, high) = (a_low.max(b_low), a_high.min(b_high));
+    TimeWindow {
+        after: (low != i64::MIN).then_some(low),
+        before: (high != i64::MAX).then_some(high),
+        inclusive: true,
     }
 }
 
@@ -398,9 +480,15 @@ impl TableProvider for StashTable {
     ) -> datafusion::common::Result<Vec<TableProviderFilterPushDown>> {
         Ok(filters
             .iter()
-            .map(|f| match self.key_filter(f) {
-                Some(_) => TableProviderFilterPushDown::Exact,
-                None => TableProviderFilterPushDown::Unsupported,
+            .map(|f| {
+                if self.key_filter(f).is_some() {
+                    TableProviderFilterPushDown::Exact
+                } else if self.time_filter(f).is_some() {
+                    // The engine narrows the scan; DataFusion applies the filter to its rows.
+                    TableProviderFilterPushDown::Inexact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
             })
             .collect())
     }
@@ -420,8 +508,12 @@ impl TableProvider for StashTable {
                 Some(so_far) => so_far.into_iter().filter(|k| wanted.contains(k)).collect(),
             });
         }
+        let window = filters
+            .iter()
+            .filter_map(|f| self.time_filter(f))
+            .reduce(both);
         let source = match keys {
-            None => Source::All,
+            None => window.map_or(Source::All, Source::Written),
             Some(keys) => {
                 let mut encoded: Vec<Vec<u8>> = Vec::with_capacity(keys.len());
                 for key in keys {
@@ -490,6 +582,10 @@ impl DisplayAs for StashExec {
         match &self.source {
             Source::All => write!(f, ", scan")?,
             Source::Keys(keys) => write!(f, ", lookup of {} keys", keys.len())?,
+            Source::Written(w) => {
+                let (low, high) = w.bounds();
+                write!(f, ", scan of entries written in [{low}, {high}] µs")?
+            }
         }
         let columns: Vec<&str> = self
             .schema

@@ -38,6 +38,9 @@ pub enum Source {
     All,
     /// The entries of these canonical key bytes, those that exist, in this order.
     Keys(Vec<Vec<u8>>),
+    /// The entries whose latest version was written within the window (a filter on
+    /// `_timestamp`, read through [`Engine::scan_written`](crate::Engine::scan_written)).
+    Written(crate::engine::TimeWindow),
 }
 
 /// One entry as stored: key bytes and the value bytes of each version that becomes rows.
@@ -164,7 +167,9 @@ impl<T: Send + 'static> Pipeline<T> {
         work: Arc<Work<T>>,
     ) -> Result<Self> {
         let workers = match source {
-            Source::All => std::thread::available_parallelism().map_or(2, |n| n.get().min(8)),
+            Source::All | Source::Written(_) => {
+                std::thread::available_parallelism().map_or(2, |n| n.get().min(8))
+            }
             Source::Keys(_) => 1,
         };
         let (order_tx, results) = ordered::channel(workers * IN_FLIGHT);
@@ -335,8 +340,19 @@ fn raw_entries<'a>(
 ) -> Result<RawEntries<'a>> {
     let engine = stash.engine();
     if !stash.config().append_mode {
-        let Source::Keys(keys) = source else {
-            return Err(Error::engine("table", "a full scan is read with scan_each"));
+        let keys = match source {
+            Source::Keys(keys) => keys,
+            Source::Written(window) => {
+                return Ok(Box::new(engine.scan_written(*window)?.map(|item| {
+                    item.map(|e| RawEntry {
+                        key: e.key,
+                        versions: vec![(None, e.value)],
+                    })
+                })));
+            }
+            Source::All => {
+                return Err(Error::engine("table", "a full scan is read with scan_each"))
+            }
         };
         let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
         let values = engine.get_many(&refs)?;
@@ -380,6 +396,12 @@ fn raw_entries<'a>(
             Err(e) => Some(Err(e)),
         })),
         Source::Keys(keys) => Box::new(keys.iter().filter_map(move |k| with_versions(k.clone()))),
+        Source::Written(window) => Box::new(engine.scan_written(*window)?.filter_map(
+            move |item| match item {
+                Ok(entry) => with_versions(entry.key),
+                Err(e) => Some(Err(e)),
+            },
+        )),
     })
 }
 

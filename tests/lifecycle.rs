@@ -1,0 +1,219 @@
+//! An entry's life in time, on every engine (stamped out by `conformance.rs`): writes that
+//! keep given times, time filters, pruning by age.
+
+use crate::common::{append_stash, stash};
+use hashstash::engine::{TimeWindow, WriteMeta};
+use hashstash::{EngineKind, Moment, Prune, Stash, TimeFilter};
+
+/// `SECOND` seconds after the epoch, in µs.
+const SECOND: i64 = 1_000_000;
+
+fn at(seconds: i64) -> WriteMeta {
+    WriteMeta {
+        timestamp_micros: Some(seconds * SECOND),
+        expires_micros: None,
+    }
+}
+
+/// Writes `(key, value, written at second)` through the engine, one batch.
+fn write_at(s: &Stash, items: &[(&str, i64, i64)]) {
+    let encoded: Vec<(Vec<u8>, Vec<u8>, WriteMeta)> = items
+        .iter()
+        .map(|(k, v, t)| {
+            let key = s.encode_key(k).unwrap();
+            (key, s.encode_value(v).unwrap(), at(*t))
+        })
+        .collect();
+    let refs: Vec<(&[u8], &[u8], WriteMeta)> = encoded
+        .iter()
+        .map(|(k, v, m)| (k.as_slice(), v.as_slice(), *m))
+        .collect();
+    s.engine().write_items(&refs).unwrap();
+}
+
+fn sorted_keys(s: &Stash, filter: TimeFilter) -> Vec<String> {
+    let mut keys: Vec<String> = s
+        .keys_written(filter)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    keys.sort();
+    keys
+}
+
+pub fn write_items_keep_each_entry_s_time(engine: EngineKind) {
+    let (_d, s) = append_stash(engine);
+    write_at(&s, &[("k", 1, 10), ("j", 2, 20), ("k", 3, 30)]);
+    let key = s.encode_key("k").unwrap();
+    let versions = s.engine().versions(&key).unwrap();
+    let times: Vec<i64> = versions.iter().map(|v| v.timestamp_micros).collect();
+    assert_eq!(
+        times,
+        [10 * SECOND, 30 * SECOND],
+        "each version keeps its own time"
+    );
+    assert_eq!(s.get_all::<_, i64>("k").unwrap(), [1, 3]);
+    assert_eq!(s.get::<_, i64>("j").unwrap(), Some(2));
+    // A batch without times gets now.
+    let before = Moment::now().unix_micros();
+    s.set("now", &0).unwrap();
+    let now_key = s.encode_key("now").unwrap();
+    let written = s.engine().versions(&now_key).unwrap()[0].timestamp_micros;
+    assert!(written >= before, "{written} < {before}");
+}
+
+pub fn time_filters_pick_entries_by_their_latest_write(engine: EngineKind) {
+    let (_d, s) = stash(engine);
+    write_at(&s, &[("a", 1, 1000), ("b", 2, 2000), ("c", 3, 3000)]);
+    let t = |seconds: i64| Moment::from(seconds);
+    let all = TimeFilter::new();
+    assert_eq!(sorted_keys(&s, all), ["a", "b", "c"]);
+    assert_eq!(sorted_keys(&s, all.after(t(2000))), ["c"]);
+    assert_eq!(
+        sorted_keys(&s, all.after(t(2000)).inclusive(true)),
+        ["b", "c"]
+    );
+    assert_eq!(sorted_keys(&s, all.before(t(2000))), ["a"]);
+    assert_eq!(sorted_keys(&s, all.after(t(1000)).before(t(3000))), ["b"]);
+    assert_eq!(
+        sorted_keys(&s, all.after(t(1000)).before(t(3000)).inclusive(true)),
+        ["a", "b", "c"]
+    );
+    assert!(sorted_keys(&s, all.after(t(3000)).before(t(1000))).is_empty());
+    // Any timezone-aware time, and unix seconds as a float: the same moment.
+    let paris = chrono::DateTime::parse_from_rfc3339("1970-01-01T01:33:20+01:00").unwrap();
+    assert_eq!(Moment::from(paris), t(2000));
+    assert_eq!(sorted_keys(&s, all.after(paris)), ["c"]);
+    assert_eq!(sorted_keys(&s, all.before(1999.5_f64)), ["a"]);
+    // Values and items, decoded.
+    let values: Vec<i64> = s
+        .values_written(all.after(t(2000)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(values, [3]);
+    let items: Vec<(String, i64)> = s
+        .items_written(all.before(t(2000)).inclusive(true))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut items = items;
+    items.sort();
+    assert_eq!(items, [("a".to_string(), 1), ("b".to_string(), 2)]);
+    // Rewriting an entry moves it to its new time.
+    write_at(&s, &[("a", 10, 4000)]);
+    assert_eq!(sorted_keys(&s, all.after(t(3000))), ["a"]);
+    assert_eq!(sorted_keys(&s, all.before(t(2000))), Vec::<String>::new());
+    // An expired entry is in no window.
+    s.set_with_ttl("gone", &0, std::time::Duration::ZERO)
+        .unwrap();
+    assert!(!sorted_keys(&s, all).contains(&"gone".to_string()));
+    // The engine's window, with its metadata.
+    let key = s.encode_key("b").unwrap();
+    let window = TimeWindow {
+        after: Some(1999 * SECOND),
+        before: Some(2001 * SECOND),
+        inclusive: false,
+    };
+    let found: Vec<_> = s
+        .engine()
+        .scan_written(window)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].key, key);
+    assert_eq!(found[0].timestamp_micros, 2000 * SECOND);
+    assert_eq!(found[0].value, s.encode_value(&2).unwrap());
+}
+
+pub fn time_filters_judge_append_mode_entries_by_their_latest_version(engine: EngineKind) {
+    let (_d, s) = append_stash(engine);
+    write_at(&s, &[("a", 1, 1000), ("a", 2, 3000), ("b", 3, 2000)]);
+    let all = TimeFilter::new();
+    assert_eq!(sorted_keys(&s, all.after(2500_i64)), ["a"]);
+    assert_eq!(
+        sorted_keys(&s, all.before(2500_i64)),
+        ["b"],
+        "a's first version is old, its latest is not"
+    );
+    let items: Vec<(String, i64)> = s
+        .items_written(all.after(2500_i64))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(items, [("a".to_string(), 2)], "the latest value");
+}
+
+pub fn prune_reports_by_default_and_removes_when_asked(engine: EngineKind) {
+    let (_d, s) = stash(engine);
+    write_at(&s, &[("a", 1, 1000), ("b", 2, 2000), ("c", 3, 3000)]);
+    let stored = |k: &str, v: i64| {
+        (s.encode_key(k).unwrap().len() + s.encode_value(&v).unwrap().len()) as u64
+    };
+    let report = s.prune(Prune::older_than(2500_i64)).unwrap();
+    assert!(report.dry_run);
+    assert_eq!(report.entries, 2);
+    assert_eq!(report.bytes, stored("a", 1) + stored("b", 2));
+    assert_eq!((report.oldest, report.newest), (Some(1000.0), Some(2000.0)));
+    assert!(
+        report.to_string().contains("would remove 2 entries"),
+        "{report}"
+    );
+    assert_eq!(s.len().unwrap(), 3, "a dry run removes nothing");
+    assert_eq!(s.stats().deletes, 0);
+
+    let report = s.prune(Prune::older_than(2500_i64).dry_run(false)).unwrap();
+    assert!(!report.dry_run);
+    assert_eq!(report.entries, 2);
+    assert!(
+        report.to_string().starts_with("removed 2 entries"),
+        "{report}"
+    );
+    assert_eq!(s.len().unwrap(), 1);
+    assert_eq!(s.get::<_, i64>("c").unwrap(), Some(3));
+    assert_eq!(s.get::<_, i64>("a").unwrap(), None);
+    assert_eq!(s.stats().deletes, 2);
+    let again = s.prune(Prune::older_than(2500_i64).dry_run(false)).unwrap();
+    assert_eq!((again.entries, again.oldest), (0, None));
+}
+
+pub fn prune_in_append_mode_removes_every_version(engine: EngineKind) {
+    let (_d, s) = append_stash(engine);
+    write_at(
+        &s,
+        &[
+            ("a", 1, 1000),
+            ("a", 2, 1500),
+            ("b", 3, 1000),
+            ("b", 4, 3000),
+        ],
+    );
+    let report = s.prune(Prune::older_than(2000_i64).dry_run(false)).unwrap();
+    assert_eq!(report.entries, 1);
+    assert!(s.get_all::<_, i64>("a").unwrap().is_empty());
+    assert_eq!(
+        s.get_all::<_, i64>("b").unwrap(),
+        [3, 4],
+        "b was rewritten since"
+    );
+}
+
+#[test]
+fn moments_read_from_text() {
+    let utc: Moment = "2026-11-25T09:00:00Z".parse().unwrap();
+    assert_eq!(utc, Moment::from(1_795_597_200_i64));
+    let offset: Moment = "2026-11-25T10:00:00.5+01:00".parse().unwrap();
+    assert_eq!(offset.unix_micros(), utc.unix_micros() + 500_000);
+    let seconds: Moment = "1795597200.25".parse().unwrap();
+    assert_eq!(seconds.unix_micros(), utc.unix_micros() + 250_000);
+    assert_eq!(utc.to_string(), "2026-11-25T09:00:00Z");
+    // An age: now minus it.
+    let week: Moment = "7d".parse().unwrap();
+    let expected = Moment::now().unix_micros() - 7 * 86_400 * SECOND;
+    assert!((week.unix_micros() - expected).abs() < 60 * SECOND);
+    for bad in ["2026-11-25T10:00:00", "yesterday", "", "7x", "NaN"] {
+        let err = bad.parse::<Moment>().unwrap_err();
+        assert!(err.to_string().contains("RFC 3339"), "{bad:?}: {err}");
+    }
+}
