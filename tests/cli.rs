@@ -708,3 +708,44 @@ fn a_ttl_makes_entries_expire_and_prune_removes_them() {
     assert!(said.contains("pruned 1 expired entries"), "{said}");
     assert_eq!(cli.ok(&["len"]).trim(), "2");
 }
+
+#[test]
+fn time_filters_and_prune_by_age() {
+    let cli = Cli::new();
+    cli.ok(&["set", r#""old""#, "1"]);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let cut = hashstash::Moment::now();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    cli.ok(&["set", r#""new""#, "2"]);
+    let cut_text = cut.to_string();
+    let cut_seconds = format!("{}", cut.unix_seconds());
+    assert_eq!(cli.ok(&["keys", "--after", &cut_text]).trim(), r#""new""#);
+    assert_eq!(
+        cli.ok(&["keys", "--before", &cut_seconds]).trim(),
+        r#""old""#
+    );
+    assert_eq!(cli.ok(&["keys", "--after", "1h"]).lines().count(), 2);
+    let line = cli.ok(&["items", "--before", &cut_text]);
+    let item: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+    assert_eq!(item["key"], "old");
+    assert_eq!(item["value"], 1);
+    assert!(item["_timestamp"].as_f64().unwrap() < cut.unix_seconds());
+    let err = cli.run(&["keys", "--after", "2026-11-25 10:00"]);
+    assert!(!err.status.success());
+    assert!(String::from_utf8_lossy(&err.stderr).contains("RFC 3339"));
+
+    // A dry run by default, with a report; --apply removes.
+    let report: serde_json::Value =
+        serde_json::from_str(cli.ok(&["prune", "--older-than", &cut_text]).trim()).unwrap();
+    assert_eq!(report["dry_run"], true);
+    assert_eq!(report["entries"], 1);
+    assert_eq!(cli.ok(&["len"]).trim(), "2");
+    let out = cli.run(&["prune", "--older-than", &cut_text, "--apply"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("removed 1 entries"));
+    assert_eq!(cli.ok(&["keys"]).trim(), r#""new""#);
+    assert!(
+        !cli.run(&["prune", "--apply"]).status.success(),
+        "--apply needs --older-than"
+    );
+}

@@ -85,9 +85,10 @@ pub enum Command {
     /// Remove KEY; exit 1 if it was missing.
     Del { key: String },
     /// Print every key, one JSON document per line.
-    Keys,
-    /// Print every entry as a JSON line {"key": ..., "value": ...}.
-    Items,
+    Keys(#[command(flatten)] Written),
+    /// Print every entry as a JSON line {"key": ..., "value": ...} (with --after or --before,
+    /// also "_timestamp", when it was last written, in unix seconds).
+    Items(#[command(flatten)] Written),
     /// Print the number of keys.
     Len,
     /// Print the stash's config, path, entry count, bytes on disk, and the counts of
@@ -96,8 +97,17 @@ pub enum Command {
     /// Remove every entry.
     Clear,
     /// Remove the entries whose time to live (--ttl-ms when they were set) has passed;
-    /// prints how many. They are already misses: this gives their room back.
-    Prune,
+    /// prints how many. They are already misses: this gives their room back. With
+    /// --older-than, report the entries last written before that time, and remove them
+    /// with --apply.
+    Prune {
+        /// An RFC 3339 time with its offset, unix seconds, or an age (90s, 12h, 7d, 2w).
+        #[arg(long, value_name = "TIME")]
+        older_than: Option<String>,
+        /// Remove what --older-than finds (without it: a dry run that only reports).
+        #[arg(long, requires = "older_than")]
+        apply: bool,
+    },
     /// Measure the standard workload (set, get, batch) over engines x serializers x
     /// compressors, in fresh stashes of its own; prints a table.
     Profile(ProfileArgs),
@@ -132,6 +142,38 @@ pub enum Command {
         /// The file to read.
         file: std::path::PathBuf,
     },
+}
+
+/// Which entries `keys` and `items` print, by when they were last written.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Written {
+    /// Only entries last written after TIME: an RFC 3339 time with its offset
+    /// (2026-11-25T10:00:00+01:00), unix seconds, or an age (90s, 12h, 7d, 2w).
+    #[arg(long, value_name = "TIME")]
+    pub after: Option<String>,
+    /// Only entries last written before TIME (as --after).
+    #[arg(long, value_name = "TIME")]
+    pub before: Option<String>,
+    /// Keep entries written exactly at --after or --before.
+    #[arg(long)]
+    pub inclusive: bool,
+}
+
+impl Written {
+    /// The time filter, or `None` when no bound was given.
+    pub fn filter(&self) -> Result<Option<hashstash::TimeFilter>, Error> {
+        if self.after.is_none() && self.before.is_none() {
+            return Ok(None);
+        }
+        let mut filter = hashstash::TimeFilter::new().inclusive(self.inclusive);
+        if let Some(after) = parse::<hashstash::Moment>(&self.after)? {
+            filter = filter.after(after);
+        }
+        if let Some(before) = parse::<hashstash::Moment>(&self.before)? {
+            filter = filter.before(before);
+        }
+        Ok(Some(filter))
+    }
 }
 
 fn parse<T: std::str::FromStr<Err = Error>>(given: &Option<String>) -> Result<Option<T>, Error> {

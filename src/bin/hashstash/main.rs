@@ -129,20 +129,39 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 return Err(Error::KeyNotFound { key });
             }
         }
-        Command::Keys => {
-            for key in stash.keys_dyn()? {
-                print_json(&mut out, &value::to_json(&key?))?;
+        Command::Keys(written) => match written.filter()? {
+            None => {
+                for key in stash.keys_dyn()? {
+                    print_json(&mut out, &value::to_json(&key?))?;
+                }
             }
-        }
-        Command::Items => {
-            for item in stash.items_dyn()? {
-                let (k, v) = item?;
-                print_json(
-                    &mut out,
-                    &serde_json::json!({"key": value::to_json(&k), "value": value::to_json(&v)}),
-                )?;
+            Some(filter) => {
+                for item in stash.items_written_dyn(filter)? {
+                    print_json(&mut out, &value::to_json(&item?.0))?;
+                }
             }
-        }
+        },
+        Command::Items(written) => match written.filter()? {
+            None => {
+                for item in stash.items_dyn()? {
+                    let (k, v) = item?;
+                    let line =
+                        serde_json::json!({"key": value::to_json(&k), "value": value::to_json(&v)});
+                    print_json(&mut out, &line)?;
+                }
+            }
+            Some(filter) => {
+                for item in stash.items_written_dyn(filter)? {
+                    let (k, v, time) = item?;
+                    let line = serde_json::json!({
+                        "key": value::to_json(&k),
+                        "value": value::to_json(&v),
+                        "_timestamp": time,
+                    });
+                    print_json(&mut out, &line)?;
+                }
+            }
+        },
         Command::Len => print_json(&mut out, &stash.len()?.into())?,
         Command::Info => {
             let info = serde_json::json!({
@@ -183,9 +202,20 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             eprintln!("imported {n} entries into {stash}");
         }
         Command::Profile(_) => unreachable!("handled before the stash is opened"),
-        Command::Prune => {
+        Command::Prune {
+            older_than: None, ..
+        } => {
             let n = stash.prune_expired()?;
             eprintln!("pruned {n} expired entries from {stash}");
+        }
+        Command::Prune {
+            older_than: Some(time),
+            apply,
+        } => {
+            let older_than: hashstash::Moment = time.parse()?;
+            let report = stash.prune(hashstash::Prune::older_than(older_than).dry_run(!apply))?;
+            print_json(&mut out, &serde_json::to_value(&report).unwrap_or_default())?;
+            eprintln!("{report} (last written before {older_than}) in {stash}");
         }
         Command::Clear => {
             let n = stash.len()?;
