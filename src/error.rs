@@ -103,6 +103,17 @@ pub enum Error {
         feature: &'static str,
     },
 
+    /// A copy ended with another number of entries in its destination than it wrote there.
+    #[error(
+        "the copy's destination holds {found} entries where {expected} were expected \
+         (another process wrote or removed entries meanwhile, or the engine lost writes)"
+    )]
+    CopyMismatch {
+        /// The entries before the copy plus the new keys it brought.
+        expected: u64,
+        /// The entries counted after it.
+        found: u64,
+    },
     /// A value is larger than the engine can store in one entry.
     #[error("{engine} cannot store a value of {size} bytes: its limit is {limit} bytes")]
     ValueTooLarge {

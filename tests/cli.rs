@@ -749,3 +749,52 @@ fn time_filters_and_prune_by_age() {
         "--apply needs --older-than"
     );
 }
+
+#[test]
+fn copy_moves_a_stash_into_another_format() {
+    let cli = Cli::new();
+    cli.ok(&["--append-mode", "set", r#""k""#, "1"]);
+    cli.ok(&["--append-mode", "set", r#""k""#, "2"]);
+    cli.ok(&["--append-mode", "set", r#""j""#, r#"{"a": [1, 2]}"#]);
+    let info: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["--append-mode", "info"])).unwrap();
+    let src = info["path"].as_str().unwrap().to_string();
+    let src = std::path::Path::new(&src).parent().unwrap().to_path_buf();
+    let out_dir = tempfile::tempdir().unwrap();
+    let dst = out_dir.path().join("copies/main/pairtree.json.zlib");
+    let dst_text = dst.to_str().unwrap();
+    let src_text = src.to_str().unwrap();
+
+    let plan: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["copy", src_text, dst_text, "--dry-run"])).unwrap();
+    assert_eq!(
+        (plan["entries"].as_u64(), plan["versions"].as_u64()),
+        (Some(2), Some(3))
+    );
+    assert_eq!(plan["dry_run"], true);
+    let out = cli.run(&["copy", src_text, dst_text]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["destination_after"], 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("copied 2 entries"));
+    let all = cli.ok(&["--path", dst_text, "get", r#""k""#, "--all"]);
+    assert_eq!(all.trim(), "[1,2]");
+    assert_eq!(
+        cli.ok(&["--path", dst_text, "get", r#""j""#]).trim(),
+        r#"{"a":[1,2]}"#
+    );
+    // Bad destinations are refused with a reason.
+    let bad = cli.run(&[
+        "copy",
+        src_text,
+        out_dir.path().join("x/y/not-a-format").to_str().unwrap(),
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("ENGINE.SERIALIZER.COMPRESS"));
+    let same = cli.run(&["copy", src_text, src_text]);
+    assert!(String::from_utf8_lossy(&same.stderr).contains("the destination is the source"));
+}

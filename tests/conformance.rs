@@ -439,7 +439,8 @@ macro_rules! engine_suite {
                 time_filters_pick_entries_by_their_latest_write,
                 time_filters_judge_append_mode_entries_by_their_latest_version,
                 prune_reports_by_default_and_removes_when_asked,
-                prune_in_append_mode_removes_every_version);
+                prune_in_append_mode_removes_every_version,
+                copy_moves_every_version_with_its_time);
         }
     };
     (@tests $engine:expr; $($test:ident),* $(,)?) => {

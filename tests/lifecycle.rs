@@ -217,3 +217,105 @@ fn moments_read_from_text() {
         assert!(err.to_string().contains("RFC 3339"), "{bad:?}: {err}");
     }
 }
+
+/// `(value, time, expiry)` of every version under `key`.
+fn history(s: &Stash, key: &str) -> Vec<(i64, i64, Option<i64>)> {
+    let key = s.encode_key(key).unwrap();
+    s.engine()
+        .versions(&key)
+        .unwrap()
+        .into_iter()
+        .map(|v| {
+            (
+                s.decode_value(&v.value).unwrap(),
+                v.timestamp_micros,
+                v.expires_micros,
+            )
+        })
+        .collect()
+}
+
+pub fn copy_moves_every_version_with_its_time(engine: EngineKind) {
+    use hashstash::{Compressor, CopyOptions, Serializer};
+    let (_s, source) = append_stash(EngineKind::Pairtree);
+    source.set("k", &1_i64).unwrap();
+    source.set("k", &2_i64).unwrap();
+    source
+        .set_with_ttl("j", &3_i64, std::time::Duration::from_secs(3600))
+        .unwrap();
+    source
+        .set_with_ttl("gone", &4_i64, std::time::Duration::ZERO)
+        .unwrap();
+    let (_d, b) = crate::common::builder(engine);
+    let dest = b
+        .serializer(Serializer::Json)
+        .compress(Compressor::Zlib)
+        .append_mode(true)
+        .open()
+        .unwrap();
+
+    let plan = source
+        .copy_to(&dest, CopyOptions::new().dry_run(true))
+        .unwrap();
+    assert!(plan.dry_run);
+    assert_eq!(
+        (plan.entries, plan.versions),
+        (2, 3),
+        "the expired entry stays"
+    );
+    assert_eq!((plan.destination_before, plan.destination_after), (0, 2));
+    assert_eq!(dest.len().unwrap(), 0, "a dry run writes nothing");
+
+    let report = source.copy_to(&dest, CopyOptions::new()).unwrap();
+    assert!(!report.dry_run);
+    assert_eq!(
+        (report.entries, report.versions, report.destination_after),
+        (2, 3, 2)
+    );
+    assert_eq!(
+        history(&dest, "k"),
+        history(&source, "k"),
+        "values, times, order"
+    );
+    assert_eq!(
+        history(&dest, "j"),
+        history(&source, "j"),
+        "with its expiry"
+    );
+    assert_eq!(dest.get::<_, i64>("gone").unwrap(), None);
+    assert_eq!(dest.stats().sets, 3);
+
+    // Back into one version per key, in another format: the latest moves.
+    let (_e, b) = crate::common::builder(EngineKind::Pairtree);
+    let latest = b.compress(Compressor::Raw).open().unwrap();
+    let report = dest.copy_to(&latest, CopyOptions::new()).unwrap();
+    assert_eq!((report.entries, report.versions), (2, 2));
+    assert_eq!(latest.get::<_, i64>("k").unwrap(), Some(2));
+    assert_eq!(history(&latest, "k")[0].1, history(&source, "k")[1].1);
+}
+
+#[test]
+fn postcard_values_move_between_compressors_but_not_serializers() {
+    use hashstash::{Compressor, CopyOptions, Serializer};
+    let (_a, b) = crate::common::builder(EngineKind::Memory);
+    let postcard = b.serializer(Serializer::Postcard).open().unwrap();
+    postcard.set("k", &(1_u8, "x".to_string())).unwrap();
+    let (_b, b) = crate::common::builder(EngineKind::Pairtree);
+    let zlib = b
+        .serializer(Serializer::Postcard)
+        .compress(Compressor::Zlib)
+        .open()
+        .unwrap();
+    postcard.copy_to(&zlib, CopyOptions::new()).unwrap();
+    assert_eq!(
+        zlib.get::<_, (u8, String)>("k").unwrap(),
+        Some((1, "x".into()))
+    );
+    // Postcard values cannot be read without their type: into JSON they fail, clearly,
+    // and nothing is written.
+    let (_c, b) = crate::common::builder(EngineKind::Memory);
+    let json = b.serializer(Serializer::Json).open().unwrap();
+    let err = postcard.copy_to(&json, CopyOptions::new()).unwrap_err();
+    assert!(err.to_string().contains("postcard"), "{err}");
+    assert_eq!(json.len().unwrap(), 0);
+}

@@ -413,8 +413,8 @@ pub(crate) fn is_expired(expires: Option<i64>, now: i64) -> bool {
 /// the index.
 pub(crate) fn latest_rows_in_key_order<'a, T: Send + 'a>(
     conn: &'a Mutex<Connection>,
-    columns: &'static str,
-    row: fn(&rusqlite::Row) -> rusqlite::Result<T>,
+    columns: &str,
+    row: impl Fn(&rusqlite::Row) -> rusqlite::Result<T> + Copy + Send + 'a,
 ) -> impl Iterator<Item = Result<(Vec<u8>, T)>> + Send + 'a {
     let first = format!(
         "SELECT key, {columns}, MAX(version) FROM entries \
@@ -474,7 +474,16 @@ pub(crate) fn latest_rows_written<'a, T: Send + 'a>(
     window: TimeWindow,
     columns: &'static str,
     row: fn(&rusqlite::Row) -> rusqlite::Result<T>,
-) -> Result<impl Iterator<Item = Result<(Vec<u8>, i64, Option<i64>, T)>> + Send + 'a> {
+) -> Result<Box<dyn Iterator<Item = Result<(Vec<u8>, i64, Option<i64>, T)>> + Send + 'a>> {
+    if window.is_everything() {
+        // Every entry: pages in key order, which need no index on the time.
+        let with_time = move |r: &rusqlite::Row| Ok((r.get(1)?, r.get(2)?, row(r)?));
+        let rows = latest_rows_in_key_order(conn, &format!("ts, expires, {columns}"), with_time);
+        return Ok(Box::new(rows.map(|item| {
+            let (key, (ts, expires, t)) = item?;
+            Ok((key, ts, expires, t))
+        })));
+    }
     conn.lock()
         .unwrap_or_else(|e| e.into_inner())
         .execute_batch("CREATE INDEX IF NOT EXISTS entries_ts ON entries(ts, key)")
@@ -500,7 +509,7 @@ pub(crate) fn latest_rows_written<'a, T: Send + 'a>(
     let mut after: (i64, Vec<u8>) = (lowest, Vec::new());
     let mut page: std::vec::IntoIter<(Vec<u8>, i64, Option<i64>, T)> = Vec::new().into_iter();
     let mut done = false;
-    Ok(std::iter::from_fn(move || loop {
+    Ok(Box::new(std::iter::from_fn(move || loop {
         if let Some(item) = page.next() {
             return Some(Ok(item));
         }
@@ -530,7 +539,7 @@ pub(crate) fn latest_rows_written<'a, T: Send + 'a>(
                 return Some(Err(e));
             }
         }
-    }))
+    })))
 }
 
 /// The number of keys in `entries` (in append mode a key has several rows), expired ones

@@ -108,6 +108,21 @@ pub enum Command {
         #[arg(long, requires = "older_than")]
         apply: bool,
     },
+    /// Copy every entry of SRC (a stash folder or server URL) into DST, each version with
+    /// its time and expiry, re-encoded for DST's serializer and compressor; checks that the
+    /// counts match at the end and prints a report. DST is an existing stash folder, a new
+    /// folder named ROOT/DBNAME/ENGINE.SERIALIZER.COMPRESS (e.g.
+    /// cache/main/sqlite.hashstash.zstd), or a server URL (its namespace from --root-dir
+    /// and --dbname, its format from --serializer and --compress).
+    Copy {
+        /// The stash to copy.
+        src: PathBuf,
+        /// Where to copy it.
+        dst: PathBuf,
+        /// Report what would move, writing nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Measure the standard workload (set, get, batch) over engines x serializers x
     /// compressors, in fresh stashes of its own; prints a table.
     Profile(ProfileArgs),

@@ -1,6 +1,7 @@
 //! The `hashstash` command: a stash from the shell, keys and values as JSON text.
 
 mod args;
+mod copy;
 mod profile;
 #[cfg(feature = "sql")]
 mod tables;
@@ -73,6 +74,10 @@ fn print_json(out: &mut impl Write, v: &serde_json::Value) -> Result<(), Error> 
 fn run(cli: Cli) -> Result<ExitCode, Error> {
     if let Command::Profile(options) = &cli.command {
         profile::run(options)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Command::Copy { src, dst, dry_run } = &cli.command {
+        copy::run(&cli.stash, src, dst, *dry_run)?;
         return Ok(ExitCode::SUCCESS);
     }
     let stash = cli.stash.open()?;
@@ -201,7 +206,9 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             let n = tables::import(&stash, &file)?;
             eprintln!("imported {n} entries into {stash}");
         }
-        Command::Profile(_) => unreachable!("handled before the stash is opened"),
+        Command::Profile(_) | Command::Copy { .. } => {
+            unreachable!("handled before the stash is opened")
+        }
         Command::Prune {
             older_than: None, ..
         } => {
