@@ -103,6 +103,15 @@ pub struct StashConfig {
     /// stashes inherit it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_ms: Option<u64>,
+    /// The most entries the stash keeps: past it, the oldest (by last write) are evicted
+    /// (see [`crate::limits`]). `None` (the default): no limit. A handle option, inherited
+    /// by sub-stashes and function stashes, each limited on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_entries: Option<u64>,
+    /// The most key and latest-value bytes the stash keeps, evicting as `max_entries` does.
+    /// `None` (the default): no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<u64>,
 }
 
 /// What a size-limited engine evicts when it is full.
@@ -155,6 +164,8 @@ impl std::fmt::Debug for StashConfig {
             .field("eviction_policy", &self.eviction_policy)
             .field("sync", &self.sync)
             .field("ttl_ms", &self.ttl_ms)
+            .field("max_entries", &self.max_entries)
+            .field("max_bytes", &self.max_bytes)
             .finish()
     }
 }
@@ -260,6 +271,8 @@ impl Default for StashConfig {
             eviction_policy: EvictionPolicy::default(),
             sync: false,
             ttl_ms: None,
+            max_entries: None,
+            max_bytes: None,
         }
     }
 }
@@ -388,7 +401,7 @@ impl StashConfig {
         })
     }
 
-    /// Checks that names cannot lead outside the root folder.
+    /// Checks that names cannot lead outside the root folder, and that limits can be kept.
     pub(crate) fn validate(&self) -> Result<()> {
         let bad =
             |part: &str| part == ".." || part == "." || part.contains('\\') || part.contains('\0');
@@ -411,6 +424,18 @@ impl StashConfig {
                 option: "filename",
                 message: format!("{:?} must be a plain file name", self.filename),
             });
+        }
+        for (option, limit) in [
+            ("max_entries", self.max_entries),
+            ("max_bytes", self.max_bytes),
+        ] {
+            if limit == Some(0) {
+                return Err(Error::InvalidOption {
+                    option,
+                    message: "must be at least 1 (a stash of nothing would evict every write)"
+                        .into(),
+                });
+            }
         }
         Ok(())
     }

@@ -6,7 +6,7 @@
 //! through its dynamic [`Value`](crate::Value). Every version moves with its time and expiry
 //! (in append mode: all versions, oldest first), in batches of one transaction each where
 //! the engine has transactions. At the end the destination's entry count is checked against
-//! what the copy wrote.
+//! what the copy wrote; then a destination with size limits evicts down to them.
 //!
 //! ```
 //! # let dir = tempfile::tempdir()?;
@@ -82,8 +82,12 @@ pub struct CopyReport {
     pub bytes_written: u64,
     /// Entries in the destination before the copy.
     pub destination_before: u64,
-    /// Entries in the destination after it (in a dry run: what it would hold).
+    /// Entries in the destination after it (in a dry run: what it would hold), before any
+    /// eviction to its limits.
     pub destination_after: u64,
+    /// Entries the destination then evicted to keep within its `max_entries` or
+    /// `max_bytes`.
+    pub evicted: u64,
 }
 
 impl fmt::Display for CopyReport {
@@ -178,7 +182,8 @@ impl Stash {
                     .map(|(k, v, meta)| (k.as_slice(), v.as_slice(), *meta))
                     .collect();
                 destination.engine().write_items(&items)?;
-                // Counted as the destination handle's writes, as `set_many` counts them.
+                // Counted as the destination handle's writes, as `set_many` counts them; its
+                // limits are kept once the counts are checked.
                 let bytes = batch.iter().map(|(k, v, _)| k.len() + v.len()).sum();
                 destination.counters().wrote(batch.len(), bytes);
             }
@@ -234,6 +239,11 @@ impl Stash {
                 expected,
                 found: report.destination_after,
             });
+        }
+        let limited =
+            destination.config().max_entries.is_some() || destination.config().max_bytes.is_some();
+        if limited && !options.dry_run {
+            report.evicted = destination.enforce_limits()?.evicted;
         }
         Ok(report)
     }

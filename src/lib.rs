@@ -70,6 +70,7 @@ pub mod copy;
 mod corrupt;
 pub mod engine;
 mod error;
+pub mod limits;
 pub mod map;
 pub mod memo;
 pub mod profile;

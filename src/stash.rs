@@ -43,6 +43,8 @@ struct Inner {
     functions: std::sync::Mutex<std::collections::HashMap<String, Stash>>,
     /// What this handle did (see `stats.rs`).
     stats: Counters,
+    /// Its bound on the stash's size, when it has limits (see `limits.rs`).
+    limiter: crate::limits::Limiter,
 }
 
 impl Drop for Inner {
@@ -200,7 +202,8 @@ impl StashBuilder {
     /// Opens an existing stash folder (`<engine>.<serializer>.<compress>[+b64]`, or its
     /// `data.db`), taking engine and format from what the folder recorded; the builder's
     /// other format options are ignored, its runtime options (`sync`, `timeout_ms`,
-    /// `lease_ms`, `size_limit`, `eviction_policy`, `ttl_ms`) apply.
+    /// `lease_ms`, `size_limit`, `eviction_policy`, `ttl_ms`, `max_entries`, `max_bytes`)
+    /// apply.
     pub fn path(mut self, path: impl AsRef<Path>) -> Self {
         self.path = Some(path.as_ref().to_path_buf());
         self
@@ -236,6 +239,18 @@ impl StashBuilder {
         self.config.ttl_ms = Some(ttl_ms);
         self
     }
+    /// The most entries the stash keeps; past it the oldest are evicted (see
+    /// [`crate::limits`]).
+    pub fn max_entries(mut self, max_entries: u64) -> Self {
+        self.config.max_entries = Some(max_entries);
+        self
+    }
+    /// The most key and value bytes the stash keeps; past it the oldest entries are evicted
+    /// (see [`crate::limits`]).
+    pub fn max_bytes(mut self, max_bytes: u64) -> Self {
+        self.config.max_bytes = Some(max_bytes);
+        self
+    }
     /// Starts from a whole config.
     pub fn config(mut self, config: StashConfig) -> Self {
         self.config = config;
@@ -259,10 +274,13 @@ impl StashBuilder {
                 size_limit: self.config.size_limit,
                 eviction_policy: self.config.eviction_policy,
                 ttl_ms: self.config.ttl_ms,
+                max_entries: self.config.max_entries,
+                max_bytes: self.config.max_bytes,
                 ..config_from_path(path)?
             },
             None => self.resolved_config()?,
         };
+        config.validate()?;
         let stash = Stash::open_config(config, self.clear)?;
         stash.set_on_corrupt(self.on_corrupt);
         Ok(stash)
@@ -371,6 +389,7 @@ impl Stash {
                 corrupt: CorruptEntries::default(),
                 functions: Default::default(),
                 stats: Counters::default(),
+                limiter: Default::default(),
             }),
         };
         if clear {
@@ -382,6 +401,10 @@ impl Stash {
     /// This handle's live counts (see `stats.rs`).
     pub(crate) fn counters(&self) -> &Counters {
         &self.inner.stats
+    }
+
+    pub(crate) fn limiter(&self) -> &crate::limits::Limiter {
+        &self.inner.limiter
     }
 
     /// The stash's config.
@@ -528,8 +551,7 @@ impl Stash {
             expires_micros: Some(expiry_after(ttl)),
         };
         self.inner.engine.set_many_with(&[(key, value)], meta)?;
-        self.inner.stats.wrote(1, key.len() + value.len());
-        Ok(())
+        self.wrote(1, key.len() + value.len())
     }
 
     /// Removes every expired entry (with all its versions); returns how many. Expired
@@ -694,8 +716,7 @@ impl Stash {
             .collect();
         self.inner.engine.set_many_with(&refs, self.write_meta())?;
         let bytes = batch.iter().map(|(k, v)| k.len() + v.len()).sum();
-        self.inner.stats.wrote(batch.len(), bytes);
-        Ok(())
+        self.wrote(batch.len(), bytes)
     }
 
     // ----- stored bytes -----
@@ -718,8 +739,7 @@ impl Stash {
                 .engine
                 .set_many_with(&[(key, value)], self.write_meta())?,
         }
-        self.inner.stats.wrote(1, key.len() + value.len());
-        Ok(())
+        self.wrote(1, key.len() + value.len())
     }
 
     /// Several lookups of canonical key bytes in one engine read, counted.

@@ -86,8 +86,9 @@ impl Stats {
     }
 }
 
-/// A handle's live counts. Evictions are counted by the engine (`Engine::evictions`); the
-/// handle keeps the engine's count at its last reset.
+/// A handle's live counts. Evictions are counted by the engine (`Engine::evictions`, for
+/// diskcache's own size limit), of which the handle keeps the count at its last reset, and
+/// by the handle (`max_entries` and `max_bytes`, see `limits.rs`).
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     hits: AtomicU64,
@@ -96,6 +97,7 @@ pub(crate) struct Counters {
     deletes: AtomicU64,
     bytes_written: AtomicU64,
     evictions_at_reset: AtomicU64,
+    evicted: AtomicU64,
 }
 
 impl Counters {
@@ -117,6 +119,11 @@ impl Counters {
         }
     }
 
+    /// Counts `n` keys evicted to keep the stash within its limits.
+    pub(crate) fn evicted(&self, n: u64) {
+        self.evicted.fetch_add(n, Relaxed);
+    }
+
     /// Counts `n` keys removed at once.
     pub(crate) fn deleted_many(&self, n: usize) {
         self.deletes.fetch_add(n as u64, Relaxed);
@@ -129,7 +136,8 @@ impl Counters {
             misses: self.misses.load(Relaxed),
             sets: self.sets.load(Relaxed),
             deletes: self.deletes.load(Relaxed),
-            evictions: evictions.saturating_sub(self.evictions_at_reset.load(Relaxed)),
+            evictions: evictions.saturating_sub(self.evictions_at_reset.load(Relaxed))
+                + self.evicted.load(Relaxed),
             bytes_written: self.bytes_written.load(Relaxed),
         }
     }
@@ -142,7 +150,7 @@ impl Counters {
             misses: self.misses.swap(0, Relaxed),
             sets: self.sets.swap(0, Relaxed),
             deletes: self.deletes.swap(0, Relaxed),
-            evictions: evictions.saturating_sub(evicted_before),
+            evictions: evictions.saturating_sub(evicted_before) + self.evicted.swap(0, Relaxed),
             bytes_written: self.bytes_written.swap(0, Relaxed),
         }
     }

@@ -440,7 +440,9 @@ macro_rules! engine_suite {
                 time_filters_judge_append_mode_entries_by_their_latest_version,
                 prune_reports_by_default_and_removes_when_asked,
                 prune_in_append_mode_removes_every_version,
-                copy_moves_every_version_with_its_time);
+                copy_moves_every_version_with_its_time, max_entries_evicts_the_oldest_first,
+                max_bytes_keeps_the_stored_size_within,
+                expired_entries_are_evicted_before_live_ones);
         }
     };
     (@tests $engine:expr; $($test:ident),* $(,)?) => {

@@ -319,3 +319,87 @@ fn postcard_values_move_between_compressors_but_not_serializers() {
     assert!(err.to_string().contains("postcard"), "{err}");
     assert_eq!(json.len().unwrap(), 0);
 }
+
+/// Every live entry's stored key and value bytes.
+fn stored_bytes(s: &Stash) -> u64 {
+    s.raw_items()
+        .unwrap()
+        .map(|r| r.map(|(k, v)| (k.len() + v.len()) as u64).unwrap())
+        .sum()
+}
+
+pub fn max_entries_evicts_the_oldest_first(engine: EngineKind) {
+    let (_d, b) = crate::common::builder(engine);
+    let s = b.max_entries(20).open().unwrap();
+    for i in 0..60_i64 {
+        s.set(&i, &i).unwrap();
+        assert!(
+            s.len().unwrap() <= 20,
+            "after write {i}: {}",
+            s.len().unwrap()
+        );
+        // Distinct write times, so that "oldest" is one order.
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let len = s.len().unwrap() as u64;
+    assert!(len >= 18, "evicts down to 90%, not below: {len}");
+    assert_eq!(s.stats().evictions, 60 - len);
+    let mut kept: Vec<i64> = s.keys().unwrap().collect::<Result<_, _>>().unwrap();
+    kept.sort();
+    let newest: Vec<i64> = (60 - len as i64..60).collect();
+    assert_eq!(kept, newest, "the newest stay, the oldest went first");
+    // Sub-stashes inherit the limit, each on its own.
+    let sub = s.sub("part").unwrap();
+    assert_eq!(sub.config().max_entries, Some(20));
+    for i in 0..30_i64 {
+        sub.set(&i, &i).unwrap();
+    }
+    assert!(sub.len().unwrap() <= 20);
+    assert_eq!(s.len().unwrap() as u64, len, "the parent is untouched");
+}
+
+pub fn max_bytes_keeps_the_stored_size_within(engine: EngineKind) {
+    let (_d, b) = crate::common::builder(engine);
+    let s = b
+        .compress(hashstash::Compressor::Raw)
+        .max_bytes(10_000)
+        .open()
+        .unwrap();
+    let value = "x".repeat(1000);
+    for i in 0..50_i64 {
+        s.set(&i, &value).unwrap();
+        assert!(stored_bytes(&s) <= 10_000, "after write {i}");
+    }
+    assert!(s.len().unwrap() >= 8, "about 9 values of 1 KB fit");
+    assert!(s.contains(&49_i64).unwrap());
+    assert!(!s.contains(&0_i64).unwrap());
+    assert!(s.stats().evictions > 30);
+}
+
+pub fn expired_entries_are_evicted_before_live_ones(engine: EngineKind) {
+    let (_d, b) = crate::common::builder(engine);
+    let s = b.max_entries(10).open().unwrap();
+    for i in 0..5_i64 {
+        s.set_with_ttl(&("gone", i), &i, std::time::Duration::ZERO)
+            .unwrap();
+    }
+    for i in 0..9_i64 {
+        s.set(&i, &i).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert!(s.len().unwrap() <= 10);
+    let live: Vec<i64> = s.keys().unwrap().collect::<Result<_, _>>().unwrap();
+    assert_eq!(
+        live.len(),
+        9,
+        "every live entry stays: the expired ones made room"
+    );
+    assert!(s.stats().evictions >= 4);
+    let report = s.enforce_limits().unwrap();
+    assert_eq!(
+        (report.entries, report.evicted),
+        (9, 0),
+        "nothing more to evict"
+    );
+    assert!(hashstash::Stash::builder().max_entries(0).open().is_err());
+}

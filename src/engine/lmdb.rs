@@ -627,6 +627,17 @@ impl Engine for LmdbEngine {
         self.write(|s, wtxn| self.delete_entry(s, wtxn, &address))
     }
 
+    fn remove_many(&self, keys: &[&[u8]]) -> Result<u64> {
+        // One transaction: one commit (and fsync) for all of them.
+        self.write(|s, wtxn| {
+            let mut removed = 0;
+            for key in keys {
+                removed += u64::from(self.delete_entry(s, wtxn, &address(key))?);
+            }
+            Ok(removed)
+        })
+    }
+
     fn len(&self) -> Result<usize> {
         self.read(|s, rtxn| Ok(s.entries.len(rtxn).map_err(lmdb_err)? as usize))
     }

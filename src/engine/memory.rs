@@ -143,6 +143,11 @@ impl Engine for MemoryEngine {
         Ok(self.write().remove(key).is_some())
     }
 
+    fn remove_many(&self, keys: &[&[u8]]) -> Result<u64> {
+        let mut store = self.write();
+        Ok(keys.iter().filter(|k| store.remove(**k).is_some()).count() as u64)
+    }
+
     fn len(&self) -> Result<usize> {
         Ok(self.read().len())
     }

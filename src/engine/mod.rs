@@ -228,6 +228,16 @@ pub trait Engine: Send + Sync + Debug {
     /// Removes `key` and all its versions; true if it was there.
     fn remove(&self, key: &[u8]) -> Result<bool>;
 
+    /// Removes several keys with all their versions (one transaction where the engine has
+    /// them); returns how many were there.
+    fn remove_many(&self, keys: &[&[u8]]) -> Result<u64> {
+        let mut removed = 0;
+        for key in keys {
+            removed += u64::from(self.remove(key)?);
+        }
+        Ok(removed)
+    }
+
     /// The number of keys.
     fn len(&self) -> Result<usize>;
 

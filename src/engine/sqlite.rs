@@ -305,6 +305,24 @@ impl Engine for SqliteEngine {
             .map_err(sql_err)
     }
 
+    fn remove_many(&self, keys: &[&[u8]]) -> Result<u64> {
+        // One transaction: one commit for all of them.
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql_err)?;
+        let mut removed = 0;
+        for key in keys {
+            let n = tx
+                .prepare_cached("DELETE FROM entries WHERE key = ?1")
+                .and_then(|mut stmt| stmt.execute([key]))
+                .map_err(sql_err)?;
+            removed += u64::from(n > 0);
+        }
+        tx.commit().map_err(sql_err)?;
+        Ok(removed)
+    }
+
     fn len(&self) -> Result<usize> {
         count_keys(&self.conn(), self.append_mode)
     }

@@ -162,7 +162,7 @@ impl<'a> Loader<'a> {
             .collect();
         self.stash.engine().set_many(&refs)?;
         let bytes = refs.iter().map(|(k, v)| k.len() + v.len()).sum();
-        self.stash.counters().wrote(refs.len(), bytes);
+        self.stash.wrote(refs.len(), bytes)?;
         self.count += self.batch.len();
         self.batch.clear();
         (self.progress)(self.count);

@@ -55,6 +55,14 @@ pub struct StashArgs {
     /// and `prune` removes it [default: until replaced or removed].
     #[arg(long, global = true)]
     pub ttl_ms: Option<u64>,
+    /// The most entries to keep: a write past it evicts the oldest (by last write) [default:
+    /// no limit].
+    #[arg(long, global = true)]
+    pub max_entries: Option<u64>,
+    /// The most key and value bytes to keep, evicting the oldest as --max-entries does
+    /// [default: no limit].
+    #[arg(long, global = true)]
+    pub max_bytes: Option<u64>,
     /// An existing stash folder (`<engine>.<serializer>.<compress>`), format read from it;
     /// or a server URL (redis://...), the same as --engine redis --url URL.
     #[arg(long, global = true)]
@@ -234,6 +242,12 @@ impl StashArgs {
             if let Some(ttl_ms) = self.ttl_ms {
                 builder = builder.ttl_ms(ttl_ms);
             }
+            if let Some(max_entries) = self.max_entries {
+                builder = builder.max_entries(max_entries);
+            }
+            if let Some(max_bytes) = self.max_bytes {
+                builder = builder.max_bytes(max_bytes);
+            }
             let stash = builder.open()?;
             check_agrees(
                 &stash,
@@ -263,6 +277,8 @@ impl StashArgs {
         config.timeout_ms = self.timeout_ms.unwrap_or(config.timeout_ms);
         config.sync = self.sync;
         config.ttl_ms = self.ttl_ms;
+        config.max_entries = self.max_entries;
+        config.max_bytes = self.max_bytes;
         let config = Stash::builder().config(config).resolved_config()?;
         Stash::open_config(config, false)
     }
