@@ -1,9 +1,11 @@
 //! Cache semantics: what a stash has seen (its stats, per handle and over its life),
-//! invalidating entries so that they are computed again, and entries that expire.
+//! invalidating entries so that they are computed again, entries that expire, size limits,
+//! entries by when they were written, pruning the old, and copying a stash to another
+//! engine and format.
 //!
 //! `cargo run --example cache`
 
-use hashstash::Stash;
+use hashstash::{CopyOptions, EngineKind, Moment, Prune, Stash, TimeFilter};
 use std::time::Duration;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -47,5 +49,56 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("stored before pruning: {}", fresh.len()?);
     println!("pruned: {}", fresh.prune_expired()?);
     println!("stored after pruning: {}", fresh.len()?);
+
+    // Size limits: the oldest entries are evicted first.
+    let small = Stash::builder()
+        .dbname("examples_cache_small")
+        .max_entries(100)
+        .clear(true)
+        .open()?;
+    for i in 0..1000 {
+        small.set(&i, &(i * i))?;
+    }
+    println!("kept: {} of 1000", small.len()?);
+    println!(
+        "newest kept: {}, oldest kept: {}",
+        small.contains(&999)?,
+        small.contains(&0)?
+    );
+    println!("evictions: {}", small.stats().evictions);
+
+    // Time filters, and pruning by age (a dry run unless asked).
+    let log = Stash::builder()
+        .dbname("examples_cache_log")
+        .clear(true)
+        .open()?;
+    log.set("monday", "old news")?;
+    std::thread::sleep(Duration::from_millis(10));
+    let cut = Moment::now();
+    log.set("tuesday", "fresh news")?;
+    let recent: Vec<String> = log
+        .keys_written(TimeFilter::new().after(cut))?
+        .collect::<Result<_, _>>()?;
+    println!("written after the cut: {recent:?}");
+    println!("{}", log.prune(Prune::older_than(cut))?);
+    println!("{}", log.prune(Prune::older_than(cut).dry_run(false))?);
+    println!(
+        "left: {:?}",
+        log.keys::<String>()?.collect::<Result<Vec<_>, _>>()?
+    );
+
+    // Migration: the same entries on another engine, serializer and compressor.
+    let copy = Stash::builder()
+        .dbname("examples_cache_copy")
+        .engine(EngineKind::Pairtree)
+        .serializer(hashstash::Serializer::Json)
+        .clear(true)
+        .open()?;
+    let report = small.copy_to(&copy, CopyOptions::new())?;
+    println!(
+        "{} entries copied, {} in the copy",
+        report.entries,
+        copy.len()?
+    );
     Ok(())
 }

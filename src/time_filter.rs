@@ -268,9 +268,15 @@ impl fmt::Display for PruneReport {
             "removed"
         };
         write!(f, "{verb} {} entries ({} bytes)", self.entries, self.bytes)?;
-        if let (Some(oldest), Some(newest)) = (self.oldest, self.newest) {
-            let at = |s: f64| Moment::from_unix_seconds(s).to_string();
-            write!(f, " last written from {} to {}", at(oldest), at(newest))?;
+        let at = |s: f64| Moment::from_unix_seconds(s).to_string();
+        match (self.oldest, self.newest) {
+            (Some(oldest), Some(newest)) if oldest == newest => {
+                write!(f, " last written at {}", at(oldest))?
+            }
+            (Some(oldest), Some(newest)) => {
+                write!(f, " last written from {} to {}", at(oldest), at(newest))?
+            }
+            _ => {}
         }
         if self.dry_run {
             write!(f, "; nothing was removed (a dry run)")?;

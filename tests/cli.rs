@@ -798,3 +798,21 @@ fn copy_moves_a_stash_into_another_format() {
     let same = cli.run(&["copy", src_text, src_text]);
     assert!(String::from_utf8_lossy(&same.stderr).contains("the destination is the source"));
 }
+
+#[test]
+fn max_entries_from_the_command_line() {
+    let cli = Cli::new();
+    for i in 0..15 {
+        cli.ok(&["--max-entries", "10", "set", &i.to_string(), "1"]);
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let len: u64 = cli.ok(&["len"]).trim().parse().unwrap();
+    assert!((9..=10).contains(&len), "{len}");
+    let keys = cli.ok(&["keys"]);
+    assert!(keys.lines().any(|k| k == "14"), "the newest stays: {keys}");
+    assert!(!keys.lines().any(|k| k == "0"), "the oldest went: {keys}");
+    let info: serde_json::Value = serde_json::from_str(&cli.ok(&["info"])).unwrap();
+    assert!(info["stats"]["evictions"].as_u64().unwrap() >= 5, "{info}");
+    let zero = cli.run(&["--max-entries", "0", "set", "1", "1"]);
+    assert!(String::from_utf8_lossy(&zero.stderr).contains("max_entries"));
+}

@@ -482,6 +482,10 @@ pub(crate) fn latest_rows_in_key_order<'a, T: Send + 'a>(
     })
 }
 
+/// Rows of `(key, ts, expires, columns)`, read lazily.
+pub(crate) type TimedRows<'a, T> =
+    Box<dyn Iterator<Item = Result<(Vec<u8>, i64, Option<i64>, T)>> + Send + 'a>;
+
 /// The latest live row of each key written within `window`, with `ts` and `expires`, a page
 /// at a time in `(ts, key)` order: a seek in the index `entries_ts` on `(ts, key)`, which
 /// the first such scan creates (stores never filtered by time never pay for it). Only a
@@ -492,7 +496,7 @@ pub(crate) fn latest_rows_written<'a, T: Send + 'a>(
     window: TimeWindow,
     columns: &'static str,
     row: fn(&rusqlite::Row) -> rusqlite::Result<T>,
-) -> Result<Box<dyn Iterator<Item = Result<(Vec<u8>, i64, Option<i64>, T)>> + Send + 'a>> {
+) -> Result<TimedRows<'a, T>> {
     if window.is_everything() {
         // Every entry: pages in key order, which need no index on the time.
         let with_time = move |r: &rusqlite::Row| Ok((r.get(1)?, r.get(2)?, row(r)?));
