@@ -1,10 +1,13 @@
 //! An async face of a stash, for tokio services (feature `async`).
 //!
 //! [`AsyncStash`] wraps a [`Stash`]: each call encodes its key (and value) on the calling
-//! task, which is cheap and keeps the arguments borrowed, then runs the engine call and the
-//! decoding on tokio's blocking pool (`spawn_blocking`), so that a disk read, an fsync or a
-//! server round trip never stalls the runtime's workers. Every engine works this way; the
-//! handle and its stats are the wrapped stash's.
+//! task, which is cheap and keeps the arguments borrowed. Redis and MongoDB then speak to
+//! their server natively, awaited on the caller's runtime with no thread parked per call
+//! (their [`AsyncEngine`](crate::engine::async_engine::AsyncEngine) side: lookups, writes,
+//! `contains` and `remove`; a call an engine cannot make that way, such as a MongoDB append,
+//! and every call of the file engines, runs on tokio's blocking pool (`spawn_blocking`), so
+//! that a disk read, an fsync or a server round trip never stalls the runtime's workers. The
+//! handle and its stats (and its size limits) are the wrapped stash's.
 //!
 //! Memoization: [`AsyncStash::run_named`] stores the result of an `async` computation once
 //! (the same function stashes, keys and compute-once locks as [`Stash::run_named`]), and
@@ -62,6 +65,20 @@ impl AsyncStash {
         &self.stash
     }
 
+    /// The engine's native async side, if it has one.
+    fn native(&self) -> Option<&dyn crate::engine::async_engine::AsyncEngine> {
+        self.stash.engine().as_async()
+    }
+
+    /// Counts a native write, and keeps the stash within its limits (measuring it, when it
+    /// must, on the blocking pool).
+    async fn wrote(&self, entries: usize, bytes: usize) -> Result<()> {
+        if self.stash.count_write(entries, bytes) {
+            self.off_runtime(|s| s.enforce_limits().map(drop)).await?;
+        }
+        Ok(())
+    }
+
     /// Runs `f` on tokio's blocking pool with a handle on the stash.
     async fn off_runtime<T: Send + 'static>(
         &self,
@@ -81,6 +98,17 @@ impl AsyncStash {
         V: DeserializeOwned + Send + 'static,
     {
         let key = codec::encode_key(key)?;
+        if let Some(lookup) = self.native().and_then(|e| e.get(&key)) {
+            let stored = lookup.await?;
+            self.stash.counters().lookup(stored.is_some());
+            return stored
+                .map(|bytes| {
+                    self.stash
+                        .decode_value(&bytes)
+                        .map_err(|e| e.for_entry(&key))
+                })
+                .transpose();
+        }
         self.off_runtime(move |s| match s.get_raw(&key)? {
             Some(bytes) => s
                 .decode_value(&bytes)
@@ -101,8 +129,21 @@ impl AsyncStash {
             .iter()
             .map(codec::encode_key)
             .collect::<Result<Vec<_>>>()?;
-        self.off_runtime(move |s| s.get_many_raw(&keys))
-            .await?
+        let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        let stored = match self.native().and_then(|e| e.get_many(&refs)) {
+            Some(lookup) => {
+                let stored = lookup.await?;
+                for found in &stored {
+                    self.stash.counters().lookup(found.is_some());
+                }
+                stored
+            }
+            None => {
+                let keys = keys.clone();
+                self.off_runtime(move |s| s.get_many_raw(&keys)).await?
+            }
+        };
+        stored
             .into_iter()
             .map(|stored| stored.map(|b| self.stash.decode_value(&b)).transpose())
             .collect()
@@ -116,6 +157,12 @@ impl AsyncStash {
     {
         let key = codec::encode_key(key)?;
         let value = self.stash.encode_value(value)?;
+        let meta = self.stash.write_meta();
+        let item = [(key.as_slice(), value.as_slice(), meta)];
+        if let Some(write) = self.native().and_then(|e| e.write_items(&item)) {
+            write.await?;
+            return self.wrote(1, key.len() + value.len()).await;
+        }
         self.off_runtime(move |s| s.set_raw(&key, &value)).await
     }
 
@@ -127,6 +174,15 @@ impl AsyncStash {
     {
         let key = codec::encode_key(key)?;
         let value = self.stash.encode_value(value)?;
+        let meta = crate::engine::WriteMeta {
+            timestamp_micros: None,
+            expires_micros: Some(crate::stash::expiry_after(ttl)),
+        };
+        let item = [(key.as_slice(), value.as_slice(), meta)];
+        if let Some(write) = self.native().and_then(|e| e.write_items(&item)) {
+            write.await?;
+            return self.wrote(1, key.len() + value.len()).await;
+        }
         self.off_runtime(move |s| s.set_raw_with_ttl(&key, &value, ttl))
             .await
     }
@@ -141,18 +197,37 @@ impl AsyncStash {
             .iter()
             .map(|(k, v)| Ok((codec::encode_key(k)?, self.stash.encode_value(v)?)))
             .collect::<Result<Vec<_>>>()?;
+        let meta = self.stash.write_meta();
+        let batch: Vec<crate::engine::WriteItem<'_>> = encoded
+            .iter()
+            .map(|(k, v)| (k.as_slice(), v.as_slice(), meta))
+            .collect();
+        if let Some(write) = self.native().and_then(|e| e.write_items(&batch)) {
+            write.await?;
+            let bytes = encoded.iter().map(|(k, v)| k.len() + v.len()).sum();
+            return self.wrote(encoded.len(), bytes).await;
+        }
+        drop(batch);
         self.off_runtime(move |s| s.write_batch(&encoded)).await
     }
 
     /// Whether `key` is in the stash.
     pub async fn contains<K: ?Sized + Serialize>(&self, key: &K) -> Result<bool> {
         let key = codec::encode_key(key)?;
+        if let Some(lookup) = self.native().and_then(|e| e.contains(&key)) {
+            return lookup.await;
+        }
         self.off_runtime(move |s| s.engine().contains(&key)).await
     }
 
     /// Removes `key` (all its versions); true if it was there.
     pub async fn remove<K: ?Sized + Serialize>(&self, key: &K) -> Result<bool> {
         let key = codec::encode_key(key)?;
+        if let Some(removal) = self.native().and_then(|e| e.remove(&key)) {
+            let removed = removal.await?;
+            self.stash.counters().deleted(removed);
+            return Ok(removed);
+        }
         self.off_runtime(move |s| s.remove_raw(&key)).await
     }
 

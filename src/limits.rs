@@ -85,20 +85,26 @@ impl Stash {
     /// Counts a write of `entries` entries holding `bytes` key and value bytes, and keeps the
     /// stash within its limits (see the module docs).
     pub(crate) fn wrote(&self, entries: usize, bytes: usize) -> Result<()> {
+        if self.count_write(entries, bytes) {
+            self.enforce_limits()?;
+        }
+        Ok(())
+    }
+
+    /// Counts a write as [`Stash::wrote`] does, without measuring: true when the stash must
+    /// now be measured ([`Stash::enforce_limits`]).
+    pub(crate) fn count_write(&self, entries: usize, bytes: usize) -> bool {
         self.counters().wrote(entries, bytes);
         let config = self.config();
         if config.max_entries.is_none() && config.max_bytes.is_none() {
-            return Ok(());
+            return false;
         }
         let limiter = self.limiter();
         let entries = limiter.entries.fetch_add(entries as u64, Relaxed) + entries as u64;
         let bytes = limiter.bytes.fetch_add(bytes as u64, Relaxed) + bytes as u64;
         let within = entries <= config.max_entries.unwrap_or(u64::MAX)
             && bytes <= config.max_bytes.unwrap_or(u64::MAX);
-        if within && limiter.measured.load(Relaxed) {
-            return Ok(());
-        }
-        self.enforce_limits().map(drop)
+        !(within && limiter.measured.load(Relaxed))
     }
 
     /// Measures the stash now and evicts its oldest entries if it holds more than 90% of a

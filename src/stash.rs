@@ -564,7 +564,7 @@ impl Stash {
     }
 
     /// What a write through this handle records: its expiry, from the stash's ttl.
-    fn write_meta(&self) -> WriteMeta {
+    pub(crate) fn write_meta(&self) -> WriteMeta {
         WriteMeta {
             timestamp_micros: None,
             expires_micros: self
@@ -960,7 +960,7 @@ impl Stash {
 }
 
 /// The expiry of a write made now to be served for `ttl`, µs since the epoch.
-fn expiry_after(ttl: std::time::Duration) -> i64 {
+pub(crate) fn expiry_after(ttl: std::time::Duration) -> i64 {
     let ttl = i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX);
     engine::now_micros().saturating_add(ttl)
 }

@@ -17,6 +17,11 @@ fn runtime() -> tokio::runtime::Runtime {
 
 pub fn async_face(engine: EngineKind) {
     let (_d, s) = stash(engine);
+    assert_eq!(
+        s.engine().as_async().is_some(),
+        engine.is_server(),
+        "servers are spoken to natively, files on the blocking pool"
+    );
     runtime().block_on(async {
         let a = AsyncStash::new(s.clone());
         a.set("k", &1).await.unwrap();
@@ -69,4 +74,68 @@ pub fn async_face(engine: EngineKind) {
         a.clear().await.unwrap();
         assert!(a.is_empty().await.unwrap());
     });
+}
+
+/// Server engines answer without tokio's blocking pool: with its only thread held, their
+/// lookups and writes still complete (on the pool they would wait for it).
+fn native_calls_leave_the_blocking_pool_alone(engine: EngineKind) {
+    if !crate::common::engine_available(engine) {
+        return;
+    }
+    let (_d, s) = stash(engine);
+    let one_blocking_thread = tokio::runtime::Builder::new_current_thread()
+        .max_blocking_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    one_blocking_thread.block_on(async {
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let hog = tokio::task::spawn_blocking(move || held.recv());
+        let a = AsyncStash::new(s.clone());
+        let work = async {
+            for i in 0..20_i64 {
+                a.set(&i, &(i * 10)).await.unwrap();
+            }
+            a.set_many(&[(&100_i64, &1_i64), (&101, &2)]).await.unwrap();
+            assert_eq!(a.get::<_, i64>(&7_i64).await.unwrap(), Some(70));
+            let many = a.get_many::<_, i64>(&[&1_i64, &100, &999]).await.unwrap();
+            assert_eq!(many, [Some(10), Some(1), None]);
+            assert!(a.contains(&3_i64).await.unwrap());
+            assert!(a.remove(&3_i64).await.unwrap());
+            assert!(!a.contains(&3_i64).await.unwrap());
+        };
+        let done = tokio::time::timeout(Duration::from_secs(120), work).await;
+        assert!(
+            !hog.is_finished(),
+            "the blocking pool's thread was held throughout"
+        );
+        assert!(
+            done.is_ok(),
+            "{engine}: native calls waited for the blocking pool"
+        );
+        release.send(()).unwrap();
+        hog.await.unwrap().unwrap();
+    });
+    // What the async side wrote, the blocking side reads.
+    assert_eq!(s.get::<_, i64>(&19_i64).unwrap(), Some(190));
+    assert_eq!(s.len().unwrap(), 21);
+    assert_eq!(s.stats().sets, 22);
+    // The runtime that made the connection has ended: a new one gets its own.
+    runtime().block_on(async {
+        let a = AsyncStash::new(s.clone());
+        assert!(a.remove(&19_i64).await.unwrap());
+        assert_eq!(a.get::<_, i64>(&19_i64).await.unwrap(), None);
+    });
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn redis_calls_are_native() {
+    native_calls_leave_the_blocking_pool_alone(EngineKind::Redis);
+}
+
+#[cfg(feature = "mongo")]
+#[test]
+fn mongo_calls_are_native() {
+    native_calls_leave_the_blocking_pool_alone(EngineKind::Mongo);
 }

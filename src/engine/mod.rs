@@ -8,6 +8,9 @@
 
 pub mod record;
 
+#[cfg(feature = "async")]
+pub mod async_engine;
+
 pub mod memory;
 pub mod pairtree;
 
@@ -330,6 +333,14 @@ pub trait Engine: Send + Sync + Debug {
     /// limit since it was opened (for [`crate::Stats::evictions`]).
     fn evictions(&self) -> u64 {
         0
+    }
+
+    /// The engine's async side, when its client does not need a thread per call (Redis,
+    /// MongoDB; see [`async_engine`]). `None`: [`crate::AsyncStash`] runs its calls on
+    /// tokio's blocking pool.
+    #[cfg(feature = "async")]
+    fn as_async(&self) -> Option<&dyn async_engine::AsyncEngine> {
+        None
     }
 
     /// Bytes the engine occupies on disk (0 for memory and servers).

@@ -99,6 +99,10 @@ pub struct MongoEngine {
     expiry_index_ready: AtomicBool,
 }
 
+#[cfg(feature = "async")]
+#[path = "mongo_async.rs"]
+mod nonblocking;
+
 /// Runs `future` on `runtime`, also from inside another async runtime (where blocking on
 /// ours directly would panic): then from a scoped thread.
 fn block_on_anywhere<F: Future + Send>(
@@ -260,15 +264,17 @@ impl MongoEngine {
             .as_ref()
             .ok_or_else(|| Error::engine("mongo", "engine closed"))?;
         let outcome = block_on_anywhere(runtime, timed)?;
-        outcome.map_err(|_| {
-            Error::engine(
-                "mongo",
-                format!(
-                    "{what} on {} did not finish within {:?}",
-                    self.shown_url, self.timeout
-                ),
-            )
-        })
+        outcome.map_err(|_| self.timed_out(what))
+    }
+
+    fn timed_out(&self, what: &str) -> Error {
+        Error::engine(
+            "mongo",
+            format!(
+                "{what} on {} did not finish within {:?}",
+                self.shown_url, self.timeout
+            ),
+        )
     }
 
     fn error(&self, what: &str, e: mongodb::error::Error) -> Error {
@@ -552,6 +558,11 @@ impl MongoEngine {
 }
 
 impl Engine for MongoEngine {
+    #[cfg(feature = "async")]
+    fn as_async(&self) -> Option<&dyn super::async_engine::AsyncEngine> {
+        Some(self)
+    }
+
     fn name(&self) -> &'static str {
         "mongo"
     }
@@ -668,20 +679,9 @@ impl Engine for MongoEngine {
                 .projection(doc! { "_id": 1, "e": 1 })
                 .into_future(),
         )?;
-        let Some(found) = found else {
-            return Ok(false);
-        };
-        let Ok(due) = found.get_datetime("e") else {
-            return Ok(true); // never expires
-        };
-        let now = now_micros();
-        let due_micros = due.timestamp_millis().saturating_mul(1000);
-        if due_micros <= now {
-            Ok(false)
-        } else if due_micros.saturating_sub(1000) >= now {
-            Ok(true)
-        } else {
-            Ok(self.get(key)?.is_some())
+        match contains_verdict(found) {
+            Some(verdict) => Ok(verdict),
+            None => Ok(self.get(key)?.is_some()),
         }
     }
 
@@ -964,6 +964,24 @@ fn micros_to_millis_ceil(micros: i64) -> i64 {
 }
 
 /// An expiry as the BSON DateTime of `e`.
+/// Whether the entry whose `_id` and `e` a lookup found is live; `None`: it expires within
+/// the millisecond, and its record must decide.
+fn contains_verdict(found: Option<Document>) -> Option<bool> {
+    let found = found?;
+    let Ok(due) = found.get_datetime("e") else {
+        return Some(true); // never expires
+    };
+    let now = now_micros();
+    let due_micros = due.timestamp_millis().saturating_mul(1000);
+    if due_micros <= now {
+        Some(false)
+    } else if due_micros.saturating_sub(1000) >= now {
+        Some(true)
+    } else {
+        None
+    }
+}
+
 fn expiry_date(micros: i64) -> DateTime {
     DateTime::from_millis(micros_to_millis_ceil(micros))
 }

@@ -222,6 +222,10 @@ pub struct RedisEngine {
     /// the first write with an expiry rather than at open: opening makes no round trip of
     /// its own, and a stash that never expires anything never needs to know.
     field_expiry: OnceLock<bool>,
+    /// The async side's connection and the runtime that drives it, made on first use (see
+    /// `redis_async.rs`).
+    #[cfg(feature = "async")]
+    aio: Mutex<Option<(tokio::runtime::Id, redis::aio::MultiplexedConnection)>>,
 }
 
 impl std::fmt::Debug for RedisEngine {
@@ -233,6 +237,10 @@ impl std::fmt::Debug for RedisEngine {
             .finish()
     }
 }
+
+#[cfg(feature = "async")]
+#[path = "redis_async.rs"]
+mod nonblocking;
 
 fn redis_err(e: redis::RedisError) -> Error {
     Error::engine("redis", e)
@@ -277,6 +285,8 @@ impl RedisEngine {
             contains_script: redis::Script::new(CONTAINS_SCRIPT),
             prune_script: redis::Script::new(PRUNE_SCRIPT),
             field_expiry: OnceLock::new(),
+            #[cfg(feature = "async")]
+            aio: Mutex::new(None),
             remove_script: redis::Script::new(REMOVE_SCRIPT),
             format_script: redis::Script::new(FORMAT_SCRIPT),
             lease_script: redis::Script::new(LEASE_SCRIPT),
@@ -369,15 +379,22 @@ impl RedisEngine {
             return Ok(known);
         }
         let info: redis::Value = self.with_conn(|c| redis::cmd("INFO").arg("server").query(c))?;
-        let mut oldest: Option<(u32, u32)> = None;
-        visit_text(&info, &mut |text| {
-            for version in text.lines().filter_map(parse_redis_version) {
-                oldest = Some(oldest.map_or(version, |o| o.min(version)));
+        Ok(*self.field_expiry.get_or_init(|| has_field_expiry_in(&info)))
+    }
+
+    /// What the contains script's reply says: absent (0), present and never expiring (1), or
+    /// the record to judge.
+    fn contains_reply(&self, key: &[u8], found: redis::Value) -> Result<bool> {
+        match found {
+            redis::Value::Int(n) => Ok(n != 0),
+            redis::Value::BulkString(stored) => {
+                Ok(self.live_value(key, &stored, now_micros())?.is_some())
             }
-        });
-        // A server that does not say (a lookalike) gets lazy expiry only: safe everywhere.
-        let supported = oldest.is_some_and(|v| v >= (7, 4));
-        Ok(*self.field_expiry.get_or_init(|| supported))
+            other => Err(Error::engine(
+                "redis",
+                format!("unexpected reply to a lookup: {other:?}"),
+            )),
+        }
     }
 
     fn record(&self, value: &[u8], timestamp_micros: i64, meta: &WriteMeta) -> Result<Vec<u8>> {
@@ -446,6 +463,15 @@ impl RedisEngine {
 impl Engine for RedisEngine {
     fn name(&self) -> &'static str {
         "redis"
+    }
+
+    #[cfg(feature = "async")]
+    fn as_async(&self) -> Option<&dyn super::async_engine::AsyncEngine> {
+        // The tokio client here speaks to one server; a cluster runs on the blocking pool.
+        match self.client {
+            Client::Single(_) => Some(self),
+            Client::Cluster(_) => None,
+        }
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
@@ -529,16 +555,7 @@ impl Engine for RedisEngine {
         let mut invocation = self.contains_script.key(self.entries_key());
         invocation.arg(key);
         let found: redis::Value = self.with_conn(|c| invocation.invoke(c))?;
-        match found {
-            redis::Value::Int(n) => Ok(n != 0),
-            redis::Value::BulkString(stored) => {
-                Ok(self.live_value(key, &stored, now_micros())?.is_some())
-            }
-            other => Err(Error::engine(
-                "redis",
-                format!("unexpected reply to a lookup: {other:?}"),
-            )),
-        }
+        self.contains_reply(key, found)
     }
 
     fn remove(&self, key: &[u8]) -> Result<bool> {
@@ -678,8 +695,28 @@ impl Engine for RedisEngine {
 impl RedisEngine {
     /// Writes a batch whose entries share one [`WriteMeta`].
     fn write_batch(&self, items: &[(&[u8], &[u8])], meta: WriteMeta) -> Result<()> {
+        let native = match meta.expires_micros {
+            Some(at) if at > now_micros() => self.has_field_expiry()?,
+            _ => false,
+        };
+        match self.write_call(items, meta, native)? {
+            None => Ok(()),
+            Some(WriteCall::Command(cmd)) => self.with_conn(|c| cmd.query::<()>(c)),
+            Some(WriteCall::Script(invocation)) => self.with_conn(|c| invocation.invoke::<()>(c)),
+        }
+    }
+
+    /// The one call that writes a batch sharing `meta` (`None` for no items), for the
+    /// blocking and the async connection alike. `native`: the server has hash-field expiry
+    /// (asked only when an expiry still to come is written).
+    fn write_call(
+        &self,
+        items: &[(&[u8], &[u8])],
+        meta: WriteMeta,
+        native: bool,
+    ) -> Result<Option<WriteCall<'_>>> {
         if items.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let entries = self.entries_key();
         let timestamp = meta.timestamp_or_now();
@@ -689,11 +726,9 @@ impl RedisEngine {
             .collect::<Result<Vec<_>>>()?;
         // The server's own expiry (see the module docs), in its unit (ms, rounded up so that
         // it never comes before the record's): for an expiry still to come, on a server with
-        // hash-field expiry. The version is asked only when such a write comes.
+        // hash-field expiry.
         let native_ms = match meta.expires_micros {
-            Some(at) if at > now_micros() && self.has_field_expiry()? => {
-                Some(micros_to_millis_ceil(at))
-            }
+            Some(at) if native && at > now_micros() => Some(micros_to_millis_ceil(at)),
             _ => None,
         };
         if !self.append_mode {
@@ -703,7 +738,7 @@ impl RedisEngine {
                 for (k, r) in &records {
                     invocation.arg(*k).arg(r);
                 }
-                return self.with_conn(|c| invocation.invoke::<()>(c));
+                return Ok(Some(WriteCall::Script(invocation)));
             }
             // One HSET (which also clears a field's native expiry when it overwrites it);
             // without native field expiry, an expiring record is judged on read.
@@ -712,7 +747,7 @@ impl RedisEngine {
             for (k, r) in &records {
                 cmd.arg(*k).arg(r);
             }
-            return self.with_conn(|c| cmd.query::<()>(c));
+            return Ok(Some(WriteCall::Command(cmd)));
         }
         let mut invocation = self.append_script.key(&entries);
         match native_ms {
@@ -722,8 +757,26 @@ impl RedisEngine {
         for (k, r) in &records {
             invocation.key(self.versions_key(k)).arg(*k).arg(r);
         }
-        self.with_conn(|c| invocation.invoke::<()>(c))
+        Ok(Some(WriteCall::Script(invocation)))
     }
+}
+
+/// A write, as one command or one script call.
+enum WriteCall<'a> {
+    Command(redis::Cmd),
+    Script(redis::ScriptInvocation<'a>),
+}
+
+/// Whether the servers an `INFO server` reply describes all have hash-field expiry (7.4+).
+fn has_field_expiry_in(info: &redis::Value) -> bool {
+    let mut oldest: Option<(u32, u32)> = None;
+    visit_text(info, &mut |text| {
+        for version in text.lines().filter_map(parse_redis_version) {
+            oldest = Some(oldest.map_or(version, |o| o.min(version)));
+        }
+    });
+    // A server that does not say (a lookalike) gets lazy expiry only: safe everywhere.
+    oldest.is_some_and(|v| v >= (7, 4))
 }
 
 /// µs since the epoch as ms, rounded up: the server drops an entry no earlier than its

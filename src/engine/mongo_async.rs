@@ -1,0 +1,238 @@
+//! MongoDB without a thread per call (features `mongo` and `async`): the engine's
+//! [`AsyncEngine`] side. Each driver call is spawned on the engine's own runtime, where the
+//! driver's connections and monitors live, under the stash's timeout, and its outcome is
+//! awaited from the caller's runtime: nothing blocks a thread. Lookups, `contains`, `remove`
+//! and writes outside append mode go this way; an append (a version number to claim, then
+//! the entry to move) and the first write with an expiry (which makes the expiry indexes)
+//! run on the blocking pool instead.
+
+use super::{bin, contains_verdict, is_duplicate_key, key_digest, MongoEngine, MAX_RACES};
+use crate::engine::async_engine::{AsyncEngine, EngineFuture};
+use crate::engine::{now_micros, WriteItem, WriteMeta};
+use crate::error::{Error, Result};
+use mongodb::bson::{doc, Document};
+use std::future::Future;
+use std::sync::atomic::Ordering;
+
+impl MongoEngine {
+    /// Runs a driver call on the engine's runtime under the stash's timeout, and awaits it
+    /// here; the driver's own error is handed back for inspection.
+    async fn drive_raw<T, F>(&self, what: &str, call: F) -> Result<mongodb::error::Result<T>>
+    where
+        F: Future<Output = mongodb::error::Result<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let runtime = self
+            .runtime
+            .as_ref()
+            .ok_or_else(|| Error::engine("mongo", "engine closed"))?;
+        let timeout = self.timeout;
+        let task = runtime.spawn(async move { tokio::time::timeout(timeout, call).await });
+        match task.await {
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(_elapsed)) => Err(self.timed_out(what)),
+            Err(e) => Err(Error::engine("mongo", format!("{what}: {e}"))),
+        }
+    }
+
+    /// [`MongoEngine::drive_raw`], its error made ours.
+    async fn drive<T, F>(&self, what: &str, call: F) -> Result<T>
+    where
+        F: Future<Output = mongodb::error::Result<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.drive_raw(what, call)
+            .await?
+            .map_err(|e| self.error(what, e))
+    }
+
+    async fn entry_by_digest_async(&self, digest: &[u8; 16]) -> Result<Option<Document>> {
+        let entries = self.entries.clone();
+        let filter = doc! { "_id": bin(digest) };
+        self.drive(
+            "reading an entry",
+            async move { entries.find_one(filter).await },
+        )
+        .await
+    }
+
+    async fn get_async(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        match self.entry_by_digest_async(&key_digest(key)).await? {
+            Some(doc) => self.live_value_of(key, &doc, now_micros()),
+            None => Ok(None),
+        }
+    }
+
+    /// [`MongoEngine::replace`], awaited.
+    async fn replace_async(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        timestamp: i64,
+        meta: &WriteMeta,
+    ) -> Result<()> {
+        let digest = key_digest(key);
+        let record = self.encode(key, 1, value, timestamp, meta)?;
+        let document = self.entry_doc(&digest, key, &record, meta);
+        let filter = doc! { "_id": bin(&digest), "k": bin(key) };
+        let what = "replacing an entry";
+        for _ in 0..MAX_RACES {
+            let (entries, filter, document) =
+                (self.entries.clone(), filter.clone(), document.clone());
+            let upsert = async move { entries.replace_one(filter, document).upsert(true).await };
+            match self.drive_raw(what, upsert).await? {
+                Ok(_) => return Ok(()),
+                Err(e) if is_duplicate_key(&e) => {
+                    // As in the blocking write: another key with this hash, or a writer that
+                    // inserted this key first (then replace again).
+                    if let Some(doc) = self.entry_by_digest_async(&digest).await? {
+                        let holder = doc.get_binary_generic("k").map(|k| k.as_slice() != key);
+                        if holder.unwrap_or(true) {
+                            return Err(self.collision(key));
+                        }
+                    }
+                }
+                Err(e) => return Err(self.error(what, e)),
+            }
+        }
+        Err(Error::engine(
+            "mongo",
+            format!("{what}: lost {MAX_RACES} races to other writers"),
+        ))
+    }
+
+    /// A batch sharing `meta`, outside append mode: one bulk insert, then the keys already
+    /// present replaced one by one (as the blocking write does).
+    async fn write_batch_async(&self, items: &[(&[u8], &[u8])], meta: WriteMeta) -> Result<()> {
+        let timestamp = meta.timestamp_or_now();
+        match items {
+            [] => return Ok(()),
+            [(k, v)] => return self.replace_async(k, v, timestamp, &meta).await,
+            _ => {}
+        }
+        let docs = items
+            .iter()
+            .map(|(k, v)| {
+                let record = self.encode(k, 1, v, timestamp, &meta)?;
+                Ok(self.entry_doc(&key_digest(k), k, &record, &meta))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let entries = self.entries.clone();
+        let insert = async move { entries.insert_many(docs).ordered(false).await };
+        let what = "inserting entries";
+        let failed: Vec<usize> = match self.drive_raw(what, insert).await? {
+            Ok(_) => return Ok(()),
+            Err(e) if is_duplicate_key(&e) => match e.kind.as_ref() {
+                mongodb::error::ErrorKind::InsertMany(failure) => failure
+                    .write_errors
+                    .iter()
+                    .flatten()
+                    .map(|w| w.index)
+                    .collect(),
+                _ => (0..items.len()).collect(),
+            },
+            Err(e) => return Err(self.error(what, e)),
+        };
+        for (k, v) in failed.into_iter().filter_map(|i| items.get(i)) {
+            self.replace_async(k, v, timestamp, &meta).await?;
+        }
+        Ok(())
+    }
+}
+
+impl AsyncEngine for MongoEngine {
+    fn get<'a>(&'a self, key: &'a [u8]) -> Option<EngineFuture<'a, Option<Vec<u8>>>> {
+        Some(Box::pin(self.get_async(key)))
+    }
+
+    fn get_many<'a>(
+        &'a self,
+        keys: &'a [&'a [u8]],
+    ) -> Option<EngineFuture<'a, Vec<Option<Vec<u8>>>>> {
+        Some(Box::pin(async move {
+            let ids: Vec<_> = keys.iter().map(|k| bin(&key_digest(k))).collect();
+            let entries = self.entries.clone();
+            let docs: Vec<Document> = self
+                .drive("reading entries", async move {
+                    use futures_util::TryStreamExt;
+                    entries
+                        .find(doc! { "_id": { "$in": ids } })
+                        .await?
+                        .try_collect()
+                        .await
+                })
+                .await?;
+            let mut by_id = std::collections::HashMap::new();
+            for doc in docs {
+                if let Ok(id) = doc.get_binary_generic("_id") {
+                    by_id.insert(id.clone(), doc);
+                }
+            }
+            let now = now_micros();
+            keys.iter()
+                .map(|k| match by_id.get(key_digest(k).as_slice()) {
+                    Some(d) => self.live_value_of(k, d, now),
+                    None => Ok(None),
+                })
+                .collect()
+        }))
+    }
+
+    fn write_items<'a>(&'a self, items: &'a [WriteItem<'a>]) -> Option<EngineFuture<'a, ()>> {
+        let expires = items.iter().any(|(_, _, m)| m.expires_micros.is_some());
+        if self.append_mode || (expires && !self.expiry_index_ready.load(Ordering::Relaxed)) {
+            return None; // the blocking write (see the module docs)
+        }
+        Some(Box::pin(async move {
+            let mut rest = items;
+            while let Some(&(_, _, meta)) = rest.first() {
+                let run = rest.iter().take_while(|(_, _, m)| *m == meta).count();
+                let batch: Vec<(&[u8], &[u8])> =
+                    rest[..run].iter().map(|&(k, v, _)| (k, v)).collect();
+                self.write_batch_async(&batch, meta).await?;
+                rest = &rest[run..];
+            }
+            Ok(())
+        }))
+    }
+
+    fn contains<'a>(&'a self, key: &'a [u8]) -> Option<EngineFuture<'a, bool>> {
+        Some(Box::pin(async move {
+            let entries = self.entries.clone();
+            let filter = doc! { "_id": bin(&key_digest(key)) };
+            let found = self
+                .drive("reading an entry", async move {
+                    entries
+                        .find_one(filter)
+                        .projection(doc! { "_id": 1, "e": 1 })
+                        .await
+                })
+                .await?;
+            match contains_verdict(found) {
+                Some(verdict) => Ok(verdict),
+                None => Ok(self.get_async(key).await?.is_some()),
+            }
+        }))
+    }
+
+    fn remove<'a>(&'a self, key: &'a [u8]) -> Option<EngineFuture<'a, bool>> {
+        Some(Box::pin(async move {
+            let digest = key_digest(key);
+            let (entries, versions) = (self.entries.clone(), self.versions.clone());
+            let filter = doc! { "_id": bin(&digest), "k": bin(key) };
+            let removed = self
+                .drive("removing an entry", async move {
+                    entries.delete_one(filter).await
+                })
+                .await?;
+            if self.append_mode {
+                let filter = doc! { "h": bin(&digest) };
+                self.drive("removing versions", async move {
+                    versions.delete_many(filter).await
+                })
+                .await?;
+            }
+            Ok(removed.deleted_count > 0)
+        }))
+    }
+}

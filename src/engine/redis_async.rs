@@ -1,0 +1,209 @@
+//! Redis without a thread per call (features `redis` and `async`): the engine's
+//! [`AsyncEngine`] side, on one multiplexed connection of the `redis` crate's tokio client,
+//! made on first use and shared by every task of the handle. It sends what the blocking side
+//! sends (the same commands and scripts, built by the same code), so both sides read and
+//! write the same entries. A cluster URL has no async side here: its calls run on the
+//! blocking pool.
+//!
+//! A connection that fails (the server went away) is dropped and the next call connects
+//! afresh; a lookup, or a write that can be repeated without effect, is then tried once more
+//! at once.
+
+use super::{has_field_expiry_in, redis_err, Client, RedisEngine, WriteCall};
+use crate::engine::async_engine::{AsyncEngine, EngineFuture};
+use crate::engine::{now_micros, WriteItem, WriteMeta};
+use crate::error::Result;
+use redis::aio::MultiplexedConnection;
+use std::future::Future;
+
+impl RedisEngine {
+    /// The shared async connection, made on first use. A connection is driven by a task of
+    /// the runtime that made it, and dies with it: a call from another runtime (a service's
+    /// second runtime, a test's next one) makes its own.
+    async fn aio(&self) -> Result<MultiplexedConnection> {
+        let runtime = tokio::runtime::Handle::current().id();
+        let shared = self.aio.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some((made_by, conn)) = shared {
+            if made_by == runtime {
+                return Ok(conn);
+            }
+        }
+        let Client::Single(client) = &self.client else {
+            unreachable!("a cluster has no async side (see Engine::as_async)")
+        };
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout));
+        let conn = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        *self.aio.lock().unwrap_or_else(|e| e.into_inner()) = Some((runtime, conn.clone()));
+        Ok(conn)
+    }
+
+    /// Runs `call` on the async connection. A connection that failed is dropped; with
+    /// `repeatable`, the call is tried once more on a fresh one.
+    async fn with_aio<T, F, Fut>(&self, repeatable: bool, call: F) -> Result<T>
+    where
+        F: Fn(MultiplexedConnection) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let mut tried = false;
+        loop {
+            let outcome = call(self.aio().await?).await;
+            match outcome {
+                Ok(value) => return Ok(value),
+                Err(e) => {
+                    let stale = e.is_io_error()
+                        || e.is_connection_dropped()
+                        || e.is_timeout()
+                        || e.is_unrecoverable_error();
+                    if stale {
+                        *self.aio.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                    }
+                    if !(stale && repeatable && !tried) || e.is_timeout() {
+                        return Err(redis_err(e));
+                    }
+                    tried = true;
+                }
+            }
+        }
+    }
+
+    /// Whether the server has hash-field expiry: [`RedisEngine::has_field_expiry`], asked
+    /// on the async connection.
+    async fn has_field_expiry_async(&self) -> Result<bool> {
+        if let Some(&known) = self.field_expiry.get() {
+            return Ok(known);
+        }
+        let mut info = redis::cmd("INFO");
+        info.arg("server");
+        let reply: redis::Value = self
+            .with_aio(true, |mut c| {
+                let info = &info;
+                async move { info.query_async(&mut c).await }
+            })
+            .await?;
+        Ok(*self
+            .field_expiry
+            .get_or_init(|| has_field_expiry_in(&reply)))
+    }
+
+    /// [`RedisEngine::write_batch`] on the async connection.
+    async fn write_batch_async(&self, items: &[(&[u8], &[u8])], meta: WriteMeta) -> Result<()> {
+        let native = match meta.expires_micros {
+            Some(at) if at > now_micros() => self.has_field_expiry_async().await?,
+            _ => false,
+        };
+        // Replacing entries again changes nothing; appending again would add a version.
+        let repeatable = !self.append_mode;
+        match self.write_call(items, meta, native)? {
+            None => Ok(()),
+            Some(WriteCall::Command(cmd)) => {
+                self.with_aio(repeatable, |mut c| {
+                    let cmd = &cmd;
+                    async move { cmd.query_async::<()>(&mut c).await }
+                })
+                .await
+            }
+            Some(WriteCall::Script(invocation)) => {
+                self.with_aio(repeatable, |mut c| {
+                    let invocation = &invocation;
+                    async move { invocation.invoke_async::<()>(&mut c).await }
+                })
+                .await
+            }
+        }
+    }
+}
+
+impl AsyncEngine for RedisEngine {
+    fn get<'a>(&'a self, key: &'a [u8]) -> Option<EngineFuture<'a, Option<Vec<u8>>>> {
+        Some(Box::pin(async move {
+            let mut cmd = redis::cmd("HGET");
+            cmd.arg(self.entries_key()).arg(key);
+            let stored: Option<Vec<u8>> = self
+                .with_aio(true, |mut c| {
+                    let cmd = &cmd;
+                    async move { cmd.query_async(&mut c).await }
+                })
+                .await?;
+            match stored {
+                Some(stored) => self.live_value(key, &stored, now_micros()),
+                None => Ok(None),
+            }
+        }))
+    }
+
+    fn get_many<'a>(
+        &'a self,
+        keys: &'a [&'a [u8]],
+    ) -> Option<EngineFuture<'a, Vec<Option<Vec<u8>>>>> {
+        Some(Box::pin(async move {
+            if keys.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut cmd = redis::cmd("HMGET");
+            cmd.arg(self.entries_key()).arg(keys);
+            let stored: Vec<Option<Vec<u8>>> = self
+                .with_aio(true, |mut c| {
+                    let cmd = &cmd;
+                    async move { cmd.query_async(&mut c).await }
+                })
+                .await?;
+            let now = now_micros();
+            keys.iter()
+                .zip(stored)
+                .map(|(k, s)| match s {
+                    Some(s) => self.live_value(k, &s, now),
+                    None => Ok(None),
+                })
+                .collect()
+        }))
+    }
+
+    fn write_items<'a>(&'a self, items: &'a [WriteItem<'a>]) -> Option<EngineFuture<'a, ()>> {
+        Some(Box::pin(async move {
+            // Runs of one meta, as the blocking side writes them.
+            let mut rest = items;
+            while let Some(&(_, _, meta)) = rest.first() {
+                let run = rest.iter().take_while(|(_, _, m)| *m == meta).count();
+                let batch: Vec<(&[u8], &[u8])> =
+                    rest[..run].iter().map(|&(k, v, _)| (k, v)).collect();
+                self.write_batch_async(&batch, meta).await?;
+                rest = &rest[run..];
+            }
+            Ok(())
+        }))
+    }
+
+    fn contains<'a>(&'a self, key: &'a [u8]) -> Option<EngineFuture<'a, bool>> {
+        Some(Box::pin(async move {
+            let mut invocation = self.contains_script.key(self.entries_key());
+            invocation.arg(key);
+            let found: redis::Value = self
+                .with_aio(true, |mut c| {
+                    let invocation = &invocation;
+                    async move { invocation.invoke_async(&mut c).await }
+                })
+                .await?;
+            self.contains_reply(key, found)
+        }))
+    }
+
+    fn remove<'a>(&'a self, key: &'a [u8]) -> Option<EngineFuture<'a, bool>> {
+        Some(Box::pin(async move {
+            let mut invocation = self.remove_script.key(self.entries_key());
+            invocation.key(self.versions_key(key)).arg(key);
+            // Not repeated: a second try would report a removal as a miss.
+            let removed: u64 = self
+                .with_aio(false, |mut c| {
+                    let invocation = &invocation;
+                    async move { invocation.invoke_async(&mut c).await }
+                })
+                .await?;
+            Ok(removed > 0)
+        }))
+    }
+}
