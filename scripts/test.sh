@@ -80,6 +80,7 @@ for example in examples/*.rs; do
     echo "--- example $name"
     args=()
     [ "$name" = profile ] && args=("$scratch/profile-figures") # where its figures go
+    [ "$name" = lifecycle_benchmark ] && args=(2000) # entries: a quick run
     cargo run --quiet --all-features --example "$name" -- "${args[@]}"
 done
 
