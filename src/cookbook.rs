@@ -8,6 +8,7 @@
 //! - [Migrate a stash to another engine](#migrate-a-stash-to-another-engine)
 //! - [Keep every version of a value](#keep-every-version-of-a-value)
 //! - [Expire results and drop stale ones](#expire-results-and-drop-stale-ones)
+//! - [Keep a cache small, and drop what is old](#keep-a-cache-small-and-drop-what-is-old)
 //!
 //! Every recipe keeps its stashes in a temporary folder; in your code, leave `root_dir` out
 //! to use `~/.cache/hashstash` (or `$HASHSTASH_ROOT_DIR`).
@@ -167,13 +168,15 @@
 //!
 //! # Migrate a stash to another engine
 //!
-//! [`Stash::update_from`](crate::Stash::update_from) copies the latest value of every entry
-//! from any stash into another, re-encoding the values for the destination's serializer and
-//! compressor.
+//! [`Stash::copy_to`](crate::Stash::copy_to) (CLI `hashstash copy SRC DST`) copies every
+//! entry, with its write time and expiry (and in append mode every version), into a stash on
+//! another engine, serializer or compressor, and checks the count at the end; a dry run says
+//! what would move. ([`Stash::update_from`](crate::Stash::update_from) copies only latest
+//! values, stamped now.)
 //!
 //! ```
 //! # let dir = tempfile::tempdir()?;
-//! use hashstash::{Compressor, EngineKind, Serializer, Stash};
+//! use hashstash::{Compressor, CopyOptions, EngineKind, Serializer, Stash};
 //!
 //! let old = Stash::builder().root_dir(dir.path()).engine(EngineKind::Pairtree).open()?;
 //! for i in 0..1_000u32 {
@@ -186,8 +189,10 @@
 //!     .serializer(Serializer::Json)
 //!     .compress(Compressor::Raw)
 //!     .open()?;
-//! new.update_from(&old)?;
-//! assert_eq!(new.len()?, old.len()?);
+//! let plan = old.copy_to(&new, CopyOptions::new().dry_run(true))?;
+//! assert_eq!((plan.entries, new.len()?), (1_000, 0));
+//! let report = old.copy_to(&new, CopyOptions::new().progress(true))?;
+//! assert_eq!(report.destination_after, 1_000);
 //! assert_eq!(new.get::<_, String>(&999u32)?.as_deref(), Some("value 999"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -239,5 +244,31 @@
 //! prices.prune_expired()?; // nothing has expired yet
 //! let stats = prices.function_stash("price")?.stats();
 //! assert_eq!((stats.hits, stats.misses), (1, 2));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Keep a cache small, and drop what is old
+//!
+//! `max_entries` (and `max_bytes`) evict the entries written longest ago once a write would
+//! pass the limit; [`Stash::keys_written`](crate::Stash::keys_written) and its kin read what
+//! was written in a time window, and [`Stash::prune`](crate::Stash::prune) removes what is
+//! older than a moment (after a dry run that reports it).
+//!
+//! ```
+//! # let dir = tempfile::tempdir()?;
+//! use hashstash::{Moment, Prune, Stash, TimeFilter};
+//!
+//! let cache = Stash::builder().root_dir(dir.path()).max_entries(500).open()?;
+//! for page in 0..2_000u32 {
+//!     cache.set(&page, &format!("<html>{page}</html>"))?;
+//! }
+//! assert!(cache.len()? <= 500);
+//! assert!(cache.contains(&1_999u32)?);
+//!
+//! let hour_ago: Moment = "1h".parse()?; // or any chrono::DateTime, or unix seconds
+//! let recent = cache.keys_written::<u32>(TimeFilter::new().after(hour_ago))?.count();
+//! assert_eq!(recent, cache.len()?);
+//! let report = cache.prune(Prune::older_than(hour_ago))?; // a dry run
+//! assert_eq!(report.entries, 0);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

@@ -158,6 +158,13 @@ impl Stash {
     ///   writer, or an engine that lost writes). A dry run reads everything, re-encodes
     ///   it (so a value that cannot move fails it too) and writes nothing.
     pub fn copy_to(&self, destination: &Stash, options: CopyOptions) -> Result<CopyReport> {
+        let (from, to) = (self.config(), destination.config());
+        if from.engine == to.engine && from.stash_dir() == to.stash_dir() && from.url == to.url {
+            return Err(Error::InvalidOption {
+                option: "destination",
+                message: format!("{destination} is the stash being copied"),
+            });
+        }
         let recode = Recode::between(self.codec(), destination.codec());
         let all_versions = self.config().append_mode && destination.config().append_mode;
         let before = destination.len()? as u64;

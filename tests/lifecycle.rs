@@ -318,6 +318,12 @@ fn postcard_values_move_between_compressors_but_not_serializers() {
     let err = postcard.copy_to(&json, CopyOptions::new()).unwrap_err();
     assert!(err.to_string().contains("postcard"), "{err}");
     assert_eq!(json.len().unwrap(), 0);
+    // A stash is not copied into itself.
+    let err = zlib.copy_to(&zlib.clone(), CopyOptions::new()).unwrap_err();
+    assert!(
+        err.to_string().contains("is the stash being copied"),
+        "{err}"
+    );
 }
 
 /// Every live entry's stored key and value bytes.
