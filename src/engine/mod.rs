@@ -357,6 +357,10 @@ pub trait Engine: Send + Sync + Debug {
     }
 }
 
+/// Key bytes and value bytes.
+#[cfg(any(feature = "redis", feature = "mongo"))]
+pub(crate) type KeyValue<'a> = (&'a [u8], &'a [u8]);
+
 /// Writes `items` as batches of consecutive entries that share one [`WriteMeta`]: how
 /// engines whose batch commands take one time and expiry (Redis, MongoDB) write entries that
 /// each carry their own. A batch without a time gets one for all of them.
@@ -365,16 +369,23 @@ pub(crate) fn in_runs_of_one_meta(
     items: &[WriteItem<'_>],
     mut write: impl FnMut(&[(&[u8], &[u8])], WriteMeta) -> Result<()>,
 ) -> Result<()> {
-    let mut batch: Vec<(&[u8], &[u8])> = Vec::with_capacity(items.len());
+    runs_of_one_meta(items).try_for_each(|(batch, meta)| write(&batch, meta))
+}
+
+/// The runs of consecutive entries of `items` that share one [`WriteMeta`], in order (what
+/// [`in_runs_of_one_meta`] writes, for the async sides to await one by one).
+#[cfg(any(feature = "redis", feature = "mongo"))]
+pub(crate) fn runs_of_one_meta<'a>(
+    items: &'a [WriteItem<'a>],
+) -> impl Iterator<Item = (Vec<KeyValue<'a>>, WriteMeta)> + Send + 'a {
     let mut rest = items;
-    while let Some(&(_, _, meta)) = rest.first() {
+    std::iter::from_fn(move || {
+        let &(_, _, meta) = rest.first()?;
         let run = rest.iter().take_while(|(_, _, m)| *m == meta).count();
-        batch.clear();
-        batch.extend(rest[..run].iter().map(|&(k, v, _)| (k, v)));
-        write(&batch, meta)?;
+        let batch = rest[..run].iter().map(|&(k, v, _)| (k, v)).collect();
         rest = &rest[run..];
-    }
-    Ok(())
+        Some((batch, meta))
+    })
 }
 
 /// The engines this crate knows, compiled in or not.

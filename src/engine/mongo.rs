@@ -338,6 +338,24 @@ impl MongoEngine {
         Ok((!record.is_expired(now)).then(|| record.value.to_vec()))
     }
 
+    /// The values of `keys`, in order, from the entry documents a lookup of them found (in
+    /// any order; expired ones and those not found are `None`).
+    fn live_values_of(&self, keys: &[&[u8]], docs: Vec<Document>) -> Result<Vec<Option<Vec<u8>>>> {
+        let mut by_id = std::collections::HashMap::new();
+        for doc in docs {
+            if let Ok(id) = doc.get_binary_generic("_id") {
+                by_id.insert(id.clone(), doc);
+            }
+        }
+        let now = now_micros();
+        keys.iter()
+            .map(|k| match by_id.get(key_digest(k).as_slice()) {
+                Some(d) => self.live_value_of(k, d, now),
+                None => Ok(None),
+            })
+            .collect()
+    }
+
     /// The entry document to store, with `e` (and `t`) only when it expires (see the module
     /// docs).
     fn entry_doc(
@@ -454,15 +472,8 @@ impl MongoEngine {
                 Err(e) if is_duplicate_key(&e) => {
                     // Either another key holds this hash, or another writer inserted this key
                     // first, between our filter and our insert: then simply replace again.
-                    let holder = self.entry_by_digest(&digest)?;
-                    if let Some(doc) = holder {
-                        if doc
-                            .get_binary_generic("k")
-                            .map(|k| k.as_slice() != key)
-                            .unwrap_or(true)
-                        {
-                            return Err(self.collision(key));
-                        }
+                    if held_by_another(self.entry_by_digest(&digest)?, key) {
+                        return Err(self.collision(key));
                     }
                 }
                 Err(e) => return Err(self.error(what, e)),
@@ -585,19 +596,7 @@ impl Engine for MongoEngine {
                 .try_collect()
                 .await
         })?;
-        let mut by_id = std::collections::HashMap::new();
-        for doc in docs {
-            if let Ok(id) = doc.get_binary_generic("_id") {
-                by_id.insert(id.clone(), doc);
-            }
-        }
-        let now = now_micros();
-        keys.iter()
-            .map(|k| match by_id.get(key_digest(k).as_slice()) {
-                Some(d) => self.live_value_of(k, d, now),
-                None => Ok(None),
-            })
-            .collect()
+        self.live_values_of(keys, docs)
     }
 
     fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
@@ -941,17 +940,10 @@ impl MongoEngine {
             self.entries.insert_many(docs).ordered(false).into_future(),
         )? {
             Ok(_) => Ok(()),
-            Err(e) if is_duplicate_key(&e) => {
-                let mongodb::error::ErrorKind::InsertMany(failure) = e.kind.as_ref() else {
-                    return items.iter().try_for_each(replace);
-                };
-                failure
-                    .write_errors
-                    .iter()
-                    .flatten()
-                    .filter_map(|w| items.get(w.index))
-                    .try_for_each(replace)
-            }
+            Err(e) if is_duplicate_key(&e) => duplicate_inserts(&e, items.len())
+                .into_iter()
+                .filter_map(|i| items.get(i))
+                .try_for_each(replace),
             Err(e) => Err(self.error(what, e)),
         }
     }
@@ -964,6 +956,29 @@ fn micros_to_millis_ceil(micros: i64) -> i64 {
 }
 
 /// An expiry as the BSON DateTime of `e`.
+/// Whether the entry document found under a key's hash belongs to another key.
+fn held_by_another(holder: Option<Document>, key: &[u8]) -> bool {
+    holder.is_some_and(|doc| {
+        doc.get_binary_generic("k")
+            .map(|k| k.as_slice() != key)
+            .unwrap_or(true)
+    })
+}
+
+/// The items of a bulk insert that failed on a duplicate key (all of them when the error
+/// does not say which).
+fn duplicate_inserts(e: &mongodb::error::Error, items: usize) -> Vec<usize> {
+    match e.kind.as_ref() {
+        mongodb::error::ErrorKind::InsertMany(failure) => failure
+            .write_errors
+            .iter()
+            .flatten()
+            .map(|w| w.index)
+            .collect(),
+        _ => (0..items).collect(),
+    }
+}
+
 /// Whether the entry whose `_id` and `e` a lookup found is live; `None`: it expires within
 /// the millisecond, and its record must decide.
 fn contains_verdict(found: Option<Document>) -> Option<bool> {

@@ -6,7 +6,10 @@
 //! the entry to move) and the first write with an expiry (which makes the expiry indexes)
 //! run on the blocking pool instead.
 
-use super::{bin, contains_verdict, is_duplicate_key, key_digest, MongoEngine, MAX_RACES};
+use super::{
+    bin, contains_verdict, duplicate_inserts, held_by_another, is_duplicate_key, key_digest,
+    MongoEngine, MAX_RACES,
+};
 use crate::engine::async_engine::{AsyncEngine, EngineFuture};
 use crate::engine::{now_micros, WriteItem, WriteMeta};
 use crate::error::{Error, Result};
@@ -85,11 +88,8 @@ impl MongoEngine {
                 Err(e) if is_duplicate_key(&e) => {
                     // As in the blocking write: another key with this hash, or a writer that
                     // inserted this key first (then replace again).
-                    if let Some(doc) = self.entry_by_digest_async(&digest).await? {
-                        let holder = doc.get_binary_generic("k").map(|k| k.as_slice() != key);
-                        if holder.unwrap_or(true) {
-                            return Err(self.collision(key));
-                        }
+                    if held_by_another(self.entry_by_digest_async(&digest).await?, key) {
+                        return Err(self.collision(key));
                     }
                 }
                 Err(e) => return Err(self.error(what, e)),
@@ -122,15 +122,7 @@ impl MongoEngine {
         let what = "inserting entries";
         let failed: Vec<usize> = match self.drive_raw(what, insert).await? {
             Ok(_) => return Ok(()),
-            Err(e) if is_duplicate_key(&e) => match e.kind.as_ref() {
-                mongodb::error::ErrorKind::InsertMany(failure) => failure
-                    .write_errors
-                    .iter()
-                    .flatten()
-                    .map(|w| w.index)
-                    .collect(),
-                _ => (0..items.len()).collect(),
-            },
+            Err(e) if is_duplicate_key(&e) => duplicate_inserts(&e, items.len()),
             Err(e) => return Err(self.error(what, e)),
         };
         for (k, v) in failed.into_iter().filter_map(|i| items.get(i)) {
@@ -162,19 +154,7 @@ impl AsyncEngine for MongoEngine {
                         .await
                 })
                 .await?;
-            let mut by_id = std::collections::HashMap::new();
-            for doc in docs {
-                if let Ok(id) = doc.get_binary_generic("_id") {
-                    by_id.insert(id.clone(), doc);
-                }
-            }
-            let now = now_micros();
-            keys.iter()
-                .map(|k| match by_id.get(key_digest(k).as_slice()) {
-                    Some(d) => self.live_value_of(k, d, now),
-                    None => Ok(None),
-                })
-                .collect()
+            self.live_values_of(keys, docs)
         }))
     }
 
@@ -184,13 +164,8 @@ impl AsyncEngine for MongoEngine {
             return None; // the blocking write (see the module docs)
         }
         Some(Box::pin(async move {
-            let mut rest = items;
-            while let Some(&(_, _, meta)) = rest.first() {
-                let run = rest.iter().take_while(|(_, _, m)| *m == meta).count();
-                let batch: Vec<(&[u8], &[u8])> =
-                    rest[..run].iter().map(|&(k, v, _)| (k, v)).collect();
+            for (batch, meta) in crate::engine::runs_of_one_meta(items) {
                 self.write_batch_async(&batch, meta).await?;
-                rest = &rest[run..];
             }
             Ok(())
         }))

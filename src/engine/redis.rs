@@ -382,6 +382,22 @@ impl RedisEngine {
         Ok(*self.field_expiry.get_or_init(|| has_field_expiry_in(&info)))
     }
 
+    /// The values of `keys` from what `HMGET` found for them (expired ones are `None`).
+    fn live_values(
+        &self,
+        keys: &[&[u8]],
+        stored: Vec<Option<Vec<u8>>>,
+    ) -> Result<Vec<Option<Vec<u8>>>> {
+        let now = now_micros();
+        keys.iter()
+            .zip(stored)
+            .map(|(k, s)| match s {
+                Some(s) => self.live_value(k, &s, now),
+                None => Ok(None),
+            })
+            .collect()
+    }
+
     /// What the contains script's reply says: absent (0), present and never expiring (1), or
     /// the record to judge.
     fn contains_reply(&self, key: &[u8], found: redis::Value) -> Result<bool> {
@@ -492,14 +508,7 @@ impl Engine for RedisEngine {
         let entries = self.entries_key();
         let stored: Vec<Option<Vec<u8>>> =
             self.with_conn(|c| redis::cmd("HMGET").arg(&entries).arg(keys).query(c))?;
-        let now = now_micros();
-        keys.iter()
-            .zip(stored)
-            .map(|(k, s)| match s {
-                Some(s) => self.live_value(k, &s, now),
-                None => Ok(None),
-            })
-            .collect()
+        self.live_values(keys, stored)
     }
 
     fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {

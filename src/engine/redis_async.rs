@@ -152,27 +152,15 @@ impl AsyncEngine for RedisEngine {
                     async move { cmd.query_async(&mut c).await }
                 })
                 .await?;
-            let now = now_micros();
-            keys.iter()
-                .zip(stored)
-                .map(|(k, s)| match s {
-                    Some(s) => self.live_value(k, &s, now),
-                    None => Ok(None),
-                })
-                .collect()
+            self.live_values(keys, stored)
         }))
     }
 
     fn write_items<'a>(&'a self, items: &'a [WriteItem<'a>]) -> Option<EngineFuture<'a, ()>> {
         Some(Box::pin(async move {
             // Runs of one meta, as the blocking side writes them.
-            let mut rest = items;
-            while let Some(&(_, _, meta)) = rest.first() {
-                let run = rest.iter().take_while(|(_, _, m)| *m == meta).count();
-                let batch: Vec<(&[u8], &[u8])> =
-                    rest[..run].iter().map(|&(k, v, _)| (k, v)).collect();
+            for (batch, meta) in crate::engine::runs_of_one_meta(items) {
                 self.write_batch_async(&batch, meta).await?;
-                rest = &rest[run..];
             }
             Ok(())
         }))

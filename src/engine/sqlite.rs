@@ -443,35 +443,50 @@ pub(crate) fn latest_rows_in_key_order<'a, T: Send + 'a>(
          GROUP BY key HAVING expires IS NULL OR expires > ?2 ORDER BY key LIMIT ?1"
     );
     let read = move |r: &rusqlite::Row| Ok((r.get::<_, Vec<u8>>(0)?, row(r)?));
-    let mut after: Option<Vec<u8>> = None;
-    let mut page: std::vec::IntoIter<(Vec<u8>, T)> = Vec::new().into_iter();
+    let fetch =
+        move |conn: &Connection, after: Option<&Vec<u8>>| -> rusqlite::Result<Vec<(Vec<u8>, T)>> {
+            // Expiry is judged per page, at the time the page is read.
+            let now = now_micros();
+            match after {
+                None => conn.prepare_cached(&first).and_then(|mut stmt| {
+                    stmt.query_map(params![SCAN_PAGE as i64, now], read)?
+                        .collect()
+                }),
+                Some(last) => conn.prepare_cached(&next).and_then(|mut stmt| {
+                    stmt.query_map(params![SCAN_PAGE as i64, now, last], read)?
+                        .collect()
+                }),
+            }
+        };
+    pages(conn, fetch, |(key, _): &(Vec<u8>, T)| key.clone())
+}
+
+/// Rows read lazily, a page (one statement, under the connection's lock) at a time: `fetch`
+/// reads the page after the row `cursor` names (`None`: the first page).
+fn pages<'a, R: Send + 'a, C: Send + 'a>(
+    conn: &'a Mutex<Connection>,
+    fetch: impl Fn(&Connection, Option<&C>) -> rusqlite::Result<Vec<R>> + Send + 'a,
+    cursor: impl Fn(&R) -> C + Send + 'a,
+) -> impl Iterator<Item = Result<R>> + Send + 'a {
+    let mut after: Option<C> = None;
+    let mut page: std::vec::IntoIter<R> = Vec::new().into_iter();
     let mut done = false;
     std::iter::from_fn(move || loop {
-        if let Some(item) = page.next() {
-            return Some(Ok(item));
+        if let Some(row) = page.next() {
+            return Some(Ok(row));
         }
         if done {
             return None;
         }
-        let conn = conn.lock().unwrap_or_else(|e| e.into_inner());
-        // Expiry is judged per page, at the time the page is read.
-        let now = now_micros();
-        let fetched: Result<Vec<(Vec<u8>, T)>> = match &after {
-            None => conn.prepare_cached(&first).and_then(|mut stmt| {
-                stmt.query_map(params![SCAN_PAGE as i64, now], read)?
-                    .collect()
-            }),
-            Some(last) => conn.prepare_cached(&next).and_then(|mut stmt| {
-                stmt.query_map(params![SCAN_PAGE as i64, now, last], read)?
-                    .collect()
-            }),
-        }
-        .map_err(sql_err);
-        drop(conn);
+        let locked = conn.lock().unwrap_or_else(|e| e.into_inner());
+        let fetched = fetch(&locked, after.as_ref()).map_err(sql_err);
+        drop(locked);
         match fetched {
             Ok(rows) => {
                 done = rows.len() < SCAN_PAGE;
-                after = rows.last().map(|(k, _)| k.clone());
+                if let Some(last) = rows.last() {
+                    after = Some(cursor(last));
+                }
                 page = rows.into_iter();
             }
             Err(e) => {
@@ -482,9 +497,11 @@ pub(crate) fn latest_rows_in_key_order<'a, T: Send + 'a>(
     })
 }
 
+/// A row of `(key, ts, expires, columns)`.
+pub(crate) type TimedRow<T> = (Vec<u8>, i64, Option<i64>, T);
+
 /// Rows of `(key, ts, expires, columns)`, read lazily.
-pub(crate) type TimedRows<'a, T> =
-    Box<dyn Iterator<Item = Result<(Vec<u8>, i64, Option<i64>, T)>> + Send + 'a>;
+pub(crate) type TimedRows<'a, T> = Box<dyn Iterator<Item = Result<TimedRow<T>>> + Send + 'a>;
 
 /// The latest live row of each key written within `window`, with `ts` and `expires`, a page
 /// at a time in `(ts, key)` order: a seek in the index `entries_ts` on `(ts, key)`, which
@@ -527,41 +544,17 @@ pub(crate) fn latest_rows_written<'a, T: Send + 'a>(
             row(r)?,
         ))
     };
-    // Before the window's first row: no key is empty.
-    let mut after: (i64, Vec<u8>) = (lowest, Vec::new());
-    let mut page: std::vec::IntoIter<(Vec<u8>, i64, Option<i64>, T)> = Vec::new().into_iter();
-    let mut done = false;
-    Ok(Box::new(std::iter::from_fn(move || loop {
-        if let Some(item) = page.next() {
-            return Some(Ok(item));
-        }
-        if done {
-            return None;
-        }
-        let conn = conn.lock().unwrap_or_else(|e| e.into_inner());
-        let now = now_micros();
-        let fetched: Result<Vec<_>> = conn
-            .prepare_cached(&sql)
-            .and_then(|mut stmt| {
-                let args = params![SCAN_PAGE as i64, now, lowest, highest, after.0, after.1];
-                stmt.query_map(args, read)?.collect()
-            })
-            .map_err(sql_err);
-        drop(conn);
-        match fetched {
-            Ok(rows) => {
-                done = rows.len() < SCAN_PAGE;
-                if let Some((key, ts, _, _)) = rows.last() {
-                    after = (*ts, key.clone());
-                }
-                page = rows.into_iter();
-            }
-            Err(e) => {
-                done = true;
-                return Some(Err(e));
-            }
-        }
-    })))
+    let fetch = move |conn: &Connection,
+                      after: Option<&(i64, Vec<u8>)>|
+          -> rusqlite::Result<Vec<TimedRow<T>>> {
+        // Before the window's first row: no key is empty.
+        let (ts, key) = after.cloned().unwrap_or((lowest, Vec::new()));
+        let args = params![SCAN_PAGE as i64, now_micros(), lowest, highest, ts, key];
+        conn.prepare_cached(&sql)
+            .and_then(|mut stmt| stmt.query_map(args, read)?.collect())
+    };
+    let cursor = |(key, ts, _, _): &TimedRow<T>| (*ts, key.clone());
+    Ok(Box::new(pages(conn, fetch, cursor)))
 }
 
 /// The number of keys in `entries` (in append mode a key has several rows), expired ones
