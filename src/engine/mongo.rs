@@ -453,7 +453,14 @@ impl MongoEngine {
         Ok(())
     }
 
-    fn replace(&self, key: &[u8], value: &[u8], timestamp: i64, meta: &WriteMeta) -> Result<()> {
+    /// The filter and the whole document that replace `key`'s entry with `value`.
+    fn replacement(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        timestamp: i64,
+        meta: &WriteMeta,
+    ) -> Result<(Document, Document)> {
         let digest = key_digest(key);
         let record = self.encode(key, 1, value, timestamp, meta)?;
         // A whole document: replacing drops the `e` and `t` of an earlier value.
@@ -461,6 +468,28 @@ impl MongoEngine {
         // The key is part of the filter: a document of another key with the same hash does
         // not match, and the upsert then fails on the duplicate `_id` instead of replacing it.
         let filter = doc! { "_id": bin(&digest), "k": bin(key) };
+        Ok((filter, document))
+    }
+
+    /// The entry documents of a bulk insert of `items`.
+    fn entry_docs_of(
+        &self,
+        items: &[(&[u8], &[u8])],
+        timestamp: i64,
+        meta: &WriteMeta,
+    ) -> Result<Vec<Document>> {
+        items
+            .iter()
+            .map(|(k, v)| {
+                let record = self.encode(k, 1, v, timestamp, meta)?;
+                Ok(self.entry_doc(&key_digest(k), k, &record, meta))
+            })
+            .collect()
+    }
+
+    fn replace(&self, key: &[u8], value: &[u8], timestamp: i64, meta: &WriteMeta) -> Result<()> {
+        let digest = key_digest(key);
+        let (filter, document) = self.replacement(key, value, timestamp, meta)?;
         let what = "replacing an entry";
         for _ in 0..MAX_RACES {
             let upsert = self
@@ -924,13 +953,7 @@ impl MongoEngine {
             [(k, v)] => return self.replace(k, v, timestamp, &meta),
             _ => {}
         }
-        let docs = items
-            .iter()
-            .map(|(k, v)| {
-                let record = self.encode(k, 1, v, timestamp, &meta)?;
-                Ok(self.entry_doc(&key_digest(k), k, &record, &meta))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let docs = self.entry_docs_of(items, timestamp, &meta)?;
         // One bulk insert; keys that are already there fail it with duplicate-key errors and
         // are then replaced one by one.
         let what = "inserting entries";

@@ -75,9 +75,7 @@ impl MongoEngine {
         meta: &WriteMeta,
     ) -> Result<()> {
         let digest = key_digest(key);
-        let record = self.encode(key, 1, value, timestamp, meta)?;
-        let document = self.entry_doc(&digest, key, &record, meta);
-        let filter = doc! { "_id": bin(&digest), "k": bin(key) };
+        let (filter, document) = self.replacement(key, value, timestamp, meta)?;
         let what = "replacing an entry";
         for _ in 0..MAX_RACES {
             let (entries, filter, document) =
@@ -110,13 +108,7 @@ impl MongoEngine {
             [(k, v)] => return self.replace_async(k, v, timestamp, &meta).await,
             _ => {}
         }
-        let docs = items
-            .iter()
-            .map(|(k, v)| {
-                let record = self.encode(k, 1, v, timestamp, &meta)?;
-                Ok(self.entry_doc(&key_digest(k), k, &record, &meta))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let docs = self.entry_docs_of(items, timestamp, &meta)?;
         let entries = self.entries.clone();
         let insert = async move { entries.insert_many(docs).ordered(false).await };
         let what = "inserting entries";
