@@ -8,7 +8,9 @@
 //! written longest ago are evicted (with all their versions, expired entries first) until
 //! it holds at most 90% of each, in one transaction where the engine has them. So a scan
 //! happens at most once per tenth of a limit written, never once per write, and a write
-//! through the handle never leaves the stash above its limits.
+//! through the handle never leaves the stash above its limits (with threads writing through
+//! one handle at once, a write that lands while another thread measures is checked by the
+//! next write instead).
 //!
 //! - **Bytes** are the stored key bytes plus the latest value's stored bytes of each live
 //!   entry (what [`Stats::bytes_written`](crate::Stats::bytes_written) counts per write):
