@@ -134,3 +134,51 @@ process_tests!(diskcache => hashstash::EngineKind::Diskcache);
 process_tests!(redis => hashstash::EngineKind::Redis);
 #[cfg(feature = "mongo")]
 process_tests!(mongo => hashstash::EngineKind::Mongo);
+
+/// Many handles opening one new SQLite-backed stash at the same moment, as processes do when
+/// started together. Threads stand in for processes here: SQLite locks connections in one
+/// process against each other as it does processes. Turning a new file to WAL mode makes
+/// one of two racing connections fail at once with `SQLITE_BUSY` (no busy handler can wait
+/// there); every open must succeed anyway, and every write must land.
+#[cfg(any(feature = "sqlite", feature = "diskcache"))]
+fn a_new_stash_opened_by_many_at_once(engine: EngineKind) {
+    const OPENERS: usize = 8;
+    for trial in 0..25 {
+        let root = tempfile::tempdir().unwrap();
+        let barrier = std::sync::Barrier::new(OPENERS);
+        std::thread::scope(|scope| {
+            for opener in 0..OPENERS {
+                let (root, barrier) = (root.path(), &barrier);
+                scope.spawn(move || {
+                    barrier.wait();
+                    let stash = Stash::builder()
+                        .root_dir(root)
+                        .dbname("new")
+                        .engine(engine)
+                        .open()
+                        .unwrap_or_else(|e| panic!("{engine}, trial {trial}: {e}"));
+                    stash.set(&opener, &trial).unwrap();
+                });
+            }
+        });
+        let stash = Stash::builder()
+            .root_dir(root.path())
+            .dbname("new")
+            .engine(engine)
+            .open()
+            .unwrap();
+        assert_eq!(stash.len().unwrap(), OPENERS, "{engine}");
+    }
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn a_new_sqlite_stash_opened_by_many_at_once() {
+    a_new_stash_opened_by_many_at_once(EngineKind::Sqlite);
+}
+
+#[cfg(feature = "diskcache")]
+#[test]
+fn a_new_diskcache_stash_opened_by_many_at_once() {
+    a_new_stash_opened_by_many_at_once(EngineKind::Diskcache);
+}

@@ -42,7 +42,7 @@
 
 use super::sqlite::{
     add_expiry_column, checksum, count_expired, count_keys, is_expired, latest_rows_in_key_order,
-    latest_rows_written, sql_err, verified, EXPIRED_KEYS,
+    latest_rows_written, open_wal, sql_err, verified, EXPIRED_KEYS,
 };
 use super::{
     create_private_dir, disk_usage_of, now_micros, Engine, EntryIter, StoredEntry, StoredIter,
@@ -55,7 +55,6 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
 
 /// Values at least this large go to files, smaller ones inline (Python diskcache's default).
 pub const FILE_THRESHOLD: usize = 32 * 1024;
@@ -88,28 +87,25 @@ impl DiskcacheEngine {
         create_private_dir(&dir)?;
         let index = dir.join("index.db");
         super::create_private_file(&index)?;
-        let conn = Connection::open(&index).map_err(sql_err)?;
-        conn.busy_timeout(Duration::from_secs(30))
-            .map_err(sql_err)?;
         // auto_vacuum only takes effect on a database without tables: set it first.
-        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
-            .map_err(sql_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(sql_err)?;
         let synchronous = if config.sync { "FULL" } else { "NORMAL" };
-        conn.pragma_update(None, "synchronous", synchronous)
-            .map_err(sql_err)?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS entries (
+        let pragmas = [
+            ("auto_vacuum", "INCREMENTAL"),
+            ("journal_mode", "WAL"),
+            ("synchronous", synchronous),
+        ];
+        let conn = open_wal(&index, &pragmas, |conn| {
+            conn.execute_batch(
+                "CREATE TABLE IF NOT EXISTS entries (
                 key BLOB NOT NULL, version INTEGER NOT NULL, ts INTEGER NOT NULL,
                 size INTEGER NOT NULL, value BLOB, file TEXT, sum INTEGER NOT NULL,
                 expires INTEGER,
                 UNIQUE (key, version));
              CREATE TABLE IF NOT EXISTS totals (name TEXT PRIMARY KEY, amount INTEGER NOT NULL);
              INSERT OR IGNORE INTO totals VALUES ('size', 0);",
-        )
-        .map_err(sql_err)?;
-        add_expiry_column(&conn)?;
+            )?;
+            add_expiry_column(conn)
+        })?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

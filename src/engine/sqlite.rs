@@ -21,7 +21,8 @@
 //! being killed; after a power loss the last transactions before it may be rolled back, never
 //! torn. With `sync`, `synchronous = FULL`: each commit is fsynced and survives a power loss. `sum` is the xxh3 checksum of the value: SQLite does not checksum its pages, and a
 //! flipped bit in a value must be an error, not a different value. A busy timeout of 30 s makes writers in several processes wait for each other instead
-//! of failing.
+//! of failing, and an open that SQLite refuses at once because another process is making the
+//! same new file is tried again ([`open_wal`]).
 //!
 //! **Time filters** ([`Engine::scan_written`]) seek an index on `(ts, key)`, made by the first
 //! scan that filters by time.
@@ -75,21 +76,17 @@ impl SqliteEngine {
             create_private_dir(parent)?;
         }
         super::create_private_file(path)?;
-        let conn = Connection::open(path).map_err(sql_err)?;
-        conn.busy_timeout(Duration::from_secs(30))
-            .map_err(sql_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(sql_err)?;
-        conn.pragma_update(None, "synchronous", if sync { "FULL" } else { "NORMAL" })
-            .map_err(sql_err)?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS entries (
+        let synchronous = if sync { "FULL" } else { "NORMAL" };
+        let pragmas = [("journal_mode", "WAL"), ("synchronous", synchronous)];
+        let conn = open_wal(path, &pragmas, |conn| {
+            conn.execute_batch(
+                "CREATE TABLE IF NOT EXISTS entries (
                 key BLOB NOT NULL, version INTEGER NOT NULL, ts INTEGER NOT NULL, value BLOB NOT NULL,
                 sum INTEGER NOT NULL, expires INTEGER,
                 UNIQUE (key, version));",
-        )
-        .map_err(sql_err)?;
-        add_expiry_column(&conn)?;
+            )?;
+            add_expiry_column(conn)
+        })?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -127,27 +124,25 @@ impl SqliteEngine {
 /// Gives a database made before expiry existed its `expires` column (NULL: every existing
 /// row never expires, as before) and creates the partial index that `prune_expired` seeks.
 /// Shared with diskcache, whose index has the same `entries` columns that matter here.
-pub(crate) fn add_expiry_column(conn: &Connection) -> Result<()> {
-    let has_column = |conn: &Connection| -> Result<bool> {
+pub(crate) fn add_expiry_column(conn: &Connection) -> rusqlite::Result<()> {
+    let has_column = |conn: &Connection| -> rusqlite::Result<bool> {
         conn.prepare("SELECT 1 FROM pragma_table_info('entries') WHERE name = 'expires'")
             .and_then(|mut stmt| stmt.exists([]))
-            .map_err(sql_err)
     };
     if !has_column(conn)? {
         // Under the write lock, checked again: another process opening the same old
         // database at the same moment may have added it first, and a second `ADD COLUMN`
         // would fail.
-        conn.execute_batch("BEGIN IMMEDIATE").map_err(sql_err)?;
+        conn.execute_batch("BEGIN IMMEDIATE")?;
         let added = has_column(conn).and_then(|has| {
             if has {
                 Ok(())
             } else {
                 conn.execute_batch("ALTER TABLE entries ADD COLUMN expires INTEGER")
-                    .map_err(sql_err)
             }
         });
         match added {
-            Ok(()) => conn.execute_batch("COMMIT").map_err(sql_err)?,
+            Ok(()) => conn.execute_batch("COMMIT")?,
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK");
                 return Err(e);
@@ -158,7 +153,49 @@ pub(crate) fn add_expiry_column(conn: &Connection) -> Result<()> {
     conn.execute_batch(
         "CREATE INDEX IF NOT EXISTS entries_expires ON entries(expires) WHERE expires IS NOT NULL",
     )
-    .map_err(sql_err)
+}
+
+/// How long a process waits for others: SQLite's busy timeout, and the bound on retrying
+/// an open that SQLite failed at once.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Opens the database at `path`, sets `pragmas` in order (among them `journal_mode = WAL`)
+/// and runs `schema` (which must be idempotent): shared by the SQLite and diskcache engines.
+///
+/// Several processes opening a new database at once can get `SQLITE_BUSY` at once, without
+/// SQLite's busy handler waiting: turning a new (empty) file to WAL upgrades a read lock to
+/// a write lock, and of two connections doing so one must give way or both would wait for
+/// ever. So the whole set-up is tried again, after a short sleep, until [`BUSY_TIMEOUT`]:
+/// every step is idempotent, and once the file is in WAL mode the race is gone.
+pub(crate) fn open_wal(
+    path: &Path,
+    pragmas: &[(&str, &str)],
+    schema: impl Fn(&Connection) -> rusqlite::Result<()>,
+) -> Result<Connection> {
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let attempt = Connection::open(path).and_then(|conn| {
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            for &(name, value) in pragmas {
+                conn.pragma_update(None, name, value)?;
+            }
+            schema(&conn)?;
+            Ok(conn)
+        });
+        match attempt {
+            Err(e) if is_busy(&e) && started.elapsed() + pause < BUSY_TIMEOUT => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            other => return other.map_err(sql_err),
+        }
+    }
+}
+
+/// Whether SQLite said another connection holds the lock it needs (`SQLITE_BUSY`).
+fn is_busy(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
 }
 
 /// Keys whose latest row has expired at `?1`: found through the partial index on `expires`
