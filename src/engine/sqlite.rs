@@ -22,7 +22,7 @@
 //! torn. With `sync`, `synchronous = FULL`: each commit is fsynced and survives a power loss. `sum` is the xxh3 checksum of the value: SQLite does not checksum its pages, and a
 //! flipped bit in a value must be an error, not a different value. A busy timeout of 30 s makes writers in several processes wait for each other instead
 //! of failing, and an open that SQLite refuses at once because another process is making the
-//! same new file is tried again ([`open_wal`]).
+//! same new file is tried again (`open_wal`).
 //!
 //! **Time filters** ([`Engine::scan_written`]) seek an index on `(ts, key)`, made by the first
 //! scan that filters by time.

@@ -1,0 +1,325 @@
+//! How the MongoDB engine writes (see `mongo.rs` for the layout): the entry document, its
+//! expiry fields and indexes, one replacement, one append (a version number claimed under
+//! the versions' unique index, then the entry moved to it), and batches as one `insertMany`.
+
+use super::{bin, is_duplicate_key, MongoEngine, DOCUMENT_OVERHEAD, MAX_DOCUMENT, MAX_RACES};
+use crate::engine::{key_digest, now_micros, Record, WriteMeta};
+use crate::error::{Error, Result};
+use mongodb::bson::{doc, DateTime, Document};
+use mongodb::options::IndexOptions;
+use mongodb::IndexModel;
+use std::future::IntoFuture;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+impl MongoEngine {
+    /// Writes a batch whose entries share one [`WriteMeta`].
+    pub(super) fn write_batch(&self, items: &[(&[u8], &[u8])], meta: WriteMeta) -> Result<()> {
+        if meta.expires_micros.is_some() && !items.is_empty() {
+            self.ensure_expiry_index()?;
+        }
+        let timestamp = meta.timestamp_or_now();
+        if self.append_mode {
+            self.ensure_versions_index()?;
+            return items
+                .iter()
+                .try_for_each(|(k, v)| self.append(k, v, timestamp, &meta));
+        }
+        match items {
+            [] => return Ok(()),
+            // One entry: one upsert (a bulk insert would take two round trips to replace it).
+            [(k, v)] => return self.replace(k, v, timestamp, &meta),
+            _ => {}
+        }
+        let docs = self.entry_docs_of(items, timestamp, &meta)?;
+        // One bulk insert; keys that are already there fail it with duplicate-key errors and
+        // are then replaced one by one.
+        let what = "inserting entries";
+        let replace = |(k, v): &(&[u8], &[u8])| self.replace(k, v, timestamp, &meta);
+        match self.run_raw(
+            what,
+            self.entries.insert_many(docs).ordered(false).into_future(),
+        )? {
+            Ok(_) => Ok(()),
+            Err(e) if is_duplicate_key(&e) => duplicate_inserts(&e, items.len())
+                .into_iter()
+                .filter_map(|i| items.get(i))
+                .try_for_each(replace),
+            Err(e) => Err(self.error(what, e)),
+        }
+    }
+
+    /// The entry document to store, with `e` (and `t`) only when it expires (see the module
+    /// docs).
+    fn entry_doc(
+        &self,
+        digest: &[u8; 16],
+        key: &[u8],
+        record: &[u8],
+        meta: &WriteMeta,
+    ) -> Document {
+        let mut document = doc! { "_id": bin(digest), "k": bin(key), "n": 1_i64, "v": bin(record) };
+        if let Some(at) = meta.expires_micros {
+            document.insert("e", expiry_date(at));
+            if !self.append_mode && at > now_micros() {
+                document.insert("t", expiry_date(at));
+            }
+        }
+        document
+    }
+
+    /// Makes the expiry indexes once per handle (see the module docs): the plain one on `e`,
+    /// and outside append mode the TTL one on `t`.
+    pub(super) fn ensure_expiry_index(&self) -> Result<()> {
+        if self.expiry_index_ready.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let what = "creating the expiry index";
+        let index = |field: &str, name: &str, ttl: Option<Duration>| {
+            IndexModel::builder()
+                .keys(doc! { field: 1 })
+                .options(
+                    IndexOptions::builder()
+                        .sparse(true)
+                        .name(name.to_owned())
+                        .expire_after(ttl)
+                        .build(),
+                )
+                .build()
+        };
+        self.run(
+            what,
+            self.entries
+                .create_index(index("e", "e_1", None))
+                .into_future(),
+        )?;
+        if !self.append_mode {
+            // A server without TTL indexes refuses this one, which is no error: `t` then
+            // stays inert, expiry is lazy and prune_expired removes what expired. (A server
+            // that is down has already failed the index above.)
+            let ttl = index("t", "t_ttl", Some(Duration::ZERO));
+            let _refused = self.run_raw(what, self.entries.create_index(ttl).into_future())?;
+        }
+        self.expiry_index_ready.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn encode(
+        &self,
+        key: &[u8],
+        version: u64,
+        value: &[u8],
+        timestamp_micros: i64,
+        meta: &WriteMeta,
+    ) -> Result<Vec<u8>> {
+        let size = key.len() + value.len() + DOCUMENT_OVERHEAD;
+        if size > MAX_DOCUMENT {
+            return Err(Error::ValueTooLarge {
+                engine: "mongo",
+                size: value.len() as u64,
+                limit: (MAX_DOCUMENT - DOCUMENT_OVERHEAD - key.len()) as u64,
+            });
+        }
+        Record {
+            key: &[],
+            version,
+            timestamp_micros,
+            expires_micros: meta.expires_micros,
+            value,
+        }
+        .encode()
+    }
+
+    fn ensure_versions_index(&self) -> Result<()> {
+        if self.index_ready.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let index = IndexModel::builder()
+            .keys(doc! { "h": 1, "n": 1 })
+            .options(IndexOptions::builder().unique(true).build())
+            .build();
+        self.run(
+            "creating the versions index",
+            self.versions.create_index(index).into_future(),
+        )?;
+        self.index_ready.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The filter and the whole document that replace `key`'s entry with `value`.
+    pub(super) fn replacement(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        timestamp: i64,
+        meta: &WriteMeta,
+    ) -> Result<(Document, Document)> {
+        let digest = key_digest(key);
+        let record = self.encode(key, 1, value, timestamp, meta)?;
+        // A whole document: replacing drops the `e` and `t` of an earlier value.
+        let document = self.entry_doc(&digest, key, &record, meta);
+        // The key is part of the filter: a document of another key with the same hash does
+        // not match, and the upsert then fails on the duplicate `_id` instead of replacing it.
+        let filter = doc! { "_id": bin(&digest), "k": bin(key) };
+        Ok((filter, document))
+    }
+
+    /// The entry documents of a bulk insert of `items`.
+    pub(super) fn entry_docs_of(
+        &self,
+        items: &[(&[u8], &[u8])],
+        timestamp: i64,
+        meta: &WriteMeta,
+    ) -> Result<Vec<Document>> {
+        items
+            .iter()
+            .map(|(k, v)| {
+                let record = self.encode(k, 1, v, timestamp, meta)?;
+                Ok(self.entry_doc(&key_digest(k), k, &record, meta))
+            })
+            .collect()
+    }
+
+    fn replace(&self, key: &[u8], value: &[u8], timestamp: i64, meta: &WriteMeta) -> Result<()> {
+        let digest = key_digest(key);
+        let (filter, document) = self.replacement(key, value, timestamp, meta)?;
+        let what = "replacing an entry";
+        for _ in 0..MAX_RACES {
+            let upsert = self
+                .entries
+                .replace_one(filter.clone(), document.clone())
+                .upsert(true);
+            match self.run_raw(what, upsert.into_future())? {
+                Ok(_) => return Ok(()),
+                Err(e) if is_duplicate_key(&e) => {
+                    // Either another key holds this hash, or another writer inserted this key
+                    // first, between our filter and our insert: then simply replace again.
+                    if held_by_another(self.entry_by_digest(&digest)?, key) {
+                        return Err(self.collision(key));
+                    }
+                }
+                Err(e) => return Err(self.error(what, e)),
+            }
+        }
+        Err(Error::engine(
+            "mongo",
+            format!("{what}: lost {MAX_RACES} races to other writers"),
+        ))
+    }
+
+    fn latest_version(&self, digest: &[u8; 16]) -> Result<u64> {
+        let latest = self.run(
+            "reading the latest version",
+            self.versions
+                .find_one(doc! { "h": bin(digest) })
+                .sort(doc! { "n": -1 })
+                .projection(doc! { "n": 1 })
+                .into_future(),
+        )?;
+        Ok(latest.and_then(|d| d.get_i64("n").ok()).unwrap_or(0).max(0) as u64)
+    }
+
+    fn append(&self, key: &[u8], value: &[u8], timestamp: i64, meta: &WriteMeta) -> Result<()> {
+        let digest = key_digest(key);
+        if let Some(doc) = self.entry_by_digest(&digest)? {
+            self.record_of(key, &doc)?;
+        }
+        let mut version = self.latest_version(&digest)? + 1;
+        let mut races = 0;
+        let record = loop {
+            let record = self.encode(key, version, value, timestamp, meta)?;
+            let document = doc! { "h": bin(&digest), "n": version as i64, "v": bin(&record) };
+            let what = "appending a version";
+            match self.run_raw(what, self.versions.insert_one(document).into_future())? {
+                Ok(_) => break record,
+                // Another writer took this number: the unique index said so. Take the next.
+                Err(e) if is_duplicate_key(&e) => {
+                    races += 1;
+                    if races >= MAX_RACES {
+                        return Err(Error::engine(
+                            "mongo",
+                            format!("{what}: lost {MAX_RACES} races to other writers"),
+                        ));
+                    }
+                    version += 1;
+                }
+                Err(e) => return Err(self.error(what, e)),
+            }
+        };
+        // Make it the latest unless a writer already stored a later version.
+        let filter = doc! { "_id": bin(&digest), "n": { "$lt": version as i64 } };
+        let mut update = doc! { "$set": { "k": bin(key), "n": version as i64, "v": bin(&record) } };
+        // The entry's `e` is its latest version's expiry: set it, or drop an earlier one.
+        match meta.expires_micros {
+            Some(at) => {
+                if let Ok(set) = update.get_document_mut("$set") {
+                    set.insert("e", expiry_date(at));
+                }
+            }
+            None => {
+                update.insert("$unset", doc! { "e": "" });
+            }
+        }
+        let what = "updating the latest version";
+        for _ in 0..MAX_RACES {
+            let upsert = self
+                .entries
+                .update_one(filter.clone(), update.clone())
+                .upsert(true);
+            match self.run_raw(what, upsert.into_future())? {
+                Ok(_) => return Ok(()),
+                Err(e) if is_duplicate_key(&e) => {
+                    // The entry exists with a version at least ours (done), or was inserted
+                    // by another writer between our filter and our insert (try again).
+                    let entry = self.entry_by_digest(&digest)?;
+                    let stored = entry
+                        .as_ref()
+                        .and_then(|d| d.get_i64("n").ok())
+                        .unwrap_or(0);
+                    if stored >= version as i64 {
+                        return Ok(());
+                    }
+                }
+                Err(e) => return Err(self.error(what, e)),
+            }
+        }
+        Err(Error::engine(
+            "mongo",
+            format!("{what}: lost {MAX_RACES} races to other writers"),
+        ))
+    }
+}
+
+/// µs since the epoch as ms, rounded up: the server never deletes an entry before its record
+/// says it expires.
+fn micros_to_millis_ceil(micros: i64) -> i64 {
+    micros / 1000 + i64::from(micros % 1000 > 0)
+}
+
+/// Whether the entry document found under a key's hash belongs to another key.
+pub(super) fn held_by_another(holder: Option<Document>, key: &[u8]) -> bool {
+    holder.is_some_and(|doc| {
+        doc.get_binary_generic("k")
+            .map(|k| k.as_slice() != key)
+            .unwrap_or(true)
+    })
+}
+
+/// The items of a bulk insert that failed on a duplicate key (all of them when the error
+/// does not say which).
+pub(super) fn duplicate_inserts(e: &mongodb::error::Error, items: usize) -> Vec<usize> {
+    match e.kind.as_ref() {
+        mongodb::error::ErrorKind::InsertMany(failure) => failure
+            .write_errors
+            .iter()
+            .flatten()
+            .map(|w| w.index)
+            .collect(),
+        _ => (0..items).collect(),
+    }
+}
+
+/// An expiry as the BSON DateTime of `e`.
+pub(super) fn expiry_date(micros: i64) -> DateTime {
+    DateTime::from_millis(micros_to_millis_ceil(micros))
+}
