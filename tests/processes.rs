@@ -135,12 +135,11 @@ process_tests!(redis => hashstash::EngineKind::Redis);
 #[cfg(feature = "mongo")]
 process_tests!(mongo => hashstash::EngineKind::Mongo);
 
-/// Many handles opening one new SQLite-backed stash at the same moment, as processes do when
-/// started together. Threads stand in for processes here: SQLite locks connections in one
-/// process against each other as it does processes. Turning a new file to WAL mode makes
-/// one of two racing connections fail at once with `SQLITE_BUSY` (no busy handler can wait
-/// there); every open must succeed anyway, and every write must land.
-#[cfg(any(feature = "sqlite", feature = "diskcache"))]
+/// Many handles opening one new stash at the same moment, as processes do when started
+/// together, on every file engine. Threads stand in for processes here: SQLite locks
+/// connections in one process against each other as it does processes, and turning a new
+/// file to WAL mode makes one of two racing connections fail at once with `SQLITE_BUSY` (no
+/// busy handler can wait there). Every open must succeed anyway, and every write must land.
 fn a_new_stash_opened_by_many_at_once(engine: EngineKind) {
     const OPENERS: usize = 8;
     for trial in 0..25 {
@@ -169,6 +168,17 @@ fn a_new_stash_opened_by_many_at_once(engine: EngineKind) {
             .unwrap();
         assert_eq!(stash.len().unwrap(), OPENERS, "{engine}");
     }
+}
+
+#[test]
+fn a_new_pairtree_stash_opened_by_many_at_once() {
+    a_new_stash_opened_by_many_at_once(EngineKind::Pairtree);
+}
+
+#[cfg(feature = "lmdb")]
+#[test]
+fn a_new_lmdb_stash_opened_by_many_at_once() {
+    a_new_stash_opened_by_many_at_once(EngineKind::Lmdb);
 }
 
 #[cfg(feature = "sqlite")]
