@@ -105,7 +105,7 @@ mod nonblocking;
 #[path = "mongo_writes.rs"]
 mod writes;
 #[cfg(feature = "async")]
-use writes::{duplicate_inserts, held_by_another};
+use writes::{duplicate_inserts, held_by_another, lost_races};
 
 /// Runs `future` on `runtime`, also from inside another async runtime (where blocking on
 /// ours directly would panic): then from a scoped thread.

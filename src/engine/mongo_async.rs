@@ -8,7 +8,7 @@
 
 use super::{
     bin, contains_verdict, duplicate_inserts, held_by_another, is_duplicate_key, key_digest,
-    MongoEngine, MAX_RACES,
+    lost_races, MongoEngine, MAX_RACES,
 };
 use crate::engine::async_engine::{AsyncEngine, EngineFuture};
 use crate::engine::{now_micros, WriteItem, WriteMeta};
@@ -93,10 +93,7 @@ impl MongoEngine {
                 Err(e) => return Err(self.error(what, e)),
             }
         }
-        Err(Error::engine(
-            "mongo",
-            format!("{what}: lost {MAX_RACES} races to other writers"),
-        ))
+        Err(lost_races(what))
     }
 
     /// A batch sharing `meta`, outside append mode: one bulk insert, then the keys already

@@ -201,10 +201,7 @@ impl MongoEngine {
                 Err(e) => return Err(self.error(what, e)),
             }
         }
-        Err(Error::engine(
-            "mongo",
-            format!("{what}: lost {MAX_RACES} races to other writers"),
-        ))
+        Err(lost_races(what))
     }
 
     fn latest_version(&self, digest: &[u8; 16]) -> Result<u64> {
@@ -236,10 +233,7 @@ impl MongoEngine {
                 Err(e) if is_duplicate_key(&e) => {
                     races += 1;
                     if races >= MAX_RACES {
-                        return Err(Error::engine(
-                            "mongo",
-                            format!("{what}: lost {MAX_RACES} races to other writers"),
-                        ));
+                        return Err(lost_races(what));
                     }
                     version += 1;
                 }
@@ -283,10 +277,7 @@ impl MongoEngine {
                 Err(e) => return Err(self.error(what, e)),
             }
         }
-        Err(Error::engine(
-            "mongo",
-            format!("{what}: lost {MAX_RACES} races to other writers"),
-        ))
+        Err(lost_races(what))
     }
 }
 
@@ -294,6 +285,14 @@ impl MongoEngine {
 /// says it expires.
 fn micros_to_millis_ceil(micros: i64) -> i64 {
     micros / 1000 + i64::from(micros % 1000 > 0)
+}
+
+/// The error of a write that lost [`MAX_RACES`] races in a row to other writers.
+pub(super) fn lost_races(what: &str) -> Error {
+    Error::engine(
+        "mongo",
+        format!("{what}: lost {MAX_RACES} races to other writers"),
+    )
 }
 
 /// Whether the entry document found under a key's hash belongs to another key.
