@@ -48,4 +48,9 @@ date=$(sed -n 's/^date //p' "$about")
     git -c user.name=snapshot -c user.email=snapshot@localhost commit -qm snapshot
 )
 echo "advisory database: snapshot of $date ($(sed -n 's/^commit //p' "$about" | cut -c1-12))"
+# `--offline` keeps cargo-deny off the network for the advisory database (the snapshot above),
+# but it also runs `cargo metadata --offline` for every target platform, while the build steps
+# download only what Linux needs. Fetch every platform's crates first (a no-op when the
+# registry holds them), so that a fresh machine passes too.
+cargo fetch --locked --quiet
 HASHSTASH_ADVISORY_DB="$db" cargo deny --offline check
