@@ -313,3 +313,68 @@ fn transcoding_between_every_format() {
         }
     }
 }
+
+/// A value a compressor could not give back whole is refused before anything is stored:
+/// c-blosc returns nothing for inputs over 2 GiB minus 16 bytes (no error of its own), and
+/// the streaming decompressors stop at 4 GiB.
+#[test]
+fn compressors_refuse_what_they_could_not_give_back() {
+    // A zeroed allocation: its pages are not touched by the checks, which come first.
+    let limits: Vec<(Compressor, Option<u64>)> = Compressor::ALL
+        .iter()
+        .map(|c| (*c, c.max_input()))
+        .collect();
+    assert_eq!(limits[0], (Compressor::Raw, None));
+    for (compress, limit) in limits {
+        let Some(limit) = limit else { continue };
+        if !compress.is_available() || limit > 3 << 30 {
+            continue; // 4 GiB inputs are more than a test should allocate
+        }
+        let over = vec![0u8; limit as usize + 1];
+        let err = compress.compress(&over).unwrap_err();
+        assert!(
+            matches!(err, hashstash::Error::Encode { .. }),
+            "{compress}: {err}"
+        );
+        assert!(err.to_string().contains("give back"), "{compress}: {err}");
+    }
+    assert_eq!(Compressor::Lz4.max_input(), Some(u64::from(u32::MAX)));
+    assert_eq!(Compressor::Zlib.max_input(), Some(4 << 30));
+    assert_eq!(Compressor::Blosc.max_input(), Some((2u64 << 30) - 17));
+}
+
+/// Through a stash: the blosc value too large to compress is an error and nothing is
+/// stored (before, `set` stored 0 bytes and returned `Ok`).
+#[cfg(feature = "blosc")]
+#[test]
+fn a_blosc_stash_refuses_a_value_over_its_limit_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let stash = hashstash::Stash::builder()
+        .root_dir(dir.path())
+        .engine(hashstash::EngineKind::Memory)
+        .compress(Compressor::Blosc)
+        .open()
+        .unwrap();
+    stash.set("small", &vec![7u8; 1000]).unwrap();
+    let too_big = serde_bytes_value((2usize << 30) - 16);
+    let err = stash.set("big", &too_big).unwrap_err();
+    assert!(matches!(err, hashstash::Error::Encode { .. }), "{err}");
+    assert!(!stash.contains("big").unwrap(), "nothing stored");
+    assert_eq!(stash.len().unwrap(), 1);
+    assert_eq!(
+        stash.get::<_, Vec<u8>>("small").unwrap(),
+        Some(vec![7u8; 1000])
+    );
+}
+
+/// Bytes serialized as one binary string (not a list of numbers), `len` of them.
+#[cfg(feature = "blosc")]
+fn serde_bytes_value(len: usize) -> impl serde::Serialize {
+    struct Bytes(Vec<u8>);
+    impl serde::Serialize for Bytes {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_bytes(&self.0)
+        }
+    }
+    Bytes(vec![0u8; len])
+}

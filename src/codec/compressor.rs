@@ -5,6 +5,13 @@
 //! say) is an error, not an allocation; the streaming formats (zlib, gzip, bz2, zstd) grow with
 //! the real output and stop with an error at [`MAX_DECOMPRESSED`], so a small "bomb" cannot
 //! exhaust memory.
+//!
+//! Every compressor also refuses, with [`Error::Encode`] and before it does any work, an
+//! input it could not give back whole: a value is never stored unless it can be read again.
+//! The limits ([`Compressor::max_input`]): raw none; zlib, gzip, bz2 and zstd 4 GiB (what
+//! their decompression accepts, [`MAX_DECOMPRESSED`]); lz4 4 GiB minus one byte (its
+//! 32-bit size header); blosc 2 GiB minus 17 bytes (c-blosc's `BLOSC_MAX_BUFFERSIZE`,
+//! beyond which its compression returns nothing at all).
 
 use crate::error::{Error, Result};
 use std::io::{Read, Write};
@@ -14,6 +21,11 @@ const MAX_RATIO: usize = 256;
 
 /// The most bytes one value may decompress to (4 GiB).
 pub const MAX_DECOMPRESSED: u64 = 4 << 30;
+
+/// The largest input c-blosc compresses: `BLOSC_MAX_BUFFERSIZE`, `INT_MAX` minus its
+/// 16-byte header. Past it `blosc_compress` returns 0, which the `blosc` crate hands back
+/// as an empty buffer, not an error.
+const BLOSC_MAX_INPUT: u64 = i32::MAX as u64 - 16;
 
 /// How serialized bytes are compressed.
 ///
@@ -91,13 +103,38 @@ impl Compressor {
         Compressor::ALL.into_iter().filter(|c| c.is_available())
     }
 
-    /// Compresses `data`.
+    /// The largest input this compressor stores so that it can be read back (`None`: no
+    /// limit of its own); see the module docs.
+    pub fn max_input(self) -> Option<u64> {
+        match self {
+            Compressor::Raw => None,
+            Compressor::Lz4 => Some(u64::from(u32::MAX)),
+            Compressor::Blosc => Some(BLOSC_MAX_INPUT),
+            Compressor::Zlib | Compressor::Gzip | Compressor::Bz2 | Compressor::Zstd => {
+                Some(MAX_DECOMPRESSED)
+            }
+        }
+    }
+
+    /// Compresses `data`; an input over [`Compressor::max_input`] is an error.
     pub fn compress(self, data: &[u8]) -> Result<Vec<u8>> {
         let io_err = |e: std::io::Error| Error::Encode {
             what: "value",
             format: self.name().into(),
             source: e.into(),
         };
+        if let Some(limit) = self.max_input().filter(|&l| data.len() as u64 > l) {
+            return Err(Error::Encode {
+                what: "value",
+                format: self.name().into(),
+                source: format!(
+                    "{} bytes is more than {} can store and give back ({limit} bytes at most)",
+                    data.len(),
+                    self.name()
+                )
+                .into(),
+            });
+        }
         match self {
             Compressor::Raw => Ok(data.to_vec()),
             Compressor::Lz4 => lz4_compress(data),
@@ -231,7 +268,16 @@ impl Compressor {
                 format: "blosc".into(),
                 source: format!("{e:?}").into(),
             })?;
-        Ok(ctx.compress(data).into())
+        let packed: Vec<u8> = ctx.compress(data).into();
+        // c-blosc reports a failure by writing nothing (its return value 0).
+        if packed.is_empty() {
+            return Err(Error::Encode {
+                what: "value",
+                format: "blosc".into(),
+                source: format!("c-blosc could not compress {} bytes", data.len()).into(),
+            });
+        }
+        Ok(packed)
     }
     #[cfg(not(feature = "blosc"))]
     fn blosc_compress(self, _data: &[u8]) -> Result<Vec<u8>> {
