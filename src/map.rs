@@ -6,6 +6,10 @@
 //!
 //! Items are computed once across threads, processes and machines, as single runs are:
 //! several processes mapping the same items over one Redis or MongoDB stash share the work.
+//!
+//! [`Stash::try_map_named`] maps a function that can fail, as [`Stash::try_run`] runs one:
+//! an item's `Err` is handed back as that item's [`MapError::Failed`] and not stored, so the
+//! next map tries it again.
 
 use crate::error::{Error, Result};
 use crate::memo::function_name;
@@ -70,7 +74,42 @@ impl Default for MapOptions {
     }
 }
 
-/// A map running (or done): each item with its result once it is there.
+/// Why one item of a [`Stash::try_map_named`] has no result.
+#[derive(Debug)]
+pub enum MapError<E> {
+    /// The function returned this error for the item; nothing was stored.
+    Failed(E),
+    /// The stash failed for the item (or the function panicked on it).
+    Stash(Error),
+}
+
+impl<E> From<Error> for MapError<E> {
+    fn from(e: Error) -> Self {
+        MapError::Stash(e)
+    }
+}
+
+impl<E: std::fmt::Display> std::fmt::Display for MapError<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MapError::Failed(e) => write!(f, "the function failed: {e}"),
+            MapError::Stash(e) => e.fmt(f),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for MapError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            MapError::Failed(e) => Some(e),
+            MapError::Stash(e) => Some(e),
+        }
+    }
+}
+
+/// A map running (or done): each item with its result once it is there. `E` is an item's
+/// error: the crate's [`Error`] for [`Stash::map_named`], a [`MapError`] for
+/// [`Stash::try_map_named`].
 ///
 /// Dropping it lets a computation already started finish in the background.
 ///
@@ -80,28 +119,32 @@ impl Default for MapOptions {
 ///
 /// let stash = hashstash::Stash::builder().root_dir(dir.path()).open()?;
 /// let map = stash.map_named("len", |s: String| s.len(), vec!["a".into(), "abc".into()], MapOptions::default())?;
+/// assert_eq!(map.get(1).transpose()?, Some(3)); // index access: waits for item 1
+/// assert_eq!(map.was_cached(1), Some(false)); // computed, not read back
 /// for (item, result) in map.items() {
 ///     assert_eq!(result?, item.len());
 /// }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct StashMap<A, R> {
+pub struct StashMap<A, R, E = Error> {
     name: String,
     items: Arc<Vec<A>>,
-    state: Arc<State<R>>,
+    state: Arc<State<R, E>>,
     ordered: bool,
     /// The computation, until it is started (without `precompute`).
     start: Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
 /// The results so far, shared with the computation.
-struct State<R> {
-    slots: Mutex<Slots<R>>,
+struct State<R, E> {
+    slots: Mutex<Slots<R, E>>,
     changed: Condvar,
 }
 
-struct Slots<R> {
-    results: Vec<Option<Result<R>>>,
+struct Slots<R, E> {
+    results: Vec<Option<std::result::Result<R, E>>>,
+    /// Per item, once it has its result: whether it was read back rather than computed.
+    cached: Vec<Option<bool>>,
     /// Items finished and not yet handed out by an unordered `results_iter`, in the order
     /// they finished.
     finished: VecDeque<usize>,
@@ -110,11 +153,26 @@ struct Slots<R> {
     done: bool,
 }
 
-impl<R> State<R> {
-    fn put(&self, index: usize, result: Result<R>) {
+impl<R, E> State<R, E> {
+    fn new(items: usize) -> Self {
+        State {
+            slots: Mutex::new(Slots {
+                results: (0..items).map(|_| None).collect(),
+                cached: vec![None; items],
+                finished: VecDeque::new(),
+                remaining: items,
+                done: false,
+            }),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// Gives item `index` its result, `cached` if it was read back rather than computed.
+    fn put(&self, index: usize, result: std::result::Result<R, E>, cached: bool) {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         if slots.results[index].is_none() {
             slots.results[index] = Some(result);
+            slots.cached[index] = Some(cached);
             slots.finished.push_back(index);
             slots.remaining -= 1;
         }
@@ -127,7 +185,7 @@ impl<R> State<R> {
     }
 
     /// The slots once the computation has ended.
-    fn wait_all(&self) -> std::sync::MutexGuard<'_, Slots<R>> {
+    fn wait_all(&self) -> std::sync::MutexGuard<'_, Slots<R, E>> {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         while !slots.done {
             slots = self.changed.wait(slots).unwrap_or_else(|e| e.into_inner());
@@ -136,7 +194,7 @@ impl<R> State<R> {
     }
 }
 
-impl<A, R> StashMap<A, R> {
+impl<A, R, E: From<Error>> StashMap<A, R, E> {
     fn ensure_started(&self) {
         let start = self.start.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(start) = start {
@@ -156,14 +214,61 @@ impl<A, R> StashMap<A, R> {
         slots.results.len() - slots.remaining
     }
 
+    /// Item `index`'s result, once it is there (this waits for it), as often as asked: the
+    /// seed's `stash_map[index]`. `None` past the last item. An error is handed over once;
+    /// later calls get an error with its message.
+    pub fn get(&self, index: usize) -> Option<std::result::Result<R, E>>
+    where
+        R: Clone,
+        E: std::fmt::Display,
+    {
+        if index >= self.items.len() {
+            return None;
+        }
+        self.ensure_started();
+        let mut slots = self.state.slots.lock().unwrap_or_else(|e| e.into_inner());
+        while slots.results[index].is_none() && slots.cached[index].is_none() {
+            slots = self
+                .state
+                .changed
+                .wait(slots)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        Some(match slots.results[index].take() {
+            Some(Ok(result)) => {
+                slots.results[index] = Some(Ok(result.clone()));
+                Ok(result)
+            }
+            Some(Err(e)) => {
+                let again = Error::engine("map", format!("item {index} failed: {e}"));
+                slots.results[index] = Some(Err(E::from(again)));
+                Err(e)
+            }
+            // Taken by `results_iter` or `items_iter`.
+            None => Err(handed_out()),
+        })
+    }
+
+    /// The item at `index`.
+    pub fn item(&self, index: usize) -> Option<&A> {
+        self.items.get(index)
+    }
+
+    /// Whether item `index`'s result was read back from the stash rather than computed;
+    /// `None` until it has its result (or past the last item).
+    pub fn was_cached(&self, index: usize) -> Option<bool> {
+        let slots = self.state.slots.lock().unwrap_or_else(|e| e.into_inner());
+        slots.cached.get(index).copied().flatten()
+    }
+
     /// Every result in item order, once all are there, or the first item's error.
-    pub fn results(self) -> Result<Vec<R>> {
+    pub fn results(self) -> std::result::Result<Vec<R>, E> {
         self.into_results().into_iter().collect()
     }
 
     /// Each item with its result (an item that failed has its error), in item order, once
     /// all are there.
-    pub fn items(self) -> Vec<(A, Result<R>)>
+    pub fn items(self) -> Vec<(A, std::result::Result<R, E>)>
     where
         A: Clone,
     {
@@ -172,7 +277,7 @@ impl<A, R> StashMap<A, R> {
     }
 
     /// The results as items finish (in item order with [`MapOptions::ordered`]).
-    pub fn results_iter(self) -> impl Iterator<Item = Result<R>>
+    pub fn results_iter(self) -> impl Iterator<Item = std::result::Result<R, E>>
     where
         A: Clone,
     {
@@ -181,7 +286,7 @@ impl<A, R> StashMap<A, R> {
 
     /// Each item with its result, as items finish (in item order with
     /// [`MapOptions::ordered`]).
-    pub fn items_iter(self) -> impl Iterator<Item = (A, Result<R>)>
+    pub fn items_iter(self) -> impl Iterator<Item = (A, std::result::Result<R, E>)>
     where
         A: Clone,
     {
@@ -220,7 +325,7 @@ impl<A, R> StashMap<A, R> {
         })
     }
 
-    fn into_results(self) -> Vec<Result<R>> {
+    fn into_results(self) -> Vec<std::result::Result<R, E>> {
         self.ensure_started();
         let mut slots = self.state.wait_all();
         slots
@@ -241,11 +346,11 @@ impl<A, R> StashMap<A, R> {
     }
 }
 
-fn handed_out() -> Error {
-    Error::engine("map", "this result was already handed out")
+fn handed_out<E: From<Error>>() -> E {
+    E::from(Error::engine("map", "this result was already handed out"))
 }
 
-impl<A, R> std::fmt::Debug for StashMap<A, R> {
+impl<A, R, E: From<Error>> std::fmt::Debug for StashMap<A, R, E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StashMap")
             .field("function", &self.name)
@@ -293,17 +398,120 @@ impl Stash {
         A: Serialize + Clone + Send + Sync + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
+        let (parent, function) = (self.clone(), name.to_owned());
+        let (force, stash_runs) = (options.force, options.stash_runs);
+        let call = move |item: A| -> (Result<R>, bool) {
+            let computed = std::cell::Cell::new(false);
+            let f = |item| {
+                computed.set(true);
+                f(item)
+            };
+            let result = match (force, stash_runs) {
+                (true, true) => parent.run_forced(&function, f, item),
+                (false, true) => parent.run_named(&function, f, item),
+                (_, false) => Ok(f(item)),
+            };
+            (result, !computed.get())
+        };
+        self.start_map(name, items, options, call)
+    }
+
+    /// [`Stash::map_named`] for a function that can fail, as [`Stash::try_run_named`] runs
+    /// one: an item's `Ok` is stored, its `Err` handed back as [`MapError::Failed`] and not
+    /// stored (the next map computes it again); a stash error or a panic is
+    /// [`MapError::Stash`].
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let stash = hashstash::Stash::builder().root_dir(dir.path()).open()?;
+    /// use hashstash::map::{MapError, MapOptions};
+    /// let parse = |s: String| s.parse::<u32>().map_err(|e| e.to_string());
+    /// let items = vec!["1".to_string(), "x".to_string()];
+    /// let map = stash.try_map_named("parse", parse, items, MapOptions::default())?;
+    /// let results = map.items();
+    /// assert_eq!(results[0].1.as_ref().ok(), Some(&1));
+    /// assert!(matches!(&results[1].1, Err(MapError::Failed(why)) if why.contains("invalid digit")));
+    /// assert_eq!(stash.function_stash("parse")?.len()?, 1); // the error was not stored
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_map_named<F, A, R, E>(
+        &self,
+        name: &str,
+        f: F,
+        items: Vec<A>,
+        options: MapOptions,
+    ) -> Result<StashMap<A, R, MapError<E>>>
+    where
+        F: Fn(A) -> std::result::Result<R, E> + Send + Sync + 'static,
+        A: Serialize + Clone + Send + Sync + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        E: Send + 'static,
+    {
+        let results = self.function_stash(name)?;
+        let (parent, function) = (self.clone(), name.to_owned());
+        let (force, stash_runs) = (options.force, options.stash_runs);
+        let call = move |item: A| -> (std::result::Result<R, MapError<E>>, bool) {
+            let computed = std::cell::Cell::new(false);
+            let f = |item| {
+                computed.set(true);
+                f(item)
+            };
+            let result = match (force, stash_runs) {
+                (false, true) => parent.try_run_named(&function, f, item),
+                (true, true) => results.encode_key(&item).and_then(|key| match f(item) {
+                    Ok(result) => {
+                        results.set_raw(&key, &results.encode_value(&result)?)?;
+                        Ok(Ok(result))
+                    }
+                    Err(e) => Ok(Err(e)),
+                }),
+                (_, false) => Ok(f(item)),
+            };
+            let result = match result {
+                Ok(Ok(result)) => Ok(result),
+                Ok(Err(e)) => Err(MapError::Failed(e)),
+                Err(e) => Err(MapError::Stash(e)),
+            };
+            (result, !computed.get())
+        };
+        self.start_map(name, items, options, call)
+    }
+
+    /// [`Stash::try_map_named`] for a function item, named by its Rust path.
+    pub fn try_map<F, A, R, E>(
+        &self,
+        f: F,
+        items: Vec<A>,
+        options: MapOptions,
+    ) -> Result<StashMap<A, R, MapError<E>>>
+    where
+        F: Fn(A) -> std::result::Result<R, E> + Send + Sync + 'static,
+        A: Serialize + Clone + Send + Sync + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        E: Send + 'static,
+    {
+        self.try_map_named(&function_name::<F>()?, f, items, options)
+    }
+
+    /// The map both kinds share: reads what is stored (the whole map, or each item's
+    /// result), then starts `call` (an item's result, and whether it was read back) on
+    /// the items left, in the background or when first asked.
+    fn start_map<A, R, E, C>(
+        &self,
+        name: &str,
+        items: Vec<A>,
+        options: MapOptions,
+        call: C,
+    ) -> Result<StashMap<A, R, E>>
+    where
+        A: Serialize + Clone + Send + Sync + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        E: From<Error> + Send + 'static,
+        C: Fn(A) -> (std::result::Result<R, E>, bool) + Send + Sync + 'static,
+    {
         let results = self.function_stash(name)?;
         let items = Arc::new(items);
-        let state = Arc::new(State {
-            slots: Mutex::new(Slots {
-                results: items.iter().map(|_| None).collect(),
-                finished: VecDeque::new(),
-                remaining: items.len(),
-                done: false,
-            }),
-            changed: Condvar::new(),
-        });
+        let state = Arc::new(State::new(items.len()));
         let whole_map = if options.stash_map {
             Some(results.sub("stashed_map")?)
         } else {
@@ -319,7 +527,7 @@ impl Stash {
             stored
                 .into_iter()
                 .enumerate()
-                .for_each(|(i, r)| state.put(i, Ok(r)));
+                .for_each(|(i, r)| state.put(i, Ok(r), true));
             todo.clear();
             whole_map = None;
         } else if options.preload && !options.force {
@@ -327,13 +535,8 @@ impl Stash {
         }
         let job = {
             let (name, items, state) = (name.to_owned(), Arc::clone(&items), Arc::clone(&state));
-            let parent = self.clone();
             let options = options.clone();
-            move || {
-                compute(
-                    &parent, &name, &f, &items, &state, todo, &options, whole_map,
-                )
-            }
+            move || compute(&name, &call, &items, &state, todo, &options, whole_map)
         };
         let unstarted = Arc::clone(&state);
         let start: Box<dyn FnOnce() + Send> = Box::new(move || {
@@ -350,10 +553,8 @@ impl Stash {
                     .results
                     .len();
                 for i in 0..count {
-                    unstarted.put(
-                        i,
-                        Err(Error::engine("map", format!("cannot start a map: {e}"))),
-                    );
+                    let why = Error::engine("map", format!("cannot start a map: {e}"));
+                    unstarted.put(i, Err(E::from(why)), false);
                 }
                 unstarted.finish();
             }
@@ -409,17 +610,17 @@ impl Stash {
 
 /// Reads the stored results of `items` in one batch into `state`; returns the indices of
 /// the items still to compute.
-fn preload<A: Serialize, R: DeserializeOwned>(
+fn preload<A: Serialize, R: DeserializeOwned, E: From<Error>>(
     results: &Stash,
     items: &[A],
-    state: &State<R>,
+    state: &State<R, E>,
 ) -> Result<Vec<usize>> {
     let mut keys = Vec::with_capacity(items.len());
     let mut todo = Vec::new();
     for (i, item) in items.iter().enumerate() {
         match results.encode_key(item) {
             Ok(key) => keys.push((i, key)),
-            Err(e) => state.put(i, Err(e)),
+            Err(e) => state.put(i, Err(E::from(e)), false),
         }
     }
     let refs: Vec<&[u8]> = keys.iter().map(|(_, k)| k.as_slice()).collect();
@@ -428,7 +629,7 @@ fn preload<A: Serialize, R: DeserializeOwned>(
         match stored {
             Some(bytes) => {
                 results.counters().lookup(true);
-                state.put(*i, results.decode_value(&bytes))
+                state.put(*i, results.decode_value(&bytes).map_err(E::from), true)
             }
             // Counted when the item is looked up again to compute it.
             None => todo.push(*i),
@@ -439,20 +640,19 @@ fn preload<A: Serialize, R: DeserializeOwned>(
 
 /// Computes the items `todo` on a pool of `options.num_threads`, putting each result in
 /// `state` as it finishes; then stores the whole map if asked to.
-#[allow(clippy::too_many_arguments)]
-fn compute<F, A, R>(
-    parent: &Stash,
+fn compute<A, R, E, C>(
     name: &str,
-    f: &F,
+    call: &C,
     items: &[A],
-    state: &State<R>,
+    state: &State<R, E>,
     todo: Vec<usize>,
     options: &MapOptions,
     whole_map: Option<Stash>,
 ) where
-    F: Fn(A) -> R + Sync,
     A: Serialize + Clone + Sync,
-    R: Serialize + DeserializeOwned + Send,
+    R: Serialize + Send,
+    E: From<Error> + Send,
+    C: Fn(A) -> (std::result::Result<R, E>, bool) + Sync,
 {
     use rayon::prelude::*;
     let bar = options
@@ -460,23 +660,20 @@ fn compute<F, A, R>(
         .then(|| progress_bar(name, items.len(), todo.len(), options));
     let run_one = |&i: &usize| {
         let item = &items[i];
-        let call = || match (options.force, options.stash_runs) {
-            (true, true) => parent.run_forced(name, f, item.clone()),
-            (false, true) => parent.run_named(name, f, item.clone()),
-            (_, false) => Ok(f(item.clone())),
-        };
-        let result =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).unwrap_or_else(|panic| {
-                Err(Error::engine(
-                    "map",
-                    format!(
-                        "{name} panicked on {}: {}",
-                        serde_json::to_string(item).unwrap_or_else(|_| "its item".into()),
-                        panic_message(panic.as_ref())
-                    ),
-                ))
-            });
-        state.put(i, result);
+        let (result, cached) =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call(item.clone())))
+                .unwrap_or_else(|panic| {
+                    let why = Error::engine(
+                        "map",
+                        format!(
+                            "{name} panicked on {}: {}",
+                            serde_json::to_string(item).unwrap_or_else(|_| "its item".into()),
+                            panic_message(panic.as_ref())
+                        ),
+                    );
+                    (Err(E::from(why)), false)
+                });
+        state.put(i, result, cached);
         if let Some(bar) = &bar {
             bar.inc(1);
         }
@@ -502,7 +699,7 @@ fn compute<F, A, R>(
 }
 
 /// Stores the list of results under the list of items, when every item succeeded.
-fn store_whole_map<A: Serialize, R: Serialize>(maps: &Stash, items: &[A], state: &State<R>) {
+fn store_whole_map<A: Serialize, R: Serialize, E>(maps: &Stash, items: &[A], state: &State<R, E>) {
     let slots = state.slots.lock().unwrap_or_else(|e| e.into_inner());
     let all: Option<Vec<&R>> = slots
         .results

@@ -242,3 +242,117 @@ fn common_and_per_item_keyword_arguments() {
     let columns: Vec<&str> = rows[0].iter().map(|(c, _)| c.as_str()).collect();
     assert_eq!(columns, ["_arg1", "_arg2", "_value"]);
 }
+
+/// `try_map`: an item's `Err` is handed back for that item and not stored, so the next map
+/// computes it again; its `Ok`s are stored as `map` stores them.
+#[test]
+fn try_map_hands_errors_back_without_storing_them() {
+    use hashstash::map::MapError;
+    for engine in [EngineKind::default_engine(), EngineKind::Memory] {
+        let (_dir, s) = stash(engine);
+        let (calls, half) = counted(|x: u64| {
+            if x % 2 == 0 {
+                Ok(x / 2)
+            } else {
+                Err(format!("{x} is odd"))
+            }
+        });
+        let half = Arc::new(half);
+        let f = Arc::clone(&half);
+        let items: Vec<u64> = (0..10).collect();
+        let map = s
+            .try_map_named("half", move |x| f(x), items.clone(), MapOptions::default())
+            .unwrap();
+        for (item, result) in map.items() {
+            match result {
+                Ok(half) => assert_eq!((item % 2, half), (0, item / 2), "{engine}"),
+                Err(MapError::Failed(why)) => {
+                    assert_eq!(why, format!("{item} is odd"), "{engine}")
+                }
+                Err(MapError::Stash(e)) => panic!("{engine}: {e}"),
+            }
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 10);
+        assert_eq!(
+            s.function_stash("half").unwrap().len().unwrap(),
+            5,
+            "{engine}"
+        );
+        assert_eq!(s.get_func::<_, u64>("half", &4u64).unwrap(), Some(2));
+        assert_eq!(s.get_func::<_, u64>("half", &3u64).unwrap(), None);
+
+        // Again: the five stored are read back, the five errors computed again.
+        let f = Arc::clone(&half);
+        let again = s
+            .try_map_named("half", move |x| f(x), items, MapOptions::default())
+            .unwrap();
+        again.wait();
+        for i in 0..10 {
+            assert_eq!(again.was_cached(i), Some(i % 2 == 0), "{engine}, item {i}");
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 15, "{engine}");
+        assert!(matches!(again.results(), Err(MapError::Failed(_))));
+    }
+}
+
+/// A panic in `try_map` is that item's `MapError::Stash`, not the whole map's.
+#[test]
+fn try_map_turns_a_panic_into_the_item_s_error() {
+    use hashstash::map::MapError;
+    let (_dir, s) = stash(EngineKind::Memory);
+    let f = |x: u64| -> Result<u64, String> {
+        assert!(x != 3, "three is not allowed");
+        Ok(x)
+    };
+    let map = s
+        .try_map_named("picky", f, vec![1, 3, 5], MapOptions::default())
+        .unwrap();
+    let results: Vec<_> = map.items().into_iter().map(|(_, r)| r).collect();
+    assert!(matches!(results[0], Ok(1)));
+    assert!(
+        matches!(&results[1], Err(MapError::Stash(e)) if e.to_string().contains("three is not allowed"))
+    );
+    assert!(matches!(results[2], Ok(5)));
+}
+
+/// What a Python user reaches for on a `StashMap`: which items were read back rather than
+/// computed, and the results by index, as often as asked.
+#[test]
+fn a_map_says_which_items_were_read_back_and_answers_by_index() {
+    for engine in [EngineKind::default_engine(), EngineKind::Memory] {
+        let (_dir, s) = stash(engine);
+        s.run_named("inc", |x: u64| x + 1, 2u64).unwrap();
+        for preload in [true, false] {
+            let options = MapOptions {
+                preload,
+                num_threads: Some(2),
+                ..Default::default()
+            };
+            let map = s
+                .map_named("inc", |x: u64| x + 1, vec![1, 2, 3], options)
+                .unwrap();
+            assert_eq!(map.get(2).transpose().unwrap(), Some(4), "{engine}");
+            assert_eq!(map.get(2).transpose().unwrap(), Some(4), "asked twice");
+            assert_eq!(map.get(3).transpose().unwrap(), None, "past the end");
+            assert_eq!(map.item(1), Some(&2));
+            map.wait();
+            let cached: Vec<Option<bool>> = (0..4).map(|i| map.was_cached(i)).collect();
+            if preload {
+                // Item 2 was stored by the single run; 1 and 3 are computed here.
+                assert_eq!(
+                    cached,
+                    [Some(false), Some(true), Some(false), None],
+                    "{engine}"
+                );
+            } else {
+                // Every item is stored by now: each is read back as it comes to be run.
+                assert_eq!(
+                    cached,
+                    [Some(true), Some(true), Some(true), None],
+                    "{engine}"
+                );
+            }
+            assert_eq!(map.results().unwrap(), [2, 3, 4]);
+        }
+    }
+}
