@@ -63,6 +63,7 @@
 
 #[cfg(feature = "async")]
 pub mod async_stash;
+mod builder;
 pub mod codec;
 pub mod config;
 pub mod cookbook;

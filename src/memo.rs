@@ -8,12 +8,17 @@
 //! (or list) of arguments are `_arg1.._argN`, the fields of a struct (or map) of arguments
 //! are columns of their own, and a single other argument is `_arg1`.
 
+use crate::engine::KeyLock;
 use crate::error::{Error, Result};
 use crate::stash::Stash;
 use serde::{de::DeserializeOwned, Serialize};
 
 /// The folder of function stashes inside a stash's database name.
 pub const FUNCTIONS_FOLDER: &str = "stashed_result";
+
+/// The side stash, `<dbname>/_functions`, in which a stash on a server records the names of
+/// its function stashes (a server has no folder to list; see [`Stash::function_names`]).
+pub const FUNCTION_NAMES_DBNAME: &str = "_functions";
 
 /// Whether a database name is a function stash's (`.../stashed_result/<function>`).
 pub fn is_function_dbname(dbname: &str) -> bool {
@@ -61,8 +66,88 @@ impl Stash {
             return Ok(stash.clone());
         }
         let stash = self.sub(&format!("{FUNCTIONS_FOLDER}/{folder}"))?;
+        if self.config().engine.is_server() {
+            // Once per handle and function, so that `clear` and `function_names` find it;
+            // through the engine, so that the registry's handle counts no stats to flush.
+            let registry = self.sub(FUNCTION_NAMES_DBNAME)?;
+            let (name, mark) = (registry.encode_key(&folder)?, registry.encode_value(&true)?);
+            registry
+                .engine()
+                .insert_if_absent(&name, &mark, Default::default())?;
+        }
         opened.insert(folder, stash.clone());
         Ok(stash)
+    }
+
+    /// The names of this stash's function stashes, as [`Stash::function_stash`] names their
+    /// folders (`my_crate.module.function`), whichever process wrote them: on disk the
+    /// folders below `<dbname>/stashed_result/`, in memory the stores there, on a server the
+    /// names function stashes record in `<dbname>/_functions` when first opened. Sorted.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let stash = hashstash::Stash::builder().root_dir(dir.path()).open()?;
+    /// stash.run_named("squares", |x: u64| x * x, 3)?;
+    /// stash.run_named("cubes", |x: u64| x * x * x, 3)?;
+    /// assert_eq!(stash.function_names()?, ["cubes", "squares"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn function_names(&self) -> Result<Vec<String>> {
+        let config = self.config();
+        let mut names: Vec<String> = if config.engine.is_server() {
+            let registry = self.sub(FUNCTION_NAMES_DBNAME)?;
+            let names: Result<Vec<String>> = registry.keys::<String>()?.collect();
+            names?
+        } else {
+            // A function stash's folder is `<functions>/<name>/<engine>.<codec>`.
+            let leaf = config.stash_dir().file_name().map(|l| l.to_os_string());
+            let mut functions = config.clone();
+            functions.dbname = format!("{}/{FUNCTIONS_FOLDER}", config.dbname);
+            let functions = functions.stash_dir();
+            let functions = functions.parent().unwrap_or(&functions);
+            let leaf = leaf.unwrap_or_default();
+            let candidates: Vec<std::path::PathBuf> = if config.engine == crate::EngineKind::Memory
+            {
+                crate::engine::memory::stores_below(functions)
+                    .into_iter()
+                    .filter_map(|store| {
+                        let rest = store.strip_prefix(functions).ok()?;
+                        let parts: Vec<_> = rest.iter().collect();
+                        (parts.len() == 3 && parts[1] == leaf.as_os_str())
+                            .then(|| functions.join(parts[0]).join(&leaf))
+                    })
+                    .collect()
+            } else {
+                match std::fs::read_dir(functions) {
+                    Ok(entries) => entries
+                        .filter_map(|e| e.ok())
+                        .map(|e| e.path().join(&leaf))
+                        .filter(|dir| dir.is_dir())
+                        .collect(),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+                    Err(e) => return Err(Error::io(functions, e)),
+                }
+            };
+            candidates
+                .iter()
+                .filter_map(|dir| dir.parent()?.file_name())
+                .map(|name| name.to_string_lossy().into_owned())
+                .collect()
+        };
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    /// Empties every function stash of this stash (and theirs), for [`Stash::clear`].
+    pub(crate) fn clear_function_stashes(&self) -> Result<()> {
+        for name in self.function_names()? {
+            let results = self.function_stash(&name)?;
+            let stored = results.len()?;
+            results.clear()?;
+            results.counters().deleted_many(stored);
+        }
+        Ok(())
     }
 
     /// `f(args)`, computed once: the result is stored in `f`'s function stash under `args`
@@ -325,7 +410,7 @@ fn save<R: Serialize>(results: &Stash, key: &[u8], result: &R) -> Result<()> {
 pub(crate) struct ComputeLock {
     // Fields drop in this order: the lease goes before this process's own lock.
     _lease: Option<Lease>,
-    _file: Option<FileLock>,
+    _file: Option<KeyLock>,
     _thread: Option<ThreadLock>,
 }
 
@@ -347,7 +432,12 @@ impl ComputeLock {
         if !engine.is_server() && engine != crate::EngineKind::Memory {
             return Ok(ComputeLock {
                 _lease: None,
-                _file: Some(FileLock::take(results, key)?),
+                // The folder memoization has always locked in (`locks/<key hash>.lock`).
+                _file: Some(KeyLock::take(
+                    &results.stash_dir().join("locks"),
+                    key,
+                    ".lock",
+                )?),
                 _thread: None,
             });
         }
@@ -382,32 +472,6 @@ impl ComputeLock {
                 }
             }
         }
-    }
-}
-
-/// An exclusive lock on a key's lock file, removed when released.
-struct FileLock(std::fs::File, std::path::PathBuf);
-
-impl FileLock {
-    fn take(results: &Stash, key: &[u8]) -> Result<Self> {
-        let dir = results.stash_dir().join("locks");
-        crate::engine::create_private_dir(&dir)?;
-        let path = dir.join(format!("{:032x}.lock", xxhash_rust::xxh3::xxh3_128(key)));
-        let mut options = std::fs::OpenOptions::new();
-        options.create(true).truncate(false).write(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options.open(&path).map_err(|e| Error::io(&path, e))?;
-        // Released when the file is closed, also when the process dies.
-        fs4::fs_std::FileExt::lock_exclusive(&file).map_err(|e| Error::io(&path, e))?;
-        Ok(FileLock(file, path))
-    }
-}
-
-impl Drop for FileLock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.1);
-        let _ = fs4::fs_std::FileExt::unlock(&self.0);
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub use crate::cache::*;
 use crate::common::{append_stash, builder, stash};
+pub use crate::insert_and_clear::*;
 pub use crate::lifecycle::*;
 use hashstash::{EngineKind, Error, Stash, Value};
 use serde::{Deserialize, Serialize};
@@ -442,7 +443,12 @@ macro_rules! engine_suite {
                 prune_in_append_mode_removes_every_version,
                 copy_moves_every_version_with_its_time, max_entries_evicts_the_oldest_first,
                 max_bytes_keeps_the_stored_size_within,
-                expired_entries_are_evicted_before_live_ones);
+                expired_entries_are_evicted_before_live_ones,
+                // One-step setdefault, clear with function results (insert_and_clear.rs)
+                setdefault_stores_once_among_racing_threads,
+                setdefault_stores_once_in_append_mode,
+                setdefault_replaces_only_a_missing_or_expired_entry,
+                clear_takes_function_results_and_keeps_sub_stashes);
         }
     };
     (@tests $engine:expr; $($test:ident),* $(,)?) => {

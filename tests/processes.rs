@@ -102,6 +102,55 @@ fn appends_are_gap_free(engine: EngineKind) {
     assert_eq!(values.len(), WRITERS * WRITES);
 }
 
+/// Processes racing to `setdefault` one missing key (append mode, so a second store would
+/// show as a second version), round after round: each round exactly one stores, and every
+/// process prints that one value.
+fn setdefault_stores_once_across_processes(engine: EngineKind) {
+    let root = tempfile::tempdir().unwrap();
+    let dbname = root
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    for round in 0..6 {
+        let key = format!("\"round{round}\"");
+        let children: Vec<Child> = (0..WRITERS)
+            .map(|w| {
+                Command::new(env!("CARGO_BIN_EXE_hashstash"))
+                    .args([
+                        "--engine",
+                        engine.name(),
+                        "--dbname",
+                        &dbname,
+                        "--append-mode",
+                    ])
+                    .args(["setdefault", &key, &w.to_string()])
+                    .env("HASHSTASH_ROOT_DIR", root.path())
+                    .stdout(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("spawn a setdefault")
+            })
+            .collect();
+        let printed: Vec<String> = children
+            .into_iter()
+            .map(|child| {
+                let out = child.wait_with_output().unwrap();
+                assert!(out.status.success(), "{engine}: a setdefault failed");
+                String::from_utf8_lossy(&out.stdout).trim().to_owned()
+            })
+            .collect();
+        let stash = open(root.path(), engine, true);
+        let versions = stash.get_all::<_, usize>(&format!("round{round}")).unwrap();
+        assert_eq!(versions.len(), 1, "{engine}, round {round}: stored once");
+        let stored = versions[0].to_string();
+        assert!(
+            printed.iter().all(|p| *p == stored),
+            "{engine}, round {round}: {printed:?} against {stored}"
+        );
+    }
+}
+
 macro_rules! process_tests {
     ($($name:ident => $engine:expr),* $(,)?) => {
         $(
@@ -116,6 +165,12 @@ macro_rules! process_tests {
                 fn appends_are_gap_free() {
                     if crate::common::engine_available($engine) {
                         super::appends_are_gap_free($engine);
+                    }
+                }
+                #[test]
+                fn setdefault_stores_once_across_processes() {
+                    if crate::common::engine_available($engine) {
+                        super::setdefault_stores_once_across_processes($engine);
                     }
                 }
             }

@@ -2,6 +2,7 @@
 
 #[cfg(feature = "async")]
 mod async_stash;
+mod bit_flips;
 mod cache;
 mod cli;
 mod codecs;
@@ -15,6 +16,7 @@ mod dataframe;
 #[cfg(feature = "diskcache")]
 mod diskcache;
 mod fuzz;
+mod insert_and_clear;
 mod keys;
 mod lifecycle;
 #[cfg(feature = "lmdb")]
@@ -25,6 +27,8 @@ mod map;
 mod memo;
 mod notebook;
 mod processes;
+#[cfg(feature = "sqlite")]
+mod row_checksums;
 #[cfg(feature = "sql")]
 mod scan;
 #[cfg(unix)]

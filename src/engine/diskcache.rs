@@ -41,9 +41,10 @@
 //! replaced or evicted meanwhile) looks the key up again.
 
 use super::sqlite::{
-    add_expiry_column, checksum, count_expired, count_keys, is_expired, latest_rows_in_key_order,
-    latest_rows_written, open_wal, sql_err, verified, EXPIRED_KEYS,
+    add_expiry_column, count_expired, count_keys, is_expired, latest_rows_in_key_order,
+    latest_rows_written, open_wal, sql_err, EXPIRED_KEYS,
 };
+use super::sqlite_checksum::{upgrade_checksums, RowMeta};
 use super::{
     create_private_dir, disk_usage_of, now_micros, Engine, EntryIter, StoredEntry, StoredIter,
     TimeWindow, Version, WriteItem, WriteMeta,
@@ -73,12 +74,33 @@ pub struct DiskcacheEngine {
     evictions: std::sync::atomic::AtomicU64,
 }
 
-/// One stored item's value: inline bytes or a file name below the folder.
+/// One stored item's value (inline bytes or a file name below the folder) and what its
+/// checksum covers besides the value.
 struct Stored {
     value: Option<Vec<u8>>,
     file: Option<String>,
     sum: i64,
+    version: i64,
+    ts: i64,
+    expires: Option<i64>,
 }
+
+impl Stored {
+    /// A row's `value, file, sum, version, ts, expires`, read from column `first` on.
+    fn read(r: &rusqlite::Row, first: usize) -> rusqlite::Result<Stored> {
+        Ok(Stored {
+            value: r.get(first)?,
+            file: r.get(first + 1)?,
+            sum: r.get(first + 2)?,
+            version: r.get(first + 3)?,
+            ts: r.get(first + 4)?,
+            expires: r.get(first + 5)?,
+        })
+    }
+}
+
+/// The columns [`Stored::read`] reads, in its order.
+const STORED: &str = "value, file, sum, version, ts, expires";
 
 impl DiskcacheEngine {
     /// Opens (creating if needed) the cache folder at `config.data_path()`.
@@ -104,7 +126,8 @@ impl DiskcacheEngine {
              CREATE TABLE IF NOT EXISTS totals (name TEXT PRIMARY KEY, amount INTEGER NOT NULL);
              INSERT OR IGNORE INTO totals VALUES ('size', 0);",
             )?;
-            add_expiry_column(conn)
+            add_expiry_column(conn)?;
+            upgrade_checksums(conn)
         })?;
         #[cfg(unix)]
         {
@@ -178,7 +201,14 @@ impl DiskcacheEngine {
                 ))
             }
         };
-        verified(value, stored.sum, key).map(Some)
+        RowMeta {
+            key,
+            version: stored.version,
+            ts: stored.ts,
+            expires: stored.expires,
+        }
+        .verified(value, stored.sum, "diskcache")
+        .map(Some)
     }
 
     fn remove_files(&self, files: Vec<String>) {
@@ -241,7 +271,10 @@ impl DiskcacheEngine {
         tx.prepare_cached(
             "INSERT INTO entries(key, version, ts, size, value, file, sum, expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )
-        .and_then(|mut s| s.execute(params![key, version, ts, value.len() as i64, inline, file, checksum(value), expires]))
+        .and_then(|mut s| {
+            let sum = RowMeta { key, version, ts, expires }.checksum(value);
+            s.execute(params![key, version, ts, value.len() as i64, inline, file, sum, expires])
+        })
         .map_err(sql_err)?;
         add_size(tx, value.len() as i64)?;
         Ok(orphans)
@@ -323,26 +356,7 @@ impl DiskcacheEngine {
     fn lookup(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         // Twice at most: a file deleted under the first read means the row changed.
         for _ in 0..2 {
-            // The latest row and whether it is live now: one seek, as without expiry (a
-            // `WHERE` on the expiry would find an older live version in append mode).
-            let latest = self
-                .conn()
-                .prepare_cached(
-                    "SELECT value, file, sum, expires IS NULL OR expires > ?2 \
-                     FROM entries WHERE key = ?1 ORDER BY version DESC LIMIT 1",
-                )
-                .and_then(|mut s| {
-                    s.query_row(params![key, now_micros()], |r| {
-                        let stored = Stored {
-                            value: r.get(0)?,
-                            file: r.get(1)?,
-                            sum: r.get(2)?,
-                        };
-                        Ok((stored, r.get::<_, bool>(3)?))
-                    })
-                    .optional()
-                })
-                .map_err(sql_err)?;
+            let latest = latest_row(&self.conn(), key)?;
             // Missing, or expired (a miss, and its value file is not even opened).
             let Some((stored, true)) = latest else {
                 return Ok(None);
@@ -357,6 +371,22 @@ impl DiskcacheEngine {
             "its value file keeps disappearing",
         ))
     }
+}
+
+/// The latest row of `key` and whether it is live now: one seek, as without expiry (a
+/// `WHERE` on the expiry would find an older live version in append mode).
+fn latest_row(conn: &Connection, key: &[u8]) -> Result<Option<(Stored, bool)>> {
+    conn.prepare_cached(&format!(
+        "SELECT {STORED}, expires IS NULL OR expires > ?2 \
+         FROM entries WHERE key = ?1 ORDER BY version DESC LIMIT 1"
+    ))
+    .and_then(|mut s| {
+        s.query_row(params![key, now_micros()], |r| {
+            Ok((Stored::read(r, 0)?, r.get::<_, bool>(6)?))
+        })
+        .optional()
+    })
+    .map_err(sql_err)
 }
 
 /// Returns the index's free pages to the file system (`auto_vacuum = INCREMENTAL`). Best
@@ -409,6 +439,29 @@ impl Engine for DiskcacheEngine {
             }
             Ok(freed)
         })
+    }
+
+    fn insert_if_absent(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        meta: WriteMeta,
+    ) -> Result<Option<Vec<u8>>> {
+        // The lookup and the write in one IMMEDIATE transaction (SQLite's write lock, held
+        // from its start): no writer of any process comes in between, and no value file
+        // read here is deleted meanwhile (files go only after a writer's commit).
+        let mut found = None;
+        self.write(|tx, created| {
+            if let Some((stored, true)) = latest_row(tx, key)? {
+                if let Some(value) = self.read_stored(key, stored)? {
+                    found = Some(value);
+                    return Ok(Vec::new());
+                }
+            }
+            let ts = meta.timestamp_or_now();
+            self.put(tx, (key, value), ts, meta.expires_micros, created)
+        })?;
+        Ok(found)
     }
 
     fn prune_expired(&self, now_micros: i64) -> Result<u64> {
@@ -483,13 +536,7 @@ impl Engine for DiskcacheEngine {
     }
 
     fn scan(&self) -> Result<EntryIter<'_>> {
-        let rows = latest_rows_in_key_order(&self.conn, "value, file, sum", |r| {
-            Ok(Stored {
-                value: r.get(1)?,
-                file: r.get(2)?,
-                sum: r.get(3)?,
-            })
-        });
+        let rows = latest_rows_in_key_order(&self.conn, STORED, |r| Stored::read(r, 1));
         Ok(Box::new(rows.filter_map(move |item| {
             let (key, stored) = match item {
                 Ok(item) => item,
@@ -505,11 +552,16 @@ impl Engine for DiskcacheEngine {
     }
 
     fn scan_written(&self, window: TimeWindow) -> Result<StoredIter<'_>> {
-        let rows = latest_rows_written(&self.conn, window, "value, file, sum", |r| {
+        // Rows of (key, ts, expires, value, file, sum, version): the checked columns are
+        // read where they stand.
+        let rows = latest_rows_written(&self.conn, window, "value, file, sum, version", |r| {
             Ok(Stored {
                 value: r.get(3)?,
                 file: r.get(4)?,
                 sum: r.get(5)?,
+                version: r.get(6)?,
+                ts: r.get(1)?,
+                expires: r.get(2)?,
             })
         })?;
         Ok(Box::new(rows.filter_map(move |item| {
@@ -534,43 +586,31 @@ impl Engine for DiskcacheEngine {
     }
 
     fn versions(&self, key: &[u8]) -> Result<Vec<Version>> {
-        let rows: Vec<(i64, i64, Option<i64>, Stored)> = self
+        let rows: Vec<Stored> = self
             .conn()
-            .prepare_cached(
-                "SELECT version, ts, expires, value, file, sum FROM entries WHERE key = ?1 ORDER BY version",
-            )
-            .and_then(|mut s| {
-                s.query_map([key], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        Stored {
-                            value: r.get(3)?,
-                            file: r.get(4)?,
-                            sum: r.get(5)?,
-                        },
-                    ))
-                })?
-                .collect()
-            })
+            .prepare_cached(&format!(
+                "SELECT {STORED} FROM entries WHERE key = ?1 ORDER BY version"
+            ))
+            .and_then(|mut s| s.query_map([key], |r| Stored::read(r, 0))?.collect())
             .map_err(sql_err)?;
         // The key's history is visible only while its latest version is live: an expired
         // entry is a miss, as if removed (and none of its value files is read). Older
         // versions keep their own expiry, reported but not applied.
         if rows
             .last()
-            .is_some_and(|last| is_expired(last.2, now_micros()))
+            .is_some_and(|last| is_expired(last.expires, now_micros()))
         {
             return Ok(Vec::new());
         }
         let mut versions = Vec::with_capacity(rows.len());
-        for (version, ts, expires_micros, stored) in rows {
+        for stored in rows {
+            let (version, timestamp_micros, expires_micros) =
+                (stored.version as u64, stored.ts, stored.expires);
             // A version evicted since the rows were read is left out.
             if let Some(value) = self.read_stored(key, stored)? {
                 versions.push(Version {
-                    version: version as u64,
-                    timestamp_micros: ts,
+                    version,
+                    timestamp_micros,
                     expires_micros,
                     value,
                 });

@@ -590,6 +590,25 @@ impl Engine for LmdbEngine {
         })
     }
 
+    fn insert_if_absent(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        meta: WriteMeta,
+    ) -> Result<Option<Vec<u8>>> {
+        // One write transaction: LMDB has one writer at a time across processes, so nothing
+        // comes between the lookup and the put.
+        let address = address(key);
+        self.write(|s, wtxn| {
+            if let Some(found) = lookup(s, wtxn, key)? {
+                return Ok(Some(found.to_vec()));
+            }
+            let at = (&*address, meta.timestamp_or_now(), meta.expires_micros);
+            self.put(s, wtxn, at, (key, value), &mut Vec::new())?;
+            Ok(None)
+        })
+    }
+
     fn prune_expired(&self, now_micros: i64) -> Result<u64> {
         self.write(|s, wtxn| {
             // Addresses first, then the deletions: LMDB cursors cannot delete behind

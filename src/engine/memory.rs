@@ -31,6 +31,17 @@ fn registry() -> &'static Mutex<Registry> {
     REGISTRY.get_or_init(Default::default)
 }
 
+/// The paths of this process's memory stores below the folder `dir` (how a stash finds
+/// its function stashes, which have no folder to list).
+pub(crate) fn stores_below(dir: &Path) -> Vec<PathBuf> {
+    let stores = registry().lock().unwrap_or_else(|e| e.into_inner());
+    stores
+        .keys()
+        .filter(|path| path.starts_with(dir) && path.as_path() != dir)
+        .cloned()
+        .collect()
+}
+
 impl MemoryEngine {
     /// Opens (or joins) the store named by `path`; joining with another append mode than the
     /// store was created with is a format conflict.
@@ -126,6 +137,22 @@ impl Engine for MemoryEngine {
             self.put(&mut store, k, v, meta, now);
         }
         Ok(())
+    }
+
+    fn insert_if_absent(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        meta: WriteMeta,
+    ) -> Result<Option<Vec<u8>>> {
+        // The check and the write under one write lock.
+        let now = now_micros();
+        let mut store = self.write();
+        if let Some(found) = live(&store, key, now) {
+            return Ok(Some(found.value.clone()));
+        }
+        self.put(&mut store, key, value, meta, now);
+        Ok(None)
     }
 
     fn prune_expired(&self, now_micros: i64) -> Result<u64> {

@@ -24,6 +24,8 @@ pub mod mongo;
 pub mod redis;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(feature = "sqlite")]
+mod sqlite_checksum;
 
 pub use record::Record;
 
@@ -217,6 +219,21 @@ pub trait Engine: Send + Sync + Debug {
     /// of a stash keeps every entry's time and expiry), as one transaction where the engine
     /// has them. Entries without a time get one time for the batch, taken as it is written.
     fn write_items(&self, items: &[WriteItem<'_>]) -> Result<()>;
+
+    /// Stores `value` under `key` only where the key has no live entry (it is missing, or its
+    /// latest version has expired), as one step against every other writer in any thread or
+    /// process: of several callers racing on a missing key, exactly one stores. Returns
+    /// `None` when it stored `value` (version 1, or `n + 1` over an expired entry in append
+    /// mode), or `Some(latest)`, the live value it found, when it wrote nothing. How each
+    /// engine makes it one step: one write transaction (LMDB, SQLite, diskcache, memory), a
+    /// lock file per key (pairtree), a script (Redis), an insert on a unique `_id` and a
+    /// compare-and-swap over an expired entry (MongoDB).
+    fn insert_if_absent(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        meta: WriteMeta,
+    ) -> Result<Option<Vec<u8>>>;
 
     /// Removes every entry whose latest version has expired at `now_micros` (µs since the
     /// Unix epoch), with all its versions; returns how many keys it removed. It never removes
@@ -614,6 +631,36 @@ pub(crate) fn create_private_file(path: &Path) -> Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options.open(path).map(drop).map_err(|e| Error::io(path, e))
+}
+
+/// An exclusive lock on the file `dir/<key hash><suffix>`, across threads and processes
+/// (released when the file closes, also when the process dies), for steps that must not
+/// interleave on one key: computing a memoized result, pairtree's insert-if-absent. Whoever
+/// holds it removes the file before releasing it, so lock files do not pile up; a waiter
+/// still locking the removed file, or a newcomer making a new one, must therefore read the
+/// stash again once it holds the lock, and find what the holder wrote.
+pub(crate) struct KeyLock(std::fs::File, std::path::PathBuf);
+
+impl KeyLock {
+    /// Takes the lock on `key` in `dir` (created if missing), waiting for its holder.
+    pub(crate) fn take(dir: &Path, key: &[u8], suffix: &str) -> Result<Self> {
+        create_private_dir(dir)?;
+        let path = dir.join(format!("{:032x}{suffix}", xxhash_rust::xxh3::xxh3_128(key)));
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(&path).map_err(|e| Error::io(&path, e))?;
+        fs4::fs_std::FileExt::lock_exclusive(&file).map_err(|e| Error::io(&path, e))?;
+        Ok(KeyLock(file, path))
+    }
+}
+
+impl Drop for KeyLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.1);
+        let _ = fs4::fs_std::FileExt::unlock(&self.0);
+    }
 }
 
 /// The size of a file, or of everything below a folder.

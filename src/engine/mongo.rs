@@ -40,7 +40,10 @@
 //! other's values. Append mode inserts version `n + 1` into the versions collection, whose
 //! unique index turns a race between writers into a retry with the next number: versions
 //! are unique and gap-free across processes. Batches outside append mode are one
-//! `insertMany` (keys already present are then replaced one by one).
+//! `insertMany` (keys already present are then replaced one by one). `insert_if_absent`
+//! (`setdefault`) lets the unique `_id` pick one of several racing inserts, replaces an expired
+//! entry only by a filter matching the very record it judged, and in append mode claims the
+//! number after an expired latest version (see `mongo_writes.rs`).
 //!
 //! **Values larger than MongoDB's 16 MB document limit are refused** with
 //! [`Error::ValueTooLarge`] (they are not chunked): a cache entry that large belongs in a
@@ -402,6 +405,15 @@ impl Engine for MongoEngine {
 
     fn write_items(&self, items: &[WriteItem<'_>]) -> Result<()> {
         super::in_runs_of_one_meta(items, |batch, meta| self.write_batch(batch, meta))
+    }
+
+    fn insert_if_absent(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        meta: WriteMeta,
+    ) -> Result<Option<Vec<u8>>> {
+        self.store_if_absent(key, value, &meta)
     }
 
     fn prune_expired(&self, now_micros: i64) -> Result<u64> {

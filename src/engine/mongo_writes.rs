@@ -1,6 +1,8 @@
 //! How the MongoDB engine writes (see `mongo.rs` for the layout): the entry document, its
 //! expiry fields and indexes, one replacement, one append (a version number claimed under
-//! the versions' unique index, then the entry moved to it), and batches as one `insertMany`.
+//! the versions' unique index, then the entry moved to it), batches as one `insertMany`, and
+//! `insert_if_absent` (an insert on the unique `_id`, or the next version's number, as the
+//! one step that decides between racing writers).
 
 use super::{bin, is_duplicate_key, MongoEngine, DOCUMENT_OVERHEAD, MAX_DOCUMENT, MAX_RACES};
 use crate::engine::{key_digest, now_micros, Record, WriteMeta};
@@ -205,15 +207,23 @@ impl MongoEngine {
     }
 
     fn latest_version(&self, digest: &[u8; 16]) -> Result<u64> {
-        let latest = self.run(
-            "reading the latest version",
-            self.versions
-                .find_one(doc! { "h": bin(digest) })
-                .sort(doc! { "n": -1 })
-                .projection(doc! { "n": 1 })
-                .into_future(),
-        )?;
-        Ok(latest.and_then(|d| d.get_i64("n").ok()).unwrap_or(0).max(0) as u64)
+        let latest = self.latest_version_doc(digest, false)?;
+        Ok(version_number(latest.as_ref()))
+    }
+
+    /// The version document with the highest number under a key's hash: with its record
+    /// when `whole`, else its number only (an append needs no more, and skips the value).
+    fn latest_version_doc(&self, digest: &[u8; 16], whole: bool) -> Result<Option<Document>> {
+        let find = self
+            .versions
+            .find_one(doc! { "h": bin(digest) })
+            .sort(doc! { "n": -1 });
+        let find = if whole {
+            find
+        } else {
+            find.projection(doc! { "n": 1 })
+        };
+        self.run("reading the latest version", find.into_future())
     }
 
     fn append(&self, key: &[u8], value: &[u8], timestamp: i64, meta: &WriteMeta) -> Result<()> {
@@ -225,24 +235,40 @@ impl MongoEngine {
         let mut races = 0;
         let record = loop {
             let record = self.encode(key, version, value, timestamp, meta)?;
-            let document = doc! { "h": bin(&digest), "n": version as i64, "v": bin(&record) };
+            let document = version_doc(&digest, version, &record);
             let what = "appending a version";
             match self.run_raw(what, self.versions.insert_one(document).into_future())? {
                 Ok(_) => break record,
-                // Another writer took this number: the unique index said so. Take the next.
+                // Another writer took this number: the unique index said so. Take the one
+                // after the latest now stored (every number up to it is taken, so no gap):
+                // stepping by one lost every race to faster writers, a step behind each time.
                 Err(e) if is_duplicate_key(&e) => {
                     races += 1;
                     if races >= MAX_RACES {
                         return Err(lost_races(what));
                     }
-                    version += 1;
+                    version = (self.latest_version(&digest)? + 1).max(version + 1);
                 }
                 Err(e) => return Err(self.error(what, e)),
             }
         };
+        self.make_latest(&digest, key, version, &record, meta)
+    }
+
+    /// Makes version `version` of `key` (stored as `record`) the entry's latest, unless a
+    /// writer already stored a later one: the second step of an append, after its number was
+    /// claimed in the versions collection.
+    fn make_latest(
+        &self,
+        digest: &[u8; 16],
+        key: &[u8],
+        version: u64,
+        record: &[u8],
+        meta: &WriteMeta,
+    ) -> Result<()> {
         // Make it the latest unless a writer already stored a later version.
-        let filter = doc! { "_id": bin(&digest), "n": { "$lt": version as i64 } };
-        let mut update = doc! { "$set": { "k": bin(key), "n": version as i64, "v": bin(&record) } };
+        let filter = doc! { "_id": bin(digest), "n": { "$lt": version as i64 } };
+        let mut update = doc! { "$set": { "k": bin(key), "n": version as i64, "v": bin(record) } };
         // The entry's `e` is its latest version's expiry: set it, or drop an earlier one.
         match meta.expires_micros {
             Some(at) => {
@@ -265,7 +291,7 @@ impl MongoEngine {
                 Err(e) if is_duplicate_key(&e) => {
                     // The entry exists with a version at least ours (done), or was inserted
                     // by another writer between our filter and our insert (try again).
-                    let entry = self.entry_by_digest(&digest)?;
+                    let entry = self.entry_by_digest(digest)?;
                     let stored = entry
                         .as_ref()
                         .and_then(|d| d.get_i64("n").ok())
@@ -279,6 +305,138 @@ impl MongoEngine {
         }
         Err(lost_races(what))
     }
+
+    /// [`crate::engine::Engine::insert_if_absent`]: stores `value` under `key` only where it
+    /// has no live entry, as one step against every other writer; `Some(latest)` when it
+    /// found a live value and wrote nothing.
+    pub(super) fn store_if_absent(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        meta: &WriteMeta,
+    ) -> Result<Option<Vec<u8>>> {
+        if meta.expires_micros.is_some() {
+            self.ensure_expiry_index()?;
+        }
+        if self.append_mode {
+            self.store_if_absent_appending(key, value, meta)
+        } else {
+            self.store_if_absent_replacing(key, value, meta)
+        }
+    }
+
+    /// Outside append mode. The entry is read first (a live one, the usual case of
+    /// `setdefault`, costs one read and no upload of the value); a missing one is inserted,
+    /// and the unique `_id` lets exactly one of several racing inserts win; an expired one is
+    /// replaced by a filter that matches only the very document read (its record: checksum,
+    /// time and value), a compare-and-swap that fails if another writer (or a prune, or the
+    /// TTL monitor) got there first. A lost race starts over from the read.
+    fn store_if_absent_replacing(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        meta: &WriteMeta,
+    ) -> Result<Option<Vec<u8>>> {
+        let digest = key_digest(key);
+        let (filter, document) = self.replacement(key, value, meta.timestamp_or_now(), meta)?;
+        for _ in 0..MAX_RACES {
+            let Some(found) = self.entry_by_digest(&digest)? else {
+                let what = "inserting an entry";
+                let insert = self.entries.insert_one(document.clone());
+                match self.run_raw(what, insert.into_future())? {
+                    Ok(_) => return Ok(None),
+                    // Another writer inserted it first: read what it stored.
+                    Err(e) if is_duplicate_key(&e) => continue,
+                    Err(e) => return Err(self.error(what, e)),
+                }
+            };
+            // Also refuses a document of another key with the same hash.
+            let record = self.record_of(key, &found)?;
+            if !record.is_expired(now_micros()) {
+                return Ok(Some(record.value.to_vec()));
+            }
+            let stored = found
+                .get_binary_generic("v")
+                .map_err(|e| Error::decode(self.describe(key), "mongo", e))?;
+            let mut expected = filter.clone();
+            expected.insert("v", bin(stored));
+            let swapped = self.run(
+                "replacing an expired entry",
+                self.entries
+                    .replace_one(expected, document.clone())
+                    .into_future(),
+            )?;
+            if swapped.matched_count == 1 {
+                return Ok(None);
+            }
+        }
+        Err(lost_races("inserting an entry"))
+    }
+
+    /// In append mode. A live entry document answers at once. Otherwise the versions
+    /// collection decides, as it does for an append: its latest version, if live, is the
+    /// answer (a writer that claimed it may not have moved the entry to it yet); if it is
+    /// expired or there is none, this write claims the number after it (`n + 1`, or 1) under
+    /// the unique index. That insert is the one step: it succeeds only if no writer stored a
+    /// version since the one judged expired. A writer that took the number first has its
+    /// version read on the next round (and returned, if live); the entry is then moved to
+    /// the claimed version as an append moves it.
+    fn store_if_absent_appending(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        meta: &WriteMeta,
+    ) -> Result<Option<Vec<u8>>> {
+        let digest = key_digest(key);
+        if let Some(entry) = self.entry_by_digest(&digest)? {
+            if let Some(live) = self.live_value_of(key, &entry, now_micros())? {
+                return Ok(Some(live));
+            }
+        }
+        self.ensure_versions_index()?;
+        let timestamp = meta.timestamp_or_now();
+        let what = "appending a version";
+        for _ in 0..MAX_RACES {
+            let latest = self.latest_version_doc(&digest, true)?;
+            if let Some(doc) = &latest {
+                let found = self.version_record(key, doc)?;
+                if !found.is_expired(now_micros()) {
+                    return Ok(Some(found.value.to_vec()));
+                }
+            }
+            let version = version_number(latest.as_ref()) + 1;
+            let record = self.encode(key, version, value, timestamp, meta)?;
+            let document = version_doc(&digest, version, &record);
+            match self.run_raw(what, self.versions.insert_one(document).into_future())? {
+                Ok(_) => {
+                    self.make_latest(&digest, key, version, &record, meta)?;
+                    return Ok(None);
+                }
+                // Another writer stored this number first: judge its version next round.
+                Err(e) if is_duplicate_key(&e) => {}
+                Err(e) => return Err(self.error(what, e)),
+            }
+        }
+        Err(lost_races(what))
+    }
+
+    /// The record of a version document of `key`.
+    fn version_record<'d>(&self, key: &[u8], doc: &'d Document) -> Result<Record<'d>> {
+        let bytes = doc
+            .get_binary_generic("v")
+            .map_err(|e| Error::decode(self.describe(key), "mongo", e))?;
+        Record::decode(bytes, || self.describe(key))
+    }
+}
+
+/// A version document: version `version` of the key with hash `digest`, stored as `record`.
+fn version_doc(digest: &[u8; 16], version: u64, record: &[u8]) -> Document {
+    doc! { "h": bin(digest), "n": version as i64, "v": bin(record) }
+}
+
+/// The number of a version document (0 for none: the next version is 1).
+fn version_number(doc: Option<&Document>) -> u64 {
+    doc.and_then(|d| d.get_i64("n").ok()).unwrap_or(0).max(0) as u64
 }
 
 /// µs since the epoch as ms, rounded up: the server never deletes an entry before its record

@@ -14,6 +14,9 @@
 //! version numbers unique and gap-free across processes without a lock). Readers never see a
 //! half-written record.
 //!
+//! **Insert if absent** ([`Engine::insert_if_absent`], behind `setdefault`): inserters of one
+//! key take turns on a lock file, `locks/<key hash>.insert.lock` beside `data.db`.
+//!
 //! **Durability**: records survive the writing process being killed at any moment. Files are
 //! not fsynced by default, so after a power loss the newest writes may be missing (never torn:
 //! the record checksum turns a torn file into an error). With `sync`, each record is fsynced
@@ -412,6 +415,24 @@ impl Engine for PairtreeEngine {
                 },
             )
         })
+    }
+
+    fn insert_if_absent(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        meta: WriteMeta,
+    ) -> Result<Option<Vec<u8>>> {
+        // No transactions: inserters of one key take turns on a lock file beside the tree
+        // (`locks/<key hash>.insert.lock`), and each reads the entry once it holds the lock.
+        // A plain `set` does not wait for it: it replaces whatever is there anyway.
+        let locks = self.root.with_file_name("locks");
+        let _turn = super::KeyLock::take(&locks, key, ".insert.lock")?;
+        if let Some(found) = self.live(key)? {
+            return Ok(Some(found.value));
+        }
+        self.put(key, value, meta)?;
+        Ok(None)
     }
 
     fn prune_expired(&self, now_micros: i64) -> Result<u64> {

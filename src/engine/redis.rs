@@ -32,6 +32,11 @@
 //! and updates the hash in one script: O(1) per version, numbered by the server, unique and
 //! gap-free across processes. Iteration uses `HSCAN`, never `KEYS`.
 //!
+//! **`insert_if_absent`** (what makes `setdefault` atomic) is one script too: it checks the
+//! field and writes, as `set` would, only if the field is absent, or still holds the very
+//! expired record the client read before (a compare-and-swap: whether a record has expired is
+//! judged in Rust, where records are decoded); otherwise it hands the stored record back.
+//!
 //! **Connections** come from a small pool; a connection that saw an error is dropped, so a
 //! restarted server is reconnected to on the next call. Connecting, reading and writing
 //! each wait at most the stash's `timeout_ms` (default 5 s).
@@ -106,6 +111,48 @@ if string.byte(stored, 1) == 1 then
 end
 return stored
 ";
+
+/// Stores the record ARGV[2] under field ARGV[1] of hash KEYS[1] only if the field is absent
+/// or holds exactly ARGV[4] (an expired record the client read; '' when it read none: a record
+/// is never empty), and returns 0; otherwise returns the stored record, writing nothing. The
+/// check and the write are one step, so of several writers racing on a missing key exactly
+/// one stores, and an expired entry is replaced only by a writer that saw it expired, never
+/// over a live value that another writer stored meanwhile.
+///
+/// The write is the one `set` makes (see APPEND_SCRIPT and SET_EXPIRING_SCRIPT): with the
+/// version list KEYS[2] (append mode), a leftover list of an absent field is dropped, then the
+/// record is pushed (its position is its version: 1, or n + 1 over an expired entry) and made
+/// the field's. ARGV[3] is the native expiry in ms since the epoch ('' for none), given to
+/// the field (and the list) as the normal write gives it; without it the list is made
+/// persistent again, and `HSET` has already cleared the field's own.
+const INSERT_IF_ABSENT_SCRIPT: &str = r"
+local stored = redis.call('HGET', KEYS[1], ARGV[1])
+if stored and stored ~= ARGV[4] then
+  return stored
+end
+local field, record, list = ARGV[1], ARGV[2], KEYS[2]
+if list then
+  if not stored then
+    redis.call('DEL', list)
+  end
+  redis.call('RPUSH', list, record)
+end
+redis.call('HSET', KEYS[1], field, record)
+if ARGV[3] ~= '' then
+  if list then
+    redis.call('PEXPIREAT', list, ARGV[3])
+  end
+  redis.call('HPEXPIREAT', KEYS[1], ARGV[3], 'FIELDS', 1, field)
+elseif list then
+  redis.call('PERSIST', list)
+end
+return 0
+";
+
+/// How many expired records in a row `insert_if_absent` may find replaced by other writers
+/// (each time with another expired one) before it gives up: each try is a full round trip,
+/// and only writers storing already-expired values can make it lose.
+const MAX_SWAPS: usize = 16;
 
 /// Removes each field ARGV[2i - 1] of hash KEYS[1] whose record still starts with ARGV[2i]
 /// (its format byte and checksum, as the prune read it), with its version list KEYS[i + 1]
@@ -214,6 +261,7 @@ pub struct RedisEngine {
     append_script: redis::Script,
     set_expiring_script: redis::Script,
     contains_script: redis::Script,
+    insert_if_absent_script: redis::Script,
     prune_script: redis::Script,
     remove_script: redis::Script,
     format_script: redis::Script,
@@ -283,6 +331,7 @@ impl RedisEngine {
             append_script: redis::Script::new(APPEND_SCRIPT),
             set_expiring_script: redis::Script::new(SET_EXPIRING_SCRIPT),
             contains_script: redis::Script::new(CONTAINS_SCRIPT),
+            insert_if_absent_script: redis::Script::new(INSERT_IF_ABSENT_SCRIPT),
             prune_script: redis::Script::new(PRUNE_SCRIPT),
             field_expiry: OnceLock::new(),
             #[cfg(feature = "async")]
@@ -523,6 +572,61 @@ impl Engine for RedisEngine {
         super::in_runs_of_one_meta(items, |batch, meta| self.write_batch(batch, meta))
     }
 
+    fn insert_if_absent(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        meta: WriteMeta,
+    ) -> Result<Option<Vec<u8>>> {
+        // One script call checks and writes (see INSERT_IF_ABSENT_SCRIPT). It hands back the
+        // record it found instead of writing; a live one is the answer, an expired one is
+        // sent back as the record to replace, so that the replacement happens only if no
+        // writer got there in between. The record is built once, as a write builds it.
+        let native = self.native_expiry_for(&meta)?;
+        let record = self.record(value, meta.timestamp_or_now(), &meta)?;
+        let native_ms = native_expiry_ms(&meta, native);
+        let entries = self.entries_key();
+        let list = self.append_mode.then(|| self.versions_key(key));
+        // Empty: the field must be absent.
+        let mut expected: Vec<u8> = Vec::new();
+        for _ in 0..MAX_SWAPS {
+            let mut invocation = self.insert_if_absent_script.key(&entries);
+            if let Some(list) = &list {
+                invocation.key(list);
+            }
+            invocation.arg(key).arg(&record);
+            match native_ms {
+                Some(at) => invocation.arg(at),
+                None => invocation.arg(""),
+            };
+            invocation.arg(&expected);
+            let found: redis::Value = self.with_conn(|c| invocation.invoke(c))?;
+            match found {
+                redis::Value::Int(_) => return Ok(None),
+                redis::Value::BulkString(stored) => {
+                    if let Some(live) = self.live_value(key, &stored, now_micros())? {
+                        return Ok(Some(live));
+                    }
+                    expected = stored;
+                }
+                other => {
+                    return Err(Error::engine(
+                        "redis",
+                        format!("unexpected reply to an insert: {other:?}"),
+                    ));
+                }
+            }
+        }
+        Err(Error::engine(
+            "redis",
+            format!(
+                "inserting {}: its expired record was replaced by other writers {MAX_SWAPS} \
+                 times in a row",
+                self.describe(key)
+            ),
+        ))
+    }
+
     fn prune_expired(&self, now_micros: i64) -> Result<u64> {
         // HSCAN for fields whose record has expired, then remove them a page at a time by a
         // script that checks each is still the record read (see PRUNE_SCRIPT).
@@ -704,14 +808,20 @@ impl Engine for RedisEngine {
 impl RedisEngine {
     /// Writes a batch whose entries share one [`WriteMeta`].
     fn write_batch(&self, items: &[(&[u8], &[u8])], meta: WriteMeta) -> Result<()> {
-        let native = match meta.expires_micros {
-            Some(at) if at > now_micros() => self.has_field_expiry()?,
-            _ => false,
-        };
+        let native = self.native_expiry_for(&meta)?;
         match self.write_call(items, meta, native)? {
             None => Ok(()),
             Some(WriteCall::Command(cmd)) => self.with_conn(|c| cmd.query::<()>(c)),
             Some(WriteCall::Script(invocation)) => self.with_conn(|c| invocation.invoke::<()>(c)),
+        }
+    }
+
+    /// Whether a write of `meta` gets native expiry: only an expiry still to come asks the
+    /// server (once) whether it has hash-field expiry.
+    fn native_expiry_for(&self, meta: &WriteMeta) -> Result<bool> {
+        match meta.expires_micros {
+            Some(at) if at > now_micros() => self.has_field_expiry(),
+            _ => Ok(false),
         }
     }
 
@@ -733,13 +843,7 @@ impl RedisEngine {
             .iter()
             .map(|(k, v)| Ok((*k, self.record(v, timestamp, &meta)?)))
             .collect::<Result<Vec<_>>>()?;
-        // The server's own expiry (see the module docs), in its unit (ms, rounded up so that
-        // it never comes before the record's): for an expiry still to come, on a server with
-        // hash-field expiry.
-        let native_ms = match meta.expires_micros {
-            Some(at) if native && at > now_micros() => Some(micros_to_millis_ceil(at)),
-            _ => None,
-        };
+        let native_ms = native_expiry_ms(&meta, native);
         if !self.append_mode {
             if let Some(at) = native_ms {
                 let mut invocation = self.set_expiring_script.key(&entries);
@@ -786,6 +890,16 @@ fn has_field_expiry_in(info: &redis::Value) -> bool {
     });
     // A server that does not say (a lookalike) gets lazy expiry only: safe everywhere.
     oldest.is_some_and(|v| v >= (7, 4))
+}
+
+/// The server's own expiry of a write of `meta` (see the module docs), in its unit (ms,
+/// rounded up so that it never comes before the record's): for an expiry still to come, on a
+/// server with hash-field expiry (`native`).
+fn native_expiry_ms(meta: &WriteMeta, native: bool) -> Option<i64> {
+    match meta.expires_micros {
+        Some(at) if native && at > now_micros() => Some(micros_to_millis_ceil(at)),
+        _ => None,
+    }
 }
 
 /// µs since the epoch as ms, rounded up: the server drops an entry no earlier than its

@@ -19,14 +19,22 @@
 //!
 //! **Durability**: WAL with `synchronous = NORMAL`: a committed write survives the process
 //! being killed; after a power loss the last transactions before it may be rolled back, never
-//! torn. With `sync`, `synchronous = FULL`: each commit is fsynced and survives a power loss. `sum` is the xxh3 checksum of the value: SQLite does not checksum its pages, and a
-//! flipped bit in a value must be an error, not a different value. A busy timeout of 30 s makes writers in several processes wait for each other instead
-//! of failing, and an open that SQLite refuses at once because another process is making the
+//! torn. With `sync`, `synchronous = FULL`: each commit is fsynced and survives a power loss.
+//!
+//! **Checksums.** `sum` covers the key, version, time, expiry and value of its row (see
+//! `sqlite_checksum.rs`): SQLite does not checksum its pages, and a flipped bit in a value
+//! or a key must be an error, not a different value or an entry under another key. Every
+//! read and scan checks it. Databases whose sums covered the value alone move to this
+//! layout on open, once.
+//!
+//! **Concurrency.** A busy timeout of 30 s makes writers in several processes wait for each
+//! other instead of failing, and an open that SQLite refuses at once because another process is making the
 //! same new file is tried again (`open_wal`).
 //!
 //! **Time filters** ([`Engine::scan_written`]) seek an index on `(ts, key)`, made by the first
 //! scan that filters by time.
 
+use super::sqlite_checksum::{upgrade_checksums, RowMeta};
 use super::{
     create_private_dir, now_micros, Engine, EntryIter, StoredEntry, StoredIter, TimeWindow,
     Version, WriteItem, WriteMeta,
@@ -55,14 +63,17 @@ pub(crate) fn sql_err(e: rusqlite::Error) -> Error {
 /// without expiry. The expiry is judged on the latest row only (a `WHERE` on it would find an
 /// older live version in append mode), and a NULL `expires` (never) is decided from the row
 /// header alone, so rows that never expire cost nothing more to read.
-const GET: &str = "SELECT value, sum, expires IS NULL OR expires > ?2 \
+const GET: &str = "SELECT value, sum, expires IS NULL OR expires > ?2, version, ts, expires \
      FROM entries WHERE key = ?1 ORDER BY version DESC LIMIT 1";
 const CONTAINS: &str = "SELECT expires IS NULL OR expires > ?2 \
      FROM entries WHERE key = ?1 ORDER BY version DESC LIMIT 1";
 const SET: &str = "INSERT OR REPLACE INTO entries(key, version, ts, value, sum, expires) \
      VALUES (?1, 1, ?2, ?3, ?4, ?5)";
 const APPEND: &str = "INSERT INTO entries(key, version, ts, value, sum, expires) \
-     SELECT ?1, COALESCE(MAX(version), 0) + 1, ?2, ?3, ?4, ?5 FROM entries WHERE key = ?1";
+     VALUES (?1, ?6, ?2, ?3, ?4, ?5)";
+/// The version an append writes: one above the key's latest (read in the writing
+/// transaction, which holds SQLite's write lock, so no other writer takes it meanwhile).
+const NEXT_VERSION: &str = "SELECT COALESCE(MAX(version), 0) + 1 FROM entries WHERE key = ?1";
 
 impl SqliteEngine {
     /// Opens (creating if needed) the database file at `path`.
@@ -85,7 +96,8 @@ impl SqliteEngine {
                 sum INTEGER NOT NULL, expires INTEGER,
                 UNIQUE (key, version));",
             )?;
-            add_expiry_column(conn)
+            add_expiry_column(conn)?;
+            upgrade_checksums(conn)
         })?;
         #[cfg(unix)]
         {
@@ -113,11 +125,28 @@ impl SqliteEngine {
         ts: i64,
         expires: Option<i64>,
     ) -> Result<()> {
-        let sql = if self.append_mode { APPEND } else { SET };
-        conn.prepare_cached(sql)
-            .and_then(|mut stmt| stmt.execute(params![key, ts, value, checksum(value), expires]))
-            .map(drop)
-            .map_err(sql_err)
+        let version: i64 = if self.append_mode {
+            conn.prepare_cached(NEXT_VERSION)
+                .and_then(|mut stmt| stmt.query_row([key], |r| r.get(0)))
+                .map_err(sql_err)?
+        } else {
+            1
+        };
+        let sum = RowMeta {
+            key,
+            version,
+            ts,
+            expires,
+        }
+        .checksum(value);
+        let written = if self.append_mode {
+            conn.prepare_cached(APPEND)
+                .and_then(|mut stmt| stmt.execute(params![key, ts, value, sum, expires, version]))
+        } else {
+            conn.prepare_cached(SET)
+                .and_then(|mut stmt| stmt.execute(params![key, ts, value, sum, expires]))
+        };
+        written.map(drop).map_err(sql_err)
     }
 }
 
@@ -217,38 +246,34 @@ pub(crate) fn count_expired(conn: &Connection, now_micros: i64) -> Result<i64> {
 }
 
 fn lookup(conn: &Connection, key: &[u8]) -> Result<Option<Vec<u8>>> {
-    let latest: Option<(Vec<u8>, i64, bool)> = conn
+    type Latest = (Vec<u8>, i64, bool, i64, i64, Option<i64>);
+    let latest: Option<Latest> = conn
         .prepare_cached(GET)
         .and_then(|mut stmt| {
             stmt.query_row(params![key, now_micros()], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                ))
             })
             .optional()
         })
         .map_err(sql_err)?;
     match latest {
-        Some((value, sum, true)) => verified(value, sum, key).map(Some),
+        Some((value, sum, true, version, ts, expires)) => RowMeta {
+            key,
+            version,
+            ts,
+            expires,
+        }
+        .verified(value, sum, "sqlite")
+        .map(Some),
         // Missing, or its latest version has expired: a miss either way.
         _ => Ok(None),
-    }
-}
-
-/// The checksum stored beside each value.
-pub(crate) fn checksum(value: &[u8]) -> i64 {
-    xxhash_rust::xxh3::xxh3_64(value) as i64
-}
-
-/// `value` if it matches its stored checksum, else a decode error naming the key.
-pub(crate) fn verified(value: Vec<u8>, sum: i64, key: &[u8]) -> Result<Vec<u8>> {
-    if checksum(&value) == sum {
-        Ok(value)
-    } else {
-        let shown: String = key.iter().take(32).map(|b| format!("{b:02x}")).collect();
-        Err(Error::decode(
-            format!("sqlite entry with key bytes {shown}"),
-            "sqlite",
-            "checksum mismatch (corrupt value bytes)",
-        ))
     }
 }
 
@@ -299,6 +324,32 @@ impl Engine for SqliteEngine {
             )?;
         }
         tx.commit().map_err(sql_err)
+    }
+
+    fn insert_if_absent(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        meta: WriteMeta,
+    ) -> Result<Option<Vec<u8>>> {
+        // The lookup and the write in one IMMEDIATE transaction: it holds SQLite's write
+        // lock from its start, so no writer of any process comes in between.
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql_err)?;
+        if let Some(found) = lookup(&tx, key)? {
+            return Ok(Some(found));
+        }
+        self.put(
+            &tx,
+            key,
+            value,
+            meta.timestamp_or_now(),
+            meta.expires_micros,
+        )?;
+        tx.commit().map_err(sql_err)?;
+        Ok(None)
     }
 
     fn prune_expired(&self, now_micros: i64) -> Result<u64> {
@@ -365,22 +416,23 @@ impl Engine for SqliteEngine {
     }
 
     fn scan(&self) -> Result<EntryIter<'_>> {
-        let rows =
-            latest_rows_in_key_order(&self.conn, "value, sum", |r| Ok((r.get(1)?, r.get(2)?)));
+        let rows = latest_rows_in_key_order(&self.conn, "ts, expires, value, sum, version", |r| {
+            Ok((r.get(1)?, r.get(2)?, (r.get(3)?, r.get(4)?, r.get(5)?)))
+        });
         Ok(Box::new(rows.map(|item| {
-            let (key, (value, sum)) = item?;
-            let value = verified(value, sum, &key)?;
+            let (key, (ts, expires, checked)) = item?;
+            let value = verify_row(&key, ts, expires, checked)?;
             Ok((key, value))
         })))
     }
 
     fn scan_written(&self, window: TimeWindow) -> Result<StoredIter<'_>> {
-        let rows = latest_rows_written(&self.conn, window, "value, sum", |r| {
-            Ok((r.get(3)?, r.get(4)?))
+        let rows = latest_rows_written(&self.conn, window, "value, sum, version", |r| {
+            Ok((r.get(3)?, r.get(4)?, r.get(5)?))
         })?;
         Ok(Box::new(rows.map(|item| {
-            let (key, timestamp_micros, expires_micros, (value, sum)) = item?;
-            let value = verified(value, sum, &key)?;
+            let (key, timestamp_micros, expires_micros, checked) = item?;
+            let value = verify_row(&key, timestamp_micros, expires_micros, checked)?;
             Ok(StoredEntry {
                 key,
                 value,
@@ -424,7 +476,13 @@ impl Engine for SqliteEngine {
                     version,
                     timestamp_micros,
                     expires_micros,
-                    value: verified(value, sum, key)?,
+                    value: RowMeta {
+                        key,
+                        version: version as i64,
+                        ts: timestamp_micros,
+                        expires: expires_micros,
+                    }
+                    .verified(value, sum, "sqlite")?,
                 })
             })
             .collect()
@@ -444,6 +502,22 @@ impl Engine for SqliteEngine {
             .map(|m| m.len())
             .sum())
     }
+}
+
+/// The value of a scanned row, `(value, sum, version)`, checked against its checksum.
+fn verify_row(
+    key: &[u8],
+    ts: i64,
+    expires: Option<i64>,
+    (value, sum, version): (Vec<u8>, i64, i64),
+) -> Result<Vec<u8>> {
+    RowMeta {
+        key,
+        version,
+        ts,
+        expires,
+    }
+    .verified(value, sum, "sqlite")
 }
 
 /// `path` with `suffix` appended to its file name (SQLite's `-wal` and `-shm` files).

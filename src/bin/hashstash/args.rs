@@ -90,6 +90,9 @@ pub enum Command {
         #[arg(long, requires = "all")]
         with_metadata: bool,
     },
+    /// Store VALUE under KEY only if KEY is missing (one step against every other writer),
+    /// then print the value under KEY as JSON: VALUE, or the one already there.
+    Setdefault { key: String, value: String },
     /// Remove KEY; exit 1 if it was missing.
     Del { key: String },
     /// Print every key, one JSON document per line.

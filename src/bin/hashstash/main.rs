@@ -129,6 +129,17 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 )?;
             }
         }
+        Command::Setdefault { key, value } => {
+            let key_text = key;
+            let key = key_bytes(&key_text)?;
+            let value = codec.encode_value_dyn(&parse_json("VALUE", &value)?)?;
+            let stored = stash.setdefault_raw(&key, &value)?;
+            let decoded = codec.decode_value_dyn(&stored);
+            print_json(
+                &mut out,
+                &value::to_json(&decoded.map_err(naming_key(&key_text))?),
+            )?;
+        }
         Command::Del { key } => {
             if !stash.remove_raw(&key_bytes(&key)?)? {
                 return Err(Error::KeyNotFound { key });
