@@ -53,7 +53,9 @@ redis_bin() {
 mongo_bin() {
   local bin="$tools/bin/secantusd-rs"
   if [ ! -x "$bin" ]; then
+    # It builds WiredTiger (C, with cmake) and links C++.
     command -v cmake >/dev/null 2>&1 || apt_install cmake
+    command -v c++ >/dev/null 2>&1 || apt_install g++
     log "building secantusd-rs $secantus_version into $tools (once; a few minutes)"
     cargo install --quiet --locked secantus-mdb --version "$secantus_version" \
       --ignore-rust-version --root "$tools" >&2

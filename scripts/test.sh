@@ -12,7 +12,9 @@
 # the default engine, and the test suite with every feature (one integration-test binary
 # plus doctests). Server tests are required to run: a missing server fails them. Also checks
 # the dependencies' advisories and licences with cargo-deny (scripts/deny.sh, which installs
-# it the first time) and replays the fuzz corpus.
+# it the first time), once more from an empty CARGO_HOME as a fresh machine has it, and
+# replays the fuzz corpus. What it cannot install (cargo itself, python3 with pip) it names
+# and stops.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +30,19 @@ if [ ${#need[@]} -gt 0 ]; then
   [ "$(id -u)" -ne 0 ] && sudo=sudo
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# What the steps below run and a fresh machine may lack: say so plainly, or install it.
+command -v cargo >/dev/null || { echo "cargo is not on PATH: install Rust (rustup) first" >&2; exit 1; }
+for component in rustfmt clippy; do
+  if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+    step "installing the toolchain's $component (rustup component add)"
+    rustup component add "$component"
+  fi
+done
+if ! python3 -m pip --version >/dev/null 2>&1; then
+  echo "python3 with pip is needed (pyarrow, the independent parquet reader): install python3-pip" >&2
+  exit 1
 fi
 
 # pyarrow reads our parquet files back in a test: an independent reader.
@@ -59,6 +74,13 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 step "cargo deny: advisories, licences, bans, sources (scripts/deny.sh)"
 bash scripts/deny.sh
+
+# The same with an empty cargo home, as on a fresh machine (tools still found on PATH):
+# a step that leaned on crates an earlier machine left in the registry fails here.
+step "cargo deny from an empty CARGO_HOME (what a fresh machine has)"
+fresh_home=$(mktemp -d)
+CARGO_HOME="$fresh_home" bash scripts/deny.sh
+rm -rf "$fresh_home"
 
 step "cargo build --no-default-features (the lean build)"
 cargo build --no-default-features --quiet

@@ -103,12 +103,16 @@ fn pristine(root: &Path, engine: EngineKind, append_mode: bool) -> PathBuf {
 /// Reads every entry of the stash at `dir` by iteration and by key; panics on an answer that
 /// is not the value written under its key. Errors are right answers to bad bytes.
 fn read_back(dir: &Path) -> (usize, usize) {
-    let Ok(stash) = Stash::builder()
+    let opened = Stash::builder()
         .path(dir)
         .on_corrupt(OnCorrupt::Fail)
-        .open()
-    else {
-        return (0, 1); // refused to open: a typed error
+        .open();
+    let stash = match opened {
+        Ok(stash) => stash,
+        Err(e) => {
+            println!("refused to open: {e}"); // a typed error
+            return (0, 1);
+        }
     };
     let (mut good, mut bad) = (0, 0);
     match stash.items::<String, Entry>() {
@@ -137,6 +141,19 @@ fn read_back(dir: &Path) -> (usize, usize) {
         }
     }
     (good, bad)
+}
+
+/// The counts a child printed: answers checked right, and errors or misses.
+fn answers(said: &str) -> (usize, usize) {
+    let line = said
+        .lines()
+        .find_map(|l| l.split_once("answers: ").map(|(_, counts)| counts))
+        .unwrap_or_else(|| panic!("the child printed no count:\n{said}"));
+    let mut numbers = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|n| !n.is_empty())
+        .map(|n| n.parse::<usize>().unwrap());
+    (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0))
 }
 
 /// The child process of a trial: reads the stash named by the environment back.
@@ -182,9 +199,15 @@ fn flips_anywhere(engine: EngineKind, append_mode: bool) {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x9E37_79B9_7F4A_7C15_u64 ^ engine.name().len() as u64);
     let mut rng = Rng(seed | 1);
-    let (mut crashed, mut clean, mut noticed) = (0, 0, 0);
+    let (mut crashed, mut clean, mut noticed, mut good) = (0, 0, 0, 0);
     for trial in 0..trials() {
-        let dir = root.path().join(format!("trial{trial}"));
+        // A stash folder opens only where its name says its format: keep the last two
+        // components (`<dbname>/<engine>.<format>`) of the original.
+        let dir = root
+            .path()
+            .join(format!("trial{trial}"))
+            .join(original.parent().unwrap().file_name().unwrap())
+            .join(original.file_name().unwrap());
         copy_dir(&original, &dir);
         let files: Vec<PathBuf> = files_below(&dir)
             .into_iter()
@@ -215,21 +238,31 @@ fn flips_anywhere(engine: EngineKind, append_mode: bool) {
                     "{context}: the child ran no check\n{said}"
                 );
                 clean += 1;
-                // Trials whose flips some read noticed (an error or a miss).
-                noticed += usize::from(!said.contains(" good, 0 errors"));
+                // The child's count: answers checked right, and errors or misses (trials
+                // whose flips some read noticed).
+                let (right, wrong) = answers(&said);
+                good += right;
+                noticed += usize::from(wrong > 0);
             }
             Some(_) => panic!("{context}: a wrong answer or a panic\n{said}"),
             None if engine == EngineKind::Lmdb => crashed += 1,
             None => panic!("{context}: the reader was killed by a signal\n{said}"),
         }
-        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(root.path().join(format!("trial{trial}"))).unwrap();
     }
     eprintln!(
         "{engine} (append {append_mode}): {} trials; {clean} read back with every answer \
-         right ({noticed} of them met errors or misses), {crashed} crashed inside LMDB",
+         right ({noticed} of them met errors or misses; {good} answers checked), {crashed} \
+         crashed inside LMDB",
         trials()
     );
-    assert!(clean > 0, "{engine}: no trial read back");
+    // The reads must have checked real answers (at least a whole trial's worth), or the
+    // test checked nothing: a stash that never opened answers nothing.
+    assert!(
+        good >= 2 * ENTRIES,
+        "{engine}: only {good} answers checked in {} trials",
+        trials()
+    );
 }
 
 #[test]
