@@ -2,8 +2,9 @@
 //! dictionary, stash function results and map functions, assemble tables, keep versions, use
 //! the codec on its own, and meet a corrupt entry.
 //!
-//! Run with `cargo run --release --example readme` (the default engine, LMDB); with
-//! `--features sql,dataframe` it also assembles DataFrames and queries them with SQL. Set
+//! Run with `cargo run --release --features best --example readme` (the default engine,
+//! LMDB): `best` has `sql` and `dataframe`, with which it also assembles DataFrames, queries
+//! them with SQL and writes a parquet snapshot; without them it skips that part. Set
 //! `HASHSTASH_ROOT_DIR` to keep its stashes somewhere other than `~/.cache/hashstash`.
 //! `notebooks/README.ipynb` holds the same cells, run by the evcxr Jupyter kernel.
 
