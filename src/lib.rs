@@ -53,7 +53,7 @@
 //! | `filebased` | every file-based engine: `lmdb`, `sqlite`, `diskcache`    |         |
 //! | `servers`   | every server engine: `redis`, `mongo`                     |         |
 //! | `engines`   | every engine                                              |         |
-//! | `best`      | the fastest combination: `lmdb` and `dataframe` (lz4 is built in) | |
+//! | `best`      | the analytics toolkit: `lmdb`, `dataframe` and `sql` (lz4 is built in) | |
 //! | `all`       | everything above                                          |         |
 //!
 //! The pairtree and memory engines, the `hashstash`, `json` and `postcard` serializers and the
