@@ -62,6 +62,10 @@ pub struct Stats {
     pub evictions: u64,
     /// Key and value bytes handed to the engine by the writes counted in `sets`.
     pub bytes_written: u64,
+    /// Entries read by tables (SQL queries, `to_batches`, `df`, `to_parquet`, schema
+    /// inference): how a query shows that it read only what it needed. A handle's own
+    /// count: not added to the lifetime totals, so that a query writes nothing.
+    pub scanned: u64,
 }
 
 impl Stats {
@@ -83,6 +87,7 @@ impl Stats {
         self.deletes += other.deletes;
         self.evictions += other.evictions;
         self.bytes_written += other.bytes_written;
+        self.scanned += other.scanned;
     }
 }
 
@@ -96,6 +101,7 @@ pub(crate) struct Counters {
     sets: AtomicU64,
     deletes: AtomicU64,
     bytes_written: AtomicU64,
+    scanned: AtomicU64,
     evictions_at_reset: AtomicU64,
     evicted: AtomicU64,
 }
@@ -119,6 +125,11 @@ impl Counters {
         }
     }
 
+    /// Counts `n` entries read by a table.
+    pub(crate) fn scanned(&self, n: usize) {
+        self.scanned.fetch_add(n as u64, Relaxed);
+    }
+
     /// Counts `n` keys evicted to keep the stash within its limits.
     pub(crate) fn evicted(&self, n: u64) {
         self.evicted.fetch_add(n, Relaxed);
@@ -139,6 +150,7 @@ impl Counters {
             evictions: evictions.saturating_sub(self.evictions_at_reset.load(Relaxed))
                 + self.evicted.load(Relaxed),
             bytes_written: self.bytes_written.load(Relaxed),
+            scanned: self.scanned.load(Relaxed),
         }
     }
 
@@ -152,6 +164,7 @@ impl Counters {
             deletes: self.deletes.swap(0, Relaxed),
             evictions: evictions.saturating_sub(evicted_before) + self.evicted.swap(0, Relaxed),
             bytes_written: self.bytes_written.swap(0, Relaxed),
+            scanned: self.scanned.swap(0, Relaxed),
         }
     }
 }
@@ -204,7 +217,8 @@ impl Stash {
 
 /// Adds `counts` to the lifetime totals of the stash `config` opens. Temporary stashes and
 /// the totals' own stash keep none.
-pub(crate) fn flush(config: &StashConfig, counts: Stats) -> Result<()> {
+pub(crate) fn flush(config: &StashConfig, mut counts: Stats) -> Result<()> {
+    counts.scanned = 0;
     if counts.is_zero() || config.is_tmp || config.dbname.rsplit('/').next() == Some(STATS_DBNAME) {
         return Ok(());
     }

@@ -59,6 +59,7 @@ pub fn stats_count_what_the_handle_did(engine: EngineKind) {
             deletes: 3,
             evictions: 0,
             bytes_written: bytes,
+            scanned: 0,
         },
         "clones share their handle's counts"
     );

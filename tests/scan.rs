@@ -187,15 +187,26 @@ fn an_lmdb_schema_is_reused_until_the_stash_changes() {
     let cache = s.stash_dir().join("schema-latest.json");
     assert!(cache.exists());
 
-    // The next table reads the cache: a column planted in it shows up.
-    let mut cached: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
-    cached["columns"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!(["planted", "Int"]));
-    std::fs::write(&cache, cached.to_string()).unwrap();
+    // The next table reads the cache: a column planted in it (checksum and all) shows up.
+    let plant = |edit: &dyn Fn(&mut Vec<serde_json::Value>)| {
+        let mut cached: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
+        let mut columns = cached["columns"].as_array().unwrap().clone();
+        edit(&mut columns);
+        let generation = cached["generation"].as_u64().unwrap();
+        let body = serde_json::to_vec(&(generation, &columns)).unwrap();
+        cached["columns"] = json!(columns);
+        cached["checksum"] = json!(xxhash_rust::xxh3::xxh3_64(&body));
+        std::fs::write(&cache, cached.to_string()).unwrap();
+    };
+    plant(&|columns| columns.push(json!(["planted", "Int"])));
     assert_eq!(columns(&s), ["_key", "planted", "x"]);
+    // A record that lost a column the rows have fails the read (and is dropped) rather
+    // than lose the column; the next table infers the schema anew.
+    plant(&|columns| columns.retain(|c| c[0] != "x"));
+    let err = s.to_batches().unwrap_err().to_string();
+    assert!(err.contains("catalog missed a write"), "{err}");
+    assert_eq!(columns(&s), ["_key", "x"]);
 
     // Any write makes it stale.
     s.set("b", &json!({"y": 2})).unwrap();

@@ -4,6 +4,8 @@
 mod async_stash;
 mod bit_flips;
 mod cache;
+#[cfg(feature = "sql")]
+mod catalog;
 mod cli;
 mod codecs;
 mod common;
@@ -16,6 +18,8 @@ mod dataframe;
 #[cfg(feature = "diskcache")]
 mod diskcache;
 mod fuzz;
+#[cfg(feature = "sql")]
+mod history;
 mod insert_and_clear;
 mod keys;
 mod lifecycle;

@@ -127,6 +127,7 @@ impl DiskcacheEngine {
              INSERT OR IGNORE INTO totals VALUES ('size', 0);",
             )?;
             add_expiry_column(conn)?;
+            super::sqlite_catalog::create_counter(conn)?;
             upgrade_checksums(conn)
         })?;
         #[cfg(unix)]
@@ -330,6 +331,8 @@ impl DiskcacheEngine {
             let mut freed = f(&tx, &mut created)?;
             let (evicted_files, evicted) = self.evict(&tx)?;
             freed.extend(evicted_files);
+            // Every change of entries goes through here: the counter rises with it.
+            super::sqlite_catalog::bump(&tx)?;
             tx.commit().map_err(sql_err)?;
             Ok((freed, evicted))
         })();
@@ -662,6 +665,10 @@ impl Engine for DiskcacheEngine {
         Ok(())
     }
 
+    fn catalog(&self) -> Option<&dyn super::catalog::Catalog> {
+        Some(self)
+    }
+
     fn evictions(&self) -> u64 {
         self.evictions.load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -686,5 +693,20 @@ impl DiskcacheEngine {
     /// The folder of value files and the index.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+}
+
+impl super::catalog::Catalog for DiskcacheEngine {
+    fn generation(&self) -> Result<u64> {
+        super::sqlite_catalog::read(&self.conn())
+    }
+
+    // Beside the cache folder, in the stash's folder, as the other file engines keep theirs.
+    fn read_record(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        super::catalog::read_file(super::catalog::folder_of(&self.dir), name)
+    }
+
+    fn write_record(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        super::catalog::write_file(super::catalog::folder_of(&self.dir), name, bytes)
     }
 }

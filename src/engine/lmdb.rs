@@ -25,6 +25,7 @@
 //! survives a crash and a power loss. Writers in all processes are serialized by LMDB's lock,
 //! which makes append-mode version numbers unique and gap-free.
 
+use super::catalog::Catalog;
 use super::{
     create_private_dir, key_digest, now_micros, Engine, EntryIter, EntryVisitor, Record,
     StoredEntry, StoredIter, TimeWindow, Version, WriteItem, WriteMeta,
@@ -661,23 +662,8 @@ impl Engine for LmdbEngine {
         self.read(|s, rtxn| Ok(s.entries.len(rtxn).map_err(lmdb_err)? as usize))
     }
 
-    fn generation(&self) -> Result<Option<u64>> {
-        // Every committed write transaction, from any process, raises LMDB's last
-        // transaction id. The data file's identity covers a file replaced by another one,
-        // whose ids start again from 1.
-        let txn = self.shared.env.info().last_txn_id as u64;
-        let file = self.shared.path.join("data.mdb");
-        let identity = std::fs::metadata(&file).map_err(|e| Error::io(&file, e))?;
-        #[cfg(unix)]
-        let identity = {
-            use std::os::unix::fs::MetadataExt;
-            (identity.dev(), identity.ino())
-        };
-        #[cfg(not(unix))]
-        let identity = identity.created().ok();
-        let mut bytes = format!("{identity:?}").into_bytes();
-        bytes.extend_from_slice(&txn.to_le_bytes());
-        Ok(Some(xxhash_rust::xxh3::xxh3_64(&bytes)))
+    fn catalog(&self) -> Option<&dyn Catalog> {
+        Some(self)
     }
 
     fn scan_each(&self, visit: &mut EntryVisitor<'_>) -> Result<()> {
@@ -746,5 +732,34 @@ impl Engine for LmdbEngine {
 
     fn disk_usage(&self) -> Result<u64> {
         self.shared.env.real_disk_size().map_err(lmdb_err)
+    }
+}
+
+impl Catalog for LmdbEngine {
+    fn generation(&self) -> Result<u64> {
+        // Every committed write transaction, from any process, raises LMDB's last
+        // transaction id. The data file's identity covers a file replaced by another one,
+        // whose ids start again from 1.
+        let txn = self.shared.env.info().last_txn_id as u64;
+        let file = self.shared.path.join("data.mdb");
+        let identity = std::fs::metadata(&file).map_err(|e| Error::io(&file, e))?;
+        #[cfg(unix)]
+        let identity = {
+            use std::os::unix::fs::MetadataExt;
+            (identity.dev(), identity.ino())
+        };
+        #[cfg(not(unix))]
+        let identity = identity.created().ok();
+        let mut bytes = format!("{identity:?}").into_bytes();
+        bytes.extend_from_slice(&txn.to_le_bytes());
+        Ok(xxhash_rust::xxh3::xxh3_64(&bytes))
+    }
+
+    fn read_record(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        super::catalog::read_file(super::catalog::folder_of(&self.shared.path), name)
+    }
+
+    fn write_record(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        super::catalog::write_file(super::catalog::folder_of(&self.shared.path), name, bytes)
     }
 }

@@ -4,6 +4,7 @@
 //! path (in any thread) see one store, as the Python original's shared-memory engine does for
 //! its processes.
 
+use super::catalog::Catalog;
 use super::{
     now_micros, Engine, EntryIter, StoredEntry, StoredIter, TimeWindow, Version, WriteItem,
     WriteMeta,
@@ -11,6 +12,7 @@ use super::{
 use crate::error::{Error, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 type Store = HashMap<Vec<u8>, Vec<Version>>;
@@ -19,12 +21,20 @@ type Store = HashMap<Vec<u8>, Vec<Version>>;
 #[derive(Debug, Clone)]
 pub struct MemoryEngine {
     store: Arc<RwLock<Store>>,
+    catalog: Arc<MemoryCatalog>,
     append_mode: bool,
+}
+
+/// A store's change counter, raised under its write lock, and its catalog records.
+#[derive(Debug, Default)]
+struct MemoryCatalog {
+    generation: AtomicU64,
+    records: Mutex<HashMap<String, Vec<u8>>>,
 }
 
 /// Every store of the process by path, with the append mode it was created with (memory
 /// stashes have no `format.json`: the registry is their record).
-type Registry = HashMap<PathBuf, (bool, Arc<RwLock<Store>>)>;
+type Registry = HashMap<PathBuf, (bool, Arc<RwLock<Store>>, Arc<MemoryCatalog>)>;
 
 fn registry() -> &'static Mutex<Registry> {
     static REGISTRY: OnceLock<Mutex<Registry>> = OnceLock::new();
@@ -49,9 +59,9 @@ impl MemoryEngine {
         // A poisoned lock only means another thread panicked while holding it; the map inside
         // is still whole (every mutation below is a single call), so keep using it.
         let mut stores = registry().lock().unwrap_or_else(|e| e.into_inner());
-        let (created_append, store) = stores
+        let (created_append, store, catalog) = stores
             .entry(path.to_path_buf())
-            .or_insert_with(|| (append_mode, Arc::default()))
+            .or_insert_with(|| (append_mode, Arc::default(), Arc::default()))
             .clone();
         if created_append != append_mode {
             return Err(Error::FormatConflict {
@@ -60,15 +70,23 @@ impl MemoryEngine {
                 requested: format!("append_mode={append_mode}"),
             });
         }
-        Ok(MemoryEngine { store, append_mode })
+        Ok(MemoryEngine {
+            store,
+            catalog,
+            append_mode,
+        })
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Store> {
         self.store.read().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The store to change. The counter rises while the lock is held: a table that reads the
+    /// new number reads the store after this change (its reads wait for the lock).
     fn write(&self) -> RwLockWriteGuard<'_, Store> {
-        self.store.write().unwrap_or_else(|e| e.into_inner())
+        let store = self.store.write().unwrap_or_else(|e| e.into_inner());
+        self.catalog.generation.fetch_add(1, Ordering::Relaxed);
+        store
     }
 
     fn put(&self, store: &mut Store, key: &[u8], value: &[u8], meta: WriteMeta, now: i64) {
@@ -221,6 +239,34 @@ impl Engine for MemoryEngine {
 
     fn clear(&self) -> Result<()> {
         self.write().clear();
+        Ok(())
+    }
+
+    fn catalog(&self) -> Option<&dyn Catalog> {
+        Some(self)
+    }
+}
+
+impl Catalog for MemoryEngine {
+    fn generation(&self) -> Result<u64> {
+        Ok(self.catalog.generation.load(Ordering::Relaxed))
+    }
+
+    fn read_record(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let records = self.catalog.records.lock();
+        Ok(records
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned())
+    }
+
+    fn write_record(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let mut records = self
+            .catalog
+            .records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        records.insert(name.to_owned(), bytes.to_vec());
         Ok(())
     }
 }

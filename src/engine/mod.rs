@@ -6,6 +6,7 @@
 //! memory by the bytes themselves) and stores the key bytes with the value, so that
 //! iteration can give keys back.
 
+pub mod catalog;
 pub mod record;
 
 #[cfg(feature = "async")]
@@ -24,6 +25,8 @@ pub mod mongo;
 pub mod redis;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(feature = "sqlite")]
+mod sqlite_catalog;
 #[cfg(feature = "sqlite")]
 mod sqlite_checksum;
 
@@ -318,11 +321,10 @@ pub trait Engine: Send + Sync + Debug {
     /// Removes every entry.
     fn clear(&self) -> Result<()>;
 
-    /// A number that changes whenever the stored entries may have changed, by this process
-    /// or any other; `None` when the engine cannot tell cheaply. Tables use it to reuse a
-    /// schema they inferred earlier.
-    fn generation(&self) -> Result<Option<u64>> {
-        Ok(None)
+    /// The engine's change counter and catalog records (see [`catalog`]): how tables reuse
+    /// a schema they inferred earlier. `None`: every table infers its schema anew.
+    fn catalog(&self) -> Option<&dyn catalog::Catalog> {
+        None
     }
 
     /// Takes the lease `name` for `ttl` as `owner` if no one holds it, or its holder let it

@@ -396,15 +396,19 @@ impl Engine for MongoEngine {
     }
 
     fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.write_batch(&[(key, value)], WriteMeta::default())
+        self.write_items(&[(key, value, WriteMeta::default())])
     }
 
     fn set_many(&self, items: &[(&[u8], &[u8])]) -> Result<()> {
-        self.write_batch(items, WriteMeta::default())
+        self.set_many_with(items, WriteMeta::default())
     }
 
     fn write_items(&self, items: &[WriteItem<'_>]) -> Result<()> {
-        super::in_runs_of_one_meta(items, |batch, meta| self.write_batch(batch, meta))
+        let written =
+            super::in_runs_of_one_meta(items, |batch, meta| self.write_batch(batch, meta));
+        // After a failed write too: some of the entries may be stored.
+        self.changed()?;
+        written
     }
 
     fn insert_if_absent(
@@ -413,7 +417,11 @@ impl Engine for MongoEngine {
         value: &[u8],
         meta: WriteMeta,
     ) -> Result<Option<Vec<u8>>> {
-        self.store_if_absent(key, value, &meta)
+        let found = self.store_if_absent(key, value, &meta)?;
+        if found.is_none() {
+            self.changed()?;
+        }
+        Ok(found)
     }
 
     fn prune_expired(&self, now_micros: i64) -> Result<u64> {
@@ -466,6 +474,9 @@ impl Engine for MongoEngine {
                 }
             }
             if (docs.len() as i64) < SCAN_PAGE {
+                if removed > 0 {
+                    self.changed()?;
+                }
                 return Ok(removed);
             }
             after = docs.last().and_then(|d| d.get("_id").cloned());
@@ -504,6 +515,9 @@ impl Engine for MongoEngine {
                     .delete_many(doc! { "h": bin(&digest) })
                     .into_future(),
             )?;
+        }
+        if removed.deleted_count > 0 {
+            self.changed()?;
         }
         Ok(removed.deleted_count > 0)
     }
@@ -590,7 +604,11 @@ impl Engine for MongoEngine {
             "clearing versions",
             self.versions.delete_many(doc! {}).into_future(),
         )?;
-        Ok(())
+        self.changed()
+    }
+
+    fn catalog(&self) -> Option<&dyn super::catalog::Catalog> {
+        Some(self)
     }
 
     fn record_format(&self, format: &[u8]) -> Result<Option<Vec<u8>>> {
@@ -733,4 +751,89 @@ fn contains_verdict(found: Option<Document>) -> Option<bool> {
 /// `ttl` after `now`, in microseconds since the epoch.
 fn lease_deadline(now: i64, ttl: Duration) -> i64 {
     now.saturating_add(i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// The change counter and the catalog records are fields of the stash's `hashstash_meta`
+/// document (`generation`, `catalog.<name>`), shared by every client of the stash. MongoDB
+/// has no write across documents without a transaction: the counter is raised right after
+/// each write, so a client that dies in between leaves it unraised. Tables check every row
+/// they read against the schema they were given, so that costs a re-inference, not a wrong
+/// answer (see `table::provider`).
+impl MongoEngine {
+    /// Raises the change counter (after a write).
+    pub(super) fn changed(&self) -> Result<()> {
+        let what = "raising the change counter";
+        let raise = || {
+            self.run_raw(
+                what,
+                self.meta
+                    .update_one(
+                        doc! { "_id": &self.name },
+                        doc! { "$inc": { "generation": 1 } },
+                    )
+                    .upsert(true)
+                    .into_future(),
+            )
+        };
+        match raise()? {
+            // Two clients created the document at once: the other insert stands; raise it.
+            Err(e) if is_duplicate_key(&e) => raise()?.map(drop).map_err(|e| self.error(what, e)),
+            other => other.map(drop).map_err(|e| self.error(what, e)),
+        }
+    }
+
+    /// The stash's `hashstash_meta` document, with only `field`.
+    fn meta_field(&self, field: &str) -> Result<Option<Document>> {
+        self.run(
+            "reading the catalog",
+            self.meta
+                .find_one(doc! { "_id": &self.name })
+                .projection(doc! { field: 1 })
+                .into_future(),
+        )
+    }
+}
+
+/// The field of the `catalog` document that keeps the record `name`: a `.` would name a
+/// nested field and a leading `$` an operator, so both are escaped (as `%` is, to keep the
+/// escape one-to-one).
+fn record_field(name: &str) -> String {
+    name.replace('%', "%25")
+        .replace('.', "%2E")
+        .replace('$', "%24")
+}
+
+impl super::catalog::Catalog for MongoEngine {
+    fn generation(&self) -> Result<u64> {
+        let doc = self.meta_field("generation")?;
+        let n = doc.and_then(|d| match d.get("generation") {
+            Some(Bson::Int64(n)) => Some(*n),
+            Some(Bson::Int32(n)) => Some(i64::from(*n)),
+            _ => None,
+        });
+        Ok(n.unwrap_or(0) as u64)
+    }
+
+    fn read_record(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let field = record_field(name);
+        let doc = self.meta_field(&format!("catalog.{field}"))?;
+        Ok(doc
+            .as_ref()
+            .and_then(|d| d.get_document("catalog").ok())
+            .and_then(|c| c.get_binary_generic(&field).ok())
+            .cloned())
+    }
+
+    fn write_record(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let what = "writing the catalog";
+        let update = doc! { "$set": { format!("catalog.{}", record_field(name)): bin(bytes) } };
+        self.run(
+            what,
+            self.meta
+                .update_one(doc! { "_id": &self.name }, update)
+                .upsert(true)
+                .into_future(),
+        )
+        .map(drop)
+    }
 }

@@ -49,6 +49,24 @@ impl MongoEngine {
             .map_err(|e| self.error(what, e))
     }
 
+    /// [`MongoEngine::changed`] on the async side.
+    async fn changed_async(&self) -> Result<()> {
+        let meta = self.meta.clone();
+        let (filter, update) = (
+            doc! { "_id": &self.name },
+            doc! { "$inc": { "generation": 1 } },
+        );
+        let raise = move || {
+            let (meta, filter, update) = (meta.clone(), filter.clone(), update.clone());
+            async move { meta.update_one(filter, update).upsert(true).await }
+        };
+        let what = "raising the change counter";
+        match self.drive_raw(what, raise()).await? {
+            Err(e) if is_duplicate_key(&e) => self.drive(what, raise()).await.map(drop),
+            other => other.map(drop).map_err(|e| self.error(what, e)),
+        }
+    }
+
     async fn entry_by_digest_async(&self, digest: &[u8; 16]) -> Result<Option<Document>> {
         let entries = self.entries.clone();
         let filter = doc! { "_id": bin(digest) };
@@ -153,10 +171,16 @@ impl AsyncEngine for MongoEngine {
             return None; // the blocking write (see the module docs)
         }
         Some(Box::pin(async move {
+            let mut written = Ok(());
             for (batch, meta) in crate::engine::runs_of_one_meta(items) {
-                self.write_batch_async(&batch, meta).await?;
+                written = self.write_batch_async(&batch, meta).await;
+                if written.is_err() {
+                    break;
+                }
             }
-            Ok(())
+            // After a failed write too: some of the entries may be stored.
+            self.changed_async().await?;
+            written
         }))
     }
 
@@ -195,6 +219,9 @@ impl AsyncEngine for MongoEngine {
                     versions.delete_many(filter).await
                 })
                 .await?;
+            }
+            if removed.deleted_count > 0 {
+                self.changed_async().await?;
             }
             Ok(removed.deleted_count > 0)
         }))

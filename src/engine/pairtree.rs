@@ -23,6 +23,7 @@
 //! before it is renamed into place and its folder after, so a write that returned survives a
 //! power loss.
 
+use super::catalog::Catalog;
 use super::{
     create_private_dir, disk_usage_of, key_digest, now_micros, Engine, EntryIter, Record,
     StoredEntry, StoredIter, TimeWindow, Version, WriteItem, WriteMeta,
@@ -398,13 +399,13 @@ impl Engine for PairtreeEngine {
     }
 
     fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.put(key, value, WriteMeta::default())
+        self.write_items(&[(key, value, WriteMeta::default())])
     }
 
     fn write_items(&self, items: &[WriteItem<'_>]) -> Result<()> {
         // No transactions: each entry is written atomically on its own, with one time.
         let now = now_micros();
-        items.iter().try_for_each(|&(k, v, meta)| {
+        let written = items.iter().try_for_each(|&(k, v, meta)| {
             let timestamp_micros = Some(meta.timestamp_micros.unwrap_or(now));
             self.put(
                 k,
@@ -414,7 +415,9 @@ impl Engine for PairtreeEngine {
                     ..meta
                 },
             )
-        })
+        });
+        self.changed(); // after the failed ones too: some entries may be written
+        written
     }
 
     fn insert_if_absent(
@@ -432,6 +435,7 @@ impl Engine for PairtreeEngine {
             return Ok(Some(found.value));
         }
         self.put(key, value, meta)?;
+        self.changed();
         Ok(None)
     }
 
@@ -442,8 +446,14 @@ impl Engine for PairtreeEngine {
                 Ok(true) => removed += 1,
                 // An entry that does not decode is left for scans to report.
                 Ok(false) | Err(Error::Decode { .. }) => {}
-                Err(e) => return Err(e),
+                Err(e) => {
+                    self.changed();
+                    return Err(e);
+                }
             }
+        }
+        if removed > 0 {
+            self.changed();
         }
         Ok(removed)
     }
@@ -460,7 +470,10 @@ impl Engine for PairtreeEngine {
             fs::remove_file(&path)
         };
         match removed {
-            Ok(()) => Ok(true),
+            Ok(()) => {
+                self.changed();
+                Ok(true)
+            }
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
             Err(e) => Err(Error::io(&path, e)),
         }
@@ -498,7 +511,9 @@ impl Engine for PairtreeEngine {
     }
 
     fn clear(&self) -> Result<()> {
-        match fs::remove_dir_all(&self.root) {
+        let removed = fs::remove_dir_all(&self.root);
+        self.changed();
+        match removed {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io(&self.root, e)),
@@ -506,7 +521,67 @@ impl Engine for PairtreeEngine {
         create_private_dir(&self.root)
     }
 
+    fn catalog(&self) -> Option<&dyn Catalog> {
+        Some(self)
+    }
+
     fn disk_usage(&self) -> Result<u64> {
         Ok(disk_usage_of(&self.root))
+    }
+}
+
+/// The change counter is a token file beside the tree (`generation`, out of `clear`'s way),
+/// replaced with a new random token after every change; the token is the generation. A
+/// token that cannot be replaced is removed, and a missing one reads as a new random number
+/// each time, so that no table trusts a catalog until a write succeeds in writing one.
+const GENERATION: &str = "generation";
+
+impl PairtreeEngine {
+    fn catalog_dir(&self) -> &Path {
+        super::catalog::folder_of(&self.root)
+    }
+
+    /// Records that entries changed (after the change: a table that reads the new token
+    /// reads the tree after it).
+    fn changed(&self) {
+        let token = random_token().to_le_bytes();
+        if super::catalog::write_file(self.catalog_dir(), GENERATION, &token).is_err() {
+            let _ = fs::remove_file(self.catalog_dir().join(GENERATION));
+        }
+    }
+}
+
+/// A number no other write picks: the time, the process and a count, hashed.
+fn random_token() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let seed = (
+        nanos,
+        std::process::id(),
+        COUNT.fetch_add(1, Ordering::Relaxed),
+    );
+    xxhash_rust::xxh3::xxh3_64(format!("{seed:?}").as_bytes())
+}
+
+impl Catalog for PairtreeEngine {
+    fn generation(&self) -> Result<u64> {
+        let token = super::catalog::read_file(self.catalog_dir(), GENERATION)?;
+        Ok(
+            match token.and_then(|t| <[u8; 8]>::try_from(t.as_slice()).ok()) {
+                Some(token) => u64::from_le_bytes(token),
+                None => random_token(),
+            },
+        )
+    }
+
+    fn read_record(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        super::catalog::read_file(self.catalog_dir(), name)
+    }
+
+    fn write_record(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        super::catalog::write_file(self.catalog_dir(), name, bytes)
     }
 }

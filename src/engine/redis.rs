@@ -64,6 +64,8 @@ const POOL_SIZE: usize = 8;
 /// pair. A list whose key is not in the hash is a leftover (of a `clear` cut short, say): it
 /// is dropped first, so a key's versions always start at 1.
 ///
+/// The last key, KEYS[#KEYS], is the stash's change counter, raised once (see `catalog`).
+///
 /// ARGV[1] is the batch's native expiry in ms since the epoch ('' for none; given only when
 /// the server has hash-field expiry): the field and the list then expire together, all
 /// versions with the entry, as a prune would take them. Without it the list is made
@@ -84,18 +86,31 @@ for i = 1, (#ARGV - 1) / 2 do
     redis.call('HPEXPIREAT', KEYS[1], ARGV[1], 'FIELDS', 1, field)
   end
 end
+redis.call('INCR', KEYS[#KEYS])
 return (#ARGV - 1) / 2
 ";
 
 /// Sets each `(key, record)` of ARGV[2..] in the hash KEYS[1] and gives the field the native
-/// expiry ARGV[1] (ms since the epoch; Redis 7.4+). One script, so that no reader (and no
-/// prune) ever sees one without the other.
+/// expiry ARGV[1] (ms since the epoch; Redis 7.4+), and raises the change counter KEYS[2].
+/// One script, so that no reader (and no prune) ever sees one without the other.
 const SET_EXPIRING_SCRIPT: &str = r"
 for i = 1, (#ARGV - 1) / 2 do
   redis.call('HSET', KEYS[1], ARGV[2 * i], ARGV[2 * i + 1])
   redis.call('HPEXPIREAT', KEYS[1], ARGV[1], 'FIELDS', 1, ARGV[2 * i])
 end
+redis.call('INCR', KEYS[2])
 return (#ARGV - 1) / 2
+";
+
+/// Sets each `(field, record)` pair of ARGV in the hash KEYS[1] (`HSET`, which also clears a
+/// field's native expiry when it overwrites it) and raises the change counter KEYS[2], in one
+/// step. `HSET` takes the pairs a thousand at a time (Lua's `unpack` has a limit).
+const SET_SCRIPT: &str = r"
+for i = 1, #ARGV, 1000 do
+  redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+redis.call('INCR', KEYS[2])
+return #ARGV / 2
 ";
 
 /// `contains` in one round trip without the value: 0 when field ARGV[1] of KEYS[1] is
@@ -119,8 +134,8 @@ return stored
 /// one stores, and an expired entry is replaced only by a writer that saw it expired, never
 /// over a live value that another writer stored meanwhile.
 ///
-/// The write is the one `set` makes (see APPEND_SCRIPT and SET_EXPIRING_SCRIPT): with the
-/// version list KEYS[2] (append mode), a leftover list of an absent field is dropped, then the
+/// The write is the one `set` makes (see APPEND_SCRIPT and SET_EXPIRING_SCRIPT), and raises
+/// the change counter KEYS[2]: with the version list KEYS[3] (append mode), a leftover list of an absent field is dropped, then the
 /// record is pushed (its position is its version: 1, or n + 1 over an expired entry) and made
 /// the field's. ARGV[3] is the native expiry in ms since the epoch ('' for none), given to
 /// the field (and the list) as the normal write gives it; without it the list is made
@@ -130,7 +145,7 @@ local stored = redis.call('HGET', KEYS[1], ARGV[1])
 if stored and stored ~= ARGV[4] then
   return stored
 end
-local field, record, list = ARGV[1], ARGV[2], KEYS[2]
+local field, record, list = ARGV[1], ARGV[2], KEYS[3]
 if list then
   if not stored then
     redis.call('DEL', list)
@@ -146,6 +161,7 @@ if ARGV[3] ~= '' then
 elseif list then
   redis.call('PERSIST', list)
 end
+redis.call('INCR', KEYS[2])
 return 0
 ";
 
@@ -155,8 +171,8 @@ return 0
 const MAX_SWAPS: usize = 16;
 
 /// Removes each field ARGV[2i - 1] of hash KEYS[1] whose record still starts with ARGV[2i]
-/// (its format byte and checksum, as the prune read it), with its version list KEYS[i + 1]
-/// when given; returns how many it removed. The check and the removal are one step, so an
+/// (its format byte and checksum, as the prune read it), with its version list KEYS[i + 2]
+/// when given; returns how many it removed, and raises the change counter KEYS[2] if any. The check and the removal are one step, so an
 /// entry that a writer replaced after the prune read it (a new record, a new checksum) is
 /// kept. The 9-byte head stands for the record: its xxh3 checksum covers every other byte,
 /// and sending it rather than the record keeps a prune of large values cheap.
@@ -166,11 +182,14 @@ for i = 1, #ARGV / 2 do
   local stored = redis.call('HGET', KEYS[1], ARGV[2 * i - 1])
   if stored and string.sub(stored, 1, 9) == ARGV[2 * i] then
     redis.call('HDEL', KEYS[1], ARGV[2 * i - 1])
-    if KEYS[i + 1] then
-      redis.call('DEL', KEYS[i + 1])
+    if KEYS[i + 2] then
+      redis.call('DEL', KEYS[i + 2])
     end
     removed = removed + 1
   end
+end
+if removed > 0 then
+  redis.call('INCR', KEYS[2])
 end
 return removed
 ";
@@ -179,11 +198,22 @@ return removed
 const RECORD_HEAD: usize = 9;
 
 /// Removes field ARGV[1] of hash KEYS[1] and the version list KEYS[2]; returns 1 if the
-/// field was there. (Scripts rather than MULTI: cluster pipelines cannot be transactions.)
+/// field was there, and then raises the change counter KEYS[3]. (Scripts rather than MULTI:
+/// cluster pipelines cannot be transactions.)
 const REMOVE_SCRIPT: &str = r"
 local removed = redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('DEL', KEYS[2])
+if removed > 0 then
+  redis.call('INCR', KEYS[3])
+end
 return removed
+";
+
+/// Deletes the hash KEYS[1] and raises the change counter KEYS[2], in one step.
+const CLEAR_SCRIPT: &str = r"
+redis.call('DEL', KEYS[1])
+redis.call('INCR', KEYS[2])
+return 0
 ";
 
 /// Sets KEYS[1] to ARGV[1] unless it is set, and returns what it holds.
@@ -260,6 +290,8 @@ pub struct RedisEngine {
     shown_url: String,
     append_script: redis::Script,
     set_expiring_script: redis::Script,
+    set_script: redis::Script,
+    clear_script: redis::Script,
     contains_script: redis::Script,
     insert_if_absent_script: redis::Script,
     prune_script: redis::Script,
@@ -330,6 +362,8 @@ impl RedisEngine {
             shown_url,
             append_script: redis::Script::new(APPEND_SCRIPT),
             set_expiring_script: redis::Script::new(SET_EXPIRING_SCRIPT),
+            set_script: redis::Script::new(SET_SCRIPT),
+            clear_script: redis::Script::new(CLEAR_SCRIPT),
             contains_script: redis::Script::new(CONTAINS_SCRIPT),
             insert_if_absent_script: redis::Script::new(INSERT_IF_ABSENT_SCRIPT),
             prune_script: redis::Script::new(PRUNE_SCRIPT),
@@ -352,6 +386,11 @@ impl RedisEngine {
 
     fn entries_key(&self) -> Vec<u8> {
         self.redis_key(&[b"entries"])
+    }
+
+    /// The change counter, raised by every script that changes entries (see `catalog`).
+    pub(super) fn generation_key(&self) -> Vec<u8> {
+        self.redis_key(&[b"generation"])
     }
 
     fn versions_key(&self, key: &[u8]) -> Vec<u8> {
@@ -591,6 +630,7 @@ impl Engine for RedisEngine {
         let mut expected: Vec<u8> = Vec::new();
         for _ in 0..MAX_SWAPS {
             let mut invocation = self.insert_if_absent_script.key(&entries);
+            invocation.key(self.generation_key());
             if let Some(list) = &list {
                 invocation.key(list);
             }
@@ -648,6 +688,7 @@ impl Engine for RedisEngine {
             }
             if page.len() == SCAN_PAGE || (item.is_none() && !page.is_empty()) {
                 let mut invocation = self.prune_script.key(self.entries_key());
+                invocation.key(self.generation_key());
                 for (key, head) in &page {
                     if self.append_mode {
                         invocation.key(self.versions_key(key));
@@ -673,7 +714,10 @@ impl Engine for RedisEngine {
 
     fn remove(&self, key: &[u8]) -> Result<bool> {
         let mut invocation = self.remove_script.key(self.entries_key());
-        invocation.key(self.versions_key(key)).arg(key);
+        invocation
+            .key(self.versions_key(key))
+            .key(self.generation_key())
+            .arg(key);
         let removed: u64 = self.with_conn(|c| invocation.invoke(c))?;
         Ok(removed > 0)
     }
@@ -764,8 +808,13 @@ impl Engine for RedisEngine {
                 self.with_conn(|c| redis::cmd("DEL").arg(&lists).query::<()>(c))?;
             }
         }
-        let entries = self.entries_key();
-        self.with_conn(|c| redis::cmd("DEL").arg(&entries).query::<()>(c))
+        let mut invocation = self.clear_script.key(self.entries_key());
+        invocation.key(self.generation_key());
+        self.with_conn(|c| invocation.invoke::<()>(c))
+    }
+
+    fn catalog(&self) -> Option<&dyn super::catalog::Catalog> {
+        Some(self)
     }
 
     fn record_format(&self, format: &[u8]) -> Result<Option<Vec<u8>>> {
@@ -811,8 +860,7 @@ impl RedisEngine {
         let native = self.native_expiry_for(&meta)?;
         match self.write_call(items, meta, native)? {
             None => Ok(()),
-            Some(WriteCall::Command(cmd)) => self.with_conn(|c| cmd.query::<()>(c)),
-            Some(WriteCall::Script(invocation)) => self.with_conn(|c| invocation.invoke::<()>(c)),
+            Some(invocation) => self.with_conn(|c| invocation.invoke::<()>(c)),
         }
     }
 
@@ -825,15 +873,15 @@ impl RedisEngine {
         }
     }
 
-    /// The one call that writes a batch sharing `meta` (`None` for no items), for the
-    /// blocking and the async connection alike. `native`: the server has hash-field expiry
+    /// The one script call that writes a batch sharing `meta` (`None` for no items) and
+    /// raises the change counter, for the blocking and the async connection alike. `native`: the server has hash-field expiry
     /// (asked only when an expiry still to come is written).
     fn write_call(
         &self,
         items: &[(&[u8], &[u8])],
         meta: WriteMeta,
         native: bool,
-    ) -> Result<Option<WriteCall<'_>>> {
+    ) -> Result<Option<redis::ScriptInvocation<'_>>> {
         if items.is_empty() {
             return Ok(None);
         }
@@ -847,20 +895,19 @@ impl RedisEngine {
         if !self.append_mode {
             if let Some(at) = native_ms {
                 let mut invocation = self.set_expiring_script.key(&entries);
-                invocation.arg(at);
+                invocation.key(self.generation_key()).arg(at);
                 for (k, r) in &records {
                     invocation.arg(*k).arg(r);
                 }
-                return Ok(Some(WriteCall::Script(invocation)));
+                return Ok(Some(invocation));
             }
-            // One HSET (which also clears a field's native expiry when it overwrites it);
-            // without native field expiry, an expiring record is judged on read.
-            let mut cmd = redis::cmd("HSET");
-            cmd.arg(&entries);
+            // Without native field expiry, an expiring record is judged on read.
+            let mut invocation = self.set_script.key(&entries);
+            invocation.key(self.generation_key());
             for (k, r) in &records {
-                cmd.arg(*k).arg(r);
+                invocation.arg(*k).arg(r);
             }
-            return Ok(Some(WriteCall::Command(cmd)));
+            return Ok(Some(invocation));
         }
         let mut invocation = self.append_script.key(&entries);
         match native_ms {
@@ -870,14 +917,29 @@ impl RedisEngine {
         for (k, r) in &records {
             invocation.key(self.versions_key(k)).arg(*k).arg(r);
         }
-        Ok(Some(WriteCall::Script(invocation)))
+        invocation.key(self.generation_key());
+        Ok(Some(invocation))
     }
 }
 
-/// A write, as one command or one script call.
-enum WriteCall<'a> {
-    Command(redis::Cmd),
-    Script(redis::ScriptInvocation<'a>),
+impl super::catalog::Catalog for RedisEngine {
+    fn generation(&self) -> Result<u64> {
+        let key = self.generation_key();
+        let n: Option<u64> = self.with_conn(|c| redis::cmd("GET").arg(&key).query(c))?;
+        Ok(n.unwrap_or(0))
+    }
+
+    // Beside the entries, under the stash's prefix: every process that shares the stash
+    // shares its catalog.
+    fn read_record(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let key = self.redis_key(&[b"catalog:", name.as_bytes()]);
+        self.with_conn(|c| redis::cmd("GET").arg(&key).query(c))
+    }
+
+    fn write_record(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let key = self.redis_key(&[b"catalog:", name.as_bytes()]);
+        self.with_conn(|c| redis::cmd("SET").arg(&key).arg(bytes).query(c))
+    }
 }
 
 /// Whether the servers an `INFO server` reply describes all have hash-field expiry (7.4+).

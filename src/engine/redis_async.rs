@@ -9,7 +9,7 @@
 //! afresh; a lookup, or a write that can be repeated without effect, is then tried once more
 //! at once.
 
-use super::{has_field_expiry_in, redis_err, Client, RedisEngine, WriteCall};
+use super::{has_field_expiry_in, redis_err, Client, RedisEngine};
 use crate::engine::async_engine::{AsyncEngine, EngineFuture};
 use crate::engine::{now_micros, WriteItem, WriteMeta};
 use crate::error::Result;
@@ -100,14 +100,7 @@ impl RedisEngine {
         let repeatable = !self.append_mode;
         match self.write_call(items, meta, native)? {
             None => Ok(()),
-            Some(WriteCall::Command(cmd)) => {
-                self.with_aio(repeatable, |mut c| {
-                    let cmd = &cmd;
-                    async move { cmd.query_async::<()>(&mut c).await }
-                })
-                .await
-            }
-            Some(WriteCall::Script(invocation)) => {
+            Some(invocation) => {
                 self.with_aio(repeatable, |mut c| {
                     let invocation = &invocation;
                     async move { invocation.invoke_async::<()>(&mut c).await }
@@ -183,7 +176,10 @@ impl AsyncEngine for RedisEngine {
     fn remove<'a>(&'a self, key: &'a [u8]) -> Option<EngineFuture<'a, bool>> {
         Some(Box::pin(async move {
             let mut invocation = self.remove_script.key(self.entries_key());
-            invocation.key(self.versions_key(key)).arg(key);
+            invocation
+                .key(self.versions_key(key))
+                .key(self.generation_key())
+                .arg(key);
             // Not repeated: a second try would report a removal as a miss.
             let removed: u64 = self
                 .with_aio(false, |mut c| {

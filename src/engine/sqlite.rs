@@ -34,6 +34,8 @@
 //! **Time filters** ([`Engine::scan_written`]) seek an index on `(ts, key)`, made by the first
 //! scan that filters by time.
 
+use super::catalog::Catalog;
+use super::sqlite_catalog::bump;
 use super::sqlite_checksum::{upgrade_checksums, RowMeta};
 use super::{
     create_private_dir, now_micros, Engine, EntryIter, StoredEntry, StoredIter, TimeWindow,
@@ -97,6 +99,7 @@ impl SqliteEngine {
                 UNIQUE (key, version));",
             )?;
             add_expiry_column(conn)?;
+            super::sqlite_catalog::create_counter(conn)?;
             upgrade_checksums(conn)
         })?;
         #[cfg(unix)]
@@ -323,6 +326,7 @@ impl Engine for SqliteEngine {
                 meta.expires_micros,
             )?;
         }
+        bump(&tx)?;
         tx.commit().map_err(sql_err)
     }
 
@@ -348,6 +352,7 @@ impl Engine for SqliteEngine {
             meta.timestamp_or_now(),
             meta.expires_micros,
         )?;
+        bump(&tx)?;
         tx.commit().map_err(sql_err)?;
         Ok(None)
     }
@@ -368,6 +373,7 @@ impl Engine for SqliteEngine {
                 [now_micros],
             )
             .map_err(sql_err)?;
+            bump(&tx)?;
         }
         tx.commit().map_err(sql_err)?;
         Ok(keys.max(0) as u64)
@@ -386,11 +392,7 @@ impl Engine for SqliteEngine {
     }
 
     fn remove(&self, key: &[u8]) -> Result<bool> {
-        self.conn()
-            .prepare_cached("DELETE FROM entries WHERE key = ?1")
-            .and_then(|mut stmt| stmt.execute([key]))
-            .map(|n| n > 0)
-            .map_err(sql_err)
+        Ok(self.remove_many(&[key])? > 0)
     }
 
     fn remove_many(&self, keys: &[&[u8]]) -> Result<u64> {
@@ -406,6 +408,9 @@ impl Engine for SqliteEngine {
                 .and_then(|mut stmt| stmt.execute([key]))
                 .map_err(sql_err)?;
             removed += u64::from(n > 0);
+        }
+        if removed > 0 {
+            bump(&tx)?;
         }
         tx.commit().map_err(sql_err)?;
         Ok(removed)
@@ -489,10 +494,17 @@ impl Engine for SqliteEngine {
     }
 
     fn clear(&self) -> Result<()> {
-        self.conn()
-            .execute("DELETE FROM entries", [])
-            .map(drop)
-            .map_err(sql_err)
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql_err)?;
+        tx.execute("DELETE FROM entries", []).map_err(sql_err)?;
+        bump(&tx)?;
+        tx.commit().map_err(sql_err)
+    }
+
+    fn catalog(&self) -> Option<&dyn Catalog> {
+        Some(self)
     }
 
     fn disk_usage(&self) -> Result<u64> {
@@ -680,4 +692,18 @@ pub(crate) fn count_keys(conn: &Connection, append_mode: bool) -> Result<usize> 
     conn.query_row(sql, [], |row| row.get::<_, i64>(0))
         .map(|n| n as usize)
         .map_err(sql_err)
+}
+
+impl Catalog for SqliteEngine {
+    fn generation(&self) -> Result<u64> {
+        super::sqlite_catalog::read(&self.conn())
+    }
+
+    fn read_record(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        super::catalog::read_file(super::catalog::folder_of(&self.path), name)
+    }
+
+    fn write_record(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        super::catalog::write_file(super::catalog::folder_of(&self.path), name, bytes)
+    }
 }

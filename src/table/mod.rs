@@ -41,6 +41,30 @@ pub enum Versions {
     Latest,
     /// Every stored version (append mode), oldest first.
     All,
+    /// The table as it stood at a moment: per key, the last version written at or before it
+    /// (a key first written after it has no row). Outside append mode, the entries whose one
+    /// version was written by then.
+    AsOf(crate::time_filter::Moment),
+    /// Every version written at or before a moment, oldest first: the history as it stood.
+    AllUntil(crate::time_filter::Moment),
+}
+
+impl Versions {
+    /// Keeps the versions (oldest first) that become rows.
+    pub(crate) fn select(self, stored: &mut Vec<crate::engine::Version>) {
+        if let Versions::AsOf(moment) | Versions::AllUntil(moment) = self {
+            stored.retain(|v| v.timestamp_micros <= moment.unix_micros());
+        }
+        let every = matches!(self, Versions::All | Versions::AllUntil(_));
+        if !every && stored.len() > 1 {
+            stored.drain(..stored.len() - 1);
+        }
+    }
+
+    /// Whether the rows of a stash outside append mode need each entry's write time.
+    pub(crate) fn needs_times(self) -> bool {
+        matches!(self, Versions::AsOf(_) | Versions::AllUntil(_))
+    }
 }
 
 impl Stash {
@@ -50,7 +74,8 @@ impl Stash {
         let codec = self.codec();
         let arguments = crate::memo::is_function_dbname(&self.config().dbname);
         let decode_key = move |bytes: &[u8]| flatten::table_key(bytes, arguments);
-        if !self.config().append_mode {
+        let append_mode = self.config().append_mode;
+        if !append_mode && !versions.needs_times() {
             return Ok(Box::new(self.raw_items()?.flat_map(move |item| {
                 let rows = item.and_then(|(k, v)| {
                     let entry = || {
@@ -67,18 +92,16 @@ impl Stash {
             let rows = key.and_then(|k| {
                 let entry = || {
                     let mut versions_of_key = self.engine().versions(&k)?;
-                    if versions == Versions::Latest && versions_of_key.len() > 1 {
-                        versions_of_key.drain(..versions_of_key.len() - 1);
-                    }
+                    versions.select(&mut versions_of_key);
                     let key = decode_key(&k)?;
                     let mut rows = Vec::new();
                     for version in versions_of_key {
                         let value = codec.decode_value_dyn(&version.value)?;
-                        let meta = RowMeta {
+                        let meta = append_mode.then(|| RowMeta {
                             version: version.version,
                             timestamp: version.timestamp_micros as f64 / 1e6,
-                        };
-                        rows.extend(flatten::flatten_entry(&key, &value, Some(meta))?);
+                        });
+                        rows.extend(flatten::flatten_entry(&key, &value, meta)?);
                     }
                     Ok(rows)
                 };

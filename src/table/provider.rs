@@ -1,16 +1,20 @@
 //! [`StashTable`]: a stash as a DataFusion table, read while the query runs.
 //!
-//! The schema is inferred when the table is made (one pass over the stash, keeping only
-//! column names and kinds). A query then streams record batches out of the engine through
-//! [`super::scan`]: only the columns it asks for are built, a `LIMIT` stops the read, and
-//! `_key = literal` / `_key IN (...)` are answered by point lookups instead of a scan.
+//! The schema is inferred once per change of the stash (one pass over it, keeping only
+//! column names and kinds) and recorded in the engine's catalog
+//! ([`crate::engine::catalog`]) with the generation it was read at; a table made while the
+//! generation is unchanged reuses it. A query then streams record batches out of the engine
+//! through [`super::scan`]: only the columns it asks for are built, a `LIMIT` bounds the
+//! read, and `_key = literal` / `_key IN (...)` are answered by point lookups instead of a
+//! scan.
 //!
-//! A table can also be *speculative* ([`StashTable::speculative`], what [`Stash::sql`] uses
-//! when no schema is cached): its schema comes from the first rows only, and the scan infers
-//! the schema of every row it reads in the same walk that builds the batches. Once the query
-//! has run, [`StashTable::verdict`] says whether the whole stash has the sampled schema. If
-//! it has, the results are exactly those of an exact table; if not, the query runs again on
-//! the exact schema. A first query after a write then costs one pass, not two.
+//! A table can also be *speculative* ([`StashTable::speculative`], what [`Stash::sql`] uses):
+//! its schema is the catalog's, or after a write the first rows' (widened by the last
+//! recorded schema), and the scan infers the schema of every row it reads in the same walk
+//! that builds the batches. Once the query has run, [`StashTable::verdict`] says whether the
+//! rows read have the table's schema. If they have, the results are exactly those of an
+//! exact table; if not, the query runs again on the exact schema. A first query after a
+//! write then costs one pass, not two, and a lookup costs the sample and its rows.
 
 use super::batch::entries_to_batch;
 use super::flatten::{KEY_COLUMN, TIMESTAMP_COLUMN};
@@ -67,6 +71,10 @@ pub struct StashTable {
     key_kind: Option<Kind>,
     /// A speculative table's check of its sampled schema against the rows its scans read.
     check: Option<Arc<Mutex<Check>>>,
+    /// An exact table's schema when it came from the catalog: each batch is checked against
+    /// it, and a row that does not fit fails the scan (and drops the record) rather than
+    /// lose a column, should the catalog have missed a write.
+    trusted: Option<Arc<SchemaBuilder>>,
 }
 
 /// What the scans of a speculative table found.
@@ -75,6 +83,8 @@ struct Check {
     sample: SchemaBuilder,
     /// The engine generation when the sample was read, to cache a schema found to hold.
     generation: Option<u64>,
+    /// Whether the schema came from the catalog (then it need not be recorded again).
+    recorded: bool,
     /// The schema of every row the scans read so far.
     seen: SeenSchema,
     /// Whether some scan read every row.
@@ -90,8 +100,8 @@ pub enum Verdict {
     Holds,
     /// The stash's schema is this other one: results built on the sample are not exact.
     Differs(SchemaBuilder),
-    /// No scan read every row (a `LIMIT`, a key lookup, a failed query): only inferring the
-    /// whole schema can tell.
+    /// No scan read every row, and a row read does not fit the schema (or the query failed
+    /// on a sampled schema): only inferring the whole schema can tell.
     Unknown,
 }
 
@@ -109,7 +119,20 @@ impl StashTable {
     /// (in parallel, keeping only the columns): in async code use
     /// [`StashTable::try_new_async`].
     pub fn try_new(stash: Stash, versions: Versions) -> Result<Self> {
-        let schema = schema_of(&stash, versions)?;
+        let (schema, from_catalog) = schema_of(&stash, versions)?;
+        let mut table = StashTable::with_schema(stash, versions, &schema, None);
+        table.trusted = from_catalog.then(|| Arc::new(schema));
+        Ok(table)
+    }
+
+    /// The table of `stash`, its schema inferred from every row now (the catalog is not
+    /// consulted, and is brought up to date).
+    pub(crate) fn inferred(stash: Stash, versions: Versions) -> Result<Self> {
+        let generation = generation_of(&stash, versions)?;
+        let schema = infer_schema(&stash, versions, usize::MAX)?;
+        if let Some(generation) = generation {
+            let _ = write_cached_schema(&stash, versions, generation, &schema);
+        }
         Ok(StashTable::with_schema(stash, versions, &schema, None))
     }
 
@@ -135,23 +158,33 @@ impl StashTable {
             versions,
             key_kind,
             check: check.map(|c| Arc::new(Mutex::new(c))),
+            trusted: None,
         }
     }
 
-    /// A table whose schema is the cached one if nothing was written since (exact), or else
-    /// is sampled from the first rows and checked by its scans (see the module's docs and
-    /// [`StashTable::verdict`]).
+    /// A table whose schema is the catalog's if nothing was written since, or else is
+    /// sampled from the first rows; either way its scans check every row they read against
+    /// it (see the module's docs and [`StashTable::verdict`]), so that even a catalog that
+    /// missed a write (a writer that died between its write and the counter, on pairtree or
+    /// MongoDB) costs a second run, never a wrong answer.
     pub fn speculative(stash: Stash, versions: Versions) -> Result<Self> {
-        let generation = stash.engine().generation()?;
-        if let Some(cached) =
-            generation.and_then(|g| read_cached_schema(&cache_path(&stash, versions), g))
-        {
-            return Ok(StashTable::with_schema(stash, versions, &cached, None));
-        }
-        let sample = infer_schema(&stash, versions, SAMPLE_ROWS)?;
+        let generation = generation_of(&stash, versions)?;
+        let cached = generation.and_then(|g| read_cached_schema(&stash, versions, g));
+        let recorded = matches!(cached, Some((_, true)));
+        let sample = match cached {
+            Some((cached, true)) => cached,
+            // Written since: the first rows, widened by the schema recorded before the
+            // writes, so that columns and kinds of rows the sample does not reach still show.
+            Some((mut stale, false)) => {
+                stale.merge(infer_schema(&stash, versions, SAMPLE_ROWS)?);
+                stale
+            }
+            None => infer_schema(&stash, versions, SAMPLE_ROWS)?,
+        };
         let check = Check {
             sample: sample.clone(),
             generation,
+            recorded,
             seen: SeenSchema::new(sample.columns().len()),
             complete: false,
         };
@@ -166,19 +199,32 @@ impl StashTable {
     /// Whether this table's schema is the stash's, from what its scans read. A sampled
     /// schema found to hold for every row is cached, as an inferred one is.
     pub fn verdict(&self) -> Verdict {
+        self.verdict_after(false)
+    }
+
+    /// [`StashTable::verdict`] after a query that ran (`failed`: or failed, maybe on a
+    /// column a sample missed; a schema from the catalog is the stash's, and stands).
+    pub(crate) fn verdict_after(&self, failed: bool) -> Verdict {
         let Some(check) = &self.check else {
             return Verdict::Holds;
         };
         let check = check.lock().unwrap_or_else(|e| e.into_inner());
         if !check.complete {
-            return Verdict::Unknown;
+            // Only some rows were read (a LIMIT, key lookups): if each of them fits the
+            // schema, each row returned is whole, and the answer stands.
+            return if (check.recorded || !failed) && check.seen.fits(&check.sample) {
+                Verdict::Holds
+            } else {
+                Verdict::Unknown
+            };
         }
+        let holds = check.seen.is(&check.sample);
         let seen = check.seen.schema(&check.sample);
-        // What the scan saw in every row is the stash's schema either way: cache it.
-        if let Some(generation) = check.generation {
-            let _ = write_cached_schema(&cache_path(&self.stash, self.versions), generation, &seen);
+        // What the scan saw in every row is the stash's schema either way: record it.
+        if let (Some(generation), false) = (check.generation, holds && check.recorded) {
+            let _ = write_cached_schema(&self.stash, self.versions, generation, &seen);
         }
-        if check.seen.is(&check.sample) {
+        if holds {
             Verdict::Holds
         } else {
             Verdict::Differs(seen)
@@ -197,7 +243,9 @@ impl StashTable {
 
     /// Whether this table's schema was sampled rather than inferred from every row.
     pub fn is_speculative(&self) -> bool {
-        self.check.is_some()
+        self.check
+            .as_ref()
+            .is_some_and(|c| !c.lock().unwrap_or_else(|e| e.into_inner()).recorded)
     }
 
     /// [`StashTable::try_new`] on a blocking thread.
@@ -214,7 +262,7 @@ impl StashTable {
 
     /// Every row as record batches, as they are read (in stash order).
     pub fn stream(&self) -> Result<Pipeline<RecordBatch>> {
-        self.pipeline(Source::All, None)
+        self.pipeline(Source::All, None, None)
     }
 
     /// Every row as record batches, all read at once.
@@ -228,12 +276,28 @@ impl StashTable {
         &self,
         source: Source,
         projection: Option<Vec<usize>>,
+        limit: Option<usize>,
     ) -> Result<Pipeline<RecordBatch>> {
         let schema = self.schema.clone();
+        let trusted = self.trusted.clone();
+        let (stash, versions) = (self.stash.clone(), self.versions);
         let work: Arc<Work<RecordBatch>> = Arc::new(move |entries: &Decoded| {
-            entries_to_batch(&schema, projection.as_deref(), entries, None)
+            let Some(trusted) = &trusted else {
+                return entries_to_batch(&schema, projection.as_deref(), entries, None);
+            };
+            let mut seen = SeenSchema::new(trusted.columns().len());
+            let batch = entries_to_batch(&schema, projection.as_deref(), entries, Some(&mut seen))?;
+            if !seen.fits(trusted) {
+                forget_cached_schema(&stash, versions);
+                return Err(crate::Error::engine(
+                    "table",
+                    "the stash's catalog missed a write (a writer stopped between its write \
+                     and the change counter): its schema record is dropped, run the query again",
+                ));
+            }
+            Ok(batch)
         });
-        Pipeline::start(self.stash.clone(), source, self.versions, work)
+        Pipeline::start_limited(self.stash.clone(), source, self.versions, work, limit)
     }
 
     /// [`StashTable::pipeline`] that also infers the schema of each batch's rows, in the
@@ -242,6 +306,7 @@ impl StashTable {
         &self,
         source: Source,
         projection: Option<Vec<usize>>,
+        limit: Option<usize>,
     ) -> Result<Pipeline<(RecordBatch, SeenSchema)>> {
         let schema = self.schema.clone();
         let work: Arc<Work<(RecordBatch, SeenSchema)>> = Arc::new(move |entries: &Decoded| {
@@ -249,7 +314,7 @@ impl StashTable {
             let batch = entries_to_batch(&schema, projection.as_deref(), entries, Some(&mut seen))?;
             Ok((batch, seen))
         });
-        Pipeline::start(self.stash.clone(), source, self.versions, work)
+        Pipeline::start_limited(self.stash.clone(), source, self.versions, work, limit)
     }
 
     /// The write times a filter on `_timestamp` keeps, as a window of the latest versions'
@@ -299,10 +364,14 @@ impl StashTable {
         };
         match self.versions {
             Versions::Latest => Some(window),
-            Versions::All => window.after.is_some().then_some(TimeWindow {
-                before: None,
-                ..window
-            }),
+            // The row of a version at or before the moment: its key's latest version is at
+            // least as recent, so only a lower bound holds (as with every version).
+            Versions::All | Versions::AsOf(_) | Versions::AllUntil(_) => {
+                window.after.is_some().then_some(TimeWindow {
+                    before: None,
+                    ..window
+                })
+            }
         }
     }
 
@@ -333,6 +402,16 @@ impl StashTable {
                 list,
                 negated: false,
             }) if is_key(expr) => list.iter().map(literal).collect(),
+            // DataFusion rewrites a short `IN` list as equalities joined by OR.
+            Expr::BinaryExpr(BinaryExpr {
+                left,
+                op: Operator::Or,
+                right,
+            }) => {
+                let mut keys = self.key_filter(left)?;
+                keys.extend(self.key_filter(right)?);
+                Some(keys)
+            }
             _ => None,
         }
     }
@@ -385,57 +464,99 @@ fn key_literal(scalar: &ScalarValue, kind: &Kind) -> Option<Value> {
     }
 }
 
-/// The schema of `stash`: the one inferred last time if the engine can tell that nothing
-/// was written since (LMDB), otherwise inferred now.
-fn schema_of(stash: &Stash, versions: Versions) -> Result<SchemaBuilder> {
-    let Some(generation) = stash.engine().generation()? else {
-        return infer_schema(stash, versions, usize::MAX);
+/// The schema of `stash`, and whether it came from the catalog: the one in its catalog if
+/// nothing was written since it was inferred, otherwise inferred now (and recorded).
+fn schema_of(stash: &Stash, versions: Versions) -> Result<(SchemaBuilder, bool)> {
+    let Some(generation) = generation_of(stash, versions)? else {
+        return Ok((infer_schema(stash, versions, usize::MAX)?, false));
     };
-    let path = cache_path(stash, versions);
-    if let Some(cached) = read_cached_schema(&path, generation) {
-        return Ok(cached);
+    if let Some((cached, true)) = read_cached_schema(stash, versions, generation) {
+        return Ok((cached, true));
     }
     let schema = infer_schema(stash, versions, usize::MAX)?;
     // A cache: failing to write it costs the next query a pass, nothing else.
-    let _ = write_cached_schema(&path, generation, &schema);
-    Ok(schema)
+    let _ = write_cached_schema(stash, versions, generation, &schema);
+    Ok((schema, false))
 }
 
-/// Where a stash's inferred schema is cached.
-fn cache_path(stash: &Stash, versions: Versions) -> std::path::PathBuf {
-    stash.stash_dir().join(match versions {
-        Versions::Latest => "schema-latest.json",
-        Versions::All => "schema-all.json",
-    })
+/// Drops the recorded schema (an empty record is a miss).
+fn forget_cached_schema(stash: &Stash, versions: Versions) {
+    if let (Some(catalog), Some(name)) = (stash.engine().catalog(), record_name(versions)) {
+        let _ = catalog.write_record(name, b"");
+    }
 }
 
-/// A schema cached on disk, with the engine generation it was inferred at.
+/// The engine's change counter, read before the rows a schema is inferred from (a write
+/// after it raises it, so the schema is never recorded under a later number); `None` when
+/// no schema of these versions is recorded.
+fn generation_of(stash: &Stash, versions: Versions) -> Result<Option<u64>> {
+    if record_name(versions).is_none() {
+        return Ok(None);
+    }
+    stash.engine().catalog().map(|c| c.generation()).transpose()
+}
+
+/// The catalog record of a stash's schema (none for a moment's table: each is inferred).
+fn record_name(versions: Versions) -> Option<&'static str> {
+    match versions {
+        Versions::Latest => Some("schema-latest.json"),
+        Versions::All => Some("schema-all.json"),
+        Versions::AsOf(_) | Versions::AllUntil(_) => None,
+    }
+}
+
+/// A schema kept in the engine's catalog, with the generation it was inferred at and a
+/// checksum of both (a damaged record is a miss, as a missing one is).
 #[derive(serde::Serialize, serde::Deserialize)]
 struct CachedSchema {
     generation: u64,
     columns: Vec<(String, Kind)>,
+    checksum: u64,
 }
 
-/// The cached schema at `path` if it belongs to `generation` (anything unreadable is a miss).
-fn read_cached_schema(path: &std::path::Path, generation: u64) -> Option<SchemaBuilder> {
-    let bytes = std::fs::read(path).ok()?;
+fn schema_checksum(generation: u64, columns: &[(String, Kind)]) -> Option<u64> {
+    let bytes = serde_json::to_vec(&(generation, columns)).ok()?;
+    Some(xxhash_rust::xxh3::xxh3_64(&bytes))
+}
+
+/// The recorded schema, and whether it belongs to `generation` (anything unreadable or
+/// damaged is a miss).
+fn read_cached_schema(
+    stash: &Stash,
+    versions: Versions,
+    generation: u64,
+) -> Option<(SchemaBuilder, bool)> {
+    let bytes = stash
+        .engine()
+        .catalog()?
+        .read_record(record_name(versions)?)
+        .ok()??;
     let cached: CachedSchema = serde_json::from_slice(&bytes).ok()?;
-    (cached.generation == generation).then(|| SchemaBuilder::from_columns(cached.columns))
+    let whole = schema_checksum(cached.generation, &cached.columns) == Some(cached.checksum);
+    whole.then(|| {
+        let current = cached.generation == generation;
+        (SchemaBuilder::from_columns(cached.columns), current)
+    })
 }
 
 fn write_cached_schema(
-    path: &std::path::Path,
+    stash: &Stash,
+    versions: Versions,
     generation: u64,
     schema: &SchemaBuilder,
-) -> std::io::Result<()> {
+) -> Result<()> {
+    let (Some(catalog), Some(name)) = (stash.engine().catalog(), record_name(versions)) else {
+        return Ok(());
+    };
+    let columns = schema.columns().to_vec();
+    let checksum = schema_checksum(generation, &columns).unwrap_or_default();
     let cached = CachedSchema {
         generation,
-        columns: schema.columns().to_vec(),
+        columns,
+        checksum,
     };
-    let dir = path.parent().unwrap_or(std::path::Path::new("."));
-    let mut file = tempfile::NamedTempFile::new_in(dir)?;
-    serde_json::to_writer(&mut file, &cached)?;
-    file.persist(path).map(drop).map_err(|e| e.error)
+    let bytes = serde_json::to_vec(&cached).map_err(|e| crate::Error::engine("table", e))?;
+    catalog.write_record(name, &bytes)
 }
 
 /// The schema of the rows of `stash`, read in parallel chunks merged in stash order, until
@@ -446,7 +567,8 @@ fn infer_schema(stash: &Stash, versions: Versions, rows: usize) -> Result<Schema
         entries.visit(&mut part)?;
         Ok((part, entries.rows()))
     });
-    let mut pipeline = Pipeline::start(stash.clone(), Source::All, versions, work)?;
+    let limit = (rows != usize::MAX).then_some(rows);
+    let mut pipeline = Pipeline::start_limited(stash.clone(), Source::All, versions, work, limit)?;
     let mut schema = SchemaBuilder::default();
     let mut read = 0usize;
     while read < rows {
@@ -649,7 +771,7 @@ impl ExecutionPlan for StashExec {
         }
         let pipeline = self
             .table
-            .pipeline(self.source.clone(), self.projection.clone())
+            .pipeline(self.source.clone(), self.projection.clone(), self.limit)
             .map_err(df_err)?;
         let remaining = self.limit.unwrap_or(usize::MAX);
         let batches = futures_util::stream::unfold(
@@ -682,7 +804,7 @@ impl StashExec {
     ) -> datafusion::common::Result<SendableRecordBatchStream> {
         let pipeline = self
             .table
-            .checked_pipeline(self.source.clone(), self.projection.clone())
+            .checked_pipeline(self.source.clone(), self.projection.clone(), self.limit)
             .map_err(df_err)?;
         let whole_stash = matches!(self.source, Source::All);
         let remaining = self.limit.unwrap_or(usize::MAX);

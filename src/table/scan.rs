@@ -9,7 +9,9 @@
 //! part of the schema, a record batch). Results come out in the order the reader read them,
 //! so a parallel scan gives the same rows in the same order as a sequential one. At most a
 //! few chunks are in flight: a slow consumer slows the reader, and a consumer that stops
-//! (a `LIMIT`) stops it.
+//! stops it. With a limit (a `LIMIT n` DataFusion pushes down) the reader reads `n` entries,
+//! and then more only when the consumer asks for another result: a `LIMIT 10` reads about
+//! ten entries. Every entry read counts in the stash's [`Stats::scanned`](crate::Stats).
 
 use super::cell::Cell;
 use super::flatten::{
@@ -21,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::stash::Stash;
 use crate::value::Value;
 use std::ops::Range;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 use tokio::sync::{mpsc as ordered, oneshot};
 
 /// Entries in the first chunk: small, so that a `LIMIT 10` decodes little.
@@ -156,6 +158,42 @@ pub type Work<T> = dyn Fn(&Decoded) -> Result<T> + Send + Sync;
 /// Results of a running scan, in stash order.
 pub struct Pipeline<T> {
     results: ordered::Receiver<oneshot::Receiver<Result<T>>>,
+    demand: Option<Arc<Demand>>,
+}
+
+/// How many results the consumer of a limited scan has asked for, and whether it is gone:
+/// the reader waits on it before reading past its limit.
+#[derive(Default)]
+struct Demand {
+    state: Mutex<(usize, bool)>,
+    changed: Condvar,
+}
+
+impl Demand {
+    fn update(&self, f: impl FnOnce(&mut (usize, bool))) {
+        f(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()));
+        self.changed.notify_all();
+    }
+
+    /// Waits until result `n` (counting from 1) is asked for; false once the consumer is gone.
+    fn wait_for(&self, n: usize) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            match *state {
+                (_, true) => return false,
+                (asked, false) if asked >= n => return true,
+                _ => state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner()),
+            }
+        }
+    }
+}
+
+impl<T> Drop for Pipeline<T> {
+    fn drop(&mut self) {
+        if let Some(demand) = &self.demand {
+            demand.update(|state| state.1 = true);
+        }
+    }
 }
 
 impl<T: Send + 'static> Pipeline<T> {
@@ -166,12 +204,25 @@ impl<T: Send + 'static> Pipeline<T> {
         versions: Versions,
         work: Arc<Work<T>>,
     ) -> Result<Self> {
-        let workers = match source {
-            Source::All | Source::Written(_) => {
+        Self::start_limited(stash, source, versions, work, None)
+    }
+
+    /// [`Pipeline::start`] for a consumer that needs about `limit` entries' rows: the
+    /// reader reads that many, then more only as the consumer asks for more results.
+    pub fn start_limited(
+        stash: Stash,
+        source: Source,
+        versions: Versions,
+        work: Arc<Work<T>>,
+        limit: Option<usize>,
+    ) -> Result<Self> {
+        let workers = match (&source, limit) {
+            (Source::Keys(_), _) | (_, Some(_)) => 1,
+            (Source::All | Source::Written(_), None) => {
                 std::thread::available_parallelism().map_or(2, |n| n.get().min(8))
             }
-            Source::Keys(_) => 1,
         };
+        let demand = limit.map(|_| Arc::new(Demand::default()));
         let (order_tx, results) = ordered::channel(workers * IN_FLIGHT);
         let (work_tx, work_rx) =
             mpsc::sync_channel::<(RawChunk, oneshot::Sender<Result<T>>)>(workers * IN_FLIGHT);
@@ -192,20 +243,30 @@ impl<T: Send + 'static> Pipeline<T> {
                     done.send(decode(&stash, arguments, chunk).and_then(|entries| work(&entries)));
             })?;
         }
+        let budget = limit.zip(demand.clone());
         spawn("hashstash-read", move || {
-            read(&stash, &source, versions, &order_tx, &work_tx);
+            read(&stash, &source, versions, &order_tx, &work_tx, budget);
         })?;
-        Ok(Pipeline { results })
+        Ok(Pipeline { results, demand })
+    }
+
+    /// Tells a limited scan's reader that one more result is wanted.
+    fn ask(&self) {
+        if let Some(demand) = &self.demand {
+            demand.update(|state| state.0 += 1);
+        }
     }
 
     /// The next result; `None` at the end. Blocks: call it outside async code.
     pub fn blocking_next(&mut self) -> Option<Result<T>> {
+        self.ask();
         let result = self.results.blocking_recv()?;
         Some(result.blocking_recv().unwrap_or_else(|_| Err(stopped())))
     }
 
     /// The next result; `None` at the end.
     pub async fn next(&mut self) -> Option<Result<T>> {
+        self.ask();
         let result = self.results.recv().await?;
         Some(result.await.unwrap_or_else(|_| Err(stopped())))
     }
@@ -232,14 +293,26 @@ fn read<T>(
     versions: Versions,
     order_tx: &ordered::Sender<oneshot::Receiver<Result<T>>>,
     work_tx: &mpsc::SyncSender<(RawChunk, oneshot::Sender<Result<T>>)>,
+    budget: Option<(usize, Arc<Demand>)>,
 ) {
+    let first = budget
+        .as_ref()
+        .map_or(FIRST_CHUNK, |(limit, _)| (*limit).clamp(1, CHUNK));
     let mut chunker = Chunker {
-        chunk: RawChunk::with_capacity(FIRST_CHUNK),
-        size: FIRST_CHUNK,
+        chunk: RawChunk::with_capacity(first),
+        size: first,
         order_tx,
         work_tx,
+        stash,
+        dispatched: 0,
+        budget: budget.map(|(limit, demand)| Budget {
+            limit: limit.max(1),
+            left: limit.max(1),
+            demand,
+        }),
     };
-    let read = if !stash.config().append_mode && *source == Source::All {
+    let plain = !stash.config().append_mode && !versions.needs_times();
+    let read = if plain && *source == Source::All {
         // The common case: the engine's scan, its bytes copied straight into the chunk.
         let mut failed = None;
         let scanned = stash.engine().scan_each(&mut |entry| match entry {
@@ -283,6 +356,17 @@ struct Chunker<'a, T> {
     size: usize,
     order_tx: &'a ordered::Sender<oneshot::Receiver<Result<T>>>,
     work_tx: &'a mpsc::SyncSender<(RawChunk, oneshot::Sender<Result<T>>)>,
+    stash: &'a Stash,
+    /// Chunks handed over so far.
+    dispatched: usize,
+    budget: Option<Budget>,
+}
+
+/// A limited scan's entries still to read before it waits for the consumer.
+struct Budget {
+    limit: usize,
+    left: usize,
+    demand: Arc<Demand>,
 }
 
 impl<T> Chunker<'_, T> {
@@ -293,6 +377,16 @@ impl<T> Chunker<'_, T> {
         versions: impl IntoIterator<Item = (Option<RowMeta>, &'b [u8])>,
     ) -> bool {
         self.chunk.push(key, versions);
+        if let Some(budget) = &mut self.budget {
+            budget.left -= 1;
+            if budget.left == 0 {
+                budget.left = budget.limit;
+                let demand = Arc::clone(&budget.demand);
+                let full = std::mem::replace(&mut self.chunk, RawChunk::with_capacity(self.size));
+                // Read on only once the consumer asks for a result beyond those handed over.
+                return self.dispatch(full) && demand.wait_for(self.dispatched + 1);
+            }
+        }
         if self.chunk.len() < self.size {
             return true;
         }
@@ -301,7 +395,9 @@ impl<T> Chunker<'_, T> {
         self.dispatch(full)
     }
 
-    fn dispatch(&self, chunk: RawChunk) -> bool {
+    fn dispatch(&mut self, chunk: RawChunk) -> bool {
+        self.stash.counters().scanned(chunk.len());
+        self.dispatched += 1;
         let (done, result) = oneshot::channel();
         self.order_tx.blocking_send(result).is_ok() && self.work_tx.send((chunk, done)).is_ok()
     }
@@ -339,7 +435,8 @@ fn raw_entries<'a>(
     versions: Versions,
 ) -> Result<RawEntries<'a>> {
     let engine = stash.engine();
-    if !stash.config().append_mode {
+    let append_mode = stash.config().append_mode;
+    if !append_mode && !versions.needs_times() {
         let keys = match source {
             Source::Keys(keys) => keys,
             Source::Written(window) => {
@@ -372,19 +469,19 @@ fn raw_entries<'a>(
             Ok(stored) => stored,
             Err(e) => return Some(Err(e)),
         };
-        if versions == Versions::Latest && stored.len() > 1 {
-            stored.drain(..stored.len() - 1);
-        }
-        // A key removed since the scan listed it has no versions, and no rows.
+        versions.select(&mut stored);
+        // A key removed since the scan listed it has no versions, and no rows (nor has one
+        // first written after an as-of moment).
         (!stored.is_empty()).then(|| {
             let versions = stored
                 .into_iter()
                 .map(|v| {
-                    let meta = RowMeta {
+                    // Outside append mode (as of a moment) rows have no version columns.
+                    let meta = append_mode.then(|| RowMeta {
                         version: v.version,
                         timestamp: v.timestamp_micros as f64 / 1e6,
-                    };
-                    (Some(meta), v.value)
+                    });
+                    (meta, v.value)
                 })
                 .collect();
             Ok(RawEntry { key, versions })

@@ -254,6 +254,18 @@ impl SeenSchema {
                 .all(|((_, k), seen)| k == seen)
     }
 
+    /// Whether every row seen fits the table's schema `table`: no column it lacks, and no
+    /// kind its column's kind does not hold (a column the rows did not fill is fine).
+    pub fn fits(&self, table: &SchemaBuilder) -> bool {
+        self.extra.columns().is_empty()
+            && self.kinds.len() <= table.columns().len()
+            && table
+                .columns()
+                .iter()
+                .zip(&self.kinds)
+                .all(|((_, k), seen)| k.clone().merge(seen.clone()) == *k)
+    }
+
     /// The schema of the rows seen: the table's columns with the kinds seen, then the others.
     pub fn schema(&self, table: &SchemaBuilder) -> SchemaBuilder {
         let mut schema = SchemaBuilder::from_columns(

@@ -2,12 +2,14 @@
 //!
 //! A stash becomes a table named `stash` (or any name, with [`sql_over`] and [`register`]):
 //! a [`StashTable`], whose schema is inferred from every flattened row (see
-//! [`super::schema`]) and whose rows stream out of the engine as the query runs.
+//! [`super::schema`]) once per change of the stash (kept in the engine's catalog), and whose
+//! rows stream out of the engine as the query runs.
 
 use super::provider::{StashTable, Verdict};
 use super::Versions;
 use crate::error::{Error, Result};
 use crate::stash::Stash;
+use crate::time_filter::Moment;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::prelude::SessionContext;
@@ -31,7 +33,9 @@ impl Stash {
         Ok((table.arrow_schema(), table.batches()?))
     }
 
-    /// Runs a SQL query over this stash, as table `stash`.
+    /// Runs a SQL query over this stash, as table `stash`, with every version beside it as
+    /// `stash_versions` (`_version` and `_timestamp` in append mode; outside it, each key's
+    /// one version).
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
@@ -47,16 +51,41 @@ impl Stash {
         sql_over(&[("stash", self)], query)
     }
 
+    /// [`Stash::sql`] over the stash as it stood at `moment` (time travel): table `stash`
+    /// holds, per key, the last version written at or before it, and `stash_versions` every
+    /// version written by then.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// use hashstash::time_filter::Moment;
+    /// let stash = hashstash::Stash::builder().root_dir(dir.path()).append_mode(true).open()?;
+    /// stash.set("price", &10)?;
+    /// std::thread::sleep(std::time::Duration::from_millis(2));
+    /// let then = Moment::now();
+    /// std::thread::sleep(std::time::Duration::from_millis(2));
+    /// stash.set("price", &12)?;
+    /// let shown = |b: &[_]| hashstash::table::sql::pretty(b);
+    /// assert!(shown(&stash.sql_as_of("SELECT _value FROM stash", then)?)?.contains("10"));
+    /// assert!(shown(&stash.sql("SELECT _value FROM stash")?)?.contains("12"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sql_as_of(&self, query: &str, moment: Moment) -> Result<Vec<RecordBatch>> {
+        sql_over_as_of(&[("stash", self)], query, moment)
+    }
+
     /// [`Stash::sql`] for async code (the stash's schema is read on a blocking thread).
     pub async fn sql_async(&self, query: &str) -> Result<Vec<RecordBatch>> {
         let stash = self.clone();
-        let table =
-            tokio::task::spawn_blocking(move || StashTable::speculative(stash, Versions::Latest))
-                .await
-                .map_err(sql_err)??;
-        let tables = vec![("stash".to_owned(), table)];
-        let first = run_query(&context_of(&tables)?, query).await;
-        let exact = tokio::task::spawn_blocking(move || settle(tables))
+        let ctx = SessionContext::new();
+        let wanted = tables_named(&ctx, query);
+        let tables = tokio::task::spawn_blocking(move || {
+            speculative_tables(&[("stash", &stash)], wanted.as_deref(), Versions::Latest)
+        })
+        .await
+        .map_err(sql_err)??;
+        let first = run_query(&register_all(ctx, &tables)?, query).await;
+        let failed = first.is_err();
+        let exact = tokio::task::spawn_blocking(move || settle(tables, failed))
             .await
             .map_err(sql_err)??;
         match exact {
@@ -68,8 +97,14 @@ impl Stash {
     /// Writes the stash's table to a parquet file, batch by batch as the stash is read;
     /// returns the number of rows.
     pub fn to_parquet(&self, path: impl AsRef<Path>) -> Result<usize> {
+        self.to_parquet_of(path, Versions::Latest)
+    }
+
+    /// [`Stash::to_parquet`] of the versions `versions` picks: [`Versions::All`] writes every
+    /// version of every key, with `_version` and `_timestamp` (in append mode).
+    pub fn to_parquet_of(&self, path: impl AsRef<Path>, versions: Versions) -> Result<usize> {
         let path = path.as_ref();
-        let table = StashTable::try_new(self.clone(), Versions::Latest)?;
+        let table = StashTable::try_new(self.clone(), versions)?;
         let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
         let mut writer =
             datafusion::parquet::arrow::ArrowWriter::try_new(file, table.arrow_schema(), None)
@@ -105,25 +140,87 @@ pub fn register(ctx: &SessionContext, name: &str, stash: &Stash, versions: Versi
 
 /// Runs `query` over several stashes, each registered under its name.
 ///
-/// A stash written since its last query has its schema sampled from its first rows rather
-/// than inferred from all of them first ([`StashTable::speculative`]): the query's own scan
-/// checks the sample against every row. If the sample is not the whole stash's schema (a
-/// later row has another column or kind), the query runs again on the exact schema, so
-/// results are always those of the exact schema.
+/// Each stash's schema is the one its engine's catalog holds when nothing was written since
+/// it was inferred; a stash written since has its schema sampled from its first rows,
+/// widened by the last schema recorded ([`StashTable::speculative`]). Either way the query's
+/// own scan checks every row it reads against the schema. If a scan of the whole stash finds
+/// another schema (a later row has another column or kind), or a row read does not fit, the
+/// query runs again on the exact schema, inferred anew. So a scan's results are those of the
+/// exact schema, and a query that reads only some rows (`_key = ...`, `_key IN (...)`,
+/// `LIMIT n`) reads only those (after a write, and the sample): each row it returns is whole.
+/// Right after a write, `SELECT * ... LIMIT n` may show a column that only rows removed since
+/// had, all nulls, until a whole scan records the schema anew.
+///
+/// Beside each `NAME` is `NAME_versions`: every version of every key, with `_version` and
+/// `_timestamp` in append mode (outside it, each key's one version). Only the tables the
+/// query names are read.
 pub fn sql_over(tables: &[(&str, &Stash)], query: &str) -> Result<Vec<RecordBatch>> {
+    sql_over_versions(tables, query, Versions::Latest)
+}
+
+/// [`sql_over`] as the stashes stood at `moment`: each `NAME` holds, per key, the last
+/// version written at or before it ([`Versions::AsOf`]), and `NAME_versions` every version
+/// written by then.
+pub fn sql_over_as_of(
+    tables: &[(&str, &Stash)],
+    query: &str,
+    moment: Moment,
+) -> Result<Vec<RecordBatch>> {
+    sql_over_versions(tables, query, Versions::AsOf(moment))
+}
+
+/// The suffix of the table of every version beside each stash's table.
+pub const VERSIONS_SUFFIX: &str = "_versions";
+
+/// The tables a query names, if it parses (a query that does not is left to DataFusion to
+/// report).
+fn tables_named(ctx: &SessionContext, query: &str) -> Option<Vec<String>> {
+    let state = ctx.state();
+    let dialect = state.config().options().sql_parser.dialect;
+    let statement = state.sql_to_statement(query, &dialect).ok()?;
+    let references = state.resolve_table_references(&statement).ok()?;
+    Some(references.iter().map(|r| r.table().to_owned()).collect())
+}
+
+/// Each stash as a speculative table `NAME` of `latest` (its latest versions, or those as of
+/// a moment) and `NAME_versions`, those of them the query names (`wanted`; `None`: all).
+fn speculative_tables(
+    tables: &[(&str, &Stash)],
+    wanted: Option<&[String]>,
+    latest: Versions,
+) -> Result<Vec<(String, StashTable)>> {
+    let all = match latest {
+        Versions::AsOf(moment) => Versions::AllUntil(moment),
+        _ => Versions::All,
+    };
+    let mut made = Vec::new();
+    for (name, stash) in tables {
+        let history = format!("{name}{VERSIONS_SUFFIX}");
+        for (table, versions) in [(name.to_string(), latest), (history, all)] {
+            let named = wanted.is_none_or(|w| w.iter().any(|t| t.eq_ignore_ascii_case(&table)));
+            if named {
+                let read = StashTable::speculative((*stash).clone(), versions)?;
+                made.push((table, read));
+            }
+        }
+    }
+    Ok(made)
+}
+
+fn sql_over_versions(
+    tables: &[(&str, &Stash)],
+    query: &str,
+    latest: Versions,
+) -> Result<Vec<RecordBatch>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(sql_err)?;
-    let tables = tables
-        .iter()
-        .map(|(name, stash)| {
-            let table = StashTable::speculative((*stash).clone(), Versions::Latest)?;
-            Ok((name.to_string(), table))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let first = runtime.block_on(run_query(&context_of(&tables)?, query));
-    match settle(tables)? {
+    // One session (making one registers every built-in function: it costs a millisecond).
+    let ctx = SessionContext::new();
+    let tables = speculative_tables(tables, tables_named(&ctx, query).as_deref(), latest)?;
+    let first = runtime.block_on(run_query(&register_all(ctx, &tables)?, query));
+    match settle(tables, first.is_err())? {
         None => first,
         Some(exact) => runtime.block_on(run_query(&context_of(&exact)?, query)),
     }
@@ -131,7 +228,11 @@ pub fn sql_over(tables: &[(&str, &Stash)], query: &str) -> Result<Vec<RecordBatc
 
 /// A session with each table registered under its name.
 fn context_of(tables: &[(String, StashTable)]) -> Result<SessionContext> {
-    let ctx = SessionContext::new();
+    register_all(SessionContext::new(), tables)
+}
+
+/// `ctx` with each table registered under its name.
+fn register_all(ctx: SessionContext, tables: &[(String, StashTable)]) -> Result<SessionContext> {
     for (name, table) in tables {
         ctx.register_table(name.as_str(), Arc::new(table.clone()))
             .map_err(sql_err)?;
@@ -139,21 +240,26 @@ fn context_of(tables: &[(String, StashTable)]) -> Result<SessionContext> {
     Ok(ctx)
 }
 
-/// After a query over speculative tables: `None` if every table's schema held (the results
-/// stand), or else the tables with their exact schemas, to run the query again on.
-fn settle(tables: Vec<(String, StashTable)>) -> Result<Option<Vec<(String, StashTable)>>> {
+/// After a query over speculative tables (that `failed` or not): `None` if every table's
+/// schema held (the results stand), or else the tables with their exact schemas, to run the
+/// query again on.
+fn settle(
+    tables: Vec<(String, StashTable)>,
+    failed: bool,
+) -> Result<Option<Vec<(String, StashTable)>>> {
     let mut exact = Vec::with_capacity(tables.len());
     let mut all_held = true;
     for (name, table) in tables {
         let sampled: Vec<_> = table.arrow_schema().fields().iter().cloned().collect();
-        let table = match table.verdict() {
+        let table = match table.verdict_after(failed) {
             Verdict::Holds => table,
             verdict => {
                 // The exact schema: what the check saw in every row, or else inferred now.
                 let (stash, versions) = (table.stash().clone(), table.versions());
                 let whole = match verdict {
                     Verdict::Differs(seen) => StashTable::exact(stash, versions, &seen),
-                    _ => StashTable::try_new(stash, versions)?,
+                    // Inferred anew: the rows read did not fit, so the catalog may be stale.
+                    _ => StashTable::inferred(stash, versions)?,
                 };
                 let same: Vec<_> = whole.arrow_schema().fields().iter().cloned().collect();
                 all_held &= same == sampled;
@@ -182,7 +288,18 @@ impl Stash {
     /// The stash's table as a polars DataFrame (the seed's `stash.df`). The record batches
     /// are handed over as an Arrow IPC stream, which polars reads with its own Arrow.
     pub fn df(&self) -> Result<polars::prelude::DataFrame> {
-        let (schema, batches) = self.to_batches()?;
+        self.df_of(Versions::Latest)
+    }
+
+    /// Every version of every key as a DataFrame, with `_version` and `_timestamp` in append
+    /// mode (the seed's `stash.df` of an append-mode stash, all versions).
+    pub fn df_versions(&self) -> Result<polars::prelude::DataFrame> {
+        self.df_of(Versions::All)
+    }
+
+    /// The DataFrame of the versions `versions` picks (for example as of a moment).
+    pub fn df_of(&self, versions: Versions) -> Result<polars::prelude::DataFrame> {
+        let (schema, batches) = self.to_batches_of(versions)?;
         let mut ipc = Vec::new();
         let mut writer = datafusion::arrow::ipc::writer::StreamWriter::try_new(&mut ipc, &schema)
             .map_err(sql_err)?;

@@ -64,7 +64,8 @@ pub struct StashArgs {
     #[arg(long, global = true)]
     pub max_bytes: Option<u64>,
     /// An existing stash folder (`<engine>.<serializer>.<compress>`), format read from it;
-    /// or a server URL (redis://...), the same as --engine redis --url URL.
+    /// or a server URL (redis://...), the same as --engine redis --url URL, with
+    /// `#root/dbname` (or `#dbname`) for a stash other than the default one.
     #[arg(long, global = true)]
     pub path: Option<PathBuf>,
     /// What scans (keys, items, sql, export) do with an entry that does not decode: fail,
@@ -142,9 +143,14 @@ pub enum Command {
     Sql {
         /// The query, e.g. 'SELECT name, count(*) FROM stash GROUP BY 1'.
         query: Option<String>,
-        /// Another stash as a table: NAME=PATH_OR_URL (repeatable).
+        /// Another stash as a table: NAME=PATH_OR_URL (repeatable); a server URL can end in
+        /// #root/dbname to name one of its stashes. Each NAME has NAME_versions beside it.
         #[arg(long = "table", value_name = "NAME=PATH_OR_URL")]
         tables: Vec<String>,
+        /// Query the stashes as they stood at this time (RFC 3339 with its offset, unix
+        /// seconds, or an age such as 2h): per key, the last version written at or before it.
+        #[arg(long, value_name = "TIME")]
+        as_of: Option<String>,
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
         format: crate::tables::Format,
@@ -160,6 +166,10 @@ pub enum Command {
         /// What to write.
         #[arg(long, value_enum, default_value = "parquet")]
         format: crate::tables::Format,
+        /// Every version of every key (append mode), with _version and _timestamp (parquet
+        /// and csv).
+        #[arg(long)]
+        all_versions: bool,
     },
     /// Read a file into the stash: parquet (`.parquet`; an export loads back as it was), or
     /// JSON lines with "key" and "value" fields.
@@ -221,13 +231,43 @@ impl StashArgs {
         let compress: Option<Compressor> = parse(&self.compress)?;
         let mut url = self.url.clone();
         let mut path = self.path.clone();
+        let (mut root_dir, mut dbname) = (self.root_dir.clone(), self.dbname.clone());
         if let Some(server) = path
             .as_deref()
             .and_then(|p| p.to_str())
             .and_then(server_engine)
         {
             engine = Some(server);
-            url = path.take().map(|p| p.to_string_lossy().into_owned());
+            let text = path.take().map(|p| p.to_string_lossy().into_owned());
+            let text = text.unwrap_or_default();
+            // `URL#root/dbname` names a stash on the server other than the default one.
+            let (address, place) = match text.split_once('#') {
+                Some((address, place)) => (address.to_owned(), Some(place.to_owned())),
+                None => (text, None),
+            };
+            if let Some(place) = place {
+                if root_dir.is_some() || dbname.is_some() {
+                    return Err(Error::InvalidOption {
+                        option: "path",
+                        message: "a URL with #root/dbname names its stash; drop --root-dir \
+                                  and --dbname"
+                            .into(),
+                    });
+                }
+                let (root, name) = match place.rsplit_once('/') {
+                    Some((root, name)) => (Some(root), name),
+                    None => (None, place.as_str()),
+                };
+                if name.is_empty() {
+                    return Err(Error::InvalidOption {
+                        option: "path",
+                        message: format!("{place:?} after # is not root/dbname or dbname"),
+                    });
+                }
+                root_dir = root.map(PathBuf::from);
+                dbname = Some(name.to_owned());
+            }
+            url = Some(address);
         }
         if let Some(path) = &path {
             if self.root_dir.is_some() || self.dbname.is_some() {
@@ -263,11 +303,11 @@ impl StashArgs {
             return Ok(stash);
         }
         let mut config = StashConfig::default();
-        if let Some(root) = &self.root_dir {
-            config.root_dir = root.clone();
+        if let Some(root) = root_dir {
+            config.root_dir = root;
         }
-        if let Some(dbname) = &self.dbname {
-            config.dbname = dbname.clone();
+        if let Some(dbname) = dbname {
+            config.dbname = dbname;
         }
         config.engine = engine.unwrap_or(config.engine);
         config.serializer = serializer.unwrap_or(config.serializer);

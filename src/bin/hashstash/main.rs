@@ -202,16 +202,27 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Sql {
             query,
             tables,
+            as_of,
             format,
             out: file,
         } => {
             drop(out);
-            tables::sql(&stash, query.as_deref(), &tables, format, file.as_deref())?;
+            let as_of = as_of.as_deref().map(tables::moment).transpose()?;
+            let query = tables::Query {
+                text: query.as_deref(),
+                tables: &tables,
+                as_of,
+            };
+            tables::sql(&stash, query, format, file.as_deref())?;
             report_skipped(&stash);
             return Ok(ExitCode::SUCCESS);
         }
         #[cfg(feature = "sql")]
-        Command::Export { out: file, format } => tables::export(&stash, format, &file)?,
+        Command::Export {
+            out: file,
+            format,
+            all_versions,
+        } => tables::export(&stash, format, &file, all_versions)?,
         #[cfg(feature = "sql")]
         Command::Import { file } => {
             let n = tables::import(&stash, &file)?;

@@ -3,7 +3,8 @@
 use crate::args::StashArgs;
 use datafusion::arrow::record_batch::RecordBatch;
 use hashstash::table::provider::StashTable;
-use hashstash::table::sql::{pretty, sql_over};
+use hashstash::table::sql::{pretty, sql_over, sql_over_as_of};
+use hashstash::time_filter::Moment;
 use hashstash::{value, Error, Stash, Versions};
 use std::io::{BufRead, Write};
 use std::path::Path;
@@ -102,19 +103,35 @@ fn write_batches(batches: &[RecordBatch], format: Format, out: Option<&Path>) ->
     Ok(())
 }
 
+/// What `hashstash sql` runs: the query (none: a prompt), the other stashes, and the moment
+/// to see them at (none: now).
+pub struct Query<'a> {
+    pub text: Option<&'a str>,
+    pub tables: &'a [String],
+    pub as_of: Option<Moment>,
+}
+
+/// `--as-of`: an RFC 3339 time with its offset, unix seconds, or an age before now.
+pub fn moment(text: &str) -> Result<Moment, Error> {
+    text.parse()
+}
+
 /// `hashstash sql`: one query, or with none an interactive prompt.
 pub fn sql(
     stash: &Stash,
-    query: Option<&str>,
-    tables: &[String],
+    query: Query<'_>,
     format: Format,
     out: Option<&Path>,
 ) -> Result<(), Error> {
-    let extra = extra_tables(tables)?;
+    let extra = extra_tables(query.tables)?;
     let mut all: Vec<(&str, &Stash)> = vec![("stash", stash)];
     all.extend(extra.iter().map(|(n, s)| (n.as_str(), s)));
-    if let Some(query) = query {
-        return write_batches(&sql_over(&all, query)?, format, out);
+    let run = |text: &str| match query.as_of {
+        Some(moment) => sql_over_as_of(&all, text, moment),
+        None => sql_over(&all, text),
+    };
+    if let Some(text) = query.text {
+        return write_batches(&run(text)?, format, out);
     }
     // The prompt: one query per line; errors are shown and the prompt goes on.
     let stdin = std::io::stdin();
@@ -134,7 +151,7 @@ pub fn sql(
         match query {
             "" => continue,
             "exit" | "quit" | "\\q" => return Ok(()),
-            _ => match sql_over(&all, query).and_then(|b| write_batches(&b, Format::Table, None)) {
+            _ => match run(query).and_then(|b| write_batches(&b, Format::Table, None)) {
                 Ok(()) => {}
                 Err(e) => eprintln!("error: {e}"),
             },
@@ -164,9 +181,20 @@ fn progress_bar(total: Option<u64>, what: &str) -> indicatif::ProgressBar {
 /// `hashstash export`: the stash's table as parquet or CSV, or its entries as JSON lines
 /// (`{"key": ..., "value": ...}`, what `import` reads). Rows stream from the stash to the
 /// file; a progress bar shows on a terminal.
-pub fn export(stash: &Stash, format: Format, out: &Path) -> Result<(), Error> {
+pub fn export(stash: &Stash, format: Format, out: &Path, all_versions: bool) -> Result<(), Error> {
     let file = || std::fs::File::create(out).map_err(io_err(out));
+    let versions = if all_versions {
+        Versions::All
+    } else {
+        Versions::Latest
+    };
     match format {
+        Format::Json if all_versions => Err(Error::InvalidOption {
+            option: "all-versions",
+            message: "JSON lines hold one value per key (what import reads): export every \
+                      version as parquet or csv"
+                .into(),
+        }),
         Format::Json => {
             let bar = progress_bar(Some(stash.len()? as u64), "entries");
             let mut writer = std::io::BufWriter::new(file()?);
@@ -182,7 +210,7 @@ pub fn export(stash: &Stash, format: Format, out: &Path) -> Result<(), Error> {
         }
         Format::Parquet | Format::Csv => {
             let bar = progress_bar(None, "rows");
-            let table = StashTable::try_new(stash.clone(), Versions::Latest)?;
+            let table = StashTable::try_new(stash.clone(), versions)?;
             let mut batches = table.stream()?;
             let mut parquet = None;
             let mut csv = None;
