@@ -126,6 +126,7 @@ impl Counters {
     }
 
     /// Counts `n` entries read by a table.
+    #[cfg(feature = "sql")]
     pub(crate) fn scanned(&self, n: usize) {
         self.scanned.fetch_add(n as u64, Relaxed);
     }
