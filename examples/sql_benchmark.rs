@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release --features sql --example sql_benchmark -- build DIR [N]
 //! cargo run --release --features sql --example sql_benchmark -- query DIR [SQL]
+//! cargo run --release --features sql,dataframe --example sql_benchmark -- df DIR
 //! ```
 //!
 //! `build` writes N (default 1,000,000) entries `"Animal {i}"` into a stash `animals` under
@@ -10,6 +11,7 @@
 //! as the CLI does: `HASHSTASH_REDIS_URL`, `HASHSTASH_MONGO_URL`).
 //! `query` runs the SQL (default: the group-by of the issue) and prints the result and how
 //! long it took; `scripts/bench-sql.sh` runs both under `/usr/bin/time -v`, next to DuckDB.
+//! `df` makes the stash's polars DataFrame and prints its size (`scripts/bench-stream.sh`).
 
 use hashstash::{EngineKind, Stash};
 use serde::Serialize;
@@ -96,6 +98,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let elapsed = started.elapsed();
             println!("{}", hashstash::table::sql::pretty(&batches)?);
             println!("query took {:.3} s", elapsed.as_secs_f64());
+        }
+        #[cfg(feature = "dataframe")]
+        "df" => {
+            let started = Instant::now();
+            let df = stash.df()?;
+            println!(
+                "df: {} rows x {} columns, {} chunks, estimated_size {} MB, in {:.3} s",
+                df.height(),
+                df.width(),
+                df.first_col_n_chunks(),
+                df.estimated_size() / 1_000_000,
+                started.elapsed().as_secs_f64()
+            );
         }
         other => return Err(format!("unknown command {other}").into()),
     }

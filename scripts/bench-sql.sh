@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The table benchmark (issue 4): a 1,000,000-entry LMDB stash of nested animal records,
-# one GROUP BY query and one `_key` lookup through hashstash, and the same GROUP BY through
-# DuckDB (PyPI) over the stash exported as JSON lines. Prints wall time and peak RSS of each.
+# The table benchmark: a 1,000,000-entry LMDB stash of nested animal records, one GROUP BY
+# query and one `_key` lookup through hashstash (after a write, unchanged, and from a
+# columnar snapshot), and the same GROUP BY through DuckDB (PyPI) over the stash exported as
+# JSON lines and as parquet, in the same run. Prints query time, wall time and peak RSS.
 #
 #   bash scripts/bench-sql.sh [DIR] [N]      (DIR defaults to a temporary folder)
 set -euo pipefail
@@ -9,9 +10,10 @@ cd "$(dirname "$0")/.."
 dir="${1:-$(mktemp -d)}"
 n="${2:-1000000}"
 python3 -c 'import duckdb' 2>/dev/null || python3 -m pip install --quiet duckdb
-cargo build --quiet --release --features lmdb,sql --example sql_benchmark --bin hashstash
-bench=target/release/examples/sql_benchmark
-cli=target/release/hashstash
+cargo build --quiet --release --features best,sqlite --example sql_benchmark --bin hashstash
+target="${CARGO_TARGET_DIR:-target}/release"
+bench="$target/examples/sql_benchmark"
+cli="$target/hashstash"
 peak() { /usr/bin/time -f "  wall %e s, peak RSS %M KB" "$@"; }
 
 echo "== build $n entries"
@@ -24,15 +26,30 @@ echo "== hashstash: GROUP BY, warm (nothing written since: the cached schema is 
 peak "$bench" query "$dir"
 echo "== hashstash: _key lookup"
 peak "$bench" query "$dir" "SELECT * FROM stash WHERE _key = 'Animal 777'"
-echo "== export JSON lines"
+echo "== hashstash: keep a columnar snapshot (hashstash snapshot), then the GROUP BY reads it"
+peak "$cli" --path "$stash_dir" snapshot
+peak "$bench" query "$dir"
+peak "$bench" query "$dir"
+echo "== export JSON lines and parquet"
 peak "$cli" --path "$stash_dir" export --format json "$dir/animals.jsonl"
-echo "== duckdb (2 threads) over the JSON lines"
-peak python3 - "$dir/animals.jsonl" <<'PY'
+peak "$cli" --path "$stash_dir" export --format parquet "$dir/animals.parquet"
+echo "== duckdb (2 threads): the same GROUP BY over the JSON lines, then over the parquet export"
+duck() {
+  peak python3 - "$1" "$2" <<'PY'
 import sys, time, duckdb
+path, kind = sys.argv[1], sys.argv[2]
 con = duckdb.connect(config={"threads": 2})
-started = time.perf_counter()
-rows = con.sql(f"""
-    SELECT value.name, value.goodness, count(*), avg(value.etc.age)
-    FROM read_json_auto('{sys.argv[1]}') GROUP BY 1, 2 ORDER BY 1, 2""").fetchall()
-print(f"  duckdb query took {time.perf_counter() - started:.3f} s, {len(rows)} groups")
+if kind == "json":
+    source = f"read_json_auto('{path}')"
+    cols = "value.name, value.goodness, count(*), avg(value.etc.age)"
+else:
+    source = f"read_parquet('{path}')"
+    cols = 'name, goodness, count(*), avg("etc.age")'
+for run in ("first", "second"):
+    started = time.perf_counter()
+    rows = con.sql(f"SELECT {cols} FROM {source} GROUP BY 1, 2 ORDER BY 1, 2").fetchall()
+    print(f"  duckdb over {kind}, {run} run: query took {time.perf_counter() - started:.3f} s, {len(rows)} groups")
 PY
+}
+duck "$dir/animals.jsonl" json
+duck "$dir/animals.parquet" parquet

@@ -4,8 +4,8 @@
 #   bash scripts/test.sh
 #
 # Installs Debian's libblosc-dev and pkg-config (for the `blosc` feature), fonts-dejavu-core
-# (text in the profile figures) and PyPI's pyarrow
-# (an independent reader of our parquet files) when missing,
+# (text in the profile figures), PyPI's pyarrow (an independent reader of our parquet files)
+# and duckdb (answers the same queries over the same data) when missing,
 # starts a Redis and a MongoDB wire-compatible server on 127.0.0.1 (scripts/services.sh,
 # which installs them the first time), then runs: rustfmt, clippy (all targets, all
 # features, warnings denied), a build without default features, the README walk-through on
@@ -45,11 +45,14 @@ if ! python3 -m pip --version >/dev/null 2>&1; then
   exit 1
 fi
 
-# pyarrow reads our parquet files back in a test: an independent reader.
-if ! python3 -c 'import pyarrow.parquet' 2>/dev/null; then
-  step "installing pyarrow (PyPI), the independent parquet reader"
-  python3 -m pip install -q pyarrow
-fi
+# pyarrow reads our parquet files back in a test: an independent reader. DuckDB answers the
+# same queries over the same data in another test (tests/duckdb.rs).
+for module in pyarrow duckdb; do
+  if ! python3 -c "import $module" 2>/dev/null; then
+    step "installing $module (PyPI), an independent reader of our data"
+    python3 -m pip install -q "$module"
+  fi
+done
 
 # Stashes made by examples and doctests go to a scratch folder, not the user's cache.
 scratch=$(mktemp -d)

@@ -816,3 +816,56 @@ fn max_entries_from_the_command_line() {
     let zero = cli.run(&["--max-entries", "0", "set", "1", "1"]);
     assert!(String::from_utf8_lossy(&zero.stderr).contains("max_entries"));
 }
+
+#[cfg(feature = "sql")]
+#[test]
+fn sql_writes_every_column_and_streams_to_files() {
+    let cli = Cli::new();
+    cli.ok(&["set", "\"a\"", r#"{"name":"cat","age":9}"#]);
+    cli.ok(&["set", "\"b\"", r#"{"name":"dog"}"#]);
+    // JSON lines: every row has every column, a missing cell as an explicit null.
+    let json = cli.ok(&[
+        "sql",
+        "--format",
+        "json",
+        "SELECT _key, name, age FROM stash ORDER BY _key",
+    ]);
+    let rows: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            serde_json::json!({"_key": "a", "name": "cat", "age": 9}),
+            serde_json::json!({"_key": "b", "name": "dog", "age": null}),
+        ]
+    );
+    // Parquet to a file; a result with no rows still writes a file with its columns.
+    let dir = tempfile::tempdir().unwrap();
+    for (query, rows) in [
+        ("SELECT * FROM stash", 2),
+        ("SELECT _key, age FROM stash WHERE age > 100", 0),
+    ] {
+        let path = dir.path().join("out.parquet");
+        cli.ok(&[
+            "sql",
+            query,
+            "--format",
+            "parquet",
+            "--out",
+            path.to_str().unwrap(),
+        ]);
+        let file = std::fs::File::open(&path).unwrap();
+        let reader =
+            datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+                file,
+            )
+            .unwrap();
+        assert!(reader.schema().field_with_name("_key").is_ok());
+        let read: usize = reader.build().unwrap().map(|b| b.unwrap().num_rows()).sum();
+        assert_eq!(read, rows, "{query}");
+    }
+    // Parquet needs a file.
+    one_line(&cli.fails(&["sql", "SELECT 1", "--format", "parquet"], 2));
+}

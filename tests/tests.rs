@@ -17,6 +17,8 @@ mod crashes;
 mod dataframe;
 #[cfg(feature = "diskcache")]
 mod diskcache;
+#[cfg(feature = "sql")]
+mod duckdb;
 mod fuzz;
 #[cfg(feature = "sql")]
 mod history;
@@ -42,5 +44,9 @@ mod servers;
 #[cfg(feature = "sql")]
 mod slt;
 #[cfg(feature = "sql")]
+mod snapshot;
+#[cfg(feature = "sql")]
 mod sql;
+#[cfg(feature = "sql")]
+mod stream;
 mod table;

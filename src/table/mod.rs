@@ -5,6 +5,8 @@
 pub mod batch;
 pub mod cell;
 pub mod flatten;
+#[cfg(all(feature = "sql", feature = "dataframe"))]
+pub mod frame;
 #[cfg(feature = "sql")]
 pub mod load;
 #[cfg(feature = "sql")]
@@ -13,6 +15,8 @@ pub mod provider;
 pub mod scan;
 #[cfg(feature = "sql")]
 pub mod schema;
+#[cfg(feature = "sql")]
+pub mod snapshot;
 #[cfg(feature = "sql")]
 pub mod sql;
 

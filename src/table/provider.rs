@@ -20,6 +20,7 @@ use super::batch::entries_to_batch;
 use super::flatten::{KEY_COLUMN, TIMESTAMP_COLUMN};
 use super::scan::{Decoded, Pipeline, Source, Work};
 use super::schema::{Kind, SchemaBuilder, SeenSchema};
+use super::snapshot::{current_snapshot, Snapshot, SnapshotExec};
 use super::Versions;
 use crate::engine::TimeWindow;
 use crate::error::Result;
@@ -375,6 +376,23 @@ impl StashTable {
         }
     }
 
+    /// The stash's columnar snapshot, if it holds exactly this table: the latest versions at
+    /// the engine's current generation, with this schema.
+    fn current_snapshot(&self) -> Result<Option<Snapshot>> {
+        if self.versions != Versions::Latest {
+            return Ok(None);
+        }
+        let Some(catalog) = self.stash.engine().catalog() else {
+            return Ok(None);
+        };
+        let generation = catalog.generation()?;
+        Ok(current_snapshot(
+            &self.stash,
+            generation,
+            Some(&self.schema),
+        ))
+    }
+
     /// The key values a filter asks for, if point lookups can answer it exactly.
     fn key_filter(&self, filter: &Expr) -> Option<Vec<Value>> {
         let kind = self.key_kind.as_ref()?;
@@ -651,6 +669,12 @@ impl TableProvider for StashTable {
             Some(columns) => Arc::new(self.schema.project(columns)?),
             None => self.schema.clone(),
         };
+        if let (Source::All, Some(snapshot)) = (&source, self.current_snapshot().map_err(df_err)?) {
+            let projection = projection.cloned();
+            return Ok(Arc::new(SnapshotExec::new(
+                snapshot, projection, schema, limit,
+            )));
+        }
         Ok(Arc::new(StashExec::new(
             self.clone(),
             source,

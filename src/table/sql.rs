@@ -12,7 +12,10 @@ use crate::stash::Stash;
 use crate::time_filter::Moment;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::prelude::SessionContext;
+use futures_util::StreamExt;
+use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -103,21 +106,243 @@ impl Stash {
     /// [`Stash::to_parquet`] of the versions `versions` picks: [`Versions::All`] writes every
     /// version of every key, with `_version` and `_timestamp` (in append mode).
     pub fn to_parquet_of(&self, path: impl AsRef<Path>, versions: Versions) -> Result<usize> {
-        let path = path.as_ref();
         let table = StashTable::try_new(self.clone(), versions)?;
-        let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-        let mut writer =
-            datafusion::parquet::arrow::ArrowWriter::try_new(file, table.arrow_schema(), None)
-                .map_err(sql_err)?;
-        let mut rows = 0;
+        let mut file = ParquetSink::create(path.as_ref(), table.arrow_schema())?;
         let mut batches = table.stream()?;
         while let Some(batch) = batches.blocking_next() {
-            let batch = batch?;
-            rows += batch.num_rows();
-            writer.write(&batch).map_err(sql_err)?;
+            file.write(&batch?)?;
         }
-        writer.close().map_err(sql_err)?;
-        Ok(rows)
+        file.close()
+    }
+
+    /// [`Stash::sql`] with the results streamed: batches come as the query makes them, so a
+    /// result larger than memory can be written out (see [`sql_over_stream`]).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let stash = hashstash::Stash::builder().root_dir(dir.path()).open()?;
+    /// for i in 0..100 {
+    ///     stash.set(&format!("Animal {i}"), &serde_json::json!({"age": i}))?;
+    /// }
+    /// let mut rows = 0;
+    /// for batch in stash.sql_stream("SELECT _key, age FROM stash WHERE age >= 50")? {
+    ///     rows += batch?.num_rows();
+    /// }
+    /// assert_eq!(rows, 50);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sql_stream(&self, query: &str) -> Result<SqlStream> {
+        sql_over_stream(&[("stash", self)], query)
+    }
+}
+
+/// A parquet file written batch by batch, each row group flushed once it holds
+/// [`ParquetSink::ROW_GROUP_BYTES`] (parquet's own bound is a row count, which for wide
+/// rows holds far more in memory).
+pub struct ParquetSink {
+    writer: datafusion::parquet::arrow::ArrowWriter<std::fs::File>,
+    rows: usize,
+}
+
+impl ParquetSink {
+    /// The in-memory size at which a row group is written out.
+    pub const ROW_GROUP_BYTES: usize = 64 << 20;
+
+    /// Creates (or truncates) the file at `path` for rows of `schema`.
+    pub fn create(path: &Path, schema: SchemaRef) -> Result<Self> {
+        let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+        let writer = datafusion::parquet::arrow::ArrowWriter::try_new(file, schema, None)
+            .map_err(sql_err)?;
+        Ok(ParquetSink { writer, rows: 0 })
+    }
+
+    /// Appends a batch's rows.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.writer.write(batch).map_err(sql_err)?;
+        self.rows += batch.num_rows();
+        if self.writer.in_progress_size() >= Self::ROW_GROUP_BYTES {
+            self.writer.flush().map_err(sql_err)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the footer; returns the number of rows written.
+    pub fn close(self) -> Result<usize> {
+        self.writer.close().map_err(sql_err)?;
+        Ok(self.rows)
+    }
+}
+
+/// The results of a query, batch by batch as the query makes them ([`sql_over_stream`],
+/// [`Stash::sql_stream`]). An iterator of record batches; an error ends it.
+pub struct SqlStream {
+    runtime: tokio::runtime::Runtime,
+    schema: SchemaRef,
+    /// Batches already made (a speculative run that finished within its budget).
+    made: std::vec::IntoIter<RecordBatch>,
+    /// The query still running, if any.
+    running: Option<SendableRecordBatchStream>,
+}
+
+impl SqlStream {
+    /// The schema of the result (known before the first batch, also for no rows).
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+}
+
+impl fmt::Debug for SqlStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlStream")
+            .field("schema", &self.schema)
+            .field("running", &self.running.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Iterator for SqlStream {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Result<RecordBatch>> {
+        if let Some(batch) = self.made.next() {
+            return Some(Ok(batch));
+        }
+        let running = self.running.as_mut()?;
+        let next = self.runtime.block_on(running.next());
+        if !matches!(next, Some(Ok(_))) {
+            self.running = None; // the end, or an error that ends the stream
+        }
+        next.map(|batch| batch.map_err(sql_err))
+    }
+}
+
+/// How much of a speculative run's result [`sql_over_stream`] holds back until the run
+/// says whether its sampled schema held: a larger result is streamed on the exact schema.
+const SPECULATIVE_BUDGET_BYTES: usize = 32 << 20;
+
+/// [`sql_over`] with the results streamed, batch by batch as the query makes them, so that
+/// a result larger than memory goes straight to a file or a socket.
+///
+/// A stream cannot take back a batch it gave, so only exact schemas stream: each table's
+/// catalog schema when nothing was written since it was recorded (its batches are checked
+/// against it, and a row that does not fit ends the stream with an error rather than lose
+/// a column). After a write the query runs first on sampled schemas, as [`sql_over`] does,
+/// holding its results back: a small result (up to 32 MiB: lookups, aggregates, `LIMIT`s)
+/// is given once the sample is known to hold; a larger one is dropped and the query
+/// streams on the schema inferred from every row.
+pub fn sql_over_stream(tables: &[(&str, &Stash)], query: &str) -> Result<SqlStream> {
+    sql_over_stream_versions(tables, query, Versions::Latest)
+}
+
+/// [`sql_over_stream`] as the stashes stood at `moment` (see [`sql_over_as_of`]).
+pub fn sql_over_stream_as_of(
+    tables: &[(&str, &Stash)],
+    query: &str,
+    moment: Moment,
+) -> Result<SqlStream> {
+    sql_over_stream_versions(tables, query, Versions::AsOf(moment))
+}
+
+/// What a speculative run held back.
+enum HeldBack {
+    /// The whole result, and its schema.
+    All(SchemaRef, Vec<RecordBatch>),
+    /// More than the budget: dropped.
+    TooLarge,
+    /// The query failed (maybe on a column a sample missed).
+    Failed(Error),
+}
+
+fn sql_over_stream_versions(
+    tables: &[(&str, &Stash)],
+    query: &str,
+    latest: Versions,
+) -> Result<SqlStream> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(sql_err)?;
+    let ctx = SessionContext::new();
+    let tables = speculative_tables(tables, tables_named(&ctx, query).as_deref(), latest)?;
+    if tables.iter().any(|(_, table)| table.is_speculative()) {
+        let ctx = register_all(ctx, &tables)?;
+        let held = runtime.block_on(hold_back(&ctx, query));
+        let exact = match held {
+            HeldBack::All(schema, batches) => match settle(tables, false)? {
+                None => return Ok(SqlStream::made(runtime, schema, batches)),
+                Some(exact) => exact,
+            },
+            HeldBack::Failed(e) => match settle(tables, true)? {
+                None => return Err(e),
+                Some(exact) => exact,
+            },
+            HeldBack::TooLarge => exact_tables(tables)?,
+        };
+        return SqlStream::start(runtime, &context_of(&exact)?, query);
+    }
+    let exact = exact_tables(tables)?;
+    SqlStream::start(runtime, &context_of(&exact)?, query)
+}
+
+/// The tables with exact schemas (the catalog's when current, checked by their scans; else
+/// inferred from every row).
+fn exact_tables(tables: Vec<(String, StashTable)>) -> Result<Vec<(String, StashTable)>> {
+    tables
+        .into_iter()
+        .map(|(name, table)| {
+            Ok((
+                name,
+                StashTable::try_new(table.stash().clone(), table.versions())?,
+            ))
+        })
+        .collect()
+}
+
+/// Runs `query`, keeping its result if it fits in [`SPECULATIVE_BUDGET_BYTES`].
+async fn hold_back(ctx: &SessionContext, query: &str) -> HeldBack {
+    let mut stream = match start_query(ctx, query).await {
+        Ok(stream) => stream,
+        Err(e) => return HeldBack::Failed(e),
+    };
+    let (mut batches, mut bytes) = (Vec::new(), 0usize);
+    while let Some(batch) = stream.next().await {
+        match batch {
+            Ok(batch) => {
+                bytes = bytes.saturating_add(batch.get_array_memory_size());
+                batches.push(batch);
+                if bytes > SPECULATIVE_BUDGET_BYTES {
+                    return HeldBack::TooLarge;
+                }
+            }
+            Err(e) => return HeldBack::Failed(sql_err(e)),
+        }
+    }
+    HeldBack::All(stream.schema(), batches)
+}
+
+async fn start_query(ctx: &SessionContext, query: &str) -> Result<SendableRecordBatchStream> {
+    let frame = ctx.sql(query).await.map_err(sql_err)?;
+    frame.execute_stream().await.map_err(sql_err)
+}
+
+impl SqlStream {
+    fn made(runtime: tokio::runtime::Runtime, schema: SchemaRef, made: Vec<RecordBatch>) -> Self {
+        SqlStream {
+            runtime,
+            schema,
+            made: made.into_iter(),
+            running: None,
+        }
+    }
+
+    fn start(runtime: tokio::runtime::Runtime, ctx: &SessionContext, query: &str) -> Result<Self> {
+        let running = runtime.block_on(start_query(ctx, query))?;
+        Ok(SqlStream {
+            runtime,
+            schema: running.schema(),
+            made: Vec::new().into_iter(),
+            running: Some(running),
+        })
     }
 }
 
@@ -281,34 +506,4 @@ pub fn pretty(batches: &[RecordBatch]) -> Result<String> {
     datafusion::arrow::util::pretty::pretty_format_batches(batches)
         .map(|t| t.to_string())
         .map_err(sql_err)
-}
-
-#[cfg(feature = "dataframe")]
-impl Stash {
-    /// The stash's table as a polars DataFrame (the seed's `stash.df`). The record batches
-    /// are handed over as an Arrow IPC stream, which polars reads with its own Arrow.
-    pub fn df(&self) -> Result<polars::prelude::DataFrame> {
-        self.df_of(Versions::Latest)
-    }
-
-    /// Every version of every key as a DataFrame, with `_version` and `_timestamp` in append
-    /// mode (the seed's `stash.df` of an append-mode stash, all versions).
-    pub fn df_versions(&self) -> Result<polars::prelude::DataFrame> {
-        self.df_of(Versions::All)
-    }
-
-    /// The DataFrame of the versions `versions` picks (for example as of a moment).
-    pub fn df_of(&self, versions: Versions) -> Result<polars::prelude::DataFrame> {
-        let (schema, batches) = self.to_batches_of(versions)?;
-        let mut ipc = Vec::new();
-        let mut writer = datafusion::arrow::ipc::writer::StreamWriter::try_new(&mut ipc, &schema)
-            .map_err(sql_err)?;
-        for batch in &batches {
-            writer.write(batch).map_err(sql_err)?;
-        }
-        writer.finish().map_err(sql_err)?;
-        drop(writer);
-        polars::prelude::DataFrame::deserialize_from_reader(&mut std::io::Cursor::new(ipc))
-            .map_err(|e| Error::decode("the stash's table", "arrow ipc", e.to_string()))
-    }
 }

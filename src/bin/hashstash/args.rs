@@ -178,6 +178,11 @@ pub enum Command {
         /// The file to read.
         file: std::path::PathBuf,
     },
+    /// Keep the stash's table as a columnar snapshot beside it (lmdb, sqlite, diskcache):
+    /// until the next write, queries that scan the whole table read its columns instead of
+    /// decoding every entry.
+    #[cfg(feature = "sql")]
+    Snapshot,
 }
 
 /// Which entries `keys` and `items` print, by when they were last written.

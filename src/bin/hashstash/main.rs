@@ -224,6 +224,11 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             all_versions,
         } => tables::export(&stash, format, &file, all_versions)?,
         #[cfg(feature = "sql")]
+        Command::Snapshot => {
+            let rows = stash.snapshot()?;
+            eprintln!("kept a snapshot of {rows} rows beside {stash}");
+        }
+        #[cfg(feature = "sql")]
         Command::Import { file } => {
             let n = tables::import(&stash, &file)?;
             eprintln!("imported {n} entries into {stash}");

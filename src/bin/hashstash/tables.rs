@@ -1,9 +1,10 @@
 //! The table commands (feature `sql`): `sql`, `export` and `import`.
 
 use crate::args::StashArgs;
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use hashstash::table::provider::StashTable;
-use hashstash::table::sql::{pretty, sql_over, sql_over_as_of};
+use hashstash::table::sql::{pretty, sql_over_stream, sql_over_stream_as_of, ParquetSink};
 use hashstash::time_filter::Moment;
 use hashstash::{value, Error, Stash, Versions};
 use std::io::{BufRead, Write};
@@ -55,52 +56,96 @@ fn extra_tables(specs: &[String]) -> Result<Vec<(String, Stash)>, Error> {
         .collect()
 }
 
-/// Writes batches in `format` to `out` (a file) or standard output.
-fn write_batches(batches: &[RecordBatch], format: Format, out: Option<&Path>) -> Result<(), Error> {
-    let stdout = Path::new("<stdout>");
-    let mut sink: Box<dyn Write> = match out {
-        Some(path) => Box::new(std::fs::File::create(path).map_err(io_err(path))?),
-        None => Box::new(std::io::stdout().lock()),
-    };
-    let path = out.unwrap_or(stdout);
-    match format {
-        Format::Table => writeln!(sink, "{}", pretty(batches)?).map_err(io_err(path))?,
-        Format::Csv => {
-            let mut writer = datafusion::arrow::csv::Writer::new(sink);
-            for batch in batches {
-                writer.write(batch).map_err(arrow_err)?;
-            }
+/// Where rows go, batch by batch: a file or standard output in one of the formats.
+enum BatchWriter {
+    /// A text table: the rows are kept and drawn at the end (column widths need them all).
+    Table(Box<dyn Write>, Vec<RecordBatch>),
+    Csv(datafusion::arrow::csv::Writer<Box<dyn Write>>),
+    /// One object per row with every column, nulls written as `null`, so that every line
+    /// has the same keys.
+    Json(
+        datafusion::arrow::json::Writer<
+            Box<dyn Write>,
+            datafusion::arrow::json::writer::LineDelimited,
+        >,
+    ),
+    Parquet(ParquetSink),
+}
+
+impl BatchWriter {
+    /// A writer of rows of `schema` in `format` to `out` (a file) or standard output.
+    fn create(format: Format, out: Option<&Path>, schema: SchemaRef) -> Result<Self, Error> {
+        if let (Format::Parquet, Some(path)) = (format, out) {
+            return Ok(BatchWriter::Parquet(ParquetSink::create(path, schema)?));
         }
-        Format::Json => {
-            let mut writer = datafusion::arrow::json::LineDelimitedWriter::new(sink);
-            for batch in batches {
-                writer.write(batch).map_err(arrow_err)?;
-            }
-            writer.finish().map_err(arrow_err)?;
-        }
-        Format::Parquet => {
-            let Some(path) = out else {
+        let sink: Box<dyn Write> = match out {
+            Some(path) => Box::new(std::io::BufWriter::new(
+                std::fs::File::create(path).map_err(io_err(path))?,
+            )),
+            None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+        };
+        Ok(match format {
+            Format::Table => BatchWriter::Table(sink, Vec::new()),
+            Format::Csv => BatchWriter::Csv(datafusion::arrow::csv::Writer::new(sink)),
+            Format::Json => BatchWriter::Json(
+                datafusion::arrow::json::WriterBuilder::new()
+                    .with_explicit_nulls(true)
+                    .build(sink),
+            ),
+            Format::Parquet => {
                 return Err(Error::InvalidOption {
                     option: "format",
                     message: "parquet needs --out FILE".into(),
-                });
-            };
-            let Some(schema) = batches.first().map(|b| b.schema()) else {
-                return Err(Error::InvalidOption {
-                    option: "format",
-                    message: "no rows to write".into(),
-                });
-            };
-            let file = std::fs::File::create(path).map_err(io_err(path))?;
-            let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(file, schema, None)
-                .map_err(arrow_err)?;
-            for batch in batches {
-                writer.write(batch).map_err(arrow_err)?;
+                })
             }
-            writer.close().map_err(arrow_err)?;
-        }
+        })
     }
-    Ok(())
+
+    fn write(&mut self, batch: RecordBatch) -> Result<(), Error> {
+        match self {
+            BatchWriter::Table(_, kept) => kept.push(batch),
+            BatchWriter::Csv(writer) => writer.write(&batch).map_err(arrow_err)?,
+            BatchWriter::Json(writer) => writer.write(&batch).map_err(arrow_err)?,
+            BatchWriter::Parquet(sink) => sink.write(&batch)?,
+        }
+        Ok(())
+    }
+
+    /// Finishes the output (a parquet footer, a drawn table) and flushes it.
+    fn finish(self, out: Option<&Path>) -> Result<(), Error> {
+        let path = out.unwrap_or(Path::new("<stdout>"));
+        let mut sink = match self {
+            BatchWriter::Table(mut sink, kept) => {
+                writeln!(sink, "{}", pretty(&kept)?).map_err(io_err(path))?;
+                sink
+            }
+            BatchWriter::Csv(writer) => writer.into_inner(),
+            BatchWriter::Json(mut writer) => {
+                writer.finish().map_err(arrow_err)?;
+                writer.into_inner()
+            }
+            BatchWriter::Parquet(sink) => return sink.close().map(drop),
+        };
+        sink.flush().map_err(io_err(path))
+    }
+}
+
+/// Writes every batch of `batches` in `format` to `out` (a file) or standard output, as
+/// they come; counts the rows on `bar`.
+fn write_stream(
+    schema: SchemaRef,
+    batches: impl Iterator<Item = Result<RecordBatch, Error>>,
+    format: Format,
+    out: Option<&Path>,
+    bar: &indicatif::ProgressBar,
+) -> Result<(), Error> {
+    let mut writer = BatchWriter::create(format, out, schema)?;
+    for batch in batches {
+        let batch = batch?;
+        bar.inc(batch.num_rows() as u64);
+        writer.write(batch)?;
+    }
+    writer.finish(out)
 }
 
 /// What `hashstash sql` runs: the query (none: a prompt), the other stashes, and the moment
@@ -127,11 +172,19 @@ pub fn sql(
     let mut all: Vec<(&str, &Stash)> = vec![("stash", stash)];
     all.extend(extra.iter().map(|(n, s)| (n.as_str(), s)));
     let run = |text: &str| match query.as_of {
-        Some(moment) => sql_over_as_of(&all, text, moment),
-        None => sql_over(&all, text),
+        Some(moment) => sql_over_stream_as_of(&all, text, moment),
+        None => sql_over_stream(&all, text),
     };
     if let Some(text) = query.text {
-        return write_batches(&run(text)?, format, out);
+        // Rows go out as the query makes them; a bar counts them when they go to a file.
+        let rows = run(text)?;
+        let bar = match out {
+            Some(_) => progress_bar(None, "rows"),
+            None => indicatif::ProgressBar::hidden(),
+        };
+        let written = write_stream(rows.schema(), rows, format, out, &bar);
+        bar.finish_and_clear();
+        return written;
     }
     // The prompt: one query per line; errors are shown and the prompt goes on.
     let stdin = std::io::stdin();
@@ -151,7 +204,10 @@ pub fn sql(
         match query {
             "" => continue,
             "exit" | "quit" | "\\q" => return Ok(()),
-            _ => match run(query).and_then(|b| write_batches(&b, Format::Table, None)) {
+            _ => match run(query).and_then(|rows| {
+                let hidden = indicatif::ProgressBar::hidden();
+                write_stream(rows.schema(), rows, Format::Table, None, &hidden)
+            }) {
                 Ok(()) => {}
                 Err(e) => eprintln!("error: {e}"),
             },
@@ -212,40 +268,10 @@ pub fn export(stash: &Stash, format: Format, out: &Path, all_versions: bool) -> 
             let bar = progress_bar(None, "rows");
             let table = StashTable::try_new(stash.clone(), versions)?;
             let mut batches = table.stream()?;
-            let mut parquet = None;
-            let mut csv = None;
-            if format == Format::Parquet {
-                parquet = Some(
-                    datafusion::parquet::arrow::ArrowWriter::try_new(
-                        file()?,
-                        table.arrow_schema(),
-                        None,
-                    )
-                    .map_err(arrow_err)?,
-                );
-            } else {
-                csv = Some(datafusion::arrow::csv::Writer::new(
-                    std::io::BufWriter::new(file()?),
-                ));
-            }
-            while let Some(batch) = batches.blocking_next() {
-                let batch = batch?;
-                if let Some(writer) = parquet.as_mut() {
-                    writer.write(&batch).map_err(arrow_err)?;
-                }
-                if let Some(writer) = csv.as_mut() {
-                    writer.write(&batch).map_err(arrow_err)?;
-                }
-                bar.inc(batch.num_rows() as u64);
-            }
-            if let Some(writer) = parquet {
-                writer.close().map_err(arrow_err)?;
-            }
-            if let Some(writer) = csv {
-                writer.into_inner().flush().map_err(io_err(out))?;
-            }
+            let rows = std::iter::from_fn(|| batches.blocking_next());
+            let written = write_stream(table.arrow_schema(), rows, format, Some(out), &bar);
             bar.finish_and_clear();
-            Ok(())
+            written
         }
         Format::Table => Err(Error::InvalidOption {
             option: "format",

@@ -1,0 +1,105 @@
+//! Columnar snapshots (`Stash::snapshot`): while nothing is written, a whole-table scan reads
+//! the snapshot instead of the stash; after a write the snapshot is ignored (feature `sql`).
+
+use crate::common::stash;
+use hashstash::table::sql::pretty;
+use hashstash::EngineKind;
+use serde_json::json;
+
+/// Runs `query`; returns what it showed and how many entries it read from the engine.
+fn run(s: &hashstash::Stash, query: &str) -> (String, u64) {
+    s.reset_stats();
+    let shown = pretty(&s.sql(query).unwrap()).unwrap();
+    (shown, s.reset_stats().scanned)
+}
+
+#[test]
+fn a_current_snapshot_answers_scans_and_a_write_makes_it_stale() {
+    for engine in [EngineKind::Lmdb, EngineKind::Sqlite, EngineKind::Diskcache] {
+        if !engine.is_available() {
+            continue;
+        }
+        let (_d, s) = stash(engine);
+        let rows: Vec<(String, serde_json::Value)> = (0..2_000i64)
+            .map(|i| {
+                (
+                    format!("k{i:05}"),
+                    json!({"n": i, "name": (["cat", "dog"][(i % 2) as usize])}),
+                )
+            })
+            .collect();
+        s.update(rows.iter().map(|(k, v)| (k, v))).unwrap();
+        let group =
+            "SELECT name, count(*) AS c, sum(n) AS s FROM stash GROUP BY name ORDER BY name";
+        let everything = "SELECT * FROM stash";
+        let (before, _) = run(&s, group);
+        let (all_before, _) = run(&s, everything);
+        let (first_before, _) = run(&s, "SELECT _key FROM stash LIMIT 3");
+        assert!(!s.has_current_snapshot().unwrap());
+        assert_eq!(s.snapshot().unwrap(), 2_000, "{engine}");
+        assert!(s.has_current_snapshot().unwrap());
+        // The same answers, with no entry read from the engine.
+        assert_eq!(run(&s, group), (before.clone(), 0), "{engine}");
+        assert_eq!(run(&s, everything), (all_before, 0), "{engine}");
+        assert_eq!(
+            run(&s, "SELECT _key FROM stash LIMIT 3"),
+            (first_before, 0),
+            "{engine}: the stash's order"
+        );
+        // A lookup still reads its one entry from the engine.
+        let (one, scanned) = run(&s, "SELECT n FROM stash WHERE _key = 'k00007'");
+        assert!(one.contains("| 7 "), "{engine}: {one}");
+        assert_eq!(scanned, 1, "{engine}");
+        // A write: the snapshot is stale, the engine answers, and sees the write.
+        s.set("k00001", &json!({"n": 1_000_000, "name": "dog"}))
+            .unwrap();
+        assert!(!s.has_current_snapshot().unwrap(), "{engine}");
+        let (after, scanned) = run(&s, group);
+        assert_ne!(after, before, "{engine}");
+        // The odd numbers below 2,000 sum to 1,000,000; one of them, 1, is now 1,000,000.
+        assert!(after.contains("| 1999999 "), "{engine}: {after}");
+        assert!(scanned >= 2_000, "{engine}: {scanned}");
+    }
+}
+
+#[test]
+fn a_damaged_snapshot_is_ignored_and_other_engines_say_they_keep_none() {
+    let (_d, s) = stash(EngineKind::Lmdb);
+    for i in 0..100i64 {
+        s.set(&i, &json!({"n": i})).unwrap();
+    }
+    s.snapshot().unwrap();
+    let path = s
+        .config()
+        .stash_dir()
+        .join(hashstash::table::snapshot::SNAPSHOT_FILE);
+    let whole = std::fs::read(&path).unwrap();
+    // One flipped bit anywhere, or a cut file: never read.
+    for damage in [0usize, whole.len() / 3, whole.len() / 2, whole.len() - 1] {
+        for cut in [false, true] {
+            let mut bytes = whole.clone();
+            if cut {
+                bytes.truncate(damage);
+            } else {
+                bytes[damage] ^= 0x10;
+            }
+            std::fs::write(&path, &bytes).unwrap();
+            assert!(!s.has_current_snapshot().unwrap(), "{damage} {cut}");
+            let (shown, scanned) = run(&s, "SELECT sum(n) AS s FROM stash");
+            assert!(shown.contains("4950"), "{shown}");
+            assert_eq!(scanned, 100);
+        }
+    }
+    std::fs::write(&path, &whole).unwrap();
+    assert!(
+        s.has_current_snapshot().unwrap(),
+        "the file as written is read again"
+    );
+    for engine in [EngineKind::Memory, EngineKind::Pairtree] {
+        let (_d, other) = stash(engine);
+        assert!(matches!(
+            other.snapshot(),
+            Err(hashstash::Error::InvalidOption { .. })
+        ));
+    }
+}
