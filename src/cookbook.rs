@@ -4,6 +4,7 @@
 //! - [Map a function over many items, in parallel](#map-a-function-over-many-items-in-parallel)
 //! - [Query a cache with SQL](#query-a-cache-with-sql)
 //! - [Ship a parquet snapshot](#ship-a-parquet-snapshot)
+//! - [Query a large stash: stream the result, keep a snapshot](#query-a-large-stash-stream-the-result-keep-a-snapshot)
 //! - [Share a cache through Redis](#share-a-cache-through-redis)
 //! - [Migrate a stash to another engine](#migrate-a-stash-to-another-engine)
 //! - [Keep every version of a value](#keep-every-version-of-a-value)
@@ -132,6 +133,38 @@
 //!
 //! From the shell: `hashstash export --format parquet snapshot.parquet` and `hashstash import
 //! snapshot.parquet`.
+//!
+//! # Query a large stash: stream the result, keep a snapshot
+//!
+//! [`Stash::sql_stream`](crate::Stash::sql_stream) gives a query's result batch by batch as it
+//! is made, so a result larger than memory can go to a file;
+//! [`Stash::snapshot`](crate::Stash::snapshot) keeps the table beside the stash as columns,
+//! so that repeated queries skip decoding the entries until the next write.
+//!
+//! ```
+//! # #[cfg(feature = "sql")] {
+//! # let dir = tempfile::tempdir()?;
+//! use hashstash::Stash;
+//! use hashstash::table::sql::ParquetSink;
+//! use std::collections::BTreeMap;
+//!
+//! let stash = Stash::builder().root_dir(dir.path()).open()?;
+//! for i in 0..1000u32 {
+//!     stash.set(&format!("item{i}"), &BTreeMap::from([("i", i), ("square", i * i)]))?;
+//! }
+//! stash.snapshot()?; // LMDB, SQLite and diskcache keep one
+//! let rows = stash.sql_stream("SELECT _key, square FROM stash WHERE i % 2 = 0")?;
+//! let mut file = ParquetSink::create(&dir.path().join("even.parquet"), rows.schema())?;
+//! for batch in rows {
+//!     file.write(&batch?)?;
+//! }
+//! assert_eq!(file.close()?, 500);
+//! # }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! From the shell: `hashstash snapshot`, then `hashstash sql "SELECT ..." --format parquet
+//! --out even.parquet`.
 //!
 //! # Share a cache through Redis
 //!

@@ -13,6 +13,18 @@ fn run(s: &hashstash::Stash, query: &str) -> (String, u64) {
     (shown, s.reset_stats().scanned)
 }
 
+/// The rows of a parquet file, as one batch.
+fn read_parquet(path: &std::path::Path) -> datafusion::arrow::record_batch::RecordBatch {
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path).unwrap())
+        .unwrap()
+        .build()
+        .unwrap();
+    let batches: Vec<_> = reader.map(|b| b.unwrap()).collect();
+    let schema = batches[0].schema();
+    datafusion::arrow::compute::concat_batches(&schema, &batches).unwrap()
+}
+
 #[test]
 fn a_current_snapshot_answers_scans_and_a_write_makes_it_stale() {
     for engine in [EngineKind::Lmdb, EngineKind::Sqlite, EngineKind::Diskcache] {
@@ -35,6 +47,8 @@ fn a_current_snapshot_answers_scans_and_a_write_makes_it_stale() {
         let (before, _) = run(&s, group);
         let (all_before, _) = run(&s, everything);
         let (first_before, _) = run(&s, "SELECT _key FROM stash LIMIT 3");
+        let files = tempfile::tempdir().unwrap();
+        s.to_parquet(files.path().join("a.parquet")).unwrap();
         assert!(!s.has_current_snapshot().unwrap());
         assert_eq!(s.snapshot().unwrap(), 2_000, "{engine}");
         assert!(s.has_current_snapshot().unwrap());
@@ -45,6 +59,15 @@ fn a_current_snapshot_answers_scans_and_a_write_makes_it_stale() {
             run(&s, "SELECT _key FROM stash LIMIT 3"),
             (first_before, 0),
             "{engine}: the stash's order"
+        );
+        // A parquet export reads the snapshot too, and writes the same rows.
+        s.reset_stats();
+        assert_eq!(s.to_parquet(files.path().join("b.parquet")).unwrap(), 2_000);
+        assert_eq!(s.reset_stats().scanned, 0, "{engine}");
+        assert_eq!(
+            read_parquet(&files.path().join("b.parquet")),
+            read_parquet(&files.path().join("a.parquet")),
+            "{engine}"
         );
         // A lookup still reads its one entry from the engine.
         let (one, scanned) = run(&s, "SELECT n FROM stash WHERE _key = 'k00007'");

@@ -53,11 +53,7 @@ impl Stash {
     /// The DataFrame of the versions `versions` picks (for example as of a moment).
     pub fn df_of(&self, versions: Versions) -> Result<DataFrame> {
         let table = StashTable::try_new(self.clone(), versions)?;
-        let mut batches = table.stream()?;
-        to_frame(
-            table.arrow_schema(),
-            std::iter::from_fn(|| batches.blocking_next()),
-        )
+        to_frame(table.arrow_schema(), table.record_batches()?)
     }
 }
 

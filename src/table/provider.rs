@@ -266,6 +266,19 @@ impl StashTable {
         self.pipeline(Source::All, None, None)
     }
 
+    /// Every row as record batches, in stash order: from the stash's columnar snapshot when
+    /// it holds exactly this table (see [`super::snapshot`]), else read from the engine as
+    /// [`StashTable::stream`] reads it.
+    pub fn record_batches(&self) -> Result<Box<dyn Iterator<Item = Result<RecordBatch>> + Send>> {
+        if let Some(snapshot) = self.current_snapshot()? {
+            return Ok(Box::new(snapshot.read(None)?));
+        }
+        let mut pipeline = self.stream()?;
+        Ok(Box::new(std::iter::from_fn(move || {
+            pipeline.blocking_next()
+        })))
+    }
+
     /// Every row as record batches, all read at once.
     pub fn batches(&self) -> Result<Vec<RecordBatch>> {
         let mut pipeline = self.stream()?;

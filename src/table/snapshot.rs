@@ -232,7 +232,7 @@ pub(crate) struct Snapshot {
 
 impl Snapshot {
     /// The snapshot's record batches in order, with the columns `projection` picks.
-    fn read(
+    pub(crate) fn read(
         &self,
         projection: Option<Vec<usize>>,
     ) -> Result<impl Iterator<Item = Result<RecordBatch>> + Send + 'static> {

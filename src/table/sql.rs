@@ -108,8 +108,7 @@ impl Stash {
     pub fn to_parquet_of(&self, path: impl AsRef<Path>, versions: Versions) -> Result<usize> {
         let table = StashTable::try_new(self.clone(), versions)?;
         let mut file = ParquetSink::create(path.as_ref(), table.arrow_schema())?;
-        let mut batches = table.stream()?;
-        while let Some(batch) = batches.blocking_next() {
+        for batch in table.record_batches()? {
             file.write(&batch?)?;
         }
         file.close()

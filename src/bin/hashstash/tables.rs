@@ -267,8 +267,7 @@ pub fn export(stash: &Stash, format: Format, out: &Path, all_versions: bool) -> 
         Format::Parquet | Format::Csv => {
             let bar = progress_bar(None, "rows");
             let table = StashTable::try_new(stash.clone(), versions)?;
-            let mut batches = table.stream()?;
-            let rows = std::iter::from_fn(|| batches.blocking_next());
+            let rows = table.record_batches()?;
             let written = write_stream(table.arrow_schema(), rows, format, Some(out), &bar);
             bar.finish_and_clear();
             written
