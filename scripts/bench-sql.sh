@@ -19,7 +19,6 @@ peak() { /usr/bin/time -f "  wall %e s, peak RSS %M KB" "$@"; }
 echo "== build $n entries"
 "$bench" build "$dir" "$n"
 sync
-stash_dir=$(find "$dir/animals" -mindepth 1 -maxdepth 1 -type d | head -1)
 echo "== hashstash: GROUP BY, cold (written since the last query: the schema is sampled, checked by the scan)"
 peak "$bench" query "$dir"
 echo "== hashstash: GROUP BY, warm (nothing written since: the cached schema is reused)"
@@ -27,12 +26,12 @@ peak "$bench" query "$dir"
 echo "== hashstash: _key lookup"
 peak "$bench" query "$dir" "SELECT * FROM stash WHERE _key = 'Animal 777'"
 echo "== hashstash: keep a columnar snapshot (hashstash snapshot), then the GROUP BY reads it"
-peak "$cli" --path "$stash_dir" snapshot
+peak "$cli" --root-dir "$dir" --dbname animals snapshot
 peak "$bench" query "$dir"
 peak "$bench" query "$dir"
 echo "== export JSON lines and parquet"
-peak "$cli" --path "$stash_dir" export --format json "$dir/animals.jsonl"
-peak "$cli" --path "$stash_dir" export --format parquet "$dir/animals.parquet"
+peak "$cli" --root-dir "$dir" --dbname animals export --format json "$dir/animals.jsonl"
+peak "$cli" --root-dir "$dir" --dbname animals export --format parquet "$dir/animals.parquet"
 echo "== duckdb (2 threads): the same GROUP BY over the JSON lines, then over the parquet export"
 duck() {
   peak python3 - "$1" "$2" <<'PY'

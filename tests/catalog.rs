@@ -188,3 +188,23 @@ fn a_stale_or_damaged_catalog_costs_a_pass_not_a_wrong_answer() {
         assert_eq!(scanned, 100, "{engine}: a sample (all 50) and one pass");
     }
 }
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn a_lookup_of_a_new_column_past_the_sample_reads_the_sample_and_its_row_twice() {
+    // SQLite reads in key order: `zzz` comes after the 10,000-row sample.
+    let (_d, s) = filled(EngineKind::Sqlite);
+    run(&s, "SELECT count(*) FROM stash"); // records the schema
+    s.set("zzz", &json!({"n": -1, "late": "yes"})).unwrap();
+    for query in [
+        "SELECT * FROM stash WHERE _key = 'zzz'",
+        "SELECT late FROM stash WHERE _key IN ('zzz', 'k7') ORDER BY late",
+    ] {
+        s.set("k1", &json!({"n": 1, "name": "animal 1"})).unwrap(); // a write each time
+        let (shown, scanned) = run(&s, query);
+        assert!(shown.contains("yes"), "{query}: {shown}");
+        // The sample, the rows, then the same rows again on the sample widened by them;
+        // not a pass over the whole stash.
+        assert!(scanned <= 10_000 + 2 * 2, "{query}: {scanned}");
+    }
+}

@@ -101,6 +101,9 @@ pub enum Verdict {
     Holds,
     /// The stash's schema is this other one: results built on the sample are not exact.
     Differs(SchemaBuilder),
+    /// No scan read every row, and a row read does not fit the sampled schema: this is the
+    /// sample widened by the rows read, which a second run returns whole.
+    Widened(SchemaBuilder),
     /// No scan read every row, and a row read does not fit the schema (or the query failed
     /// on a sampled schema): only inferring the whole schema can tell.
     Unknown,
@@ -135,6 +138,18 @@ impl StashTable {
             let _ = write_cached_schema(&stash, versions, generation, &schema);
         }
         Ok(StashTable::with_schema(stash, versions, &schema, None))
+    }
+
+    /// A speculative table whose sample is `schema` (checked by its scans as any is).
+    pub(crate) fn widened(stash: Stash, versions: Versions, schema: &SchemaBuilder) -> Self {
+        let check = Check {
+            sample: schema.clone(),
+            generation: None,
+            recorded: false,
+            seen: SeenSchema::new(schema.columns().len()),
+            complete: false,
+        };
+        StashTable::with_schema(stash, versions, schema, Some(check))
     }
 
     /// The table of `stash` with `schema`, known to be the stash's (inferred from every row).
@@ -215,6 +230,11 @@ impl StashTable {
             // schema, each row returned is whole, and the answer stands.
             return if (check.recorded || !failed) && check.seen.fits(&check.sample) {
                 Verdict::Holds
+            } else if !failed && !check.recorded {
+                // A row read has a column or kind the sample missed (a lookup of a key
+                // written since, outside the sample): the same rows fit the sample widened
+                // by what they hold, so a second run on it returns them whole.
+                Verdict::Widened(check.seen.schema(&check.sample))
             } else {
                 Verdict::Unknown
             };
@@ -682,11 +702,16 @@ impl TableProvider for StashTable {
             Some(columns) => Arc::new(self.schema.project(columns)?),
             None => self.schema.clone(),
         };
-        if let (Source::All, Some(snapshot)) = (&source, self.current_snapshot().map_err(df_err)?) {
-            let projection = projection.cloned();
-            return Ok(Arc::new(SnapshotExec::new(
-                snapshot, projection, schema, limit,
-            )));
+        // A whole-table scan reads a current snapshot instead, unless a small LIMIT makes
+        // reading that many entries cheaper than opening the snapshot.
+        let whole_table = matches!(source, Source::All) && limit.is_none_or(|n| n >= SAMPLE_ROWS);
+        if whole_table {
+            if let Some(snapshot) = self.current_snapshot().map_err(df_err)? {
+                let projection = projection.cloned();
+                return Ok(Arc::new(SnapshotExec::new(
+                    snapshot, projection, schema, limit,
+                )));
+            }
         }
         Ok(Arc::new(StashExec::new(
             self.clone(),

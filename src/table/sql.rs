@@ -175,12 +175,12 @@ impl ParquetSink {
 /// The results of a query, batch by batch as the query makes them ([`sql_over_stream`],
 /// [`Stash::sql_stream`]). An iterator of record batches; an error ends it.
 pub struct SqlStream {
-    runtime: tokio::runtime::Runtime,
     schema: SchemaRef,
     /// Batches already made (a speculative run that finished within its budget).
     made: std::vec::IntoIter<RecordBatch>,
-    /// The query still running, if any.
+    /// The query still running, if any (dropped before the runtime that drives it).
     running: Option<SendableRecordBatchStream>,
+    runtime: tokio::runtime::Runtime,
 }
 
 impl SqlStream {
@@ -257,10 +257,7 @@ fn sql_over_stream_versions(
     query: &str,
     latest: Versions,
 ) -> Result<SqlStream> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(sql_err)?;
+    let runtime = query_runtime()?;
     let ctx = SessionContext::new();
     let tables = speculative_tables(tables, tables_named(&ctx, query).as_deref(), latest)?;
     if tables.iter().any(|(_, table)| table.is_speculative()) {
@@ -436,10 +433,7 @@ fn sql_over_versions(
     query: &str,
     latest: Versions,
 ) -> Result<Vec<RecordBatch>> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(sql_err)?;
+    let runtime = query_runtime()?;
     // One session (making one registers every built-in function: it costs a millisecond).
     let ctx = SessionContext::new();
     let tables = speculative_tables(tables, tables_named(&ctx, query).as_deref(), latest)?;
@@ -448,6 +442,18 @@ fn sql_over_versions(
         None => first,
         Some(exact) => runtime.block_on(run_query(&context_of(&exact)?, query)),
     }
+}
+
+/// The runtime a query runs on: one worker per core, so that DataFusion's partitions (the
+/// two halves of an aggregation, say) run side by side rather than taking turns.
+fn query_runtime() -> Result<tokio::runtime::Runtime> {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores)
+        .thread_name("hashstash-sql")
+        .enable_all()
+        .build()
+        .map_err(sql_err)
 }
 
 /// A session with each table registered under its name.
@@ -482,6 +488,7 @@ fn settle(
                 let (stash, versions) = (table.stash().clone(), table.versions());
                 let whole = match verdict {
                     Verdict::Differs(seen) => StashTable::exact(stash, versions, &seen),
+                    Verdict::Widened(seen) => StashTable::widened(stash, versions, &seen),
                     // Inferred anew: the rows read did not fit, so the catalog may be stale.
                     _ => StashTable::inferred(stash, versions)?,
                 };
