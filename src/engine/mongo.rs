@@ -697,7 +697,13 @@ impl MongoEngine {
     /// Every entry document with its key, read lazily in pages in `_id` order, each page its
     /// own query, so no cursor outlives a page.
     fn entry_docs(&self) -> impl Iterator<Item = Result<(Vec<u8>, Document)>> + Send + '_ {
-        let mut after: Option<Bson> = None;
+        // One cursor for the whole scan, read a page at a time (each page under the
+        // deadline). Paging with a new query per page made a server without an index-ordered
+        // scan sort the collection once per page: quadratic on a large stash.
+        let mut cursor = ScanCursor {
+            cursor: None,
+            runtime: self.runtime.as_ref(),
+        };
         let mut page: std::vec::IntoIter<Document> = Vec::new().into_iter();
         let mut done = false;
         std::iter::from_fn(move || loop {
@@ -710,15 +716,36 @@ impl MongoEngine {
             if done {
                 return None;
             }
-            let filter = match &after {
-                Some(id) => doc! { "_id": { "$gt": id.clone() } },
-                None => doc! {},
-            };
-            let fetched = self.page_of_entries("scanning entries", filter);
+            if cursor.cursor.is_none() {
+                let opened = self.run("scanning entries", async {
+                    self.entries
+                        .find(doc! {})
+                        .sort(doc! { "_id": 1 })
+                        .batch_size(SCAN_PAGE as u32)
+                        .await
+                });
+                match opened {
+                    Ok(opened) => cursor.cursor = Some(opened),
+                    Err(e) => {
+                        done = true;
+                        return Some(Err(e));
+                    }
+                }
+            }
+            let open = cursor.cursor.as_mut()?;
+            let fetched = self.run("scanning entries", async {
+                let mut docs = Vec::with_capacity(SCAN_PAGE as usize);
+                while docs.len() < SCAN_PAGE as usize {
+                    if !open.advance().await? {
+                        break;
+                    }
+                    docs.push(open.deserialize_current()?);
+                }
+                Ok(docs)
+            });
             match fetched {
                 Ok(docs) => {
                     done = (docs.len() as i64) < SCAN_PAGE;
-                    after = docs.last().and_then(|d| d.get("_id").cloned());
                     page = docs.into_iter();
                 }
                 Err(e) => {
@@ -727,6 +754,20 @@ impl MongoEngine {
                 }
             }
         })
+    }
+}
+
+/// A scan's cursor, dropped inside the engine's runtime: the driver kills an unfinished
+/// cursor on the server from a task it spawns on the current runtime.
+struct ScanCursor<'a> {
+    cursor: Option<mongodb::Cursor<Document>>,
+    runtime: Option<&'a tokio::runtime::Runtime>,
+}
+
+impl Drop for ScanCursor<'_> {
+    fn drop(&mut self) {
+        let _entered = self.runtime.map(|runtime| runtime.enter());
+        self.cursor.take();
     }
 }
 

@@ -37,7 +37,8 @@ impl Stash {
     /// # let stash = hashstash::Stash::builder().root_dir(dir.path()).open()?;
     /// stash.set("Animal 1", &serde_json::json!({"name": "cat", "etc": {"age": 9}}))?;
     /// let df = stash.df()?;
-    /// assert_eq!(df.get_column_names_str(), ["_key", "name", "etc.age"]);
+    /// let names: Vec<String> = df.get_column_names().iter().map(|n| n.to_string()).collect();
+    /// assert_eq!(names, ["_key", "name", "etc.age"]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn df(&self) -> Result<DataFrame> {
