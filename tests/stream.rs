@@ -23,22 +23,9 @@ fn collected(stash: &Stash, query: &str) -> RecordBatch {
     concat_batches(&batches[0].schema(), &batches).unwrap()
 }
 
-const ENGINES: [EngineKind; 7] = [
-    EngineKind::Lmdb,
-    EngineKind::Sqlite,
-    EngineKind::Diskcache,
-    EngineKind::Pairtree,
-    EngineKind::Memory,
-    EngineKind::Redis,
-    EngineKind::Mongo,
-];
-
 #[test]
 fn a_streamed_query_gives_what_a_collected_one_does() {
-    for engine in ENGINES {
-        if !engine.is_available() || !engine_available(engine) {
-            continue;
-        }
+    for engine in EngineKind::available().filter(|e| engine_available(*e)) {
         let (_d, s) = stash(engine);
         let rows: Vec<(String, serde_json::Value)> = (0..500i64)
             .map(|i| (format!("k{i:04}"), json!({"n": i, "even": i % 2 == 0})))

@@ -20,7 +20,7 @@ use super::batch::entries_to_batch;
 use super::flatten::{KEY_COLUMN, TIMESTAMP_COLUMN};
 use super::scan::{Decoded, Pipeline, Source, Work};
 use super::schema::{Kind, SchemaBuilder, SeenSchema};
-use super::snapshot::{current_snapshot, Snapshot, SnapshotExec};
+use super::snapshot::{current_snapshot, snapshot_stream, Snapshot};
 use super::Versions;
 use crate::engine::TimeWindow;
 use crate::error::Result;
@@ -705,16 +705,13 @@ impl TableProvider for StashTable {
         // A whole-table scan reads a current snapshot instead, unless a small LIMIT makes
         // reading that many entries cheaper than opening the snapshot.
         let whole_table = matches!(source, Source::All) && limit.is_none_or(|n| n >= SAMPLE_ROWS);
-        if whole_table {
-            if let Some(snapshot) = self.current_snapshot().map_err(df_err)? {
-                let projection = projection.cloned();
-                return Ok(Arc::new(SnapshotExec::new(
-                    snapshot, projection, schema, limit,
-                )));
-            }
-        }
+        let snapshot = match whole_table {
+            true => self.current_snapshot().map_err(df_err)?,
+            false => None,
+        };
         Ok(Arc::new(StashExec::new(
             self.clone(),
+            snapshot,
             source,
             projection.cloned(),
             schema,
@@ -728,6 +725,8 @@ impl TableProvider for StashTable {
 #[derive(Debug)]
 pub struct StashExec {
     table: StashTable,
+    /// A current snapshot that answers this whole-table scan instead of the engine.
+    snapshot: Option<Snapshot>,
     source: Source,
     projection: Option<Vec<usize>>,
     schema: SchemaRef,
@@ -738,6 +737,7 @@ pub struct StashExec {
 impl StashExec {
     fn new(
         table: StashTable,
+        snapshot: Option<Snapshot>,
         source: Source,
         projection: Option<Vec<usize>>,
         schema: SchemaRef,
@@ -751,6 +751,7 @@ impl StashExec {
         );
         StashExec {
             table,
+            snapshot,
             source,
             projection,
             schema,
@@ -764,6 +765,7 @@ impl DisplayAs for StashExec {
     fn fmt_as(&self, _: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         write!(f, "StashExec: engine={}", self.table.stash.engine().name())?;
         match &self.source {
+            Source::All if self.snapshot.is_some() => write!(f, ", from its snapshot")?,
             Source::All => write!(f, ", scan")?,
             Source::Keys(keys) => write!(f, ", lookup of {} keys", keys.len())?,
             Source::Written(w) => {
@@ -828,6 +830,12 @@ impl ExecutionPlan for StashExec {
         _partition: usize,
         _context: Arc<TaskContext>,
     ) -> datafusion::common::Result<SendableRecordBatchStream> {
+        if let Some(snapshot) = &self.snapshot {
+            // Exact rows of the current generation: a speculative table's check has
+            // nothing to learn from them, and its verdict holds.
+            let batches = snapshot.read(self.projection.clone()).map_err(df_err)?;
+            return Ok(snapshot_stream(self.schema.clone(), batches, self.limit));
+        }
         if let Some(check) = &self.table.check {
             return self.execute_checked(Arc::clone(check));
         }

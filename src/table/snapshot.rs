@@ -26,16 +26,9 @@ use datafusion::arrow::ipc::reader::{read_footer_length, FileDecoder};
 use datafusion::arrow::ipc::writer::FileWriter;
 use datafusion::arrow::ipc::{root_as_footer, Block, MetadataVersion};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::DataFusionError;
-use datafusion::execution::TaskContext;
-use datafusion::physical_expr::EquivalenceProperties;
-use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{
-    ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning,
-    PhysicalExpr, PlanProperties, ReplaceChildrenOptions, SendableRecordBatchStream,
-};
+use datafusion::physical_plan::SendableRecordBatchStream;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
@@ -417,127 +410,31 @@ impl Snapshot {
     }
 }
 
-/// The scan of a whole table from its snapshot: one partition, in the stash's order (as the
-/// engine's scan would give it), read as the query asks.
-#[derive(Debug)]
-pub(crate) struct SnapshotExec {
-    snapshot: Snapshot,
-    projection: Option<Vec<usize>>,
+/// A snapshot's batches as a DataFusion stream of `schema`, cut at `limit` rows.
+pub(crate) fn snapshot_stream(
     schema: SchemaRef,
+    batches: impl Iterator<Item = Result<RecordBatch>> + Send + 'static,
     limit: Option<usize>,
-    properties: Arc<PlanProperties>,
-}
-
-impl SnapshotExec {
-    pub(crate) fn new(
-        snapshot: Snapshot,
-        projection: Option<Vec<usize>>,
-        schema: SchemaRef,
-        limit: Option<usize>,
-    ) -> Self {
-        let properties = PlanProperties::new(
-            EquivalenceProperties::new(schema.clone()),
-            Partitioning::UnknownPartitioning(1),
-            EmissionType::Incremental,
-            Boundedness::Bounded,
-        );
-        SnapshotExec {
-            snapshot,
-            projection,
-            schema,
-            limit,
-            properties: Arc::new(properties),
+) -> SendableRecordBatchStream {
+    let mut remaining = limit.unwrap_or(usize::MAX);
+    let limited = batches.map_while(move |batch| {
+        if remaining == 0 {
+            return None;
         }
-    }
-}
-
-impl DisplayAs for SnapshotExec {
-    fn fmt_as(&self, _: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(
-            f,
-            "SnapshotExec: {} batches, columns=[{}]",
-            self.snapshot.blocks.len(),
-            self.schema
-                .fields()
-                .iter()
-                .map(|c| c.name().as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )?;
-        if let Some(limit) = self.limit {
-            write!(f, ", limit={limit}")?;
-        }
-        Ok(())
-    }
-}
-
-impl ExecutionPlan for SnapshotExec {
-    fn name(&self) -> &'static str {
-        "SnapshotExec"
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![]
-    }
-
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> datafusion::common::Result<TreeNodeRecursion>,
-    ) -> datafusion::common::Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn replace_children(
-        self: Arc<Self>,
-        _: Vec<Arc<dyn ExecutionPlan>>,
-        _: ReplaceChildrenOptions,
-    ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
-        Ok(self)
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
-        self.replace_children(
-            children,
-            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
-        )
-    }
-
-    fn execute(
-        &self,
-        _partition: usize,
-        _context: Arc<TaskContext>,
-    ) -> datafusion::common::Result<SendableRecordBatchStream> {
-        let batches = self
-            .snapshot
-            .read(self.projection.clone())
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let mut remaining = self.limit.unwrap_or(usize::MAX);
-        let limited = batches.map_while(move |batch| {
-            if remaining == 0 {
-                return None;
+        Some(match batch {
+            Ok(batch) => {
+                let kept = batch.num_rows().min(remaining);
+                remaining -= kept;
+                Ok(batch.slice(0, kept))
             }
-            Some(match batch {
-                Ok(batch) => {
-                    let kept = batch.num_rows().min(remaining);
-                    remaining -= kept;
-                    Ok(batch.slice(0, kept))
-                }
-                Err(e) => {
-                    remaining = 0;
-                    Err(DataFusionError::External(Box::new(e)))
-                }
-            })
-        });
-        Ok(Box::pin(RecordBatchStreamAdapter::new(
-            self.schema.clone(),
-            futures_util::stream::iter(limited),
-        )))
-    }
+            Err(e) => {
+                remaining = 0;
+                Err(DataFusionError::External(Box::new(e)))
+            }
+        })
+    });
+    Box::pin(RecordBatchStreamAdapter::new(
+        schema,
+        futures_util::stream::iter(limited),
+    ))
 }
