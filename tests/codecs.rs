@@ -266,6 +266,98 @@ fn hostile_messagepack_is_an_error() {
     assert!(to_value(&deep).is_err());
 }
 
+mod erased {
+    /// A value that appends its MessagePack encoding (to list mixed types in one test).
+    pub trait Put {
+        fn put(&self, out: &mut Vec<u8>);
+    }
+    impl<T: serde::Serialize> Put for T {
+        fn put(&self, out: &mut Vec<u8>) {
+            out.extend(rmp_serde::to_vec(self).unwrap());
+        }
+    }
+}
+
+#[test]
+fn the_cursor_reads_each_scalar_in_one_form_and_checks_text() {
+    use hashstash::codec::msgpack::{Cursor, Node, Scalar};
+    fn nodes(bytes: &[u8]) -> Result<Vec<Node<'_>>, String> {
+        let mut cursor = Cursor::new(bytes);
+        let mut out = Vec::new();
+        while !cursor.at_end() {
+            out.push(cursor.next_node(true)?);
+        }
+        Ok(out)
+    }
+    // Scalars one after another, each in its shortest marker (as rmp_serde writes them).
+    let mut bytes = Vec::new();
+    let mut put = |v: &dyn erased::Put| v.put(&mut bytes);
+    put(&0u8);
+    put(&127u8);
+    put(&128u8);
+    put(&i64::MAX);
+    put(&(i64::MAX as u64 + 1));
+    put(&u64::MAX);
+    put(&-1i8);
+    put(&i64::MIN);
+    put(&true);
+    put(&false);
+    put(&None::<u8>);
+    put(&"cat");
+    put(&"é ünïcode");
+    put(&"x".repeat(31));
+    put(&"y".repeat(40));
+    let scalars: Vec<Scalar> = nodes(&bytes)
+        .unwrap()
+        .into_iter()
+        .filter_map(|n| match n {
+            Node::Scalar(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    let (x, y) = ("x".repeat(31), "y".repeat(40));
+    assert_eq!(
+        scalars,
+        [
+            Scalar::Int(0),
+            Scalar::Int(127),
+            Scalar::Int(128),
+            Scalar::Int(i64::MAX),
+            // Only integers past i64 are unsigned: each integer has one form.
+            Scalar::UInt(i64::MAX as u64 + 1),
+            Scalar::UInt(u64::MAX),
+            Scalar::Int(-1),
+            Scalar::Int(i64::MIN),
+            Scalar::Bool(true),
+            Scalar::Bool(false),
+            Scalar::Null,
+            Scalar::Text("cat"),
+            Scalar::Text("é ünïcode"),
+            Scalar::Text(&x),
+            Scalar::Text(&y),
+        ]
+    );
+    // A map opens; its short text keys read inline.
+    let map = nodes(&[0x81, 0xa1, b'a', 0x05]).unwrap();
+    assert!(matches!(
+        map[..],
+        [
+            Node::Map(1),
+            Node::Scalar(Scalar::Text("a")),
+            Node::Scalar(Scalar::Int(5))
+        ]
+    ));
+    // Text that is not UTF-8, short or long, and text cut short are errors, not text.
+    for bad in [
+        &[0xa2, 0xc3, 0x28][..],
+        &[0xa1, 0xff],
+        &[0xd9, 0x02, 0xc3, 0x28],
+        &[0xa3, b'a'],
+    ] {
+        assert!(nodes(bad).is_err(), "{bad:02x?}");
+    }
+}
+
 #[test]
 fn dynamic_values_write_back_as_they_were_read() {
     use hashstash::codec::msgpack::{from_value, to_value};

@@ -130,7 +130,7 @@ fn scalar<'v>(cell: &Option<Cell<'v>>) -> Option<Scalar<'v>> {
 
 fn int(cell: &Option<Cell<'_>>) -> Option<i64> {
     match scalar(cell)? {
-        Scalar::Int(i) => i64::try_from(i).ok(),
+        Scalar::Int(i) => Some(i),
         _ => None,
     }
 }
@@ -139,6 +139,7 @@ fn float(cell: &Option<Cell<'_>>) -> Option<f64> {
     match scalar(cell)? {
         Scalar::Float(f) => Some(f),
         Scalar::Int(i) => Some(i as f64),
+        Scalar::UInt(u) => Some(u as f64),
         _ => None,
     }
 }

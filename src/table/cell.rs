@@ -30,7 +30,15 @@ impl<'v> Cell<'v> {
             Cell::Value(value) => Some(match value {
                 Value::Null => Scalar::Null,
                 Value::Bool(b) => Scalar::Bool(*b),
-                Value::Integer(i) => Scalar::Int(i128::from(*i)),
+                // CBOR integers below `i64::MIN` have no scalar form: JSON text, like a map.
+                Value::Integer(i) => {
+                    let i = i128::from(*i);
+                    match (i64::try_from(i), u64::try_from(i)) {
+                        (Ok(i), _) => Scalar::Int(i),
+                        (_, Ok(u)) => Scalar::UInt(u),
+                        _ => return None,
+                    }
+                }
                 Value::Float(f) => Scalar::Float(*f),
                 Value::Text(t) => Scalar::Text(t),
                 Value::Bytes(b) => Scalar::Bytes(b),
@@ -49,7 +57,8 @@ impl<'v> Cell<'v> {
                 Scalar::Null => Value::Null,
                 Scalar::Bool(b) => Value::Bool(b),
                 // MessagePack integers are within i64..=u64, which `Integer` holds.
-                Scalar::Int(i) => Value::Integer(i.try_into().unwrap_or(0u8.into())),
+                Scalar::Int(i) => Value::Integer(i.into()),
+                Scalar::UInt(u) => Value::Integer(u.into()),
                 Scalar::Float(f) => Value::Float(f),
                 Scalar::Text(t) => Value::Text(t.to_owned()),
                 Scalar::Bytes(b) => Value::Bytes(b.to_vec()),

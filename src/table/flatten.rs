@@ -78,13 +78,14 @@ pub fn visit_entry<'v>(
     meta: Option<&'v MetaCells>,
     sink: &mut impl RowSink<'v>,
 ) -> std::result::Result<(), String> {
-    visit_entry_reusing(key, value, meta, sink, &mut String::new())
+    visit_entry_reusing(Cell::Value(key), value, meta, sink, &mut String::new())
 }
 
 /// [`visit_entry`] building column names in `names`, a buffer kept from one entry to the
-/// next (a chunk's walk then allocates no name).
+/// next (a chunk's walk then allocates no name), with the key as a cell (a text key need not
+/// be a [`Value`]).
 pub fn visit_entry_reusing<'v>(
-    key: &'v Value,
+    key: Cell<'v>,
     value: Cell<'v>,
     meta: Option<&'v MetaCells>,
     sink: &mut impl RowSink<'v>,
@@ -157,7 +158,7 @@ impl<'v> RowSink<'v> for OwnedRows {
 /// Walks one entry, keeping the dotted column name of the cell at hand in one buffer.
 struct Walker<'s, 'v, S> {
     sink: &'s mut S,
-    key: &'v Value,
+    key: Cell<'v>,
     meta: Option<&'v MetaCells>,
     name: String,
     /// What was wrong with MessagePack bytes, if anything: the walk stops there.
@@ -195,9 +196,9 @@ impl<'v, S: RowSink<'v>> Walker<'_, 'v, S> {
     fn row(&mut self, value: Cell<'v>) {
         self.name.clear();
         self.sink.start_row();
-        match Cell::Value(self.key).map() {
+        match self.key.map() {
             Some(entries) if !entries.is_empty() => self.map(entries),
-            _ => self.sink.cell(KEY_COLUMN, Cell::Value(self.key)),
+            _ => self.sink.cell(KEY_COLUMN, self.key),
         }
         match value {
             Cell::Msgpack(bytes) => {

@@ -18,6 +18,7 @@ use super::flatten::{
     has_dataframe, open_dataframes, table_key, visit_entry_reusing, MetaCells, RowMeta, RowSink,
 };
 use super::Versions;
+use crate::codec::msgpack::Scalar;
 use crate::codec::{self, msgpack, Codec, Serializer};
 use crate::error::{Error, Result};
 use crate::stash::Stash;
@@ -112,8 +113,15 @@ impl Decoded {
 
 /// One decoded entry: its key and its versions (a range of [`Decoded`]'s).
 struct Entry {
-    key: Value,
+    key: TableKey,
     versions: Range<usize>,
+}
+
+/// The key of a decoded entry: text (the usual key) in the chunk's buffer, so that a chunk
+/// allocates nothing per key, or any other key decoded.
+enum TableKey {
+    Text(Range<usize>),
+    Value(Value),
 }
 
 /// A decoded value: MessagePack bytes in the chunk's buffer (walked as they are, checked as
@@ -140,12 +148,18 @@ impl Decoded {
                     }
                     Payload::Value(value) => Cell::Value(value),
                 };
-                visit_entry_reusing(&entry.key, cell, meta.as_ref(), sink, &mut names).map_err(
-                    |e| {
-                        let key = crate::value::to_json(&entry.key);
-                        Error::decode(format!("value of key {key}"), "hashstash", e)
-                    },
-                )?;
+                let key = match &entry.key {
+                    // The text was checked as UTF-8 when the chunk was decoded.
+                    TableKey::Text(range) => Cell::Scalar(Scalar::Text(
+                        msgpack::utf8(self.bytes.get(range.clone()).unwrap_or_default())
+                            .unwrap_or_default(),
+                    )),
+                    TableKey::Value(value) => Cell::Value(value),
+                };
+                visit_entry_reusing(key, cell, meta.as_ref(), sink, &mut names).map_err(|e| {
+                    let key = crate::value::to_json(&key.to_value());
+                    Error::decode(format!("value of key {key}"), "hashstash", e)
+                })?;
             }
         }
         Ok(())
@@ -516,12 +530,20 @@ fn decode(stash: &Stash, arguments: bool, chunk: RawChunk) -> Result<Decoded> {
     };
     for (key, versions) in &chunk.entries {
         let (first, bytes) = (decoded.versions.len(), decoded.bytes.len());
-        let mut entry = || -> Result<Value> {
+        let mut entry = || -> Result<TableKey> {
             for (meta, value) in chunk.versions.get(versions.clone()).unwrap_or_default() {
                 let payload = decode_value(codec, raw(value), check_whole, &mut decoded.bytes)?;
                 decoded.versions.push((meta.map(|m| m.cells()), payload));
             }
-            table_key(raw(key), arguments)
+            // A text key (not a function stash's arguments) is kept as bytes in the buffer.
+            if !arguments {
+                if let Some(text) = crate::codec::key_text(raw(key)) {
+                    let start = decoded.bytes.len();
+                    decoded.bytes.extend_from_slice(text.as_bytes());
+                    return Ok(TableKey::Text(start..decoded.bytes.len()));
+                }
+            }
+            table_key(raw(key), arguments).map(TableKey::Value)
         };
         match entry() {
             Ok(key) => decoded.entries.push(Entry {
@@ -551,12 +573,14 @@ fn decode_value(
         let start = buffer.len();
         codec::decode_append(stored, codec.compress, codec.b64, buffer)?;
         let bytes = &buffer[start..];
-        // A map (the usual value) is checked by the walk as it reads it; anything else is
-        // checked here, whole, because its cells are handed out unread.
-        if check_whole || !matches!(msgpack::shape(bytes), Ok(msgpack::Shape::Map(_))) {
+        // A map (the usual value) is checked by the walk as it reads it, and holds no
+        // DataFrame at its top (a DataFrame is an extension value, or a list of them);
+        // anything else is checked here, whole, because its cells are handed out unread.
+        let is_map = matches!(bytes.first(), Some(0x80..=0x8f | 0xde | 0xdf));
+        if check_whole || !is_map {
             msgpack::validate(bytes).map_err(|e| Error::decode("value", "hashstash", e))?;
         }
-        if !has_dataframe(bytes) {
+        if is_map || !has_dataframe(bytes) {
             return Ok(Payload::Msgpack(start..buffer.len()));
         }
         buffer.truncate(start);

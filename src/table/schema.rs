@@ -53,8 +53,8 @@ impl Kind {
             return match scalar {
                 Scalar::Null => Kind::Null,
                 Scalar::Bool(_) => Kind::Bool,
-                Scalar::Int(i) if i64::try_from(i).is_ok() => Kind::Int,
-                Scalar::Int(_) => Kind::Json,
+                Scalar::Int(_) => Kind::Int,
+                Scalar::UInt(_) => Kind::Json,
                 Scalar::Float(_) => Kind::Float,
                 Scalar::Text(_) => Kind::Text,
                 Scalar::Bytes(_) => Kind::Bytes,
