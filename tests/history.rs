@@ -71,6 +71,71 @@ fn stash_versions_holds_every_version_beside_the_latest() {
 }
 
 #[test]
+fn filters_on_version_numbers_skip_the_other_versions_and_answer_the_same() {
+    for engine in engines() {
+        let (_d, s) = append_stash(engine);
+        // Key `k{i}` has i + 1 versions.
+        for i in 0..5 {
+            for v in 1..=i + 1 {
+                s.set(&format!("k{i}"), &json!({"n": i, "v": v})).unwrap();
+            }
+        }
+        let count = |filter: &str| {
+            let out = shown(
+                &s,
+                &format!("SELECT count(*) AS n FROM stash_versions WHERE {filter}"),
+            );
+            out.lines()
+                .nth(3)
+                .and_then(|l| l.trim_matches(|c| c == '|' || c == ' ').parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("{engine}: {filter}: {out}"))
+        };
+        // What each filter keeps, counted by hand from the versions above.
+        for (filter, expected) in [
+            ("_version = 2", 4),
+            ("_version >= 2 AND _version < 4", 7),
+            ("_version BETWEEN 4 AND 100", 3),
+            ("3 > _version", 9),
+            ("_version <= 1", 5),
+            ("_version = -1", 0),
+            ("_version > 5", 0),
+            ("_version = 2 AND _key = 'k4'", 1),
+            ("_version = 2 OR _version = 5", 5),
+        ] {
+            assert_eq!(count(filter), expected, "{engine}: {filter}");
+        }
+        // The version column of each row matches the filter (and `v` was written with it).
+        let rows = shown(
+            &s,
+            "SELECT _key, _version, v FROM stash_versions WHERE _version = 2 ORDER BY _key",
+        );
+        for i in 1..5 {
+            assert!(
+                rows.contains(&format!("| k{i}   | 2        | 2 |")),
+                "{engine}: {rows}"
+            );
+        }
+        // On the latest table the filter applies to each key's latest version.
+        let latest = shown(&s, "SELECT _key FROM stash WHERE _version = 3");
+        assert!(
+            latest.contains("| k2 ") && latest.lines().count() == 5,
+            "{engine}: {latest}"
+        );
+        // The scan itself keeps only those versions.
+        let plan = shown(
+            &s,
+            "EXPLAIN SELECT _key FROM stash_versions WHERE _version >= 2 AND _version <= 3",
+        );
+        assert!(plan.contains("versions [2, 3]"), "{engine}: {plan}");
+        // A later query sees the whole table again (a filtered scan is not the whole table).
+        s.set("k0", &json!({"n": 0, "v": 2, "late": true})).unwrap();
+        assert_eq!(count("_version = 2"), 5, "{engine}");
+        let late = shown(&s, "SELECT _key, late FROM stash_versions WHERE late");
+        assert!(late.contains("| k0 "), "{engine}: {late}");
+    }
+}
+
+#[test]
 fn a_stash_outside_append_mode_answers_stash_versions_with_its_one_version() {
     for engine in engines() {
         let (_d, s) = stash(engine);

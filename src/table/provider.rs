@@ -17,8 +17,8 @@
 //! write then costs one pass, not two, and a lookup costs the sample and its rows.
 
 use super::batch::entries_to_batch;
-use super::flatten::{KEY_COLUMN, TIMESTAMP_COLUMN};
-use super::scan::{Decoded, Pipeline, Source, Work};
+use super::flatten::{KEY_COLUMN, TIMESTAMP_COLUMN, VERSION_COLUMN};
+use super::scan::{Decoded, Pipeline, RowVersions, Source, Work};
 use super::schema::{Kind, SchemaBuilder, SeenSchema};
 use super::snapshot::{current_snapshot, snapshot_stream, Snapshot};
 use super::Versions;
@@ -45,6 +45,7 @@ use datafusion::physical_plan::{
     PhysicalExpr, PlanProperties, ReplaceChildrenOptions, SendableRecordBatchStream,
 };
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex};
 
 /// Rows a speculative table's schema is sampled from.
@@ -283,7 +284,7 @@ impl StashTable {
 
     /// Every row as record batches, as they are read (in stash order).
     pub fn stream(&self) -> Result<Pipeline<RecordBatch>> {
-        self.pipeline(Source::All, None, None)
+        self.pipeline(Source::All, ALL_NUMBERS, None, None)
     }
 
     /// Every row as record batches, in stash order: from the stash's columnar snapshot when
@@ -309,6 +310,7 @@ impl StashTable {
     fn pipeline(
         &self,
         source: Source,
+        numbers: RangeInclusive<u64>,
         projection: Option<Vec<usize>>,
         limit: Option<usize>,
     ) -> Result<Pipeline<RecordBatch>> {
@@ -331,7 +333,11 @@ impl StashTable {
             }
             Ok(batch)
         });
-        Pipeline::start_limited(self.stash.clone(), source, self.versions, work, limit)
+        let versions = RowVersions {
+            versions: self.versions,
+            numbers,
+        };
+        Pipeline::start_limited(self.stash.clone(), source, versions, work, limit)
     }
 
     /// [`StashTable::pipeline`] that also infers the schema of each batch's rows, in the
@@ -339,6 +345,7 @@ impl StashTable {
     fn checked_pipeline(
         &self,
         source: Source,
+        numbers: RangeInclusive<u64>,
         projection: Option<Vec<usize>>,
         limit: Option<usize>,
     ) -> Result<Pipeline<(RecordBatch, SeenSchema)>> {
@@ -348,7 +355,50 @@ impl StashTable {
             let batch = entries_to_batch(&schema, projection.as_deref(), entries, Some(&mut seen))?;
             Ok((batch, seen))
         });
-        Pipeline::start_limited(self.stash.clone(), source, self.versions, work, limit)
+        let versions = RowVersions {
+            versions: self.versions,
+            numbers,
+        };
+        Pipeline::start_limited(self.stash.clone(), source, versions, work, limit)
+    }
+
+    /// The version numbers a filter on `_version` keeps (append mode), as an inclusive range
+    /// that holds every row it keeps (DataFusion still applies the filter itself): versions
+    /// outside it are never decoded.
+    fn version_filter(&self, filter: &Expr) -> Option<RangeInclusive<u64>> {
+        if !self.stash.config().append_mode {
+            return None; // no `_version` column
+        }
+        let is_version = |e: &Expr| matches!(e, Expr::Column(c) if c.name == VERSION_COLUMN);
+        match filter {
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                let (op, n) = if is_version(left) {
+                    (*op, version_literal(right)?)
+                } else if is_version(right) {
+                    (op.swap()?, version_literal(left)?)
+                } else {
+                    return None;
+                };
+                let max = i128::from(u64::MAX);
+                Some(match op {
+                    Operator::Eq => version_range(n, n),
+                    Operator::Gt => version_range(n + 1, max),
+                    Operator::GtEq => version_range(n, max),
+                    Operator::Lt => version_range(0, n - 1),
+                    Operator::LtEq => version_range(0, n),
+                    _ => return None,
+                })
+            }
+            Expr::Between(Between {
+                expr,
+                negated: false,
+                low,
+                high,
+            }) if is_version(expr) => {
+                Some(version_range(version_literal(low)?, version_literal(high)?))
+            }
+            _ => None,
+        }
     }
 
     /// The write times a filter on `_timestamp` keeps, as a window of the latest versions'
@@ -470,6 +520,39 @@ impl StashTable {
 
 /// The time a SQL timestamp literal names, in µs since the Unix epoch (a timestamp's time
 /// zone only says how to show it: the number is UTC).
+/// Every version number: no filter on `_version`.
+const ALL_NUMBERS: RangeInclusive<u64> = 0..=u64::MAX;
+
+/// The version numbers from `low` to `high`, both included, clamped to u64 (the bounds are
+/// i128 so that a bound past either end clamps rather than wraps); empty if none is.
+fn version_range(low: i128, high: i128) -> RangeInclusive<u64> {
+    let clamp = |x: i128| u64::try_from(x.max(0)).unwrap_or(u64::MAX);
+    if low > high || high < 0 || low > i128::from(u64::MAX) {
+        RangeInclusive::new(1, 0) // empty: keeps no version
+    } else {
+        clamp(low)..=clamp(high)
+    }
+}
+
+/// An integer literal compared with `_version`.
+fn version_literal(e: &Expr) -> Option<i128> {
+    use ScalarValue as S;
+    match e {
+        Expr::Literal(S::Int8(Some(n)), _) => Some((*n).into()),
+        Expr::Literal(S::Int16(Some(n)), _) => Some((*n).into()),
+        Expr::Literal(S::Int32(Some(n)), _) => Some((*n).into()),
+        Expr::Literal(S::Int64(Some(n)), _) => Some((*n).into()),
+        Expr::Literal(S::UInt8(Some(n)), _) => Some((*n).into()),
+        Expr::Literal(S::UInt16(Some(n)), _) => Some((*n).into()),
+        Expr::Literal(S::UInt32(Some(n)), _) => Some((*n).into()),
+        Expr::Literal(S::UInt64(Some(n)), _) => Some((*n).into()),
+        // A cast of an integer literal (DataFusion may wrap one to match the column).
+        Expr::Cast(cast) => version_literal(&cast.expr),
+        Expr::TryCast(cast) => version_literal(&cast.expr),
+        _ => None,
+    }
+}
+
 fn timestamp_literal(e: &Expr) -> Option<i64> {
     use ScalarValue as S;
     match e {
@@ -656,7 +739,7 @@ impl TableProvider for StashTable {
             .map(|f| {
                 if self.key_filter(f).is_some() {
                     TableProviderFilterPushDown::Exact
-                } else if self.time_filter(f).is_some() {
+                } else if self.time_filter(f).is_some() || self.version_filter(f).is_some() {
                     // The engine narrows the scan; DataFusion applies the filter to its rows.
                     TableProviderFilterPushDown::Inexact
                 } else {
@@ -685,6 +768,12 @@ impl TableProvider for StashTable {
             .iter()
             .filter_map(|f| self.time_filter(f))
             .reduce(both);
+        let numbers = filters
+            .iter()
+            .filter_map(|f| self.version_filter(f))
+            .fold(ALL_NUMBERS, |a, b| {
+                (*a.start()).max(*b.start())..=(*a.end()).min(*b.end())
+            });
         let source = match keys {
             None => window.map_or(Source::All, Source::Written),
             Some(keys) => {
@@ -713,6 +802,7 @@ impl TableProvider for StashTable {
             self.clone(),
             snapshot,
             source,
+            numbers,
             projection.cloned(),
             schema,
             limit,
@@ -728,6 +818,8 @@ pub struct StashExec {
     /// A current snapshot that answers this whole-table scan instead of the engine.
     snapshot: Option<Snapshot>,
     source: Source,
+    /// The version numbers a filter on `_version` keeps (all of them without one).
+    numbers: RangeInclusive<u64>,
     projection: Option<Vec<usize>>,
     schema: SchemaRef,
     limit: Option<usize>,
@@ -739,6 +831,7 @@ impl StashExec {
         table: StashTable,
         snapshot: Option<Snapshot>,
         source: Source,
+        numbers: RangeInclusive<u64>,
         projection: Option<Vec<usize>>,
         schema: SchemaRef,
         limit: Option<usize>,
@@ -753,6 +846,7 @@ impl StashExec {
             table,
             snapshot,
             source,
+            numbers,
             projection,
             schema,
             limit,
@@ -772,6 +866,10 @@ impl DisplayAs for StashExec {
                 let (low, high) = w.bounds();
                 write!(f, ", scan of entries written in [{low}, {high}] µs")?
             }
+        }
+        if self.numbers != ALL_NUMBERS && self.snapshot.is_none() {
+            let (low, high) = (self.numbers.start(), self.numbers.end());
+            write!(f, ", versions [{low}, {high}]")?;
         }
         let columns: Vec<&str> = self
             .schema
@@ -841,7 +939,12 @@ impl ExecutionPlan for StashExec {
         }
         let pipeline = self
             .table
-            .pipeline(self.source.clone(), self.projection.clone(), self.limit)
+            .pipeline(
+                self.source.clone(),
+                self.numbers.clone(),
+                self.projection.clone(),
+                self.limit,
+            )
             .map_err(df_err)?;
         let remaining = self.limit.unwrap_or(usize::MAX);
         let batches = futures_util::stream::unfold(
@@ -874,9 +977,15 @@ impl StashExec {
     ) -> datafusion::common::Result<SendableRecordBatchStream> {
         let pipeline = self
             .table
-            .checked_pipeline(self.source.clone(), self.projection.clone(), self.limit)
+            .checked_pipeline(
+                self.source.clone(),
+                self.numbers.clone(),
+                self.projection.clone(),
+                self.limit,
+            )
             .map_err(df_err)?;
-        let whole_stash = matches!(self.source, Source::All);
+        // Only a scan of every entry and every version sees the whole table.
+        let whole_stash = matches!(self.source, Source::All) && self.numbers == ALL_NUMBERS;
         let remaining = self.limit.unwrap_or(usize::MAX);
         let batches = futures_util::stream::unfold(
             (pipeline, remaining, check),

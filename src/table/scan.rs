@@ -23,7 +23,7 @@ use crate::codec::{self, msgpack, Codec, Serializer};
 use crate::error::{Error, Result};
 use crate::stash::Stash;
 use crate::value::Value;
-use std::ops::Range;
+use std::ops::{Range, RangeInclusive};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use tokio::sync::{mpsc as ordered, oneshot};
 
@@ -44,6 +44,32 @@ pub enum Source {
     /// The entries whose latest version was written within the window (a filter on
     /// `_timestamp`, read through [`Engine::scan_written`](crate::Engine::scan_written)).
     Written(crate::engine::TimeWindow),
+}
+
+/// Which versions of each entry become rows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RowVersions {
+    /// The latest, every one, or as of a moment.
+    pub versions: Versions,
+    /// Of those, only the versions numbered within this range: a filter on `_version` (append
+    /// mode), applied before any value is decoded.
+    pub numbers: RangeInclusive<u64>,
+}
+
+impl From<Versions> for RowVersions {
+    fn from(versions: Versions) -> Self {
+        RowVersions {
+            versions,
+            numbers: 0..=u64::MAX,
+        }
+    }
+}
+
+impl RowVersions {
+    /// Whether no version is left out by its number.
+    pub fn every_number(&self) -> bool {
+        self.numbers == (0..=u64::MAX)
+    }
 }
 
 /// One entry as stored: key bytes and the value bytes of each version that becomes rows.
@@ -215,7 +241,7 @@ impl<T: Send + 'static> Pipeline<T> {
     pub fn start(
         stash: Stash,
         source: Source,
-        versions: Versions,
+        versions: impl Into<RowVersions>,
         work: Arc<Work<T>>,
     ) -> Result<Self> {
         Self::start_limited(stash, source, versions, work, None)
@@ -226,10 +252,11 @@ impl<T: Send + 'static> Pipeline<T> {
     pub fn start_limited(
         stash: Stash,
         source: Source,
-        versions: Versions,
+        versions: impl Into<RowVersions>,
         work: Arc<Work<T>>,
         limit: Option<usize>,
     ) -> Result<Self> {
+        let versions = versions.into();
         let workers = match (&source, limit) {
             (Source::Keys(_), _) | (_, Some(_)) => 1,
             (Source::All | Source::Written(_), None) => {
@@ -304,7 +331,7 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<()> {
 fn read<T>(
     stash: &Stash,
     source: &Source,
-    versions: Versions,
+    versions: RowVersions,
     order_tx: &ordered::Sender<oneshot::Receiver<Result<T>>>,
     work_tx: &mpsc::SyncSender<(RawChunk, oneshot::Sender<Result<T>>)>,
     budget: Option<(usize, Arc<Demand>)>,
@@ -325,7 +352,7 @@ fn read<T>(
             demand,
         }),
     };
-    let plain = !stash.config().append_mode && !versions.needs_times();
+    let plain = !stash.config().append_mode && !versions.versions.needs_times();
     let read = if plain && *source == Source::All {
         // The common case: the engine's scan, its bytes copied straight into the chunk.
         let mut failed = None;
@@ -446,11 +473,11 @@ type RawEntries<'a> = Box<dyn Iterator<Item = Result<RawEntry>> + 'a>;
 fn raw_entries<'a>(
     stash: &'a Stash,
     source: &'a Source,
-    versions: Versions,
+    versions: RowVersions,
 ) -> Result<RawEntries<'a>> {
     let engine = stash.engine();
     let append_mode = stash.config().append_mode;
-    if !append_mode && !versions.needs_times() {
+    if !append_mode && !versions.versions.needs_times() {
         let keys = match source {
             Source::Keys(keys) => keys,
             Source::Written(window) => {
@@ -483,7 +510,10 @@ fn raw_entries<'a>(
             Ok(stored) => stored,
             Err(e) => return Some(Err(e)),
         };
-        versions.select(&mut stored);
+        versions.versions.select(&mut stored);
+        if append_mode && !versions.every_number() {
+            stored.retain(|v| versions.numbers.contains(&v.version));
+        }
         // A key removed since the scan listed it has no versions, and no rows (nor has one
         // first written after an as-of moment).
         (!stored.is_empty()).then(|| {
