@@ -67,6 +67,18 @@ fn open(dir: &str) -> Result<Stash, Box<dyn std::error::Error>> {
         .open()?)
 }
 
+/// This process's resident memory in MB (Linux; 0 elsewhere).
+#[cfg(feature = "dataframe")]
+fn resident_mb() -> f64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: f64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0.0);
+    pages * 4096.0 / 1e6
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(command), Some(dir)) = (args.first(), args.get(1)) else {
@@ -111,6 +123,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 df.estimated_size() / 1_000_000,
                 started.elapsed().as_secs_f64()
             );
+            let with_frame = resident_mb();
+            let size = df.estimated_size();
+            drop(df);
+            println!(
+                "resident {with_frame:.0} MB with the frame, {:.0} MB after dropping it \
+                 (estimated_size {:.0} MB)",
+                resident_mb(),
+                size as f64 / 1e6
+            );
+            let df = stash.df()?;
+            for column in df.columns() {
+                println!(
+                    "  {}: {}, estimated_size {:.1} MB",
+                    column.name(),
+                    column.dtype(),
+                    column.as_materialized_series().estimated_size() as f64 / 1e6
+                );
+            }
         }
         other => return Err(format!("unknown command {other}").into()),
     }

@@ -366,6 +366,43 @@ pub fn threads_lose_nothing(engine: EngineKind) {
     }
 }
 
+/// The scan contract: a key that exists for the whole scan is met exactly once, however
+/// often it is rewritten meanwhile (here growing from a few bytes to 4 KB, which moves a
+/// record in engines that move grown records), and no key is met twice.
+pub fn scan_meets_each_key_once_while_writers_run(engine: EngineKind) {
+    let (_d, s) = stash(engine);
+    let n = 3000u32;
+    s.update((0..n).map(|i| (i, vec![0u8; 1]))).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let met = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            let mut round = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                round += 1;
+                for i in (0..n).step_by(7) {
+                    s.set(&i, &vec![round as u8; 4096]).unwrap();
+                }
+                // New keys, which may or may not be met.
+                s.set(&(n + round), &vec![0u8; 1]).unwrap();
+            }
+        });
+        let mut met: Vec<u32> = Vec::new();
+        for _ in 0..3 {
+            met = s.keys::<u32>().unwrap().map(|k| k.unwrap()).collect();
+            let unique: HashSet<u32> = met.iter().copied().collect();
+            assert_eq!(unique.len(), met.len(), "{engine}: a key met twice");
+            assert!(
+                (0..n).all(|i| unique.contains(&i)),
+                "{engine}: a key missed"
+            );
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        writer.join().unwrap();
+        met
+    });
+    assert!(met.len() >= n as usize);
+}
+
 pub fn values_of_every_shape(engine: EngineKind) {
     let (_d, s) = stash(engine);
     let big = vec![7u8; 3 << 20];
@@ -425,6 +462,7 @@ macro_rules! engine_suite {
             engine_suite!(@tests $engine;
                 get_set_contains_remove, defaults_require_pop_setdefault, eight_kinds_of_keys,
                 iteration_typed_and_dynamic, raw_items_decode, update_and_batches,
+                scan_meets_each_key_once_while_writers_run,
                 update_from_other_stashes, clear_and_reopen, append_mode_versions,
                 append_mode_many_versions_and_batches, not_append_mode_keeps_one_version,
                 format_conflict_is_refused, tmp_and_sub, threads_lose_nothing,

@@ -416,6 +416,26 @@ server_tests!(redis => hashstash::EngineKind::Redis);
 #[cfg(feature = "mongo")]
 server_tests!(mongo => hashstash::EngineKind::Mongo);
 
+/// Clearing a stash larger than one clear request (10,000 documents) empties it, and the
+/// stash takes writes again. (Versions are cleared by the same paging; the conformance
+/// suite clears append-mode stashes.)
+#[cfg(feature = "mongo")]
+#[test]
+fn mongo_clears_a_stash_larger_than_one_request() {
+    if !crate::common::engine_available(EngineKind::Mongo) {
+        return;
+    }
+    let (_d, stash) = crate::common::stash(EngineKind::Mongo);
+    stash.update((0..25_000u32).map(|i| (i, i))).unwrap();
+    assert_eq!(stash.len().unwrap(), 25_000);
+    stash.clear().unwrap();
+    assert_eq!(stash.len().unwrap(), 0);
+    assert_eq!(stash.keys::<u32>().unwrap().count(), 0);
+    stash.set(&7u32, &1u32).unwrap();
+    assert_eq!(stash.get::<_, u32>(&7u32).unwrap(), Some(1));
+    assert_eq!(stash.len().unwrap(), 1);
+}
+
 #[cfg(feature = "mongo")]
 #[test]
 fn mongo_refuses_values_over_the_document_limit() {

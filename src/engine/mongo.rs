@@ -596,14 +596,8 @@ impl Engine for MongoEngine {
     }
 
     fn clear(&self) -> Result<()> {
-        self.run(
-            "clearing entries",
-            self.entries.delete_many(doc! {}).into_future(),
-        )?;
-        self.run(
-            "clearing versions",
-            self.versions.delete_many(doc! {}).into_future(),
-        )?;
+        self.delete_all(&self.entries, "clearing entries")?;
+        self.delete_all(&self.versions, "clearing versions")?;
         self.changed()
     }
 
@@ -694,12 +688,18 @@ impl Engine for MongoEngine {
 }
 
 impl MongoEngine {
-    /// Every entry document with its key, read lazily in pages in `_id` order, each page its
-    /// own query, so no cursor outlives a page.
+    /// Every entry document with its key, read lazily a page at a time from one cursor in
+    /// the collection's natural order.
     fn entry_docs(&self) -> impl Iterator<Item = Result<(Vec<u8>, Document)>> + Send + '_ {
         // One cursor for the whole scan, read a page at a time (each page under the
         // deadline). Paging with a new query per page made a server without an index-ordered
-        // scan sort the collection once per page: quadratic on a large stash.
+        // scan sort the collection once per page: quadratic on a large stash. No sort
+        // either: a server that sorts rather than walking the `_id` index must read the whole
+        // collection before the first page, so a `LIMIT 10` or a schema sample would cost a
+        // full pass. Natural order still meets each entry once, as the scan contract asks:
+        // every write of an entry updates its document in place by `_id` (never a delete
+        // and a new insert), so a document keeps its place in the collection
+        // (`conformance::scan_meets_each_key_once_while_writers_run`).
         let mut cursor = ScanCursor {
             cursor: None,
             runtime: self.runtime.as_ref(),
@@ -720,7 +720,6 @@ impl MongoEngine {
                 let opened = self.run("scanning entries", async {
                     self.entries
                         .find(doc! {})
-                        .sort(doc! { "_id": 1 })
                         .batch_size(SCAN_PAGE as u32)
                         .await
                 });

@@ -7,14 +7,44 @@
 use super::{bin, is_duplicate_key, MongoEngine, DOCUMENT_OVERHEAD, MAX_DOCUMENT, MAX_RACES};
 use crate::engine::{key_digest, now_micros, Record, WriteMeta};
 use crate::error::{Error, Result};
-use mongodb::bson::{doc, DateTime, Document};
+use mongodb::bson::{doc, Bson, DateTime, Document};
 use mongodb::options::IndexOptions;
-use mongodb::IndexModel;
+use mongodb::{Collection, IndexModel};
 use std::future::IntoFuture;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+/// Documents removed per request when a collection is emptied.
+const CLEAR_PAGE: i64 = 10_000;
+
 impl MongoEngine {
+    /// Removes every document of `collection`, a page of `_id`s at a time, each request
+    /// under the deadline: one `deleteMany` over a large stash outlasts any deadline, and a
+    /// dropped collection would take the unique indexes that concurrent writers rely on.
+    pub(super) fn delete_all(&self, collection: &Collection<Document>, what: &str) -> Result<()> {
+        use futures_util::TryStreamExt;
+        loop {
+            let ids: Vec<Bson> = self.run(what, async {
+                let page: Vec<Document> = collection
+                    .find(doc! {})
+                    .projection(doc! { "_id": 1 })
+                    .limit(CLEAR_PAGE)
+                    .await?
+                    .try_collect()
+                    .await?;
+                Ok(page
+                    .into_iter()
+                    .filter_map(|d| d.get("_id").cloned())
+                    .collect())
+            })?;
+            if ids.is_empty() {
+                return Ok(());
+            }
+            let filter = doc! { "_id": { "$in": ids } };
+            self.run(what, collection.delete_many(filter).into_future())?;
+        }
+    }
+
     /// Writes a batch whose entries share one [`WriteMeta`].
     pub(super) fn write_batch(&self, items: &[(&[u8], &[u8])], meta: WriteMeta) -> Result<()> {
         if meta.expires_micros.is_some() && !items.is_empty() {
