@@ -262,6 +262,7 @@ pub fn decode_key_dyn(bytes: &[u8]) -> Result<Value> {
 }
 
 /// The text of a text key's bytes; `None` for any other key.
+#[cfg(feature = "sql")]
 pub(crate) fn key_text(bytes: &[u8]) -> Option<&str> {
     cbor_text(bytes)
 }
