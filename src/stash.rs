@@ -50,9 +50,9 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        // No I/O here: the counts go to a background thread (see `stats.rs`).
         let counts = self.stats.take(self.engine.evictions());
-        // Best effort: a drop cannot report errors, and counts are statistics, not data.
-        let _ = crate::stats::flush(&self.config, counts);
+        crate::stats::hand_over(&self.config, counts);
     }
 }
 

@@ -3,8 +3,18 @@
 //! Each handle ([`Stash::open_config`] and what opens through it: `sub`, function stashes)
 //! counts in memory, with relaxed atomics, what goes through it: [`Stash::stats`] reads the
 //! counts and [`Stash::reset_stats`] starts them again. So that `hashstash info` can show what
-//! a stash has seen over its life, not just in one process, a handle adds its counts to the
-//! stash's record of totals when it is dropped (or on [`Stash::flush_stats`]).
+//! a stash has seen over its life, not just in one process, a handle's counts are added to the
+//! stash's record of totals: at once on [`Stash::flush_stats`], and when its last clone is
+//! dropped, by a background thread. Dropping a handle does no I/O itself (a drop on a dead
+//! server returns at once): it hands its counts over and the thread writes them, each write
+//! within the engine's timeout. [`flush_dropped`] writes what is still waiting, and
+//! [`Stash::lifetime_stats`] first writes what the stash's own dropped handles left.
+//!
+//! What a crash or an exit loses: the counts of live handles not yet flushed, and those of
+//! dropped handles the thread had not yet written when the process ended (a program that
+//! wants them kept calls [`Stash::flush_stats`] or [`flush_dropped`] before it exits, as the
+//! command line does). At most [`MAX_WAITING`] handles' counts wait; beyond that, further
+//! dropped counts are not kept.
 //!
 //! The totals are kept in a stash of their own beside the data, `<dbname>/_stats`, with the
 //! same engine, so that they work wherever the stash does (files or servers). Each flush
@@ -21,12 +31,95 @@ use crate::error::Result;
 use crate::stash::Stash;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Condvar, Mutex};
 
 /// The sub-stash holding a stash's lifetime totals.
 pub const STATS_DBNAME: &str = "_stats";
 
 /// Beyond this many flushed records, a flush folds them into one.
 const FOLD_AFTER: usize = 64;
+
+/// The most dropped handles' counts that wait for the background thread (a thread stuck on
+/// a dead server must not make them grow without bound).
+pub const MAX_WAITING: usize = 1024;
+
+/// Counts of dropped handles, waiting to be written, by stash.
+static WAITING: Mutex<Vec<(StashConfig, Stats)>> = Mutex::new(Vec::new());
+/// Wakes the background thread when counts are handed over.
+static HANDED_OVER: Condvar = Condvar::new();
+/// Held while counts are written, so that a reader of the totals never sees counts that have
+/// left the queue but are not yet written.
+static WRITING: Mutex<()> = Mutex::new(());
+
+/// Hands the counts of a dropped handle to the background thread (started on first use),
+/// without any I/O of its own. Temporary stashes and the totals' own stash keep none.
+pub(crate) fn hand_over(config: &StashConfig, counts: Stats) {
+    if !keeps_totals(config, &counts) {
+        return;
+    }
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        // If no thread can be started, counts wait for `flush_dropped`.
+        let _ = std::thread::Builder::new()
+            .name("hashstash-stats".into())
+            .spawn(write_waiting_forever);
+    });
+    let mut waiting = WAITING.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, total)) = waiting.iter_mut().find(|(c, _)| c == config) {
+        total.add(&counts);
+    } else if waiting.len() < MAX_WAITING {
+        waiting.push((config.clone(), counts));
+    }
+    HANDED_OVER.notify_one();
+}
+
+/// The background thread: writes the counts handed over, as they come.
+fn write_waiting_forever() {
+    loop {
+        {
+            let waiting = WAITING.lock().unwrap_or_else(|e| e.into_inner());
+            let _waiting = HANDED_OVER
+                .wait_while(waiting, |w| w.is_empty())
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        // Statistics, not data: a failed write drops these counts rather than retrying.
+        let _ = write_waiting(None);
+    }
+}
+
+/// Writes the waiting counts of the stash `only` (or of every stash) to their totals.
+fn write_waiting(only: Option<&StashConfig>) -> Result<()> {
+    let _writing = WRITING.lock().unwrap_or_else(|e| e.into_inner());
+    let taken: Vec<(StashConfig, Stats)> = {
+        let mut waiting = WAITING.lock().unwrap_or_else(|e| e.into_inner());
+        let (mine, others) = std::mem::take(&mut *waiting)
+            .into_iter()
+            .partition(|(c, _)| only.is_none_or(|only| c == only));
+        *waiting = others;
+        mine
+    };
+    let mut first_error = None;
+    for (config, counts) in taken {
+        if let Err(e) = flush(&config, counts) {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Writes the counts that dropped handles left and the background thread has not yet
+/// written, now, on this thread: what a program calls before it exits to keep them. The
+/// first error is returned; the other stashes' counts are written all the same.
+pub fn flush_dropped() -> Result<()> {
+    write_waiting(None)
+}
+
+/// Whether `counts` are kept in the lifetime totals of the stash `config` opens.
+fn keeps_totals(config: &StashConfig, counts: &Stats) -> bool {
+    let mut counts = *counts;
+    counts.scanned = 0;
+    !(counts.is_zero() || config.is_tmp || config.dbname.rsplit('/').next() == Some(STATS_DBNAME))
+}
 
 /// Counts of what went through a stash handle (see [`Stash::stats`]).
 ///
@@ -183,8 +276,9 @@ impl Stash {
         self.counters().take(self.engine().evictions())
     }
 
-    /// Adds this handle's counts to the stash's lifetime totals and sets them back to zero;
-    /// a handle does this itself when its last clone is dropped.
+    /// Adds this handle's counts to the stash's lifetime totals and sets them back to zero,
+    /// now. When its last clone is dropped, a handle's counts are written by a background
+    /// thread instead (see [`crate::stats`] for what an exit can lose).
     pub fn flush_stats(&self) -> Result<()> {
         flush(self.config(), self.reset_stats())
     }
@@ -206,6 +300,7 @@ impl Stash {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn lifetime_stats(&self) -> Result<Stats> {
+        write_waiting(Some(self.config()))?;
         let mut totals = self.stats();
         let flushed = Stash::open_config(totals_config(self.config()), false)?;
         for entry in flushed.engine().scan()? {
@@ -219,10 +314,10 @@ impl Stash {
 /// Adds `counts` to the lifetime totals of the stash `config` opens. Temporary stashes and
 /// the totals' own stash keep none.
 pub(crate) fn flush(config: &StashConfig, mut counts: Stats) -> Result<()> {
-    counts.scanned = 0;
-    if counts.is_zero() || config.is_tmp || config.dbname.rsplit('/').next() == Some(STATS_DBNAME) {
+    if !keeps_totals(config, &counts) {
         return Ok(());
     }
+    counts.scanned = 0;
     let totals = Stash::open_config(totals_config(config), false)?;
     totals
         .engine()

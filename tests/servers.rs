@@ -205,6 +205,33 @@ fn faults_are_errors_within_the_timeout_and_the_handle_recovers(engine: EngineKi
     assert_eq!(stash.get::<_, i32>("after").unwrap(), Some(3));
 }
 
+/// Dropping a handle does no I/O: on a frozen server it returns at once (it used to write
+/// the handle's counts to the stash's totals, waiting up to the timeout), and the counts
+/// are written once the server answers again.
+fn dropping_a_handle_on_a_frozen_server_returns_at_once(engine: EngineKind) {
+    let (dir, port, server, _stash) = stash_on_own_server(engine, false, false);
+    let slow = Duration::from_secs(60);
+    let builder = Stash::builder()
+        .root_dir(dir.path())
+        .engine(engine)
+        .url(url(engine, port))
+        .dbname("dropped")
+        .timeout_ms(slow.as_millis() as u64);
+    let stash = builder.clone().open().unwrap();
+    stash.set("counted", &1).unwrap();
+    signal(&server, "-STOP");
+    let start = Instant::now();
+    drop(stash);
+    assert!(
+        start.elapsed() < slow / 4,
+        "the drop waited {:?}",
+        start.elapsed()
+    );
+    signal(&server, "-CONT");
+    let again = eventually(|| builder.clone().open());
+    assert_eq!(eventually(|| again.lifetime_stats()).sets, 1);
+}
+
 fn unreachable_server_fails_within_the_timeout(engine: EngineKind) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port(); // nothing listens there
@@ -380,6 +407,12 @@ macro_rules! server_tests {
                 fn faults_are_errors_within_the_timeout_and_the_handle_recovers() {
                     if crate::common::engine_available($engine) {
                         super::faults_are_errors_within_the_timeout_and_the_handle_recovers($engine);
+                    }
+                }
+                #[test]
+                fn dropping_a_handle_on_a_frozen_server_returns_at_once() {
+                    if crate::common::engine_available($engine) {
+                        super::dropping_a_handle_on_a_frozen_server_returns_at_once($engine);
                     }
                 }
                 #[test]

@@ -19,7 +19,12 @@ const FAILED: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let outcome = run(cli);
+    // The stash was dropped at the end of `run`; its counts (for `info`) are written here,
+    // before the process ends. Statistics, not data: a failure to write them is not one of
+    // the command's.
+    let _ = hashstash::stats::flush_dropped();
+    match outcome {
         Ok(code) => code,
         // A closed pipe (`hashstash keys | head`) is the reader's choice, not a failure.
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
