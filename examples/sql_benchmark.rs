@@ -42,14 +42,14 @@ struct Animal {
 fn animal(i: u64) -> Animal {
     // A cheap deterministic scramble, so groups are not runs of consecutive keys.
     let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 17;
-    let good = (h / 6) % 3 != 0;
+    let good = !(h / 6).is_multiple_of(3);
     Animal {
         name: NAMES[(h % 6) as usize],
         goodness: if good { "good" } else { "bad" },
         etc: Etc {
             age: ((h / 18) % 20) as u32 + 1,
             goes_to: GoesTo {
-                heaven: good || h % 2 == 0,
+                heaven: good || h.is_multiple_of(2),
             },
         },
     }

@@ -14,7 +14,7 @@ dir="${1:-$(mktemp -d)}"
 n="${2:-1000000}"
 engines="${3:-lmdb sqlite diskcache redis mongo}"
 runs="${RUNS:-11}"
-features=best,sqlite,diskcache,redis,mongo # one feature set for every bench script: one build
+features=best,sqlite,diskcache,redis,mongo,cli # one feature set for every bench script: one build
 cargo build --quiet --release --features "$features" --example sql_benchmark --bin hashstash
 target="${CARGO_TARGET_DIR:-target}/release"
 

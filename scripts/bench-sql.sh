@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 dir="${1:-$(mktemp -d)}"
 n="${2:-1000000}"
 python3 -c 'import duckdb' 2>/dev/null || python3 -m pip install --quiet duckdb
-cargo build --quiet --release --features best,sqlite,diskcache,redis,mongo --example sql_benchmark --bin hashstash
+cargo build --quiet --release --features best,sqlite,diskcache,redis,mongo,cli --example sql_benchmark --bin hashstash
 target="${CARGO_TARGET_DIR:-target}/release"
 bench="$target/examples/sql_benchmark"
 cli="$target/hashstash"

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 dir="${1:-$(mktemp -d)}"
 n_export="${2:-5000000}"
 n_frame="${3:-1000000}"
-cargo build --quiet --release --features best,sqlite,diskcache,redis,mongo --example sql_benchmark --bin hashstash
+cargo build --quiet --release --features best,sqlite,diskcache,redis,mongo,cli --example sql_benchmark --bin hashstash
 target="${CARGO_TARGET_DIR:-target}/release"
 bench="$target/examples/sql_benchmark"
 cli=("$target/hashstash" --engine sqlite --root-dir "$dir/export" --dbname animals)

@@ -224,7 +224,8 @@
 //!     .open()?;
 //! let plan = old.copy_to(&new, CopyOptions::new().dry_run(true))?;
 //! assert_eq!((plan.entries, new.len()?), (1_000, 0));
-//! let report = old.copy_to(&new, CopyOptions::new().progress(true))?;
+//! // `.progress(observer)` reports each entry copied (see `hashstash::progress`).
+//! let report = old.copy_to(&new, CopyOptions::new())?;
 //! assert_eq!(report.destination_after, 1_000);
 //! assert_eq!(new.get::<_, String>(&999u32)?.as_deref(), Some("value 999"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())

@@ -42,10 +42,10 @@ use std::fmt;
 const BATCH: usize = 1024;
 
 /// How [`Stash::copy_to`] runs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct CopyOptions {
     dry_run: bool,
-    progress: bool,
+    progress: Option<crate::progress::Observer>,
 }
 
 impl CopyOptions {
@@ -60,9 +60,10 @@ impl CopyOptions {
         self
     }
 
-    /// `true`: show a progress bar on stderr (hidden when stderr is not a terminal).
-    pub fn progress(mut self, progress: bool) -> CopyOptions {
-        self.progress = progress;
+    /// Reports to `progress` as entries are copied, one step per entry (the command line
+    /// draws a bar from it; see [`crate::progress`]).
+    pub fn progress(mut self, progress: crate::progress::Observer) -> CopyOptions {
+        self.progress = Some(progress);
         self
     }
 }
@@ -173,7 +174,10 @@ impl Stash {
             destination_before: before,
             ..CopyReport::default()
         };
-        let bar = progress_bar(self, destination, options.progress)?;
+        if let Some(observer) = &options.progress {
+            let total = self.len()? as u64;
+            observer.start(&format!("Copying {self} to {destination}"), total, 0);
+        }
         let mut new_keys = 0u64;
         let mut batch: Vec<(Vec<u8>, Vec<u8>, WriteMeta)> = Vec::with_capacity(BATCH);
         let mut batch_keys: Vec<Vec<u8>> = Vec::with_capacity(BATCH);
@@ -194,7 +198,9 @@ impl Stash {
                 let bytes = batch.iter().map(|(k, v, _)| k.len() + v.len()).sum();
                 destination.counters().wrote(batch.len(), bytes);
             }
-            bar.inc(keys.len() as u64);
+            if let Some(observer) = &options.progress {
+                observer.advance(keys.len() as u64);
+            }
             batch.clear();
             keys.clear();
             Ok(())
@@ -234,7 +240,9 @@ impl Stash {
             }
         }
         flush(&mut batch, &mut batch_keys)?;
-        bar.finish_and_clear();
+        if let Some(observer) = &options.progress {
+            observer.finish();
+        }
         let expected = before + new_keys;
         report.destination_after = if options.dry_run {
             expected
@@ -254,23 +262,4 @@ impl Stash {
         }
         Ok(report)
     }
-}
-
-/// A bar counting entries, sized by the source's entry count.
-fn progress_bar(from: &Stash, to: &Stash, shown: bool) -> Result<indicatif::ProgressBar> {
-    if !shown {
-        return Ok(indicatif::ProgressBar::hidden());
-    }
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(from.len()? as u64),
-        // Hidden by indicatif when stderr is not a terminal.
-        indicatif::ProgressDrawTarget::stderr(),
-    );
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{msg}: {percent:>3}% [{bar:30}] {pos}/{len} [{elapsed}<{eta}]",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_message(format!("Copying {from} to {to}"));
-    Ok(bar)
 }

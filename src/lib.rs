@@ -75,6 +75,7 @@ pub mod limits;
 pub mod map;
 pub mod memo;
 pub mod profile;
+pub mod progress;
 mod stash;
 pub mod stats;
 pub mod table;

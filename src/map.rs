@@ -45,9 +45,10 @@ pub struct MapOptions {
     /// Start computing at once, in the background; the map is returned straight away.
     /// Without it nothing is computed until the results are asked for.
     pub precompute: bool,
-    /// Show a progress bar on stderr (drawn only when stderr is a terminal).
-    pub progress: bool,
-    /// The progress bar's description (default: `Mapping <name> across <n> items`).
+    /// Where to report progress (the seed's `progress=True`): one step per item. The
+    /// command line draws a bar from it; see [`crate::progress`].
+    pub progress: Option<crate::progress::Observer>,
+    /// The description given to the observer (default: `Mapping <name> across <n> items`).
     pub desc: Option<String>,
     /// Store each item's result in the function stash (the seed's `stash_runs`). When false,
     /// results already stored are still read, but new ones are not written.
@@ -66,7 +67,7 @@ impl Default for MapOptions {
             ordered: false,
             preload: true,
             precompute: true,
-            progress: false,
+            progress: None,
             desc: None,
             stash_runs: true,
             stash_map: false,
@@ -655,9 +656,18 @@ fn compute<A, R, E, C>(
     C: Fn(A) -> (std::result::Result<R, E>, bool) + Sync,
 {
     use rayon::prelude::*;
-    let bar = options
-        .progress
-        .then(|| progress_bar(name, items.len(), todo.len(), options));
+    let observer = options.progress.as_ref();
+    if let Some(observer) = observer {
+        let (total, to_compute) = (items.len(), todo.len());
+        let threads = options
+            .num_threads
+            .unwrap_or_else(rayon::current_num_threads);
+        let desc = options
+            .desc
+            .clone()
+            .unwrap_or_else(|| format!("Mapping {name} across {total} items [{threads}x]"));
+        observer.start(&desc, total as u64, (total - to_compute) as u64);
+    }
     let run_one = |&i: &usize| {
         let item = &items[i];
         let (result, cached) =
@@ -674,8 +684,8 @@ fn compute<A, R, E, C>(
                     (Err(E::from(why)), false)
                 });
         state.put(i, result, cached);
-        if let Some(bar) = &bar {
-            bar.inc(1);
+        if let Some(observer) = observer {
+            observer.advance(1);
         }
     };
     let pool = match options.num_threads {
@@ -689,8 +699,8 @@ fn compute<A, R, E, C>(
         Some(pool) => pool.install(|| todo.par_iter().for_each(run_one)),
         None => todo.iter().for_each(run_one),
     }
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
+    if let Some(observer) = observer {
+        observer.finish();
     }
     if let Some(maps) = whole_map {
         store_whole_map(&maps, items, state);
@@ -711,34 +721,6 @@ fn store_whole_map<A: Serialize, R: Serialize, E>(maps: &Stash, items: &[A], sta
             eprintln!("hashstash: the whole map could not be stored: {e}");
         }
     }
-}
-
-fn progress_bar(
-    name: &str,
-    total: usize,
-    to_compute: usize,
-    options: &MapOptions,
-) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(total as u64),
-        // Hidden by indicatif when stderr is not a terminal.
-        indicatif::ProgressDrawTarget::stderr(),
-    );
-    let threads = options
-        .num_threads
-        .unwrap_or_else(rayon::current_num_threads);
-    let desc = options
-        .desc
-        .clone()
-        .unwrap_or_else(|| format!("Mapping {name} across {total} items [{threads}x]"));
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{msg}: {percent:>3}% [{bar:30}] {pos}/{len} [{elapsed}<{eta}]",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_message(desc);
-    bar.set_position((total - to_compute) as u64);
-    bar
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {

@@ -26,7 +26,7 @@ fn kills() -> usize {
 /// The value of entry `(round, i)`: every tenth one 64 KB, the others 200 bytes, all derived
 /// from the key so that a torn or stale value shows.
 fn payload(round: usize, i: usize) -> String {
-    let size = if i % 10 == 0 { 64 * 1024 } else { 200 };
+    let size = if i.is_multiple_of(10) { 64 * 1024 } else { 200 };
     format!("{round}/{i};").repeat(size / 8)
 }
 

@@ -259,6 +259,7 @@ fn every_version_as_a_dataframe_and_as_parquet() {
     assert_eq!(back.len().unwrap(), 2, "one entry per key");
 }
 
+#[cfg(feature = "cli")]
 #[test]
 fn the_cli_queries_history_and_time_travels() {
     let root = tempfile::tempdir().unwrap();
@@ -307,6 +308,7 @@ fn the_cli_queries_history_and_time_travels() {
 }
 
 #[cfg(feature = "redis")]
+#[cfg(feature = "cli")]
 #[test]
 fn a_server_table_names_any_stash_on_its_server() {
     let Ok(url) = std::env::var("HASHSTASH_REDIS_URL") else {

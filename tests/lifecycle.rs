@@ -266,12 +266,32 @@ pub fn copy_moves_every_version_with_its_time(engine: EngineKind) {
     assert_eq!((plan.destination_before, plan.destination_after), (0, 2));
     assert_eq!(dest.len().unwrap(), 0, "a dry run writes nothing");
 
-    let report = source.copy_to(&dest, CopyOptions::new()).unwrap();
+    // The observer hears of every entry copied, then the end.
+    struct Steps(std::sync::Mutex<(u64, u64, bool)>);
+    impl hashstash::progress::Progress for Steps {
+        fn start(&self, _what: &str, total: u64, _done: u64) {
+            self.0.lock().unwrap().0 = total;
+        }
+        fn advance(&self, steps: u64) {
+            self.0.lock().unwrap().1 += steps;
+        }
+        fn finish(&self) {
+            self.0.lock().unwrap().2 = true;
+        }
+    }
+    let steps = std::sync::Arc::new(Steps(Default::default()));
+    let observer = hashstash::progress::Observer::shared(steps.clone());
+    let report = source
+        .copy_to(&dest, CopyOptions::new().progress(observer))
+        .unwrap();
     assert!(!report.dry_run);
     assert_eq!(
         (report.entries, report.versions, report.destination_after),
         (2, 3, 2)
     );
+    let (total, advanced, finished) = *steps.0.lock().unwrap();
+    assert_eq!((advanced, finished), (2, true));
+    assert!(total >= 2, "the source's entry count: {total}");
     assert_eq!(
         history(&dest, "k"),
         history(&source, "k"),

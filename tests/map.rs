@@ -2,6 +2,7 @@
 
 use crate::common::stash;
 use hashstash::map::MapOptions;
+use hashstash::progress::{Observer, Progress};
 use hashstash::EngineKind;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -146,9 +147,10 @@ fn results_come_as_they_finish_or_in_item_order() {
 fn without_precompute_nothing_runs_until_results_are_asked_for() {
     let (_dir, s) = stash(EngineKind::default_engine());
     let (calls, double) = counted(|x: u64| x * 2);
+    let observed = Arc::new(Observed::default());
     let lazy = MapOptions {
         precompute: false,
-        progress: true,
+        progress: Some(Observer::shared(observed.clone())),
         desc: Some("doubling".into()),
         ..MapOptions::default()
     };
@@ -156,8 +158,40 @@ fn without_precompute_nothing_runs_until_results_are_asked_for() {
     std::thread::sleep(Duration::from_millis(50));
     assert_eq!(calls.load(Ordering::SeqCst), 0);
     assert_eq!(mapped.finished(), 0);
+    assert_eq!(
+        observed.log(),
+        [] as [String; 0],
+        "nothing reported before it runs"
+    );
     assert_eq!(mapped.results().unwrap(), [2, 4, 6]);
     assert_eq!(calls.load(Ordering::SeqCst), 3);
+    assert_eq!(
+        observed.log(),
+        [
+            "start doubling 3 0",
+            "advance 1",
+            "advance 1",
+            "advance 1",
+            "finish"
+        ]
+    );
+    // Items already stored need no work: the observer hears they are done from the start.
+    let observed = Arc::new(Observed::default());
+    let (_, double) = counted(|x: u64| x * 2);
+    let again = MapOptions {
+        progress: Some(Observer::shared(observed.clone())),
+        ..MapOptions::default()
+    };
+    let mapped = s
+        .map_named("double", double, vec![1, 2, 3, 7], again)
+        .unwrap();
+    assert_eq!(mapped.results().unwrap(), [2, 4, 6, 14]);
+    let log = observed.log();
+    assert!(
+        log[0].starts_with("start Mapping double across 4 items") && log[0].ends_with(" 4 3"),
+        "{log:?}"
+    );
+    assert_eq!(log[1..], ["advance 1", "finish"]);
 
     // With precompute (the default) the map runs in the background: `wait` sees it done.
     let (calls, double) = counted(|x: u64| x * 2);
@@ -251,7 +285,7 @@ fn try_map_hands_errors_back_without_storing_them() {
     for engine in [EngineKind::default_engine(), EngineKind::Memory] {
         let (_dir, s) = stash(engine);
         let (calls, half) = counted(|x: u64| {
-            if x % 2 == 0 {
+            if x.is_multiple_of(2) {
                 Ok(x / 2)
             } else {
                 Err(format!("{x} is odd"))
@@ -354,5 +388,30 @@ fn a_map_says_which_items_were_read_back_and_answers_by_index() {
             }
             assert_eq!(map.results().unwrap(), [2, 3, 4]);
         }
+    }
+}
+
+/// A progress observer that writes down what it hears.
+#[derive(Default)]
+struct Observed(std::sync::Mutex<Vec<String>>);
+
+impl Observed {
+    fn log(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl Progress for Observed {
+    fn start(&self, what: &str, total: u64, done: u64) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("start {what} {total} {done}"));
+    }
+    fn advance(&self, steps: u64) {
+        self.0.lock().unwrap().push(format!("advance {steps}"));
+    }
+    fn finish(&self) {
+        self.0.lock().unwrap().push("finish".into());
     }
 }

@@ -6,6 +6,7 @@ mod bit_flips;
 mod cache;
 #[cfg(feature = "sql")]
 mod catalog;
+#[cfg(feature = "cli")]
 mod cli;
 mod codecs;
 mod common;
@@ -32,6 +33,7 @@ mod macros;
 mod map;
 mod memo;
 mod notebook;
+#[cfg(feature = "cli")]
 mod processes;
 #[cfg(feature = "sqlite")]
 mod row_checksums;

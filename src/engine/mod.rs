@@ -653,7 +653,7 @@ impl KeyLock {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let file = options.open(&path).map_err(|e| Error::io(&path, e))?;
-        fs4::fs_std::FileExt::lock_exclusive(&file).map_err(|e| Error::io(&path, e))?;
+        file.lock().map_err(|e| Error::io(&path, e))?;
         Ok(KeyLock(file, path))
     }
 }
@@ -661,7 +661,7 @@ impl KeyLock {
 impl Drop for KeyLock {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.1);
-        let _ = fs4::fs_std::FileExt::unlock(&self.0);
+        let _ = self.0.unlock();
     }
 }
 

@@ -20,7 +20,8 @@ pub fn run(args: &StashArgs, src: &Path, dst: &Path, dry_run: bool) -> Result<()
             message: "the destination is the source".into(),
         });
     }
-    let options = CopyOptions::new().dry_run(dry_run).progress(true);
+    let bar = hashstash::progress::Observer::new(crate::bars::TerminalBar::default());
+    let options = CopyOptions::new().dry_run(dry_run).progress(bar);
     let report = source.copy_to(&destination, options)?;
     println!("{}", serde_json::to_value(&report).unwrap_or_default());
     eprintln!("{report}: {source} -> {destination}");

@@ -1,6 +1,7 @@
 //! The `hashstash` command: a stash from the shell, keys and values as JSON text.
 
 mod args;
+mod bars;
 mod copy;
 mod profile;
 #[cfg(feature = "sql")]

@@ -1,6 +1,7 @@
 //! The table commands (feature `sql`): `sql`, `export` and `import`.
 
 use crate::args::StashArgs;
+use crate::bars::progress_bar;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use hashstash::table::provider::StashTable;
@@ -213,25 +214,6 @@ pub fn sql(
             },
         }
     }
-}
-
-/// A progress bar on standard error, drawn only when it is a terminal. `total`: how many
-/// items the run will handle, if known.
-fn progress_bar(total: Option<u64>, what: &str) -> indicatif::ProgressBar {
-    let bar = match total {
-        Some(total) => indicatif::ProgressBar::new(total),
-        None => indicatif::ProgressBar::no_length(),
-    };
-    let template = match total {
-        Some(_) => "{bar:40} {pos}/{len} {msg} ({per_sec}, {eta} left)",
-        None => "{spinner} {pos} {msg} ({per_sec})",
-    };
-    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
-        bar.set_style(style);
-    }
-    bar.set_message(what.to_owned());
-    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-    bar
 }
 
 /// `hashstash export`: the stash's table as parquet or CSV, or its entries as JSON lines
