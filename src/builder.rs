@@ -1,4 +1,4 @@
-//! `StashBuilder`: the seed's options, one method each, resolved into a `StashConfig` and
+//! `StashBuilder`: the Python original's options, one method each, resolved into a `StashConfig` and
 //! opened; or an existing stash folder, opened with the format it recorded.
 
 use crate::codec;
@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::stash::Stash;
 use std::path::{Path, PathBuf};
 
-/// Builds a [`Stash`] from the seed's options. Every option has the seed's default.
+/// Builds a [`Stash`] from the Python original's options. Every option has the Python original's default.
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
@@ -80,7 +80,7 @@ impl StashBuilder {
         self.config.url = Some(url.into());
         self
     }
-    /// The server's host and port (the seed's options), when no `url` is given.
+    /// The server's host and port (the Python original's options), when no `url` is given.
     pub fn server(mut self, host: impl Into<String>, port: u16) -> Self {
         self.config.host = Some(host.into());
         self.config.port = Some(port);

@@ -35,7 +35,7 @@ pub const FORMAT_VERSION: u32 = 1;
 /// use hashstash::{Stash, StashConfig};
 ///
 /// let stash = Stash::builder().root_dir(dir.path()).dbname("runs").open()?;
-/// let dict = stash.to_dict(); // the seed's `stash.to_dict()`
+/// let dict = stash.to_dict(); // the Python original's `stash.to_dict()`
 /// assert_eq!(dict["dbname"], "runs");
 /// let config = StashConfig::from_dict(&dict)?;
 /// assert_eq!(&config, stash.config());
@@ -70,10 +70,10 @@ pub struct StashConfig {
     /// local address. Passwords in it never appear in `Display`, `Debug` or `to_dict`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    /// The server's host, as in the seed's options (used when `url` is not given).
+    /// The server's host, as in the Python original's options (used when `url` is not given).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
-    /// The server's port, as in the seed's options (used when `url` is not given).
+    /// The server's port, as in the Python original's options (used when `url` is not given).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
     /// How long a server engine waits for its server before an operation fails, in
@@ -372,7 +372,7 @@ impl StashConfig {
         std::time::Duration::from_millis(self.timeout_ms.max(1))
     }
 
-    /// The config as a JSON object (the seed's `to_dict`). A root folder whose name is not
+    /// The config as a JSON object (the Python original's `to_dict`). A root folder whose name is not
     /// UTF-8 is shown with replacement characters (JSON has no spelling for it); secrets in
     /// the URL as `***`, so a dict made from a URL with a password does not carry it: give
     /// it again (or through `$HASHSTASH_REDIS_URL` / `$HASHSTASH_MONGO_URL`) after
@@ -441,7 +441,7 @@ impl StashConfig {
     }
 }
 
-/// Shows a path with the home folder as `~`, as the seed prints stashes.
+/// Shows a path with the home folder as `~`, as the Python original prints stashes.
 pub fn tilde(path: &Path) -> String {
     if let Some(home) = dirs::home_dir() {
         if let Ok(rest) = path.strip_prefix(&home) {

@@ -125,6 +125,15 @@ pub enum Error {
         limit: u64,
     },
 
+    /// A query, or writing or reading its Arrow or parquet data, failed (feature `sql`):
+    /// DataFusion's error, for example a column or table the query names that does not exist.
+    #[error("SQL failed: {source}")]
+    Sql {
+        /// DataFusion's (or Arrow's, or parquet's) error.
+        #[source]
+        source: BoxError,
+    },
+
     /// The storage engine failed (LMDB, SQLite, ...).
     #[error("{engine} engine error: {source}")]
     Engine {

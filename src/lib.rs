@@ -2,7 +2,8 @@
 //!
 //! A persistent, dictionary-like cache where anything serde can serialize is a key or a value,
 //! on pluggable engines (LMDB, pairtree, SQLite, diskcache, memory, Redis, MongoDB), with
-//! pluggable serializers and compressors. A Rust re-creation of the Python library HashStash.
+//! pluggable serializers and compressors. A Rust re-creation of the Python library
+//! [HashStash](https://pypi.org/project/hashstash/) ("the Python original" in these docs).
 //!
 //! ```
 //! # let dir = tempfile::tempdir()?;

@@ -18,7 +18,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 
-/// Options of [`Stash::map_named`] (the seed's `stash.map` options).
+/// Options of [`Stash::map_named`] (the Python original's `stash.map` options).
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
@@ -35,7 +35,7 @@ use std::sync::{Arc, Condvar, Mutex};
 pub struct MapOptions {
     /// Threads computing items (`None`: one per core; 1: one item after another).
     pub num_threads: Option<usize>,
-    /// Compute every item again, replacing stored results (the seed's `_force`).
+    /// Compute every item again, replacing stored results (the Python original's `_force`).
     pub force: bool,
     /// [`StashMap::results_iter`] yields in item order rather than as items finish.
     pub ordered: bool,
@@ -45,16 +45,16 @@ pub struct MapOptions {
     /// Start computing at once, in the background; the map is returned straight away.
     /// Without it nothing is computed until the results are asked for.
     pub precompute: bool,
-    /// Where to report progress (the seed's `progress=True`): one step per item. The
+    /// Where to report progress (the Python original's `progress=True`): one step per item. The
     /// command line draws a bar from it; see [`crate::progress`].
     pub progress: Option<crate::progress::Observer>,
     /// The description given to the observer (default: `Mapping <name> across <n> items`).
     pub desc: Option<String>,
-    /// Store each item's result in the function stash (the seed's `stash_runs`). When false,
+    /// Store each item's result in the function stash (the Python original's `stash_runs`). When false,
     /// results already stored are still read, but new ones are not written.
     pub stash_runs: bool,
     /// Also store the whole list of results under the whole list of items, in the function
-    /// stash's `stashed_map` stash (the seed's `stash_map`): the same map again is then one
+    /// stash's `stashed_map` stash (the Python original's `stash_map`): the same map again is then one
     /// read. Stored only when every item succeeded.
     pub stash_map: bool,
 }
@@ -216,7 +216,7 @@ impl<A, R, E: From<Error>> StashMap<A, R, E> {
     }
 
     /// Item `index`'s result, once it is there (this waits for it), as often as asked: the
-    /// seed's `stash_map[index]`. `None` past the last item. An error is handed over once;
+    /// Python original's `stash_map[index]`. `None` past the last item. An error is handed over once;
     /// later calls get an error with its message.
     pub fn get(&self, index: usize) -> Option<std::result::Result<R, E>>
     where
@@ -574,7 +574,7 @@ impl Stash {
     }
 
     /// [`Stash::map_named`] over calls `f(item, keywords)`: `common` keyword arguments for
-    /// every item, or an item's own from `per_item` (the seed's `options`; `None` or a short
+    /// every item, or an item's own from `per_item` (the Python original's `options`; `None` or a short
     /// list means the common ones). Each result is stored under `(item, keywords)`, the
     /// function stash's `_arg1` and `_arg2` columns.
     pub fn map_with<F, A, K, R>(

@@ -1,6 +1,6 @@
 //! Function results: `stash.run(f, args)` computes `f(args)` once and reads it back after.
 //!
-//! Each function has a stash of its own under the parent, as in the seed:
+//! Each function has a stash of its own under the parent, as in the Python original:
 //! `<dbname>/stashed_result/<function>`, with the parent's engine and format. Its keys are
 //! the arguments (canonical bytes, as any key) and its values the results, so a function
 //! stash is a stash like any other: iterate it, query it with SQL, turn it into a DataFrame.
@@ -275,7 +275,7 @@ impl Stash {
     }
 
     /// The stored result of function `name` for `args`, without computing anything (the
-    /// seed's `get_func`).
+    /// Python original's `get_func`).
     pub fn get_func<A: Serialize, R: DeserializeOwned>(
         &self,
         name: &str,

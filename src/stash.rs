@@ -85,7 +85,7 @@ pub struct Versioned<V> {
 }
 
 impl Stash {
-    /// A builder with the seed's defaults.
+    /// A builder with the Python original's defaults.
     pub fn builder() -> StashBuilder {
         StashBuilder::default()
     }
@@ -183,7 +183,7 @@ impl Stash {
         self.inner.config.data_path()
     }
 
-    /// The config as JSON (the seed's `to_dict`).
+    /// The config as JSON (the Python original's `to_dict`).
     pub fn to_dict(&self) -> serde_json::Value {
         self.inner.config.to_dict()
     }
@@ -583,17 +583,17 @@ impl Stash {
 
     // ----- iteration -----
 
-    /// The stored `(key bytes, value bytes)` pairs (the seed's `_items`).
+    /// The stored `(key bytes, value bytes)` pairs (the Python original's `_items`).
     pub fn raw_items(&self) -> Result<impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + '_> {
         self.inner.engine.scan()
     }
 
-    /// The stored key bytes (the seed's `_keys`).
+    /// The stored key bytes (the Python original's `_keys`).
     pub fn raw_keys(&self) -> Result<impl Iterator<Item = Result<Vec<u8>>> + '_> {
         Ok(self.raw_items()?.map(|r| r.map(|(k, _)| k)))
     }
 
-    /// The stored value bytes (the seed's `_values`).
+    /// The stored value bytes (the Python original's `_values`).
     pub fn raw_values(&self) -> Result<impl Iterator<Item = Result<Vec<u8>>> + '_> {
         Ok(self.raw_items()?.map(|r| r.map(|(_, v)| v)))
     }

@@ -100,6 +100,9 @@ fn write_waiting(only: Option<&StashConfig>) -> Result<()> {
     };
     let mut first_error = None;
     for (config, counts) in taken {
+        if !still_there(&config) {
+            continue;
+        }
         if let Err(e) = flush(&config, counts) {
             first_error.get_or_insert(e);
         }
@@ -112,6 +115,14 @@ fn write_waiting(only: Option<&StashConfig>) -> Result<()> {
 /// first error is returned; the other stashes' counts are written all the same.
 pub fn flush_dropped() -> Result<()> {
     write_waiting(None)
+}
+
+/// Whether the stash `config` names is still there to keep totals for: a file stash whose
+/// folder its owner has removed since (a temporary folder, say) is not made again just to
+/// hold its counts.
+fn still_there(config: &StashConfig) -> bool {
+    use crate::engine::EngineKind;
+    config.engine.is_server() || config.engine == EngineKind::Memory || config.stash_dir().exists()
 }
 
 /// Whether `counts` are kept in the lifetime totals of the stash `config` opens.

@@ -662,6 +662,30 @@ fn profile_draws_the_four_figures() {
 }
 
 #[test]
+fn arguments_that_are_not_json_or_flags_that_clash_say_what_to_give() {
+    let cli = Cli::new();
+    // An unquoted string: the error names the argument and shows it quoted.
+    let stderr = cli.fails(&["set", "cat", "1"], 2);
+    one_line(&stderr);
+    assert!(stderr.contains("KEY must be JSON text"), "{stderr}");
+    assert!(stderr.contains(r#"'"cat"'"#), "{stderr}");
+    let stderr = cli.fails(&["set", r#""cat""#, "{oops"], 2);
+    assert!(stderr.contains("VALUE must be JSON text"), "{stderr}");
+    assert_eq!(
+        cli.fails(&["get", r#""cat""#], 1).trim(),
+        r#"hashstash: key not found: "cat""#
+    );
+    // A format a command does not write.
+    let out = cli.root.path().join("x.out");
+    let stderr = cli.fails(&["export", "--format", "table", out.to_str().unwrap()], 2);
+    one_line(&stderr);
+    assert!(stderr.starts_with("hashstash: invalid format"), "{stderr}");
+    // A bad query is an SQL error.
+    let stderr = cli.fails(&["sql", "SELECT nonsense FROM stash"], 2);
+    assert!(stderr.starts_with("hashstash: SQL failed: "), "{stderr}");
+}
+
+#[test]
 fn info_shows_what_the_stash_has_seen() {
     let cli = Cli::new();
     cli.ok(&["set", r#""a""#, "1"]);

@@ -49,100 +49,108 @@ fn race_setdefault(engine: EngineKind, append_mode: bool) {
     drop(dir);
 }
 
-pub fn setdefault_stores_once_among_racing_threads(engine: EngineKind) {
-    race_setdefault(engine, false);
-}
-
-pub fn setdefault_stores_once_in_append_mode(engine: EngineKind) {
-    race_setdefault(engine, true);
-}
-
-pub fn setdefault_replaces_only_a_missing_or_expired_entry(engine: EngineKind) {
-    for (dir, s) in [stash(engine), append_stash(engine)] {
-        let append = s.config().append_mode;
-        assert_eq!(s.setdefault("k", 1u32).unwrap(), 1);
-        assert_eq!(s.setdefault("k", 2u32).unwrap(), 1, "{engine}: kept");
-        let made: u32 = s.get_or_insert_with("k", || panic!("not called")).unwrap();
-        assert_eq!(made, 1);
-        // An expired entry is a miss, so setdefault stores over it (a new version in
-        // append mode, numbered after the expired one).
-        s.set_with_ttl("old", &7u32, Duration::ZERO).unwrap();
-        assert_eq!(s.setdefault("old", 8u32).unwrap(), 8, "{engine}");
-        assert_eq!(s.get::<_, u32>("old").unwrap(), Some(8));
-        if append {
-            let versions = s.get_all_with_metadata::<_, u32>("old").unwrap();
-            let numbers: Vec<u64> = versions.iter().map(|v| v.version).collect();
-            assert_eq!(numbers, [1, 2], "{engine}");
-        }
-        // A ttl'd stash gives what setdefault stores its ttl too.
-        let stats = s.stats();
-        assert_eq!(stats.sets, 3, "{engine}: k, old and its replacement");
-        drop(dir);
+engine_test! {
+    pub fn setdefault_stores_once_among_racing_threads(engine: EngineKind) {
+        race_setdefault(engine, false);
     }
 }
 
-pub fn clear_takes_function_results_and_keeps_sub_stashes(engine: EngineKind) {
-    let (_d, s) = stash(engine);
-    let calls = std::sync::atomic::AtomicUsize::new(0);
-    let square = |x: u64| {
-        s.run_named(
-            "square",
-            |x: u64| {
-                calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                x * x
-            },
-            x,
-        )
-        .unwrap()
-    };
-    assert_eq!(square(3), 9);
-    assert_eq!(square(3), 9);
-    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
-    s.run_named("cube", |x: u64| x * x * x, 2u64).unwrap();
-    s.set("entry", "value").unwrap();
-    s.sub("mine").unwrap().set("kept", &1).unwrap();
-    // A function stash written by another handle (another process, say) is found too.
-    let other = Stash::open_config(s.config().clone(), false).unwrap();
-    other
-        .run_named("written_elsewhere", |x: u64| x + 1, 1u64)
-        .unwrap();
-    assert_eq!(
-        s.function_names().unwrap(),
-        ["cube", "square", "written_elsewhere"],
-        "{engine}"
-    );
+engine_test! {
+    pub fn setdefault_stores_once_in_append_mode(engine: EngineKind) {
+        race_setdefault(engine, true);
+    }
+}
 
-    s.clear().unwrap();
-    assert!(s.is_empty().unwrap(), "{engine}");
-    assert_eq!(
-        s.get_func::<_, u64>("square", &3u64).unwrap(),
-        None,
-        "{engine}"
-    );
-    assert_eq!(
-        s.get_func::<_, u64>("cube", &2u64).unwrap(),
-        None,
-        "{engine}"
-    );
-    assert_eq!(
+engine_test! {
+    pub fn setdefault_replaces_only_a_missing_or_expired_entry(engine: EngineKind) {
+        for (dir, s) in [stash(engine), append_stash(engine)] {
+            let append = s.config().append_mode;
+            assert_eq!(s.setdefault("k", 1u32).unwrap(), 1);
+            assert_eq!(s.setdefault("k", 2u32).unwrap(), 1, "{engine}: kept");
+            let made: u32 = s.get_or_insert_with("k", || panic!("not called")).unwrap();
+            assert_eq!(made, 1);
+            // An expired entry is a miss, so setdefault stores over it (a new version in
+            // append mode, numbered after the expired one).
+            s.set_with_ttl("old", &7u32, Duration::ZERO).unwrap();
+            assert_eq!(s.setdefault("old", 8u32).unwrap(), 8, "{engine}");
+            assert_eq!(s.get::<_, u32>("old").unwrap(), Some(8));
+            if append {
+                let versions = s.get_all_with_metadata::<_, u32>("old").unwrap();
+                let numbers: Vec<u64> = versions.iter().map(|v| v.version).collect();
+                assert_eq!(numbers, [1, 2], "{engine}");
+            }
+            // A ttl'd stash gives what setdefault stores its ttl too.
+            let stats = s.stats();
+            assert_eq!(stats.sets, 3, "{engine}: k, old and its replacement");
+            drop(dir);
+        }
+    }
+}
+
+engine_test! {
+    pub fn clear_takes_function_results_and_keeps_sub_stashes(engine: EngineKind) {
+        let (_d, s) = stash(engine);
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let square = |x: u64| {
+            s.run_named(
+                "square",
+                |x: u64| {
+                    calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    x * x
+                },
+                x,
+            )
+            .unwrap()
+        };
+        assert_eq!(square(3), 9);
+        assert_eq!(square(3), 9);
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+        s.run_named("cube", |x: u64| x * x * x, 2u64).unwrap();
+        s.set("entry", "value").unwrap();
+        s.sub("mine").unwrap().set("kept", &1).unwrap();
+        // A function stash written by another handle (another process, say) is found too.
+        let other = Stash::open_config(s.config().clone(), false).unwrap();
         other
-            .get_func::<_, u64>("written_elsewhere", &1u64)
-            .unwrap(),
-        None,
-        "{engine}"
-    );
-    assert_eq!(square(3), 9);
-    assert_eq!(
-        calls.load(std::sync::atomic::Ordering::SeqCst),
-        2,
-        "{engine}: computed again after clear"
-    );
-    assert_eq!(
-        s.sub("mine").unwrap().get::<_, i32>("kept").unwrap(),
-        Some(1),
-        "{engine}: a user's sub-stash keeps its entries"
-    );
-    // Opening with `clear` clears function results too, as the original's `clear=True`.
-    let reopened = Stash::open_config(s.config().clone(), true).unwrap();
-    assert_eq!(reopened.get_func::<_, u64>("square", &3u64).unwrap(), None);
+            .run_named("written_elsewhere", |x: u64| x + 1, 1u64)
+            .unwrap();
+        assert_eq!(
+            s.function_names().unwrap(),
+            ["cube", "square", "written_elsewhere"],
+            "{engine}"
+        );
+
+        s.clear().unwrap();
+        assert!(s.is_empty().unwrap(), "{engine}");
+        assert_eq!(
+            s.get_func::<_, u64>("square", &3u64).unwrap(),
+            None,
+            "{engine}"
+        );
+        assert_eq!(
+            s.get_func::<_, u64>("cube", &2u64).unwrap(),
+            None,
+            "{engine}"
+        );
+        assert_eq!(
+            other
+                .get_func::<_, u64>("written_elsewhere", &1u64)
+                .unwrap(),
+            None,
+            "{engine}"
+        );
+        assert_eq!(square(3), 9);
+        assert_eq!(
+            calls.load(std::sync::atomic::Ordering::SeqCst),
+            2,
+            "{engine}: computed again after clear"
+        );
+        assert_eq!(
+            s.sub("mine").unwrap().get::<_, i32>("kept").unwrap(),
+            Some(1),
+            "{engine}: a user's sub-stash keeps its entries"
+        );
+        // Opening with `clear` clears function results too, as the original's `clear=True`.
+        let reopened = Stash::open_config(s.config().clone(), true).unwrap();
+        assert_eq!(reopened.get_func::<_, u64>("square", &3u64).unwrap(), None);
+    }
 }

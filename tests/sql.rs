@@ -208,8 +208,17 @@ fn several_stashes_in_one_query() {
         shown.contains("ann") && shown.contains("dog") && shown.contains("cat"),
         "{shown}"
     );
-    assert!(people.sql("SELECT nonsense FROM stash").is_err());
-    assert!(people.sql("NOT SQL AT ALL").is_err());
+    // A bad query is an SQL error of its own, naming what is wrong.
+    for bad in ["SELECT nonsense FROM stash", "NOT SQL AT ALL"] {
+        let err = people.sql(bad).unwrap_err();
+        assert!(
+            matches!(err, hashstash::Error::Sql { .. }),
+            "{bad}: {err:?}"
+        );
+        assert!(err.to_string().starts_with("SQL failed: "), "{err}");
+    }
+    let err = people.sql("SELECT nonsense FROM stash").unwrap_err();
+    assert!(err.to_string().contains("nonsense"), "{err}");
 }
 
 #[test]

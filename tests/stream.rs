@@ -100,7 +100,7 @@ fn an_empty_result_has_its_schema_and_a_bad_query_is_an_error() {
         assert_eq!(stream.map(|b| b.unwrap().num_rows()).sum::<usize>(), 0);
         assert!(matches!(
             s.sql_stream("SELECT nope FROM stash"),
-            Err(hashstash::Error::Engine { .. })
+            Err(hashstash::Error::Sql { .. })
         ));
     }
 }

@@ -81,7 +81,7 @@ fn expand(attr: TokenStream, item: TokenStream, kind: Kind) -> TokenStream {
 /// The attribute's arguments.
 #[derive(Default)]
 struct Options {
-    /// The seed's `@stashed_result("functions_stash")`: the parent stash's root name.
+    /// The Python original's `@stashed_result("functions_stash")`: the parent stash's root name.
     root: Option<LitStr>,
     /// `stash = <expr>`: the parent stash, a `Stash` or `&Stash`.
     stash: Option<Expr>,
@@ -385,7 +385,7 @@ fn generate(options: Options, function: ItemFn, kind: Kind) -> syn::Result<Token
                 super::#name_fn()
             }
 
-            /// The stash of the function's results (the seed's `function.stash`): iterate
+            /// The stash of the function's results (the Python original's `function.stash`): iterate
             /// it, turn it into a DataFrame or query it with SQL.
             pub fn stash() -> ::hashstash::Result<::hashstash::Stash> {
                 super::#parent_fn()?.function_stash(&self::stash_name())

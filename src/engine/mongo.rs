@@ -699,7 +699,7 @@ impl MongoEngine {
         // full pass. Natural order still meets each entry once, as the scan contract asks:
         // every write of an entry updates its document in place by `_id` (never a delete
         // and a new insert), so a document keeps its place in the collection
-        // (`conformance::scan_meets_each_key_once_while_writers_run`).
+        // (the conformance test `scan_meets_each_key_once_while_writers_run`).
         let mut cursor = ScanCursor {
             cursor: None,
             runtime: self.runtime.as_ref(),

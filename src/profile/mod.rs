@@ -150,6 +150,9 @@ pub fn measure(combination: Combination, items: usize, dir: &Path) -> Result<Mea
     }
     stash.clear()?;
     batched.clear()?;
+    // Scratch stashes keep no lifetime totals: the folder they are in is removed after.
+    stash.reset_stats();
+    batched.reset_stats();
 
     let per_s = |secs: f64| items as f64 / secs.max(1e-9);
     let bytes_per_item = stored_bytes as f64 / items.max(1) as f64;

@@ -1,4 +1,4 @@
-//! The profile's figures (feature `plot`), as the seed's README shows them: engines;
+//! The profile's figures (feature `plot`), as the Python original's README shows them: engines;
 //! serializers, size against speed; compressors, size against speed; everything together.
 //!
 //! Text is drawn with a TrueType font found on the system (`$HASHSTASH_FONT`, else DejaVu

@@ -1,4 +1,4 @@
-//! Flattening a stash into records: the seed's `assemble_ld`, the first step of every table
+//! Flattening a stash into records: the Python original's `assemble_ld`, the first step of every table
 //! view (DataFrames, SQL, parquet).
 //!
 //! Each entry becomes one or more rows of named cells:

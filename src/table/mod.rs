@@ -115,7 +115,7 @@ impl Stash {
         })))
     }
 
-    /// Every entry as flattened records: the seed's `stash.ld` / `assemble_ld`.
+    /// Every entry as flattened records: the Python original's `stash.ld` / `assemble_ld`.
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;

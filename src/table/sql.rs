@@ -20,7 +20,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 fn sql_err(e: impl Into<crate::error::BoxError>) -> Error {
-    Error::engine("sql", e)
+    Error::Sql { source: e.into() }
 }
 
 impl Stash {

@@ -1,5 +1,6 @@
 //! Command-line flags (stage one: what the user typed) and how they resolve into a stash.
 
+use crate::errors::CliError;
 use clap::{Args, Parser, Subcommand};
 use hashstash::{Compressor, EngineKind, Error, OnCorrupt, Serializer, Stash, StashConfig};
 use std::path::PathBuf;
@@ -202,7 +203,7 @@ pub struct Written {
 
 impl Written {
     /// The time filter, or `None` when no bound was given.
-    pub fn filter(&self) -> Result<Option<hashstash::TimeFilter>, Error> {
+    pub fn filter(&self) -> Result<Option<hashstash::TimeFilter>, CliError> {
         if self.after.is_none() && self.before.is_none() {
             return Ok(None);
         }
@@ -223,14 +224,14 @@ fn parse<T: std::str::FromStr<Err = Error>>(given: &Option<String>) -> Result<Op
 
 impl StashArgs {
     /// Stage two: resolves the flags into an open stash.
-    pub fn open(&self) -> Result<Stash, Error> {
+    pub fn open(&self) -> Result<Stash, CliError> {
         let on_corrupt: Option<OnCorrupt> = parse(&self.on_corrupt)?;
         let stash = self.open_stash()?;
         stash.set_on_corrupt(on_corrupt.unwrap_or_default());
         Ok(stash)
     }
 
-    fn open_stash(&self) -> Result<Stash, Error> {
+    fn open_stash(&self) -> Result<Stash, CliError> {
         let mut engine: Option<EngineKind> = parse(&self.engine)?;
         let serializer: Option<Serializer> = parse(&self.serializer)?;
         let compress: Option<Compressor> = parse(&self.compress)?;
@@ -252,8 +253,8 @@ impl StashArgs {
             };
             if let Some(place) = place {
                 if root_dir.is_some() || dbname.is_some() {
-                    return Err(Error::InvalidOption {
-                        option: "path",
+                    return Err(CliError::Usage {
+                        argument: "path",
                         message: "a URL with #root/dbname names its stash; drop --root-dir \
                                   and --dbname"
                             .into(),
@@ -264,8 +265,8 @@ impl StashArgs {
                     None => (None, place.as_str()),
                 };
                 if name.is_empty() {
-                    return Err(Error::InvalidOption {
-                        option: "path",
+                    return Err(CliError::Usage {
+                        argument: "path",
                         message: format!("{place:?} after # is not root/dbname or dbname"),
                     });
                 }
@@ -276,8 +277,8 @@ impl StashArgs {
         }
         if let Some(path) = &path {
             if self.root_dir.is_some() || self.dbname.is_some() {
-                return Err(Error::InvalidOption {
-                    option: "path",
+                return Err(CliError::Usage {
+                    argument: "path",
                     message: "a stash folder given by --path has its own root and dbname; \
                               drop --root-dir and --dbname"
                         .into(),
@@ -328,7 +329,7 @@ impl StashArgs {
         config.max_entries = self.max_entries;
         config.max_bytes = self.max_bytes;
         let config = Stash::builder().config(config).resolved_config()?;
-        Stash::open_config(config, false)
+        Ok(Stash::open_config(config, false)?)
     }
 }
 

@@ -1,11 +1,12 @@
 //! `hashstash copy SRC DST`: a stash into another engine, serializer or compressor.
 
 use crate::args::StashArgs;
+use crate::errors::CliError;
 use hashstash::{Compressor, CopyOptions, EngineKind, Error, Serializer, Stash, StashConfig};
 use std::path::{Path, PathBuf};
 
 /// Opens SRC (as `--path` would), opens or creates DST, and copies.
-pub fn run(args: &StashArgs, src: &Path, dst: &Path, dry_run: bool) -> Result<(), Error> {
+pub fn run(args: &StashArgs, src: &Path, dst: &Path, dry_run: bool) -> Result<(), CliError> {
     let source = StashArgs {
         path: Some(src.to_path_buf()),
         ..args.clone()
@@ -15,8 +16,8 @@ pub fn run(args: &StashArgs, src: &Path, dst: &Path, dry_run: bool) -> Result<()
     if source.stash_dir() == destination.stash_dir()
         && source.config().engine == destination.config().engine
     {
-        return Err(Error::InvalidOption {
-            option: "DST",
+        return Err(CliError::Usage {
+            argument: "DST",
             message: "the destination is the source".into(),
         });
     }
@@ -32,7 +33,7 @@ pub fn run(args: &StashArgs, src: &Path, dst: &Path, dry_run: bool) -> Result<()
 /// flags), an existing stash folder, or a new folder named as stash folders are
 /// (`ROOT/DBNAME/<engine>.<serializer>.<compress>[+b64]`). A new destination keeps the
 /// source's append mode, so that every version can move.
-fn open_destination(args: &StashArgs, dst: &Path, append_mode: bool) -> Result<Stash, Error> {
+fn open_destination(args: &StashArgs, dst: &Path, append_mode: bool) -> Result<Stash, CliError> {
     let as_path = StashArgs {
         path: Some(dst.to_path_buf()),
         append_mode: args.append_mode || append_mode,
@@ -44,13 +45,13 @@ fn open_destination(args: &StashArgs, dst: &Path, append_mode: bool) -> Result<S
     }
     let config = new_folder_config(dst, append_mode)?;
     let config = Stash::builder().config(config).resolved_config()?;
-    Stash::open_config(config, false)
+    Ok(Stash::open_config(config, false)?)
 }
 
 /// The config of a stash folder yet to be made, from its name.
-fn new_folder_config(dst: &Path, append_mode: bool) -> Result<StashConfig, Error> {
-    let bad = |why: &str| Error::InvalidOption {
-        option: "DST",
+fn new_folder_config(dst: &Path, append_mode: bool) -> Result<StashConfig, CliError> {
+    let bad = |why: &str| CliError::Usage {
+        argument: "DST",
         message: format!(
             "{} {why}: name a new destination ROOT/DBNAME/ENGINE.SERIALIZER.COMPRESS, \
              e.g. cache/main/sqlite.hashstash.zstd (or give a server URL)",

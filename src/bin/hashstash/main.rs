@@ -2,11 +2,14 @@
 
 mod args;
 mod bars;
+mod commands;
 mod copy;
+mod errors;
 mod profile;
 #[cfg(feature = "sql")]
 mod tables;
 
+use crate::errors::CliError;
 use args::{Cli, Command};
 use clap::Parser;
 use hashstash::{codec, value, Error, Value};
@@ -28,7 +31,9 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => code,
         // A closed pipe (`hashstash keys | head`) is the reader's choice, not a failure.
-        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
+        Err(CliError::Stash(Error::Io { source, .. }))
+            if source.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -39,7 +44,7 @@ fn main() -> ExitCode {
 }
 
 /// The error and its causes, on one line.
-fn one_line(e: &Error) -> String {
+fn one_line(e: &CliError) -> String {
     let mut msg = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
@@ -54,156 +59,58 @@ fn one_line(e: &Error) -> String {
 }
 
 /// Parses JSON text given on the command line.
-fn parse_json(what: &str, text: &str) -> Result<Value, Error> {
+fn parse_json(what: &str, text: &str) -> Result<Value, CliError> {
     serde_json::from_str::<serde_json::Value>(text)
         .map(|j| value::from_json(&j))
-        .map_err(|e| Error::InvalidOption {
-            option: if what == "KEY" { "KEY" } else { "VALUE" },
-            message: format!(
-                "{what} must be JSON text ({e}); a string needs quotes, e.g. '\"{}\"'",
-                text.replace('"', "")
-            ),
+        .map_err(|source| CliError::NotJson {
+            argument: if what == "KEY" { "KEY" } else { "VALUE" },
+            hint: text.replace('"', ""),
+            source,
         })
 }
 
-fn key_bytes(text: &str) -> Result<Vec<u8>, Error> {
-    codec::encode_key_value(parse_json("KEY", text)?)
+fn key_bytes(text: &str) -> Result<Vec<u8>, CliError> {
+    Ok(codec::encode_key_value(parse_json("KEY", text)?)?)
 }
 
-fn print_json(out: &mut impl Write, v: &serde_json::Value) -> Result<(), Error> {
-    writeln!(out, "{v}").map_err(|e| Error::Io {
-        path: "<stdout>".into(),
-        source: e,
+fn print_json(out: &mut impl Write, v: &serde_json::Value) -> Result<(), CliError> {
+    writeln!(out, "{v}").map_err(|e| {
+        CliError::from(Error::Io {
+            path: "<stdout>".into(),
+            source: e,
+        })
     })
 }
 
-fn run(cli: Cli) -> Result<ExitCode, Error> {
-    if let Command::Profile(options) = &cli.command {
-        profile::run(options)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    if let Command::Copy { src, dst, dry_run } = &cli.command {
-        copy::run(&cli.stash, src, dst, *dry_run)?;
-        return Ok(ExitCode::SUCCESS);
+fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    // Commands that open stashes of their own.
+    match &cli.command {
+        Command::Profile(options) => {
+            profile::run(options)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Copy { src, dst, dry_run } => {
+            copy::run(&cli.stash, src, dst, *dry_run)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
     }
     let stash = cli.stash.open()?;
-    let codec = stash.codec();
-    let engine = stash.engine();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     match cli.command {
-        Command::Set { key, value } => {
-            let key = key_bytes(&key)?;
-            let value = codec.encode_value_dyn(&parse_json("VALUE", &value)?)?;
-            stash.set_raw(&key, &value)?;
-        }
+        Command::Set { key, value } => commands::set(&stash, &key, &value)?,
         Command::Get {
             key,
             all,
             with_metadata,
-        } => {
-            let key_text = key;
-            let key = key_bytes(&key_text)?;
-            if all {
-                let versions = engine.versions(&key)?;
-                if versions.is_empty() {
-                    return Err(Error::KeyNotFound { key: key_text });
-                }
-                let mut rows = Vec::with_capacity(versions.len());
-                for v in versions {
-                    let decoded = codec.decode_value_dyn(&v.value);
-                    let decoded = value::to_json(&decoded.map_err(naming_key(&key_text))?);
-                    rows.push(if with_metadata {
-                        serde_json::json!({
-                            "_version": v.version,
-                            "_timestamp": v.timestamp_micros as f64 / 1e6,
-                            "_value": decoded,
-                        })
-                    } else {
-                        decoded
-                    });
-                }
-                print_json(&mut out, &serde_json::Value::Array(rows))?;
-            } else {
-                let Some(stored) = stash.get_raw(&key)? else {
-                    return Err(Error::KeyNotFound { key: key_text });
-                };
-                let decoded = codec.decode_value_dyn(&stored);
-                print_json(
-                    &mut out,
-                    &value::to_json(&decoded.map_err(naming_key(&key_text))?),
-                )?;
-            }
-        }
-        Command::Setdefault { key, value } => {
-            let key_text = key;
-            let key = key_bytes(&key_text)?;
-            let value = codec.encode_value_dyn(&parse_json("VALUE", &value)?)?;
-            let stored = stash.setdefault_raw(&key, &value)?;
-            let decoded = codec.decode_value_dyn(&stored);
-            print_json(
-                &mut out,
-                &value::to_json(&decoded.map_err(naming_key(&key_text))?),
-            )?;
-        }
-        Command::Del { key } => {
-            if !stash.remove_raw(&key_bytes(&key)?)? {
-                return Err(Error::KeyNotFound { key });
-            }
-        }
-        Command::Keys(written) => match written.filter()? {
-            None => {
-                for key in stash.keys_dyn()? {
-                    print_json(&mut out, &value::to_json(&key?))?;
-                }
-            }
-            Some(filter) => {
-                for item in stash.items_written_dyn(filter)? {
-                    print_json(&mut out, &value::to_json(&item?.0))?;
-                }
-            }
-        },
-        Command::Items(written) => match written.filter()? {
-            None => {
-                for item in stash.items_dyn()? {
-                    let (k, v) = item?;
-                    let line =
-                        serde_json::json!({"key": value::to_json(&k), "value": value::to_json(&v)});
-                    print_json(&mut out, &line)?;
-                }
-            }
-            Some(filter) => {
-                for item in stash.items_written_dyn(filter)? {
-                    let (k, v, time) = item?;
-                    let line = serde_json::json!({
-                        "key": value::to_json(&k),
-                        "value": value::to_json(&v),
-                        "_timestamp": time,
-                    });
-                    print_json(&mut out, &line)?;
-                }
-            }
-        },
+        } => commands::get(&stash, &mut out, &key, all, with_metadata)?,
+        Command::Setdefault { key, value } => commands::setdefault(&stash, &mut out, &key, &value)?,
+        Command::Del { key } => commands::del(&stash, &key)?,
+        Command::Keys(written) => commands::keys(&stash, &mut out, &written)?,
+        Command::Items(written) => commands::items(&stash, &mut out, &written)?,
         Command::Len => print_json(&mut out, &stash.len()?.into())?,
-        Command::Info => {
-            let info = serde_json::json!({
-                "stash": stash.to_string(),
-                "path": stash.path().display().to_string(),
-                "config": stash.to_dict(),
-                "entries": stash.len()?,
-                "bytes_on_disk": stash.disk_usage()?,
-                "stats": stats_json(&stash.lifetime_stats()?),
-            });
-            writeln!(
-                out,
-                "{}",
-                serde_json::to_string_pretty(&info).unwrap_or_default()
-            )
-            .map_err(|e| Error::Io {
-                path: "<stdout>".into(),
-                source: e,
-            })?;
-        }
+        Command::Info => commands::info(&stash, &mut out)?,
         #[cfg(feature = "sql")]
         Command::Sql {
             query,
@@ -212,6 +119,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             format,
             out: file,
         } => {
+            // Rows go straight to standard output (or the file), batch by batch.
             drop(out);
             let as_of = as_of.as_deref().map(tables::moment).transpose()?;
             let query = tables::Query {
@@ -239,28 +147,12 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             let n = tables::import(&stash, &file)?;
             eprintln!("imported {n} entries into {stash}");
         }
+        Command::Prune { older_than, apply } => {
+            commands::prune(&stash, &mut out, older_than.as_deref(), apply)?
+        }
+        Command::Clear => commands::clear(&stash)?,
         Command::Profile(_) | Command::Copy { .. } => {
             unreachable!("handled before the stash is opened")
-        }
-        Command::Prune {
-            older_than: None, ..
-        } => {
-            let n = stash.prune_expired()?;
-            eprintln!("pruned {n} expired entries from {stash}");
-        }
-        Command::Prune {
-            older_than: Some(time),
-            apply,
-        } => {
-            let older_than: hashstash::Moment = time.parse()?;
-            let report = stash.prune(hashstash::Prune::older_than(older_than).dry_run(!apply))?;
-            print_json(&mut out, &serde_json::to_value(&report).unwrap_or_default())?;
-            eprintln!("{report} (last written before {older_than}) in {stash}");
-        }
-        Command::Clear => {
-            let n = stash.len()?;
-            stash.clear()?;
-            eprintln!("cleared {n} entries from {stash}");
         }
     }
     out.flush().map_err(|e| Error::Io {

@@ -1,17 +1,18 @@
 //! `hashstash profile`: the standard workload over engines x serializers x compressors.
 
 use crate::args::{names, ProfileArgs};
+use crate::errors::CliError;
 use hashstash::profile::{combinations, default_engines, measure, table, Measurement};
 use hashstash::{Compressor, Error, Serializer};
 use std::io::Write;
 
-pub fn run(options: &ProfileArgs) -> Result<(), Error> {
+pub fn run(options: &ProfileArgs) -> Result<(), CliError> {
     let items = options
         .items
         .unwrap_or(if options.quick { 1_000 } else { 10_000 });
     if items == 0 {
-        return Err(Error::InvalidOption {
-            option: "items",
+        return Err(CliError::Usage {
+            argument: "items",
             message: "must be at least 1".into(),
         });
     }
@@ -67,7 +68,7 @@ pub fn run(options: &ProfileArgs) -> Result<(), Error> {
 }
 
 #[cfg(feature = "plot")]
-fn plot(measurements: &[Measurement], dir: &std::path::Path) -> Result<(), Error> {
+fn plot(measurements: &[Measurement], dir: &std::path::Path) -> Result<(), CliError> {
     for file in hashstash::profile::plot::figures(measurements, dir)? {
         eprintln!("wrote {}", file.display());
     }
@@ -75,9 +76,9 @@ fn plot(measurements: &[Measurement], dir: &std::path::Path) -> Result<(), Error
 }
 
 #[cfg(not(feature = "plot"))]
-fn plot(_: &[Measurement], _: &std::path::Path) -> Result<(), Error> {
-    Err(Error::InvalidOption {
-        option: "plot",
+fn plot(_: &[Measurement], _: &std::path::Path) -> Result<(), CliError> {
+    Err(CliError::Usage {
+        argument: "plot",
         message: "figures need the cargo feature `plot`".into(),
     })
 }

@@ -2,6 +2,7 @@
 
 use crate::args::StashArgs;
 use crate::bars::progress_bar;
+use crate::errors::CliError;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use hashstash::table::provider::StashTable;
@@ -33,19 +34,16 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
 }
 
 fn arrow_err(e: impl Into<hashstash::BoxError>) -> Error {
-    Error::Engine {
-        engine: "sql",
-        source: e.into(),
-    }
+    Error::Sql { source: e.into() }
 }
 
 /// Opens each `NAME=PATH_OR_URL` as a stash.
-fn extra_tables(specs: &[String]) -> Result<Vec<(String, Stash)>, Error> {
+fn extra_tables(specs: &[String]) -> Result<Vec<(String, Stash)>, CliError> {
     specs
         .iter()
         .map(|spec| {
-            let (name, target) = spec.split_once('=').ok_or_else(|| Error::InvalidOption {
-                option: "table",
+            let (name, target) = spec.split_once('=').ok_or_else(|| CliError::Usage {
+                argument: "table",
                 message: format!("{spec:?} is not NAME=PATH_OR_URL"),
             })?;
             let args = StashArgs {
@@ -75,7 +73,7 @@ enum BatchWriter {
 
 impl BatchWriter {
     /// A writer of rows of `schema` in `format` to `out` (a file) or standard output.
-    fn create(format: Format, out: Option<&Path>, schema: SchemaRef) -> Result<Self, Error> {
+    fn create(format: Format, out: Option<&Path>, schema: SchemaRef) -> Result<Self, CliError> {
         if let (Format::Parquet, Some(path)) = (format, out) {
             return Ok(BatchWriter::Parquet(ParquetSink::create(path, schema)?));
         }
@@ -94,15 +92,15 @@ impl BatchWriter {
                     .build(sink),
             ),
             Format::Parquet => {
-                return Err(Error::InvalidOption {
-                    option: "format",
+                return Err(CliError::Usage {
+                    argument: "format",
                     message: "parquet needs --out FILE".into(),
                 })
             }
         })
     }
 
-    fn write(&mut self, batch: RecordBatch) -> Result<(), Error> {
+    fn write(&mut self, batch: RecordBatch) -> Result<(), CliError> {
         match self {
             BatchWriter::Table(_, kept) => kept.push(batch),
             BatchWriter::Csv(writer) => writer.write(&batch).map_err(arrow_err)?,
@@ -113,7 +111,7 @@ impl BatchWriter {
     }
 
     /// Finishes the output (a parquet footer, a drawn table) and flushes it.
-    fn finish(self, out: Option<&Path>) -> Result<(), Error> {
+    fn finish(self, out: Option<&Path>) -> Result<(), CliError> {
         let path = out.unwrap_or(Path::new("<stdout>"));
         let mut sink = match self {
             BatchWriter::Table(mut sink, kept) => {
@@ -125,9 +123,9 @@ impl BatchWriter {
                 writer.finish().map_err(arrow_err)?;
                 writer.into_inner()
             }
-            BatchWriter::Parquet(sink) => return sink.close().map(drop),
+            BatchWriter::Parquet(sink) => return Ok(sink.close().map(drop)?),
         };
-        sink.flush().map_err(io_err(path))
+        Ok(sink.flush().map_err(io_err(path))?)
     }
 }
 
@@ -139,7 +137,7 @@ fn write_stream(
     format: Format,
     out: Option<&Path>,
     bar: &indicatif::ProgressBar,
-) -> Result<(), Error> {
+) -> Result<(), CliError> {
     let mut writer = BatchWriter::create(format, out, schema)?;
     for batch in batches {
         let batch = batch?;
@@ -168,7 +166,7 @@ pub fn sql(
     query: Query<'_>,
     format: Format,
     out: Option<&Path>,
-) -> Result<(), Error> {
+) -> Result<(), CliError> {
     let extra = extra_tables(query.tables)?;
     let mut all: Vec<(&str, &Stash)> = vec![("stash", stash)];
     all.extend(extra.iter().map(|(n, s)| (n.as_str(), s)));
@@ -205,7 +203,7 @@ pub fn sql(
         match query {
             "" => continue,
             "exit" | "quit" | "\\q" => return Ok(()),
-            _ => match run(query).and_then(|rows| {
+            _ => match run(query).map_err(CliError::from).and_then(|rows| {
                 let hidden = indicatif::ProgressBar::hidden();
                 write_stream(rows.schema(), rows, Format::Table, None, &hidden)
             }) {
@@ -219,7 +217,12 @@ pub fn sql(
 /// `hashstash export`: the stash's table as parquet or CSV, or its entries as JSON lines
 /// (`{"key": ..., "value": ...}`, what `import` reads). Rows stream from the stash to the
 /// file; a progress bar shows on a terminal.
-pub fn export(stash: &Stash, format: Format, out: &Path, all_versions: bool) -> Result<(), Error> {
+pub fn export(
+    stash: &Stash,
+    format: Format,
+    out: &Path,
+    all_versions: bool,
+) -> Result<(), CliError> {
     let file = || std::fs::File::create(out).map_err(io_err(out));
     let versions = if all_versions {
         Versions::All
@@ -227,8 +230,8 @@ pub fn export(stash: &Stash, format: Format, out: &Path, all_versions: bool) -> 
         Versions::Latest
     };
     match format {
-        Format::Json if all_versions => Err(Error::InvalidOption {
-            option: "all-versions",
+        Format::Json if all_versions => Err(CliError::Usage {
+            argument: "all-versions",
             message: "JSON lines hold one value per key (what import reads): export every \
                       version as parquet or csv"
                 .into(),
@@ -244,7 +247,7 @@ pub fn export(stash: &Stash, format: Format, out: &Path, all_versions: bool) -> 
                 bar.inc(1);
             }
             bar.finish_and_clear();
-            writer.flush().map_err(io_err(out))
+            Ok(writer.flush().map_err(io_err(out))?)
         }
         Format::Parquet | Format::Csv => {
             let bar = progress_bar(None, "rows");
@@ -254,8 +257,8 @@ pub fn export(stash: &Stash, format: Format, out: &Path, all_versions: bool) -> 
             bar.finish_and_clear();
             written
         }
-        Format::Table => Err(Error::InvalidOption {
-            option: "format",
+        Format::Table => Err(CliError::Usage {
+            argument: "format",
             message: "export writes parquet, json or csv".into(),
         }),
     }
@@ -263,7 +266,7 @@ pub fn export(stash: &Stash, format: Format, out: &Path, all_versions: bool) -> 
 
 /// `hashstash import`: a parquet file (`.parquet`) or JSON lines with `key` and `value`
 /// fields; returns how many entries. A progress bar shows on a terminal.
-pub fn import(stash: &Stash, file: &Path) -> Result<usize, Error> {
+pub fn import(stash: &Stash, file: &Path) -> Result<usize, CliError> {
     let bar = progress_bar(None, "entries stored");
     let mut progress = |done: usize| bar.set_position(done as u64);
     let count = if file.extension().is_some_and(|e| e == "parquet") {
@@ -272,5 +275,5 @@ pub fn import(stash: &Stash, file: &Path) -> Result<usize, Error> {
         stash.load_jsonl_with_progress(file, &mut progress)
     };
     bar.finish_and_clear();
-    count
+    Ok(count?)
 }
