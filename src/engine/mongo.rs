@@ -102,12 +102,10 @@ pub struct MongoEngine {
     expiry_index_ready: AtomicBool,
 }
 
-#[cfg(feature = "async")]
-#[path = "mongo_async.rs"]
-mod nonblocking;
+#[path = "mongo_ops.rs"]
+mod ops;
 #[path = "mongo_writes.rs"]
 mod writes;
-#[cfg(feature = "async")]
 use writes::{duplicate_inserts, held_by_another, lost_races};
 
 /// Runs `future` on `runtime`, also from inside another async runtime (where blocking on
@@ -298,14 +296,19 @@ impl MongoEngine {
         bin(&id)
     }
 
+    /// Runs one of the operations written once as async code (`mongo_ops.rs`) to its end,
+    /// for a blocking caller.
+    fn block<T: Send>(&self, op: impl Future<Output = Result<T>> + Send) -> Result<T> {
+        let runtime = self
+            .runtime
+            .as_ref()
+            .ok_or_else(|| Error::engine("mongo", "engine closed"))?;
+        block_on_anywhere(runtime, op)?
+    }
+
     /// The entry document stored under a key's hash, if any.
     fn entry_by_digest(&self, digest: &[u8; 16]) -> Result<Option<Document>> {
-        self.run(
-            "reading an entry",
-            self.entries
-                .find_one(doc! { "_id": bin(digest) })
-                .into_future(),
-        )
+        self.block(self.entry_by_digest_async(digest))
     }
 
     fn describe(&self, key: &[u8]) -> String {
@@ -375,24 +378,11 @@ impl Engine for MongoEngine {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        // One find_one, as before expiry existed: the record says whether it has expired.
-        match self.entry_by_digest(&key_digest(key))? {
-            Some(doc) => self.live_value_of(key, &doc, now_micros()),
-            None => Ok(None),
-        }
+        self.block(self.get_async(key))
     }
 
     fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
-        let ids: Vec<Bson> = keys.iter().map(|k| bin(&key_digest(k))).collect();
-        let docs: Vec<Document> = self.run("reading entries", async {
-            use futures_util::TryStreamExt;
-            self.entries
-                .find(doc! { "_id": { "$in": ids } })
-                .await?
-                .try_collect()
-                .await
-        })?;
-        self.live_values_of(keys, docs)
+        self.block(self.get_many_async(keys))
     }
 
     fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
@@ -484,42 +474,11 @@ impl Engine for MongoEngine {
     }
 
     fn contains(&self, key: &[u8]) -> Result<bool> {
-        // Without the value: `e` (ms, rounded up) settles all but the last ms before an
-        // expiry, where the record (µs) decides.
-        let filter = doc! { "_id": bin(&key_digest(key)) };
-        let found = self.run(
-            "reading an entry",
-            self.entries
-                .find_one(filter)
-                .projection(doc! { "_id": 1, "e": 1 })
-                .into_future(),
-        )?;
-        match contains_verdict(found) {
-            Some(verdict) => Ok(verdict),
-            None => Ok(self.get(key)?.is_some()),
-        }
+        self.block(self.contains_async(key))
     }
 
     fn remove(&self, key: &[u8]) -> Result<bool> {
-        let digest = key_digest(key);
-        let removed = self.run(
-            "removing an entry",
-            self.entries
-                .delete_one(doc! { "_id": bin(&digest), "k": bin(key) })
-                .into_future(),
-        )?;
-        if self.append_mode {
-            self.run(
-                "removing versions",
-                self.versions
-                    .delete_many(doc! { "h": bin(&digest) })
-                    .into_future(),
-            )?;
-        }
-        if removed.deleted_count > 0 {
-            self.changed()?;
-        }
-        Ok(removed.deleted_count > 0)
+        self.block(self.remove_async(key))
     }
 
     fn len(&self) -> Result<usize> {
@@ -802,24 +761,7 @@ fn lease_deadline(now: i64, ttl: Duration) -> i64 {
 impl MongoEngine {
     /// Raises the change counter (after a write).
     pub(super) fn changed(&self) -> Result<()> {
-        let what = "raising the change counter";
-        let raise = || {
-            self.run_raw(
-                what,
-                self.meta
-                    .update_one(
-                        doc! { "_id": &self.name },
-                        doc! { "$inc": { "generation": 1 } },
-                    )
-                    .upsert(true)
-                    .into_future(),
-            )
-        };
-        match raise()? {
-            // Two clients created the document at once: the other insert stands; raise it.
-            Err(e) if is_duplicate_key(&e) => raise()?.map(drop).map_err(|e| self.error(what, e)),
-            other => other.map(drop).map_err(|e| self.error(what, e)),
-        }
+        self.block(self.changed_async())
     }
 
     /// The stash's `hashstash_meta` document, with only `field`.

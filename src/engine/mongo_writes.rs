@@ -1,8 +1,9 @@
 //! How the MongoDB engine writes (see `mongo.rs` for the layout): the entry document, its
-//! expiry fields and indexes, one replacement, one append (a version number claimed under
-//! the versions' unique index, then the entry moved to it), batches as one `insertMany`, and
-//! `insert_if_absent` (an insert on the unique `_id`, or the next version's number, as the
-//! one step that decides between racing writers).
+//! expiry fields and indexes, one append (a version number claimed under the versions'
+//! unique index, then the entry moved to it), and `insert_if_absent` (an insert on the
+//! unique `_id`, or the next version's number, as the one step that decides between racing
+//! writers). A write outside append mode (one upsert, or a batch as one `insertMany`) is
+//! written once, as async code, in `mongo_ops.rs`.
 
 use super::{bin, is_duplicate_key, MongoEngine, DOCUMENT_OVERHEAD, MAX_DOCUMENT, MAX_RACES};
 use crate::engine::{key_digest, now_micros, Record, WriteMeta};
@@ -57,28 +58,7 @@ impl MongoEngine {
                 .iter()
                 .try_for_each(|(k, v)| self.append(k, v, timestamp, &meta));
         }
-        match items {
-            [] => return Ok(()),
-            // One entry: one upsert (a bulk insert would take two round trips to replace it).
-            [(k, v)] => return self.replace(k, v, timestamp, &meta),
-            _ => {}
-        }
-        let docs = self.entry_docs_of(items, timestamp, &meta)?;
-        // One bulk insert; keys that are already there fail it with duplicate-key errors and
-        // are then replaced one by one.
-        let what = "inserting entries";
-        let replace = |(k, v): &(&[u8], &[u8])| self.replace(k, v, timestamp, &meta);
-        match self.run_raw(
-            what,
-            self.entries.insert_many(docs).ordered(false).into_future(),
-        )? {
-            Ok(_) => Ok(()),
-            Err(e) if is_duplicate_key(&e) => duplicate_inserts(&e, items.len())
-                .into_iter()
-                .filter_map(|i| items.get(i))
-                .try_for_each(replace),
-            Err(e) => Err(self.error(what, e)),
-        }
+        self.block(self.write_batch_async(items, meta))
     }
 
     /// The entry document to store, with `e` (and `t`) only when it expires (see the module
@@ -210,30 +190,6 @@ impl MongoEngine {
                 Ok(self.entry_doc(&key_digest(k), k, &record, meta))
             })
             .collect()
-    }
-
-    fn replace(&self, key: &[u8], value: &[u8], timestamp: i64, meta: &WriteMeta) -> Result<()> {
-        let digest = key_digest(key);
-        let (filter, document) = self.replacement(key, value, timestamp, meta)?;
-        let what = "replacing an entry";
-        for _ in 0..MAX_RACES {
-            let upsert = self
-                .entries
-                .replace_one(filter.clone(), document.clone())
-                .upsert(true);
-            match self.run_raw(what, upsert.into_future())? {
-                Ok(_) => return Ok(()),
-                Err(e) if is_duplicate_key(&e) => {
-                    // Either another key holds this hash, or another writer inserted this key
-                    // first, between our filter and our insert: then simply replace again.
-                    if held_by_another(self.entry_by_digest(&digest)?, key) {
-                        return Err(self.collision(key));
-                    }
-                }
-                Err(e) => return Err(self.error(what, e)),
-            }
-        }
-        Err(lost_races(what))
     }
 
     fn latest_version(&self, digest: &[u8; 16]) -> Result<u64> {

@@ -1,20 +1,25 @@
-//! MongoDB without a thread per call (features `mongo` and `async`): the engine's
-//! [`AsyncEngine`] side. Each driver call is spawned on the engine's own runtime, where the
-//! driver's connections and monitors live, under the stash's timeout, and its outcome is
-//! awaited from the caller's runtime: nothing blocks a thread. Lookups, `contains`, `remove`
-//! and writes outside append mode go this way; an append (a version number to claim, then
+//! MongoDB's reads, writes outside append mode, `contains`, `remove` and the change counter,
+//! each written once, as async code. Each driver call is spawned on the engine's own
+//! runtime, where the driver's connections and monitors live, under the stash's timeout.
+//! The blocking [`Engine`](crate::Engine) methods drive these to their end
+//! (`MongoEngine::block`); the [`AsyncEngine`] side (feature `async`) awaits them from the
+//! caller's runtime, so nothing blocks a thread. An append (a version number to claim, then
 //! the entry to move) and the first write with an expiry (which makes the expiry indexes)
-//! run on the blocking pool instead.
+//! are blocking code in `mongo_writes.rs`, and run on the blocking pool from async callers.
 
 use super::{
     bin, contains_verdict, duplicate_inserts, held_by_another, is_duplicate_key, key_digest,
     lost_races, MongoEngine, MAX_RACES,
 };
+#[cfg(feature = "async")]
 use crate::engine::async_engine::{AsyncEngine, EngineFuture};
-use crate::engine::{now_micros, WriteItem, WriteMeta};
+#[cfg(feature = "async")]
+use crate::engine::WriteItem;
+use crate::engine::{now_micros, WriteMeta};
 use crate::error::{Error, Result};
 use mongodb::bson::{doc, Document};
 use std::future::Future;
+#[cfg(feature = "async")]
 use std::sync::atomic::Ordering;
 
 impl MongoEngine {
@@ -49,8 +54,8 @@ impl MongoEngine {
             .map_err(|e| self.error(what, e))
     }
 
-    /// [`MongoEngine::changed`] on the async side.
-    async fn changed_async(&self) -> Result<()> {
+    /// Raises the change counter (after a write).
+    pub(super) async fn changed_async(&self) -> Result<()> {
         let meta = self.meta.clone();
         let (filter, update) = (
             doc! { "_id": &self.name },
@@ -67,7 +72,11 @@ impl MongoEngine {
         }
     }
 
-    async fn entry_by_digest_async(&self, digest: &[u8; 16]) -> Result<Option<Document>> {
+    /// The entry document stored under a key's hash, if any.
+    pub(super) async fn entry_by_digest_async(
+        &self,
+        digest: &[u8; 16],
+    ) -> Result<Option<Document>> {
         let entries = self.entries.clone();
         let filter = doc! { "_id": bin(digest) };
         self.drive(
@@ -77,14 +86,16 @@ impl MongoEngine {
         .await
     }
 
-    async fn get_async(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    /// A key's live value: one `find_one` (the record says whether it has expired).
+    pub(super) async fn get_async(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         match self.entry_by_digest_async(&key_digest(key)).await? {
             Some(doc) => self.live_value_of(key, &doc, now_micros()),
             None => Ok(None),
         }
     }
 
-    /// [`MongoEngine::replace`], awaited.
+    /// Replaces (or inserts) one entry, retrying a race with a writer that inserted the key
+    /// first; an error if another key holds its hash.
     async fn replace_async(
         &self,
         key: &[u8],
@@ -102,8 +113,8 @@ impl MongoEngine {
             match self.drive_raw(what, upsert).await? {
                 Ok(_) => return Ok(()),
                 Err(e) if is_duplicate_key(&e) => {
-                    // As in the blocking write: another key with this hash, or a writer that
-                    // inserted this key first (then replace again).
+                    // Either another key holds this hash, or another writer inserted this key
+                    // first, between our filter and our insert: then simply replace again.
                     if held_by_another(self.entry_by_digest_async(&digest).await?, key) {
                         return Err(self.collision(key));
                     }
@@ -114,9 +125,13 @@ impl MongoEngine {
         Err(lost_races(what))
     }
 
-    /// A batch sharing `meta`, outside append mode: one bulk insert, then the keys already
-    /// present replaced one by one (as the blocking write does).
-    async fn write_batch_async(&self, items: &[(&[u8], &[u8])], meta: WriteMeta) -> Result<()> {
+    /// A batch sharing `meta`, outside append mode: one entry is one upsert; more are one
+    /// bulk insert, then the keys already present replaced one by one.
+    pub(super) async fn write_batch_async(
+        &self,
+        items: &[(&[u8], &[u8])],
+        meta: WriteMeta,
+    ) -> Result<()> {
         let timestamp = meta.timestamp_or_now();
         match items {
             [] => return Ok(()),
@@ -137,8 +152,68 @@ impl MongoEngine {
         }
         Ok(())
     }
+
+    /// The live values of `keys`, in order: one `find` by `_id`.
+    pub(super) async fn get_many_async(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
+        let ids: Vec<_> = keys.iter().map(|k| bin(&key_digest(k))).collect();
+        let entries = self.entries.clone();
+        let docs: Vec<Document> = self
+            .drive("reading entries", async move {
+                use futures_util::TryStreamExt;
+                entries
+                    .find(doc! { "_id": { "$in": ids } })
+                    .await?
+                    .try_collect()
+                    .await
+            })
+            .await?;
+        self.live_values_of(keys, docs)
+    }
+
+    /// Whether a key has a live entry, without its value: `e` (ms, rounded up) settles all
+    /// but the last ms before an expiry, where the record (µs) decides.
+    pub(super) async fn contains_async(&self, key: &[u8]) -> Result<bool> {
+        let entries = self.entries.clone();
+        let filter = doc! { "_id": bin(&key_digest(key)) };
+        let found = self
+            .drive("reading an entry", async move {
+                entries
+                    .find_one(filter)
+                    .projection(doc! { "_id": 1, "e": 1 })
+                    .await
+            })
+            .await?;
+        match contains_verdict(found) {
+            Some(verdict) => Ok(verdict),
+            None => Ok(self.get_async(key).await?.is_some()),
+        }
+    }
+
+    /// Removes a key's entry (and in append mode its versions); whether it was there.
+    pub(super) async fn remove_async(&self, key: &[u8]) -> Result<bool> {
+        let digest = key_digest(key);
+        let (entries, versions) = (self.entries.clone(), self.versions.clone());
+        let filter = doc! { "_id": bin(&digest), "k": bin(key) };
+        let removed = self
+            .drive("removing an entry", async move {
+                entries.delete_one(filter).await
+            })
+            .await?;
+        if self.append_mode {
+            let filter = doc! { "h": bin(&digest) };
+            self.drive("removing versions", async move {
+                versions.delete_many(filter).await
+            })
+            .await?;
+        }
+        if removed.deleted_count > 0 {
+            self.changed_async().await?;
+        }
+        Ok(removed.deleted_count > 0)
+    }
 }
 
+#[cfg(feature = "async")]
 impl AsyncEngine for MongoEngine {
     fn get<'a>(&'a self, key: &'a [u8]) -> Option<EngineFuture<'a, Option<Vec<u8>>>> {
         Some(Box::pin(self.get_async(key)))
@@ -148,21 +223,7 @@ impl AsyncEngine for MongoEngine {
         &'a self,
         keys: &'a [&'a [u8]],
     ) -> Option<EngineFuture<'a, Vec<Option<Vec<u8>>>>> {
-        Some(Box::pin(async move {
-            let ids: Vec<_> = keys.iter().map(|k| bin(&key_digest(k))).collect();
-            let entries = self.entries.clone();
-            let docs: Vec<Document> = self
-                .drive("reading entries", async move {
-                    use futures_util::TryStreamExt;
-                    entries
-                        .find(doc! { "_id": { "$in": ids } })
-                        .await?
-                        .try_collect()
-                        .await
-                })
-                .await?;
-            self.live_values_of(keys, docs)
-        }))
+        Some(Box::pin(self.get_many_async(keys)))
     }
 
     fn write_items<'a>(&'a self, items: &'a [WriteItem<'a>]) -> Option<EngineFuture<'a, ()>> {
@@ -185,45 +246,10 @@ impl AsyncEngine for MongoEngine {
     }
 
     fn contains<'a>(&'a self, key: &'a [u8]) -> Option<EngineFuture<'a, bool>> {
-        Some(Box::pin(async move {
-            let entries = self.entries.clone();
-            let filter = doc! { "_id": bin(&key_digest(key)) };
-            let found = self
-                .drive("reading an entry", async move {
-                    entries
-                        .find_one(filter)
-                        .projection(doc! { "_id": 1, "e": 1 })
-                        .await
-                })
-                .await?;
-            match contains_verdict(found) {
-                Some(verdict) => Ok(verdict),
-                None => Ok(self.get_async(key).await?.is_some()),
-            }
-        }))
+        Some(Box::pin(self.contains_async(key)))
     }
 
     fn remove<'a>(&'a self, key: &'a [u8]) -> Option<EngineFuture<'a, bool>> {
-        Some(Box::pin(async move {
-            let digest = key_digest(key);
-            let (entries, versions) = (self.entries.clone(), self.versions.clone());
-            let filter = doc! { "_id": bin(&digest), "k": bin(key) };
-            let removed = self
-                .drive("removing an entry", async move {
-                    entries.delete_one(filter).await
-                })
-                .await?;
-            if self.append_mode {
-                let filter = doc! { "h": bin(&digest) };
-                self.drive("removing versions", async move {
-                    versions.delete_many(filter).await
-                })
-                .await?;
-            }
-            if removed.deleted_count > 0 {
-                self.changed_async().await?;
-            }
-            Ok(removed.deleted_count > 0)
-        }))
+        Some(Box::pin(self.remove_async(key)))
     }
 }
