@@ -81,6 +81,7 @@ mod stash;
 pub mod stats;
 pub mod table;
 pub mod time_filter;
+mod typed;
 pub mod value;
 
 #[cfg(feature = "async")]
@@ -95,6 +96,7 @@ pub use stash::{Stash, StashBuilder, TmpStash, Versioned};
 pub use stats::Stats;
 pub use table::{Row, Versions};
 pub use time_filter::{Moment, Prune, PruneReport, TimeFilter};
+pub use typed::Typed;
 pub use value::Value;
 
 #[cfg(feature = "macros")]

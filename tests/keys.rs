@@ -314,3 +314,40 @@ fn text_keys_fast_path_matches_the_general_path() {
         hex(&value_to_bytes(&to_canonical_value(&("a", 1)).unwrap()).unwrap())
     );
 }
+
+/// `stash.typed::<K, V>()`: the same stash, read and written without turbofish; a value of
+/// another type is an error when read through it, not a wrong value.
+#[test]
+fn a_typed_view_reads_and_writes_without_naming_types() {
+    #[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
+    struct Point {
+        x: i32,
+        y: i32,
+    }
+    let (_d, s) = crate::common::stash(hashstash::EngineKind::default_engine());
+    let points = s.typed::<(String, u8), Point>();
+    let a = ("a".to_string(), 1u8);
+    points.set(&a, &Point { x: 1, y: 2 }).unwrap();
+    points
+        .update([(("b".to_string(), 2u8), Point { x: 3, y: 4 })])
+        .unwrap();
+    assert_eq!(points.get(&a).unwrap(), Some(Point { x: 1, y: 2 }));
+    assert!(points.contains(&a).unwrap());
+    assert_eq!(points.len().unwrap(), 2);
+    let b = ("b".to_string(), 2u8);
+    let missing = ("c".to_string(), 3u8);
+    assert_eq!(
+        points.get_many([&a, &missing, &b]).unwrap(),
+        [Some(Point { x: 1, y: 2 }), None, Some(Point { x: 3, y: 4 })]
+    );
+    let mut all: Vec<((String, u8), Point)> = points.iter().unwrap().map(|r| r.unwrap()).collect();
+    all.sort_by(|l, r| l.0.cmp(&r.0));
+    assert_eq!(all[1], (b.clone(), Point { x: 3, y: 4 }));
+    // The same entries as the stash's own.
+    assert_eq!(s.get::<_, Point>(&b).unwrap(), Some(Point { x: 3, y: 4 }));
+    // Another view of the same stash: a value that is not its type is an error.
+    s.set(&("d".to_string(), 4u8), "not a point").unwrap();
+    assert!(points.get(&("d".to_string(), 4u8)).is_err());
+    assert!(points.remove(&a).unwrap());
+    assert_eq!(points.get(&a).unwrap(), None);
+}
