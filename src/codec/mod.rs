@@ -261,14 +261,9 @@ pub fn decode_key_dyn(bytes: &[u8]) -> Result<Value> {
     ciborium::from_reader(bytes).map_err(|e| Error::decode("key", "canonical cbor", e.to_string()))
 }
 
-/// The text of a text key's bytes; `None` for any other key.
-#[cfg(feature = "sql")]
-pub(crate) fn key_text(bytes: &[u8]) -> Option<&str> {
-    cbor_text(bytes)
-}
-
-/// The text of key bytes that are exactly one definite-length CBOR text string.
-fn cbor_text(bytes: &[u8]) -> Option<&str> {
+/// The text of key bytes that are exactly one definite-length CBOR text string (a text
+/// key); `None` for any other key.
+pub(crate) fn cbor_text(bytes: &[u8]) -> Option<&str> {
     let (&head, rest) = bytes.split_first()?;
     let (len, rest) = match head {
         0x60..=0x77 => (usize::from(head - 0x60), rest),

@@ -18,7 +18,7 @@
 
 use super::batch::entries_to_batch;
 use super::flatten::{KEY_COLUMN, TIMESTAMP_COLUMN, VERSION_COLUMN};
-use super::scan::{Decoded, Pipeline, RowVersions, Source, Work};
+use super::scan::{Decoded, Pipeline, RowVersions, Source, Work, EVERY_NUMBER};
 use super::schema::{Kind, SchemaBuilder, SeenSchema};
 use super::snapshot::{current_snapshot, snapshot_stream, Snapshot};
 use super::Versions;
@@ -284,7 +284,7 @@ impl StashTable {
 
     /// Every row as record batches, as they are read (in stash order).
     pub fn stream(&self) -> Result<Pipeline<RecordBatch>> {
-        self.pipeline(Source::All, ALL_NUMBERS, None, None)
+        self.pipeline(Source::All, EVERY_NUMBER, None, None)
     }
 
     /// Every row as record batches, in stash order: from the stash's columnar snapshot when
@@ -369,36 +369,16 @@ impl StashTable {
         if !self.stash.config().append_mode {
             return None; // no `_version` column
         }
-        let is_version = |e: &Expr| matches!(e, Expr::Column(c) if c.name == VERSION_COLUMN);
-        match filter {
-            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-                let (op, n) = if is_version(left) {
-                    (*op, version_literal(right)?)
-                } else if is_version(right) {
-                    (op.swap()?, version_literal(left)?)
-                } else {
-                    return None;
-                };
-                let max = i128::from(u64::MAX);
-                Some(match op {
-                    Operator::Eq => version_range(n, n),
-                    Operator::Gt => version_range(n + 1, max),
-                    Operator::GtEq => version_range(n, max),
-                    Operator::Lt => version_range(0, n - 1),
-                    Operator::LtEq => version_range(0, n),
-                    _ => return None,
-                })
-            }
-            Expr::Between(Between {
-                expr,
-                negated: false,
-                low,
-                high,
-            }) if is_version(expr) => {
-                Some(version_range(version_literal(low)?, version_literal(high)?))
-            }
-            _ => None,
-        }
+        let max = i128::from(u64::MAX);
+        Some(match compared(filter, VERSION_COLUMN, version_literal)? {
+            Compared::Op(Operator::Eq, n) => version_range(n, n),
+            Compared::Op(Operator::Gt, n) => version_range(n + 1, max),
+            Compared::Op(Operator::GtEq, n) => version_range(n, max),
+            Compared::Op(Operator::Lt, n) => version_range(0, n - 1),
+            Compared::Op(Operator::LtEq, n) => version_range(0, n),
+            Compared::Op(..) => return None,
+            Compared::Between(low, high) => version_range(low, high),
+        })
     }
 
     /// The write times a filter on `_timestamp` keeps, as a window of the latest versions'
@@ -410,41 +390,19 @@ impl StashTable {
         if !self.stash.config().append_mode {
             return None; // no `_timestamp` column
         }
-        let is_time = |e: &Expr| matches!(e, Expr::Column(c) if c.name == TIMESTAMP_COLUMN);
-        let window = match filter {
-            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-                let (op, micros) = if is_time(left) {
-                    (*op, timestamp_literal(right)?)
-                } else if is_time(right) {
-                    (op.swap()?, timestamp_literal(left)?)
-                } else {
-                    return None;
-                };
-                let bound = |after, before, inclusive| TimeWindow {
-                    after,
-                    before,
-                    inclusive,
-                };
-                match op {
-                    Operator::Gt => bound(Some(micros), None, false),
-                    Operator::GtEq => bound(Some(micros), None, true),
-                    Operator::Lt => bound(None, Some(micros), false),
-                    Operator::LtEq => bound(None, Some(micros), true),
-                    Operator::Eq => bound(Some(micros), Some(micros), true),
-                    _ => return None,
-                }
-            }
-            Expr::Between(Between {
-                expr,
-                negated: false,
-                low,
-                high,
-            }) if is_time(expr) => TimeWindow {
-                after: Some(timestamp_literal(low)?),
-                before: Some(timestamp_literal(high)?),
-                inclusive: true,
-            },
-            _ => return None,
+        let bound = |after, before, inclusive| TimeWindow {
+            after,
+            before,
+            inclusive,
+        };
+        let window = match compared(filter, TIMESTAMP_COLUMN, timestamp_literal)? {
+            Compared::Op(Operator::Gt, t) => bound(Some(t), None, false),
+            Compared::Op(Operator::GtEq, t) => bound(Some(t), None, true),
+            Compared::Op(Operator::Lt, t) => bound(None, Some(t), false),
+            Compared::Op(Operator::LtEq, t) => bound(None, Some(t), true),
+            Compared::Op(Operator::Eq, t) => bound(Some(t), Some(t), true),
+            Compared::Op(..) => return None,
+            Compared::Between(low, high) => bound(Some(low), Some(high), true),
         };
         match self.versions {
             Versions::Latest => Some(window),
@@ -520,8 +478,36 @@ impl StashTable {
 
 /// The time a SQL timestamp literal names, in µs since the Unix epoch (a timestamp's time
 /// zone only says how to show it: the number is UTC).
-/// Every version number: no filter on `_version`.
-const ALL_NUMBERS: RangeInclusive<u64> = 0..=u64::MAX;
+/// A filter comparing one column with a literal: `column OP literal` (a literal on the left
+/// is turned round), or `column BETWEEN low AND high`.
+enum Compared<T> {
+    Op(Operator, T),
+    Between(T, T),
+}
+
+/// `filter` as a comparison of `column` with literals that `literal` reads, if it is one.
+fn compared<T>(
+    filter: &Expr,
+    column: &str,
+    literal: impl Fn(&Expr) -> Option<T>,
+) -> Option<Compared<T>> {
+    let is_column = |e: &Expr| matches!(e, Expr::Column(c) if c.name == column);
+    match filter {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) if is_column(left) => {
+            Some(Compared::Op(*op, literal(right)?))
+        }
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) if is_column(right) => {
+            Some(Compared::Op(op.swap()?, literal(left)?))
+        }
+        Expr::Between(Between {
+            expr,
+            negated: false,
+            low,
+            high,
+        }) if is_column(expr) => Some(Compared::Between(literal(low)?, literal(high)?)),
+        _ => None,
+    }
+}
 
 /// The version numbers from `low` to `high`, both included, clamped to u64 (the bounds are
 /// i128 so that a bound past either end clamps rather than wraps); empty if none is.
@@ -771,7 +757,7 @@ impl TableProvider for StashTable {
         let numbers = filters
             .iter()
             .filter_map(|f| self.version_filter(f))
-            .fold(ALL_NUMBERS, |a, b| {
+            .fold(EVERY_NUMBER, |a, b| {
                 (*a.start()).max(*b.start())..=(*a.end()).min(*b.end())
             });
         let source = match keys {
@@ -867,7 +853,7 @@ impl DisplayAs for StashExec {
                 write!(f, ", scan of entries written in [{low}, {high}] µs")?
             }
         }
-        if self.numbers != ALL_NUMBERS && self.snapshot.is_none() {
+        if self.numbers != EVERY_NUMBER && self.snapshot.is_none() {
             let (low, high) = (self.numbers.start(), self.numbers.end());
             write!(f, ", versions [{low}, {high}]")?;
         }
@@ -985,7 +971,7 @@ impl StashExec {
             )
             .map_err(df_err)?;
         // Only a scan of every entry and every version sees the whole table.
-        let whole_stash = matches!(self.source, Source::All) && self.numbers == ALL_NUMBERS;
+        let whole_stash = matches!(self.source, Source::All) && self.numbers == EVERY_NUMBER;
         let remaining = self.limit.unwrap_or(usize::MAX);
         let batches = futures_util::stream::unfold(
             (pipeline, remaining, check),

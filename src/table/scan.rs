@@ -56,11 +56,14 @@ pub struct RowVersions {
     pub numbers: RangeInclusive<u64>,
 }
 
+/// Every version number: no filter on `_version`.
+pub const EVERY_NUMBER: RangeInclusive<u64> = 0..=u64::MAX;
+
 impl From<Versions> for RowVersions {
     fn from(versions: Versions) -> Self {
         RowVersions {
             versions,
-            numbers: 0..=u64::MAX,
+            numbers: EVERY_NUMBER,
         }
     }
 }
@@ -68,7 +71,7 @@ impl From<Versions> for RowVersions {
 impl RowVersions {
     /// Whether no version is left out by its number.
     pub fn every_number(&self) -> bool {
-        self.numbers == (0..=u64::MAX)
+        self.numbers == EVERY_NUMBER
     }
 }
 
@@ -567,7 +570,7 @@ fn decode(stash: &Stash, arguments: bool, chunk: RawChunk) -> Result<Decoded> {
             }
             // A text key (not a function stash's arguments) is kept as bytes in the buffer.
             if !arguments {
-                if let Some(text) = crate::codec::key_text(raw(key)) {
+                if let Some(text) = crate::codec::cbor_text(raw(key)) {
                     let start = decoded.bytes.len();
                     decoded.bytes.extend_from_slice(text.as_bytes());
                     return Ok(TableKey::Text(start..decoded.bytes.len()));
