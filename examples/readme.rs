@@ -8,6 +8,7 @@
 //! `HASHSTASH_ROOT_DIR` to keep its stashes somewhere other than `~/.cache/hashstash`.
 //! `notebooks/README.ipynb` holds the same cells, run by the evcxr Jupyter kernel.
 
+use hashstash::engine::EngineExt;
 use hashstash::map::MapOptions;
 use hashstash::{Compressor, EngineKind, OnCorrupt, Serializer, Stash, Value};
 use serde::{Deserialize, Serialize};

@@ -14,6 +14,7 @@
 //! `#[stashed_result]` on an `async fn` does the same for every call.
 
 use crate::codec;
+use crate::engine::EngineExt;
 use crate::error::{Error, Result};
 use crate::memo::{self, Lookup};
 use crate::stash::Stash;

@@ -32,6 +32,7 @@
 //! ```
 
 use crate::codec::{self, Codec};
+use crate::engine::EngineExt;
 use crate::engine::{Version, WriteItem, WriteMeta};
 use crate::error::{Error, Result};
 use crate::Stash;
@@ -208,7 +209,7 @@ impl Stash {
         for entry in self.raw_items_written(Default::default())? {
             let entry = entry?;
             let versions = if all_versions {
-                self.engine().versions(&entry.key)?
+                self.engine().history()?.versions(&entry.key)?
             } else {
                 vec![Version {
                     version: 1,

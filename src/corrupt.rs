@@ -19,7 +19,7 @@ const KEY_SHOWN: usize = 200;
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
-/// use hashstash::{OnCorrupt, Stash};
+/// use hashstash::{EngineExt, OnCorrupt, Stash};
 ///
 /// let stash = Stash::builder().root_dir(dir.path()).on_corrupt(OnCorrupt::Skip).open()?;
 /// stash.set("fine", &1)?;

@@ -134,6 +134,16 @@ pub enum Error {
         source: BoxError,
     },
 
+    /// The engine cannot do what was asked (an engine of another crate without a history,
+    /// for one; see [`crate::engine::Capabilities`]).
+    #[error("the {engine} engine has no {capability}")]
+    Unsupported {
+        /// The engine's name.
+        engine: &'static str,
+        /// What it lacks.
+        capability: &'static str,
+    },
+
     /// The storage engine failed (LMDB, SQLite, ...).
     #[error("{engine} engine error: {source}")]
     Engine {
@@ -161,6 +171,11 @@ impl Error {
             engine,
             source: source.into(),
         }
+    }
+
+    /// An [`Error::Unsupported`]: engine `engine` has no `capability`.
+    pub(crate) fn unsupported(engine: &'static str, capability: &'static str) -> Self {
+        Error::Unsupported { engine, capability }
     }
 
     /// An [`Error::Decode`] of `what` in `format`.

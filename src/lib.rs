@@ -90,7 +90,7 @@ pub use codec::{decode, deserialize, encode, serialize, Codec, Compressor, Seria
 pub use config::StashConfig;
 pub use copy::{CopyOptions, CopyReport};
 pub use corrupt::OnCorrupt;
-pub use engine::{Engine, EngineKind};
+pub use engine::{Engine, EngineExt, EngineKind};
 pub use error::{BoxError, Error, Result};
 pub use stash::{Stash, StashBuilder, TmpStash, Versioned};
 pub use stats::Stats;

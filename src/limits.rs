@@ -36,6 +36,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use crate::engine::EngineExt;
 use crate::engine::{now_micros, TimeWindow};
 use crate::error::Result;
 use crate::Stash;
@@ -126,7 +127,11 @@ impl Stash {
         // Each live entry's time, size and key; expired entries are not among them.
         let mut live: Vec<(i64, u64, Vec<u8>)> = Vec::new();
         let (mut entries, mut bytes) = (0u64, 0u64);
-        for entry in self.engine().scan_written(TimeWindow::default())? {
+        for entry in self
+            .engine()
+            .history()?
+            .scan_written(TimeWindow::default())?
+        {
             let entry = entry?;
             let size = (entry.key.len() + entry.value.len()) as u64;
             entries += 1;
@@ -139,7 +144,7 @@ impl Stash {
         if stored > low_water(max_entries) || bytes > low_water(max_bytes) {
             // Expired entries go first: they are misses already.
             if stored > entries {
-                evicted += self.engine().prune_expired(now_micros())?;
+                evicted += self.engine().housekeeping()?.prune_expired(now_micros())?;
             }
             live.sort_unstable_by_key(|(time, _, _)| *time);
             let mut oldest: Vec<&[u8]> = Vec::new();

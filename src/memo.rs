@@ -8,6 +8,7 @@
 //! (or list) of arguments are `_arg1.._argN`, the fields of a struct (or map) of arguments
 //! are columns of their own, and a single other argument is `_arg1`.
 
+use crate::engine::EngineExt;
 use crate::engine::KeyLock;
 use crate::error::{Error, Result};
 use crate::stash::Stash;
@@ -71,9 +72,11 @@ impl Stash {
             // through the engine, so that the registry's handle counts no stats to flush.
             let registry = self.sub(FUNCTION_NAMES_DBNAME)?;
             let (name, mark) = (registry.encode_key(&folder)?, registry.encode_value(&true)?);
-            registry
-                .engine()
-                .insert_if_absent(&name, &mark, Default::default())?;
+            registry.engine().atomic_insert()?.insert_if_absent(
+                &name,
+                &mark,
+                Default::default(),
+            )?;
         }
         opened.insert(folder, stash.clone());
         Ok(stash)
@@ -403,7 +406,7 @@ fn save<R: Serialize>(results: &Stash, key: &[u8], result: &R) -> Result<()> {
 ///   releasing it: a waiter still locking the removed file, or a newcomer making a new one,
 ///   reads the stash again first and finds the result.
 /// - Memory and server engines: a lock in this process for its threads, and on a server a
-///   lease ([`crate::Engine::try_lease`]) for processes and machines. The lease lasts the
+///   lease ([`Leases::try_lease`](crate::engine::Leases::try_lease)) for processes and machines. The lease lasts the
 ///   stash's `lease_ms` and is renewed by a thread while the computation runs, so a process
 ///   that dies lets another take over once its lease expires. Waiters poll the stash for the
 ///   result meanwhile.
@@ -447,7 +450,11 @@ impl ComputeLock {
         let ttl = std::time::Duration::from_millis(results.config().lease_ms.max(3));
         let mut pause = std::time::Duration::from_millis(10);
         loop {
-            match results.engine().try_lease(&name, &owner, ttl)? {
+            let taken = match results.engine().leases() {
+                Some(leases) => Some(leases.try_lease(&name, &owner, ttl)?),
+                None => None,
+            };
+            match taken {
                 Some(true) => {
                     return Ok(ComputeLock {
                         _lease: Some(Lease::hold(results, name, owner, ttl)),
@@ -540,7 +547,9 @@ impl Lease {
                         // A lease that could not be renewed may pass to another process,
                         // which then computes the same result: wasted work, never a wrong
                         // one. This one keeps computing.
-                        if !matches!(results.engine().renew_lease(&name, &owner, ttl), Ok(true)) {
+                        let renewed = (results.engine().leases())
+                            .map(|leases| leases.renew_lease(&name, &owner, ttl));
+                        if !matches!(renewed, Some(Ok(true))) {
                             break;
                         }
                     }
@@ -564,6 +573,8 @@ impl Drop for Lease {
             let _ = renewer.join();
         }
         // Best effort: a lease left behind expires by itself.
-        let _ = self.results.engine().release_lease(&self.name, &self.owner);
+        if let Some(leases) = self.results.engine().leases() {
+            let _ = leases.release_lease(&self.name, &self.owner);
+        }
     }
 }

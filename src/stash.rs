@@ -4,6 +4,7 @@ pub use crate::builder::StashBuilder;
 use crate::codec::{self, Codec};
 use crate::config::{tilde, FormatRecord, StashConfig};
 use crate::corrupt::{CorruptEntries, OnCorrupt};
+use crate::engine::EngineExt;
 use crate::engine::{self, Engine, EngineKind, WriteMeta};
 use crate::error::{Error, Result};
 use crate::stats::Counters;
@@ -51,7 +52,7 @@ struct Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         // No I/O here: the counts go to a background thread (see `stats.rs`).
-        let counts = self.stats.take(self.engine.evictions());
+        let counts = self.stats.take(evictions(&*self.engine));
         crate::stats::hand_over(&self.config, counts);
     }
 }
@@ -121,7 +122,10 @@ impl Stash {
         let engine = config.engine.open(&config)?;
         if config.engine.is_server() {
             format.check_recorded(
-                engine.record_format(&format.to_json())?,
+                match engine.catalog() {
+                    Some(catalog) => catalog.record_format(&format.to_json())?,
+                    None => None,
+                },
                 &config.namespace(),
             )?;
         }
@@ -190,7 +194,10 @@ impl Stash {
 
     /// Bytes the stash occupies on disk.
     pub fn disk_usage(&self) -> Result<u64> {
-        self.inner.engine.disk_usage()
+        match self.inner.engine.capabilities().housekeeping {
+            Some(housekeeping) => housekeeping.disk_usage(),
+            None => Ok(0),
+        }
     }
 
     // ----- codec -----
@@ -302,7 +309,11 @@ impl Stash {
     /// entries are misses for every read already: this gives their room back. Redis and
     /// MongoDB also remove them on their own.
     pub fn prune_expired(&self) -> Result<u64> {
-        let removed = self.inner.engine.prune_expired(engine::now_micros())?;
+        let removed = self
+            .inner
+            .engine
+            .housekeeping()?
+            .prune_expired(engine::now_micros())?;
         self.inner.stats.deleted_many(removed as usize);
         Ok(removed)
     }
@@ -354,7 +365,7 @@ impl Stash {
 
     /// The value under `key`; where there is none, stores `default` and returns it. One step
     /// against every other writer, in any thread or process: of several callers on a missing
-    /// key exactly one stores, and the others get its value ([`Engine::insert_if_absent`]).
+    /// key exactly one stores, and the others get its value ([`AtomicInsert::insert_if_absent`](crate::engine::AtomicInsert::insert_if_absent)).
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
@@ -415,12 +426,13 @@ impl Stash {
             .unwrap_or_else(|| value.to_vec()))
     }
 
-    /// [`Engine::insert_if_absent`] with the stash's ttl, counted as a write when it stored.
+    /// [`AtomicInsert::insert_if_absent`](crate::engine::AtomicInsert::insert_if_absent) with the stash's ttl, counted as a write when it stored.
     fn insert_raw_if_absent(&self, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>> {
-        let found = self
-            .inner
-            .engine
-            .insert_if_absent(key, value, self.write_meta())?;
+        let found =
+            self.inner
+                .engine
+                .atomic_insert()?
+                .insert_if_absent(key, value, self.write_meta())?;
         if found.is_none() {
             self.wrote(1, key.len() + value.len())?;
         }
@@ -551,7 +563,7 @@ impl Stash {
         Ok(stored)
     }
 
-    /// Stores encoded value bytes under canonical key bytes: [`Engine::set`], counted, with
+    /// Stores encoded value bytes under canonical key bytes: [`EngineExt::set`](crate::engine::EngineExt::set), counted, with
     /// the stash's ttl.
     pub fn set_raw(&self, key: &[u8], value: &[u8]) -> Result<()> {
         match self.inner.config.ttl_ms {
@@ -574,7 +586,7 @@ impl Stash {
         Ok(stored)
     }
 
-    /// Removes canonical key bytes: [`Engine::remove`], counted.
+    /// Removes canonical key bytes: [`EngineExt::remove`](crate::engine::EngineExt::remove), counted.
     pub fn remove_raw(&self, key: &[u8]) -> Result<bool> {
         let removed = self.inner.engine.remove(key)?;
         self.inner.stats.deleted(removed);
@@ -734,6 +746,7 @@ impl Stash {
         let key = codec::encode_key(key)?;
         self.inner
             .engine
+            .history()?
             .versions(&key)?
             .into_iter()
             .map(|v| {
@@ -877,4 +890,13 @@ impl Drop for TmpStash {
             }
         }
     }
+}
+
+/// How many entries `engine` has evicted to keep within the size limit (0 for engines
+/// without housekeeping).
+pub(crate) fn evictions(engine: &dyn Engine) -> u64 {
+    engine
+        .capabilities()
+        .housekeeping
+        .map_or(0, |h| h.evictions())
 }

@@ -27,6 +27,7 @@
 //! anything else.
 
 use crate::config::StashConfig;
+use crate::engine::EngineExt;
 use crate::error::Result;
 use crate::stash::Stash;
 use serde::{Deserialize, Serialize};
@@ -195,7 +196,7 @@ impl Stats {
     }
 }
 
-/// A handle's live counts. Evictions are counted by the engine (`Engine::evictions`, for
+/// A handle's live counts. Evictions are counted by the engine (`Housekeeping::evictions`, for
 /// diskcache's own size limit), of which the handle keeps the count at its last reset, and
 /// by the handle (`max_entries` and `max_bytes`, see `limits.rs`).
 #[derive(Debug, Default)]
@@ -278,13 +279,13 @@ impl Stash {
     /// What this handle (and its clones) did since it was opened or its stats were last
     /// reset or flushed. See [`Stats`] for what each count covers.
     pub fn stats(&self) -> Stats {
-        self.counters().read(self.engine().evictions())
+        self.counters().read(crate::stash::evictions(self.engine()))
     }
 
     /// Sets this handle's counts back to zero, returning them. They are not added to the
     /// stash's lifetime totals (see [`Stash::flush_stats`] for that).
     pub fn reset_stats(&self) -> Stats {
-        self.counters().take(self.engine().evictions())
+        self.counters().take(crate::stash::evictions(self.engine()))
     }
 
     /// Adds this handle's counts to the stash's lifetime totals and sets them back to zero,

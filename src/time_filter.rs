@@ -2,7 +2,7 @@
 //!
 //! Every engine records when each version was written. [`TimeFilter`] picks entries whose
 //! latest version was written after and/or before given [`Moment`]s; the stash's
-//! `*_written` iterators read through [`Engine::scan_written`](crate::Engine::scan_written),
+//! `*_written` iterators read through [`History::scan_written`](crate::engine::History::scan_written),
 //! which SQLite and diskcache answer by seeking an index instead of reading every entry.
 //! [`Stash::prune`] removes the entries last written before a moment, and by default only
 //! reports what it would remove.
@@ -28,6 +28,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use crate::engine::EngineExt;
 use crate::engine::{now_micros, StoredEntry, TimeWindow};
 use crate::error::{Error, Result};
 use crate::{codec, Stash, Value};
@@ -287,12 +288,12 @@ impl fmt::Display for PruneReport {
 
 impl Stash {
     /// The stored entries whose latest version was written within `filter`, with their
-    /// write time and expiry: [`Engine::scan_written`](crate::Engine::scan_written).
+    /// write time and expiry: [`History::scan_written`](crate::engine::History::scan_written).
     pub fn raw_items_written(
         &self,
         filter: TimeFilter,
     ) -> Result<impl Iterator<Item = Result<StoredEntry>> + '_> {
-        self.engine().scan_written(filter.window())
+        self.engine().history()?.scan_written(filter.window())
     }
 
     /// The keys of the entries written within `filter`, decoded as `K` (entries that do not
@@ -380,6 +381,7 @@ impl Stash {
             if !prune.dry_run {
                 let still_old = self
                     .engine()
+                    .history()?
                     .versions(&key)?
                     .last()
                     .is_some_and(|latest| latest.timestamp_micros < cut);

@@ -2,6 +2,7 @@
 //! `cache::async_face`.
 
 use crate::common::stash;
+use hashstash::engine::EngineExt;
 use hashstash::{AsyncStash, EngineKind};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

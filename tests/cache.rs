@@ -2,6 +2,7 @@
 //! expiry.
 
 use crate::common::{append_stash, builder, stash};
+use hashstash::engine::EngineExt;
 use hashstash::engine::WriteMeta;
 use hashstash::{EngineKind, Stash, Stats};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -196,7 +197,9 @@ engine_test! {
         assert_eq!(s.items::<String, i32>().unwrap().count(), 2);
         assert_eq!(s.raw_items().unwrap().count(), 2);
         assert!(s.get_all::<_, i32>("gone").unwrap().is_empty());
-        let engine_versions = s.engine().versions(&s.encode_key("kept").unwrap()).unwrap();
+        let engine_versions = s.engine().history()
+            .unwrap()
+            .versions(&s.encode_key("kept").unwrap()).unwrap();
         assert!(engine_versions[0].expires_micros.is_some());
         assert_eq!(
             s.len().unwrap(),
@@ -266,7 +269,9 @@ engine_test! {
         assert!(!s.contains("k").unwrap());
         s.set("k", &3).unwrap();
         assert_eq!(s.get::<_, i32>("k").unwrap(), Some(3));
-        let versions = s.engine().versions(&s.encode_key("k").unwrap()).unwrap();
+        let versions = s.engine().history()
+            .unwrap()
+            .versions(&s.encode_key("k").unwrap()).unwrap();
         let numbers: Vec<u64> = versions.iter().map(|v| v.version).collect();
         assert_eq!(numbers, [1, 2, 3], "version numbers stay gap-free");
         assert!(versions[1].expires_micros.is_some());
@@ -276,6 +281,8 @@ engine_test! {
         assert_eq!(s.prune_expired().unwrap(), 1);
         assert!(s
             .engine()
+            .history()
+            .unwrap()
             .versions(&s.encode_key("k").unwrap())
             .unwrap()
             .is_empty());
@@ -304,7 +311,9 @@ engine_test! {
         s.engine()
             .set_many_with(&[(&key, &v2)], at(2_000_000))
             .unwrap();
-        let versions = s.engine().versions(&key).unwrap();
+        let versions = s.engine().history()
+            .unwrap()
+            .versions(&key).unwrap();
         let times: Vec<i64> = versions.iter().map(|v| v.timestamp_micros).collect();
         assert_eq!(times, [1_000_000, 2_000_000]);
     }

@@ -4,6 +4,7 @@
 //! damaged catalog costs a re-inference, never a wrong answer.
 
 use crate::common::{engine_available, stash};
+use hashstash::engine::EngineExt;
 use hashstash::table::sql::{pretty, sql_over};
 use hashstash::{EngineKind, Stash};
 use serde_json::json;

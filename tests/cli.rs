@@ -1,5 +1,6 @@
 //! The `hashstash` binary, run as a user would.
 
+use hashstash::engine::EngineExt;
 use std::process::{Command, Output};
 
 struct Cli {

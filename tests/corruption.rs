@@ -1,5 +1,6 @@
 //! Bad bytes on disk: a typed error naming the entry, never a panic, never another value.
 
+use hashstash::engine::{EngineExt, Housekeeping};
 use hashstash::{Compressor, EngineKind, Error, OnCorrupt, Stash};
 use std::path::{Path, PathBuf};
 

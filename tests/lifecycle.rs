@@ -2,6 +2,7 @@
 //! keep given times, time filters, pruning by age.
 
 use crate::common::{append_stash, stash};
+use hashstash::engine::EngineExt;
 use hashstash::engine::{TimeWindow, WriteMeta};
 use hashstash::{EngineKind, Moment, Prune, Stash, TimeFilter};
 
@@ -46,7 +47,9 @@ engine_test! {
         let (_d, s) = append_stash(engine);
         write_at(&s, &[("k", 1, 10), ("j", 2, 20), ("k", 3, 30)]);
         let key = s.encode_key("k").unwrap();
-        let versions = s.engine().versions(&key).unwrap();
+        let versions = s.engine().history()
+            .unwrap()
+            .versions(&key).unwrap();
         let times: Vec<i64> = versions.iter().map(|v| v.timestamp_micros).collect();
         assert_eq!(
             times,
@@ -59,7 +62,9 @@ engine_test! {
         let before = Moment::now().unix_micros();
         s.set("now", &0).unwrap();
         let now_key = s.encode_key("now").unwrap();
-        let written = s.engine().versions(&now_key).unwrap()[0].timestamp_micros;
+        let written = s.engine().history()
+            .unwrap()
+            .versions(&now_key).unwrap()[0].timestamp_micros;
         assert!(written >= before, "{written} < {before}");
     }
 }
@@ -120,6 +125,8 @@ engine_test! {
         };
         let found: Vec<_> = s
             .engine()
+            .history()
+            .unwrap()
             .scan_written(window)
             .unwrap()
             .collect::<Result<_, _>>()
@@ -232,6 +239,8 @@ fn moments_read_from_text() {
 fn history(s: &Stash, key: &str) -> Vec<(i64, i64, Option<i64>)> {
     let key = s.encode_key(key).unwrap();
     s.engine()
+        .history()
+        .unwrap()
         .versions(&key)
         .unwrap()
         .into_iter()

@@ -5,6 +5,7 @@ use hashstash::codec::encode_key;
 use hashstash::engine::lmdb::LmdbEngine;
 use hashstash::engine::record::Record;
 use hashstash::engine::{key_digest, Engine};
+use hashstash::engine::{EngineExt, History};
 use hashstash::Error;
 
 fn record<'a>(key: &'a [u8], version: u64, value: &'a [u8]) -> Vec<u8> {

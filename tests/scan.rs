@@ -4,6 +4,7 @@
 use crate::common::{append_stash, engine_available, stash};
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Int64Type, UInt64Type};
+use hashstash::engine::EngineExt;
 use hashstash::table::sql::pretty;
 use hashstash::{EngineKind, Stash};
 use serde_json::json;

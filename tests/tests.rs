@@ -56,6 +56,7 @@ mod dataframe;
 mod diskcache;
 #[cfg(feature = "sql")]
 mod duckdb;
+mod engine_core;
 mod fuzz;
 #[cfg(feature = "sql")]
 mod history;

@@ -2,7 +2,7 @@
 //!
 //! [`AsyncStash`](crate::AsyncStash) runs the blocking [`Engine`](super::Engine) calls on
 //! tokio's blocking pool. An engine whose client is async underneath offers this trait
-//! through [`Engine::as_async`](super::Engine::as_async) instead, and its lookups and writes
+//! through [`EngineExt::as_async`](super::EngineExt::as_async) instead, and its lookups and writes
 //! are then awaited on the caller's runtime, with no thread parked per call: Redis (a
 //! multiplexed connection of the `redis` crate's tokio client) and MongoDB (the driver's own
 //! futures, run on the engine's runtime). The contract is [`Engine`](super::Engine)'s.
@@ -35,6 +35,6 @@ pub trait AsyncEngine: Send + Sync {
     /// [`Engine::contains`](super::Engine::contains).
     fn contains<'a>(&'a self, key: &'a [u8]) -> Option<EngineFuture<'a, bool>>;
 
-    /// [`Engine::remove`](super::Engine::remove).
+    /// [`EngineExt::remove`](super::EngineExt::remove).
     fn remove<'a>(&'a self, key: &'a [u8]) -> Option<EngineFuture<'a, bool>>;
 }

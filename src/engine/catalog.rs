@@ -28,6 +28,14 @@ pub trait Catalog {
 
     /// Keeps `bytes` as the catalog record `name`, replacing any earlier one.
     fn write_record(&self, name: &str, bytes: &[u8]) -> Result<()>;
+
+    /// Records `format` (the stash's format, as JSON) in the store if it has none yet, and
+    /// returns the one recorded. Engines whose store has no room for it (the file engines)
+    /// return `None`: the stash then keeps `format.json` in its folder.
+    fn record_format(&self, format: &[u8]) -> Result<Option<Vec<u8>>> {
+        let _ = format;
+        Ok(None)
+    }
 }
 
 /// The stash folder of the data file (or folder) `data`, its `data.db`: where the file

@@ -4,10 +4,9 @@
 //! path (in any thread) see one store, as the Python original's shared-memory engine does for
 //! its processes.
 
-use super::catalog::Catalog;
 use super::{
-    now_micros, Engine, EntryIter, StoredEntry, StoredIter, TimeWindow, Version, WriteItem,
-    WriteMeta,
+    now_micros, AtomicInsert, Capabilities, Catalog, Engine, EntryIter, History, Housekeeping,
+    StoredEntry, StoredIter, TimeWindow, Version, WriteItem, WriteMeta,
 };
 use crate::error::{Error, Result};
 use std::collections::HashMap;
@@ -140,14 +139,6 @@ impl Engine for MemoryEngine {
             .collect())
     }
 
-    fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.write_items(&[(key, value, WriteMeta::default())])
-    }
-
-    fn set_many(&self, items: &[(&[u8], &[u8])]) -> Result<()> {
-        self.set_many_with(items, WriteMeta::default())
-    }
-
     fn write_items(&self, items: &[WriteItem<'_>]) -> Result<()> {
         let now = now_micros();
         let mut store = self.write();
@@ -157,35 +148,8 @@ impl Engine for MemoryEngine {
         Ok(())
     }
 
-    fn insert_if_absent(
-        &self,
-        key: &[u8],
-        value: &[u8],
-        meta: WriteMeta,
-    ) -> Result<Option<Vec<u8>>> {
-        // The check and the write under one write lock.
-        let now = now_micros();
-        let mut store = self.write();
-        if let Some(found) = live(&store, key, now) {
-            return Ok(Some(found.value.clone()));
-        }
-        self.put(&mut store, key, value, meta, now);
-        Ok(None)
-    }
-
-    fn prune_expired(&self, now_micros: i64) -> Result<u64> {
-        let mut store = self.write();
-        let before = store.len();
-        store.retain(|_, versions| latest_live(versions, now_micros).is_some());
-        Ok((before - store.len()) as u64)
-    }
-
     fn contains(&self, key: &[u8]) -> Result<bool> {
         Ok(live(&self.read(), key, now_micros()).is_some())
-    }
-
-    fn remove(&self, key: &[u8]) -> Result<bool> {
-        Ok(self.write().remove(key).is_some())
     }
 
     fn remove_many(&self, keys: &[&[u8]]) -> Result<u64> {
@@ -211,6 +175,23 @@ impl Engine for MemoryEngine {
         Ok(Box::new(entries.into_iter()))
     }
 
+    fn clear(&self) -> Result<()> {
+        self.write().clear();
+        Ok(())
+    }
+
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities {
+            history: Some(self),
+            atomic_insert: Some(self),
+            housekeeping: Some(self),
+            catalog: Some(self),
+            ..Capabilities::default()
+        }
+    }
+}
+
+impl History for MemoryEngine {
     fn scan_written(&self, window: TimeWindow) -> Result<StoredIter<'_>> {
         let now = now_micros();
         let entries: Vec<_> = self
@@ -236,14 +217,32 @@ impl Engine for MemoryEngine {
             None => Vec::new(),
         })
     }
+}
 
-    fn clear(&self) -> Result<()> {
-        self.write().clear();
-        Ok(())
+impl AtomicInsert for MemoryEngine {
+    fn insert_if_absent(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        meta: WriteMeta,
+    ) -> Result<Option<Vec<u8>>> {
+        // The check and the write under one write lock.
+        let now = now_micros();
+        let mut store = self.write();
+        if let Some(found) = live(&store, key, now) {
+            return Ok(Some(found.value.clone()));
+        }
+        self.put(&mut store, key, value, meta, now);
+        Ok(None)
     }
+}
 
-    fn catalog(&self) -> Option<&dyn Catalog> {
-        Some(self)
+impl Housekeeping for MemoryEngine {
+    fn prune_expired(&self, now_micros: i64) -> Result<u64> {
+        let mut store = self.write();
+        let before = store.len();
+        store.retain(|_, versions| latest_live(versions, now_micros).is_some());
+        Ok((before - store.len()) as u64)
     }
 }
 

@@ -6,6 +6,7 @@
 //! memory by the bytes themselves) and stores the key bytes with the value, so that
 //! iteration can give keys back.
 
+pub mod capability;
 pub mod catalog;
 pub mod record;
 
@@ -30,12 +31,13 @@ mod sqlite_catalog;
 #[cfg(feature = "sqlite")]
 mod sqlite_checksum;
 
+pub use capability::{AtomicInsert, Capabilities, History, Housekeeping, Leases};
+pub use catalog::Catalog;
 pub use record::Record;
 
 use crate::error::{Error, Result};
 use std::fmt::Debug;
 use std::path::Path;
-use std::time::Duration;
 
 /// One stored version of a value (every entry has at least one; append mode keeps them all).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,7 +52,7 @@ pub struct Version {
     pub value: Vec<u8>,
 }
 
-/// What a write records besides the bytes (see [`Engine::set_many_with`]).
+/// What a write records besides the bytes (see [`EngineExt::set_many_with`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WriteMeta {
     /// The write time to record, µs since the Unix epoch; `None`: now. A copy of a stash
@@ -72,7 +74,7 @@ impl WriteMeta {
 pub type WriteItem<'a> = (&'a [u8], &'a [u8], WriteMeta);
 
 /// A span of write times, in µs since the Unix epoch: which entries
-/// [`Engine::scan_written`] hands over. The default is every time.
+/// [`History::scan_written`] hands over. The default is every time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct TimeWindow {
     /// Only times after this one (or at it, when `inclusive`).
@@ -104,7 +106,7 @@ impl TimeWindow {
     }
 }
 
-/// An entry with its latest version's metadata, as [`Engine::scan_written`] reads it.
+/// An entry with its latest version's metadata, as [`History::scan_written`] reads it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredEntry {
     /// The canonical key bytes.
@@ -147,43 +149,57 @@ pub type EntryVisitor<'a> = dyn FnMut(Result<(&[u8], &[u8])>) -> bool + 'a;
 
 /// A storage engine: a persistent map from key bytes to value bytes.
 ///
+/// Eight methods are required; four more have defaults an engine overrides when it can do
+/// better (a read that borrows its bytes, one round trip for many keys, a lookup that does
+/// not read the value, a scan that borrows its bytes). What only some engines can do is
+/// reached through [`Engine::capabilities`]: the history of versions, a write that happens
+/// only where a key is missing, housekeeping (pruning, disk usage, evictions), a catalog
+/// with a change counter (and the stash's format kept in the store), leases between
+/// processes, an async side. The byte-level conveniences (`set`, `remove`, ...) are
+/// [`EngineExt`]'s, built on these.
+///
 /// # Contract
 ///
-/// - **Atomicity.** `set` replaces the value (or, in append mode, adds a version) atomically:
-///   a reader in any thread or process sees the old state or the new one, never a torn value.
-///   `set_many` is one transaction where the engine has transactions (LMDB, SQLite, memory);
-///   pairtree writes each entry atomically on its own.
-/// - **Append mode** (fixed when the engine is opened): `set` adds version `n + 1` where `n` is
-///   the key's latest version, at O(1) cost (old versions are never rewritten). Version numbers
-///   are unique and gap-free even with writers in several processes. `get` returns the latest.
-///   `versions` returns them all, oldest first. Outside append mode an entry has one version.
+/// - **Atomicity.** A write replaces the value (or, in append mode, adds a version)
+///   atomically: a reader in any thread or process sees the old state or the new one, never
+///   a torn value. `write_items` is one transaction where the engine has transactions (LMDB,
+///   SQLite, memory, diskcache); pairtree writes each entry atomically on its own.
+/// - **Append mode** (fixed when the engine is opened): a write adds version `n + 1` where
+///   `n` is the key's latest version, at O(1) cost (old versions are never rewritten).
+///   Version numbers are unique and gap-free even with writers in several processes. Reads
+///   return the latest; [`History::versions`] returns them all, oldest first. Outside append
+///   mode an entry has one version.
 /// - **Scan.** `scan` yields every key that exists for the whole scan exactly once, with its
 ///   latest value, reading lazily in pages (memory: from a snapshot taken when it starts).
 ///   Keys written or removed while it runs may or may not appear. Order is the engine's own
 ///   and stable only while nothing is written.
-/// - **Durability.** What a successful `set` promises on power loss is engine-specific and
+/// - **Durability.** What a successful write promises on power loss is engine-specific and
 ///   documented on each engine.
 /// - **Expiry.** A write may carry an expiry ([`WriteMeta`]). Once the latest version of an
-///   entry has expired, the entry is a miss for `get`, `get_with`, `get_many`, `contains`,
-///   `scan`, `scan_each` and `versions`, as if it were removed; `len` still counts it until
-///   [`Engine::prune_expired`] (or a server's own expiry) removes it, and `remove` reports it
-///   as removed. A later write replaces it as it would any entry (a new version in append
-///   mode).
+///   entry has expired, the entry is a miss for `get_with`, `get_many`, `contains`, `scan`,
+///   `scan_each` and the history, as if it were removed; `len` still counts it until
+///   [`Housekeeping::prune_expired`] (or a server's own expiry) removes it, and
+///   `remove_many` counts it as removed. A later write replaces it as it would any entry (a
+///   new version in append mode).
 ///
 /// A stash's engine can be used directly, with bytes (here the memory engine):
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
+/// use hashstash::engine::EngineExt;
 /// use hashstash::{EngineKind, Stash};
 ///
 /// let stash = Stash::builder().root_dir(dir.path()).engine(EngineKind::Memory).open()?;
 /// let engine = stash.engine();
 /// engine.set(b"key bytes", b"value bytes")?;
 /// assert_eq!(engine.get(b"key bytes")?.as_deref(), Some(&b"value bytes"[..]));
+/// assert!(engine.history()?.versions(b"key bytes")?[0].timestamp_micros > 0);
 /// assert!(engine.remove(b"key bytes")?);
 /// assert_eq!(engine.len()?, 0);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+// `is_empty` is EngineExt's, built on `len`: one method less for each engine to write.
+#[allow(clippy::len_without_is_empty)]
 pub trait Engine: Send + Sync + Debug {
     /// The engine's name (`"lmdb"`, `"pairtree"`, ...).
     fn name(&self) -> &'static str;
@@ -191,86 +207,43 @@ pub trait Engine: Send + Sync + Debug {
     /// The latest value stored under `key`.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
 
+    /// The one write path: stores several entries, each with its own [`WriteMeta`] (a copy
+    /// of a stash keeps every entry's time and expiry), as one transaction where the engine
+    /// has them. Entries without a time get one time for the batch, taken as it is written.
+    fn write_items(&self, items: &[WriteItem<'_>]) -> Result<()>;
+
+    /// Removes several keys with all their versions (one transaction where the engine has
+    /// them); returns how many were there.
+    fn remove_many(&self, keys: &[&[u8]]) -> Result<u64>;
+
+    /// Every key with its latest value (see the contract above).
+    fn scan(&self) -> Result<EntryIter<'_>>;
+
+    /// The number of keys.
+    fn len(&self) -> Result<usize>;
+
+    /// Removes every entry.
+    fn clear(&self) -> Result<()>;
+
+    /// What the engine can do beyond this trait (see [`Capabilities`]).
+    fn capabilities(&self) -> Capabilities<'_>;
+
     /// Hands the latest value under `key` to `read`, borrowed where the engine can (LMDB:
     /// from its memory map, saving a copy), and says whether there was one.
     fn get_with(&self, key: &[u8], read: &mut dyn FnMut(&[u8])) -> Result<bool> {
         Ok(self.get(key)?.map(|value| read(&value)).is_some())
     }
 
-    /// Several lookups at once (one read transaction where the engine has them).
+    /// Several lookups at once (one read transaction or round trip where the engine has
+    /// them).
     fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
-        keys.iter().map(|k| self.get(k)).collect()
+        keys.iter().map(|key| self.get(key)).collect()
     }
 
-    /// Stores `value` under `key` (in append mode, as a new version).
-    fn set(&self, key: &[u8], value: &[u8]) -> Result<()>;
-
-    /// Stores several entries (one transaction where the engine has them).
-    fn set_many(&self, items: &[(&[u8], &[u8])]) -> Result<()> {
-        items.iter().try_for_each(|(k, v)| self.set(k, v))
-    }
-
-    /// Stores several entries as [`Engine::set_many`] does, recording `meta`: their write
-    /// time (now unless given) and their expiry (none unless given). `set_many(items)` is
-    /// `set_many_with(items, WriteMeta::default())`.
-    fn set_many_with(&self, items: &[(&[u8], &[u8])], meta: WriteMeta) -> Result<()> {
-        let items: Vec<WriteItem<'_>> = items.iter().map(|&(k, v)| (k, v, meta)).collect();
-        self.write_items(&items)
-    }
-
-    /// The one write path: stores several entries, each with its own [`WriteMeta`] (a copy
-    /// of a stash keeps every entry's time and expiry), as one transaction where the engine
-    /// has them. Entries without a time get one time for the batch, taken as it is written.
-    fn write_items(&self, items: &[WriteItem<'_>]) -> Result<()>;
-
-    /// Stores `value` under `key` only where the key has no live entry (it is missing, or its
-    /// latest version has expired), as one step against every other writer in any thread or
-    /// process: of several callers racing on a missing key, exactly one stores. Returns
-    /// `None` when it stored `value` (version 1, or `n + 1` over an expired entry in append
-    /// mode), or `Some(latest)`, the live value it found, when it wrote nothing. How each
-    /// engine makes it one step: one write transaction (LMDB, SQLite, diskcache, memory), a
-    /// lock file per key (pairtree), a script (Redis), an insert on a unique `_id` and a
-    /// compare-and-swap over an expired entry (MongoDB).
-    fn insert_if_absent(
-        &self,
-        key: &[u8],
-        value: &[u8],
-        meta: WriteMeta,
-    ) -> Result<Option<Vec<u8>>>;
-
-    /// Removes every entry whose latest version has expired at `now_micros` (µs since the
-    /// Unix epoch), with all its versions; returns how many keys it removed. It never removes
-    /// an entry that a writer has meanwhile replaced with a live value.
-    fn prune_expired(&self, now_micros: i64) -> Result<u64>;
-
-    /// Whether `key` is present.
+    /// Whether `key` is present (servers answer without sending the value).
     fn contains(&self, key: &[u8]) -> Result<bool> {
         Ok(self.get(key)?.is_some())
     }
-
-    /// Removes `key` and all its versions; true if it was there.
-    fn remove(&self, key: &[u8]) -> Result<bool>;
-
-    /// Removes several keys with all their versions (one transaction where the engine has
-    /// them); returns how many were there.
-    fn remove_many(&self, keys: &[&[u8]]) -> Result<u64> {
-        let mut removed = 0;
-        for key in keys {
-            removed += u64::from(self.remove(key)?);
-        }
-        Ok(removed)
-    }
-
-    /// The number of keys.
-    fn len(&self) -> Result<usize>;
-
-    /// Whether there are no keys.
-    fn is_empty(&self) -> Result<bool> {
-        Ok(self.len()? == 0)
-    }
-
-    /// Every key with its latest value (see the contract above).
-    fn scan(&self) -> Result<EntryIter<'_>>;
 
     /// Calls `visit` with every key and its latest value (or the error of an entry that
     /// cannot be read, such as a record that fails its checksum), as [`Engine::scan`] yields
@@ -289,92 +262,78 @@ pub trait Engine: Send + Sync + Debug {
         }
         Ok(())
     }
+}
 
-    /// Every live entry whose latest version was written within `window`, with that
-    /// version's time and expiry, as [`Engine::scan`] reads them. Engines with an index on
-    /// the write time seek the window instead of reading every entry (SQLite, diskcache).
-    fn scan_written(&self, window: TimeWindow) -> Result<StoredIter<'_>> {
-        // Correct for any engine, at the price of a second read per entry.
-        let now = now_micros();
-        Ok(Box::new(self.scan()?.filter_map(move |item| {
-            let (key, value) = match item {
-                Ok(entry) => entry,
-                Err(e) => return Some(Err(e)),
-            };
-            let latest = match self.versions(&key) {
-                Ok(mut versions) => versions.pop()?,
-                Err(e) => return Some(Err(e)),
-            };
-            let entry = StoredEntry {
-                key,
-                value,
-                timestamp_micros: latest.timestamp_micros,
-                expires_micros: latest.expires_micros,
-            };
-            entry.is_wanted(&window, now).then_some(Ok(entry))
-        })))
+/// The byte-level conveniences of every [`Engine`], built on its required methods, and the
+/// capabilities reached as results (an engine without one answers [`Error::Unsupported`]).
+pub trait EngineExt: Engine {
+    /// Stores `value` under `key` (in append mode, as a new version).
+    fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.write_items(&[(key, value, WriteMeta::default())])
     }
 
-    /// Every version stored under `key`, oldest first (empty when the key is missing).
-    fn versions(&self, key: &[u8]) -> Result<Vec<Version>>;
-
-    /// Removes every entry.
-    fn clear(&self) -> Result<()>;
-
-    /// The engine's change counter and catalog records (see [`catalog`]): how tables reuse
-    /// a schema they inferred earlier. `None`: every table infers its schema anew.
-    fn catalog(&self) -> Option<&dyn catalog::Catalog> {
-        None
+    /// Stores several entries (one transaction where the engine has them).
+    fn set_many(&self, items: &[(&[u8], &[u8])]) -> Result<()> {
+        self.set_many_with(items, WriteMeta::default())
     }
 
-    /// Takes the lease `name` for `ttl` as `owner` if no one holds it, or its holder let it
-    /// expire: how processes sharing a server agree on which of them computes a function
-    /// result. `None`: the engine has no leases (file engines lock files instead, and a
-    /// memory stash lives in one process).
-    fn try_lease(&self, name: &[u8], owner: &[u8], ttl: Duration) -> Result<Option<bool>> {
-        let _ = (name, owner, ttl);
-        Ok(None)
+    /// Stores several entries as [`EngineExt::set_many`] does, each recording `meta`.
+    fn set_many_with(&self, items: &[(&[u8], &[u8])], meta: WriteMeta) -> Result<()> {
+        let items: Vec<WriteItem<'_>> = items.iter().map(|&(k, v)| (k, v, meta)).collect();
+        self.write_items(&items)
     }
 
-    /// Extends `owner`'s lease `name` to `ttl` from now; false if it is no longer theirs.
-    fn renew_lease(&self, name: &[u8], owner: &[u8], ttl: Duration) -> Result<bool> {
-        let _ = (name, owner, ttl);
-        Ok(false)
+    /// Removes `key` and all its versions; true if it was there.
+    fn remove(&self, key: &[u8]) -> Result<bool> {
+        Ok(self.remove_many(&[key])? > 0)
     }
 
-    /// Gives up `owner`'s lease `name`, if it still is theirs.
-    fn release_lease(&self, name: &[u8], owner: &[u8]) -> Result<()> {
-        let _ = (name, owner);
-        Ok(())
+    /// Whether there are no keys.
+    fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
     }
 
-    /// How many entries this engine handle has removed to keep within the stash's size
-    /// limit since it was opened (for [`crate::Stats::evictions`]).
-    fn evictions(&self) -> u64 {
-        0
+    /// The engine's history of versions.
+    fn history(&self) -> Result<&dyn History> {
+        let name = self.name();
+        self.capabilities()
+            .history
+            .ok_or_else(|| Error::unsupported(name, "a history of versions"))
     }
 
-    /// The engine's async side, when its client does not need a thread per call (Redis,
-    /// MongoDB; see [`async_engine`]). `None`: [`crate::AsyncStash`] runs its calls on
-    /// tokio's blocking pool.
+    /// The engine's write that stores only where a key is missing.
+    fn atomic_insert(&self) -> Result<&dyn AtomicInsert> {
+        let name = self.name();
+        (self.capabilities().atomic_insert)
+            .ok_or_else(|| Error::unsupported(name, "insert_if_absent"))
+    }
+
+    /// The engine's housekeeping.
+    fn housekeeping(&self) -> Result<&dyn Housekeeping> {
+        let name = self.name();
+        (self.capabilities().housekeeping).ok_or_else(|| Error::unsupported(name, "housekeeping"))
+    }
+
+    /// The engine's leases, when it is a server that has them.
+    fn leases(&self) -> Option<&dyn Leases> {
+        self.capabilities().leases
+    }
+
+    /// The engine's change counter and catalog records; `None`: every table infers its
+    /// schema anew.
+    fn catalog(&self) -> Option<&dyn Catalog> {
+        self.capabilities().catalog
+    }
+
+    /// The engine's async side (see [`async_engine`]); `None`: [`crate::AsyncStash`] runs
+    /// its calls on tokio's blocking pool.
     #[cfg(feature = "async")]
     fn as_async(&self) -> Option<&dyn async_engine::AsyncEngine> {
-        None
-    }
-
-    /// Bytes the engine occupies on disk (0 for memory and servers).
-    fn disk_usage(&self) -> Result<u64> {
-        Ok(0)
-    }
-
-    /// Records `format` (the stash's format, as JSON) in the store if it has none yet, and
-    /// returns the one recorded. Engines whose store has no room for it return `None`: the
-    /// stash then keeps `format.json` in its folder.
-    fn record_format(&self, format: &[u8]) -> Result<Option<Vec<u8>>> {
-        let _ = format;
-        Ok(None)
+        self.capabilities().async_side
     }
 }
+
+impl<E: Engine + ?Sized> EngineExt for E {}
 
 /// Key bytes and value bytes.
 #[cfg(any(feature = "redis", feature = "mongo"))]

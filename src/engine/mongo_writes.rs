@@ -292,7 +292,7 @@ impl MongoEngine {
         Err(lost_races(what))
     }
 
-    /// [`crate::engine::Engine::insert_if_absent`]: stores `value` under `key` only where it
+    /// [`AtomicInsert::insert_if_absent`](crate::engine::AtomicInsert::insert_if_absent): stores `value` under `key` only where it
     /// has no live entry, as one step against every other writer; `Some(latest)` when it
     /// found a live value and wrote nothing.
     pub(super) fn store_if_absent(

@@ -14,7 +14,7 @@
 //! version numbers unique and gap-free across processes without a lock). Readers never see a
 //! half-written record.
 //!
-//! **Insert if absent** ([`Engine::insert_if_absent`], behind `setdefault`): inserters of one
+//! **Insert if absent** ([`AtomicInsert::insert_if_absent`](crate::engine::AtomicInsert::insert_if_absent), behind `setdefault`): inserters of one
 //! key take turns on a lock file, `locks/<key hash>.insert.lock` beside `data.db`.
 //!
 //! **Durability**: records survive the writing process being killed at any moment. Files are
@@ -28,6 +28,7 @@ use super::{
     create_private_dir, disk_usage_of, key_digest, now_micros, Engine, EntryIter, Record,
     StoredEntry, StoredIter, TimeWindow, Version, WriteItem, WriteMeta,
 };
+use super::{AtomicInsert, Capabilities, History, Housekeeping};
 use crate::error::{Error, Result};
 use std::fs;
 use std::io::{ErrorKind, Write};
@@ -398,10 +399,6 @@ impl Engine for PairtreeEngine {
         Ok(self.live(key)?.map(|v| v.value))
     }
 
-    fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.write_items(&[(key, value, WriteMeta::default())])
-    }
-
     fn write_items(&self, items: &[WriteItem<'_>]) -> Result<()> {
         // No transactions: each entry is written atomically on its own, with one time.
         let now = now_micros();
@@ -420,35 +417,28 @@ impl Engine for PairtreeEngine {
         written
     }
 
-    fn insert_if_absent(
-        &self,
-        key: &[u8],
-        value: &[u8],
-        meta: WriteMeta,
-    ) -> Result<Option<Vec<u8>>> {
-        // No transactions: inserters of one key take turns on a lock file beside the tree
-        // (`locks/<key hash>.insert.lock`), and each reads the entry once it holds the lock.
-        // A plain `set` does not wait for it: it replaces whatever is there anyway.
-        let locks = self.root.with_file_name("locks");
-        let _turn = super::KeyLock::take(&locks, key, ".insert.lock")?;
-        if let Some(found) = self.live(key)? {
-            return Ok(Some(found.value));
-        }
-        self.put(key, value, meta)?;
-        self.changed();
-        Ok(None)
+    fn contains(&self, key: &[u8]) -> Result<bool> {
+        Ok(self.live(key)?.is_some())
     }
 
-    fn prune_expired(&self, now_micros: i64) -> Result<u64> {
+    fn remove_many(&self, keys: &[&[u8]]) -> Result<u64> {
         let mut removed = 0;
-        for path in self.entry_paths() {
-            match self.prune_entry(&path?, now_micros) {
-                Ok(true) => removed += 1,
-                // An entry that does not decode is left for scans to report.
-                Ok(false) | Err(Error::Decode { .. }) => {}
+        for key in keys {
+            let path = self.entry_path(key);
+            let gone = if self.append_mode {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+            match gone {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
                 Err(e) => {
-                    self.changed();
-                    return Err(e);
+                    // What was removed before the failure is gone: say so to readers.
+                    if removed > 0 {
+                        self.changed();
+                    }
+                    return Err(Error::io(&path, e));
                 }
             }
         }
@@ -456,27 +446,6 @@ impl Engine for PairtreeEngine {
             self.changed();
         }
         Ok(removed)
-    }
-
-    fn contains(&self, key: &[u8]) -> Result<bool> {
-        Ok(self.live(key)?.is_some())
-    }
-
-    fn remove(&self, key: &[u8]) -> Result<bool> {
-        let path = self.entry_path(key);
-        let removed = if self.append_mode {
-            fs::remove_dir_all(&path)
-        } else {
-            fs::remove_file(&path)
-        };
-        match removed {
-            Ok(()) => {
-                self.changed();
-                Ok(true)
-            }
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(Error::io(&path, e)),
-        }
     }
 
     fn len(&self) -> Result<usize> {
@@ -489,6 +458,29 @@ impl Engine for PairtreeEngine {
         })))
     }
 
+    fn clear(&self) -> Result<()> {
+        let removed = fs::remove_dir_all(&self.root);
+        self.changed();
+        match removed {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&self.root, e)),
+        }
+        create_private_dir(&self.root)
+    }
+
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities {
+            history: Some(self),
+            atomic_insert: Some(self),
+            housekeeping: Some(self),
+            catalog: Some(self),
+            ..Capabilities::default()
+        }
+    }
+}
+
+impl History for PairtreeEngine {
     fn scan_written(&self, window: TimeWindow) -> Result<StoredIter<'_>> {
         Ok(Box::new(self.entry_paths().filter_map(move |p| {
             match p.and_then(|p| self.latest_entry_of(&p)) {
@@ -509,20 +501,47 @@ impl Engine for PairtreeEngine {
             Ok(Self::read_record(&path, Some(key))?.into_iter().collect())
         }
     }
+}
 
-    fn clear(&self) -> Result<()> {
-        let removed = fs::remove_dir_all(&self.root);
-        self.changed();
-        match removed {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io(&self.root, e)),
+impl AtomicInsert for PairtreeEngine {
+    fn insert_if_absent(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        meta: WriteMeta,
+    ) -> Result<Option<Vec<u8>>> {
+        // No transactions: inserters of one key take turns on a lock file beside the tree
+        // (`locks/<key hash>.insert.lock`), and each reads the entry once it holds the lock.
+        // A plain `set` does not wait for it: it replaces whatever is there anyway.
+        let locks = self.root.with_file_name("locks");
+        let _turn = super::KeyLock::take(&locks, key, ".insert.lock")?;
+        if let Some(found) = self.live(key)? {
+            return Ok(Some(found.value));
         }
-        create_private_dir(&self.root)
+        self.put(key, value, meta)?;
+        self.changed();
+        Ok(None)
     }
+}
 
-    fn catalog(&self) -> Option<&dyn Catalog> {
-        Some(self)
+impl Housekeeping for PairtreeEngine {
+    fn prune_expired(&self, now_micros: i64) -> Result<u64> {
+        let mut removed = 0;
+        for path in self.entry_paths() {
+            match self.prune_entry(&path?, now_micros) {
+                Ok(true) => removed += 1,
+                // An entry that does not decode is left for scans to report.
+                Ok(false) | Err(Error::Decode { .. }) => {}
+                Err(e) => {
+                    self.changed();
+                    return Err(e);
+                }
+            }
+        }
+        if removed > 0 {
+            self.changed();
+        }
+        Ok(removed)
     }
 
     fn disk_usage(&self) -> Result<u64> {

@@ -16,7 +16,7 @@
 //!
 //! **Expiry** lives in the record (format 2, see `record.rs`), so every read path judges it
 //! from the bytes it already fetched: an expired entry is a miss without another round trip.
-//! [`Engine::prune_expired`] removes expired entries (HSCAN, then a script that removes only
+//! [`Housekeeping::prune_expired`](super::Housekeeping::prune_expired) removes expired entries (HSCAN, then a script that removes only
 //! fields still holding the record it judged). From Redis 7.4 (hash-field expiry) the server
 //! also drops them by itself: the field gets `HPEXPIREAT` and, in append mode, the version
 //! list `PEXPIREAT`, at the same time, so an entry goes whole, as a prune takes it (`HSET`
@@ -50,190 +50,22 @@ use super::{
     now_micros, Engine, EntryIter, Record, StoredEntry, StoredIter, TimeWindow, Version, WriteItem,
     WriteMeta,
 };
+use super::{AtomicInsert, Capabilities, History, Housekeeping, Leases};
 use crate::config::{redact_url, StashConfig};
 use crate::error::{Error, Result};
 use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+#[path = "redis_capabilities.rs"]
+mod capabilities;
+
 const SCAN_PAGE: usize = 512;
 const POOL_SIZE: usize = 8;
 
-/// Appends each `(key, record)` of ARGV[2..] as a new version: pushes to the key's list and
-/// makes it the latest in the hash. KEYS[1] is the hash, KEYS[i + 1] the list of the i-th
-/// pair. A list whose key is not in the hash is a leftover (of a `clear` cut short, say): it
-/// is dropped first, so a key's versions always start at 1.
-///
-/// The last key, KEYS[#KEYS], is the stash's change counter, raised once (see `catalog`).
-///
-/// ARGV[1] is the batch's native expiry in ms since the epoch ('' for none; given only when
-/// the server has hash-field expiry): the field and the list then expire together, all
-/// versions with the entry, as a prune would take them. Without it the list is made
-/// persistent again (it may carry the expiry of an earlier latest version; `HSET` has already
-/// cleared the field's).
-const APPEND_SCRIPT: &str = r"
-for i = 1, (#ARGV - 1) / 2 do
-  local field, record, list = ARGV[2 * i], ARGV[2 * i + 1], KEYS[i + 1]
-  if redis.call('HEXISTS', KEYS[1], field) == 0 then
-    redis.call('DEL', list)
-  end
-  redis.call('RPUSH', list, record)
-  redis.call('HSET', KEYS[1], field, record)
-  if ARGV[1] == '' then
-    redis.call('PERSIST', list)
-  else
-    redis.call('PEXPIREAT', list, ARGV[1])
-    redis.call('HPEXPIREAT', KEYS[1], ARGV[1], 'FIELDS', 1, field)
-  end
-end
-redis.call('INCR', KEYS[#KEYS])
-return (#ARGV - 1) / 2
-";
-
-/// Sets each `(key, record)` of ARGV[2..] in the hash KEYS[1] and gives the field the native
-/// expiry ARGV[1] (ms since the epoch; Redis 7.4+), and raises the change counter KEYS[2].
-/// One script, so that no reader (and no prune) ever sees one without the other.
-const SET_EXPIRING_SCRIPT: &str = r"
-for i = 1, (#ARGV - 1) / 2 do
-  redis.call('HSET', KEYS[1], ARGV[2 * i], ARGV[2 * i + 1])
-  redis.call('HPEXPIREAT', KEYS[1], ARGV[1], 'FIELDS', 1, ARGV[2 * i])
-end
-redis.call('INCR', KEYS[2])
-return (#ARGV - 1) / 2
-";
-
-/// Sets each `(field, record)` pair of ARGV in the hash KEYS[1] (`HSET`, which also clears a
-/// field's native expiry when it overwrites it) and raises the change counter KEYS[2], in one
-/// step. `HSET` takes the pairs a thousand at a time (Lua's `unpack` has a limit).
-const SET_SCRIPT: &str = r"
-for i = 1, #ARGV, 1000 do
-  redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
-end
-redis.call('INCR', KEYS[2])
-return #ARGV / 2
-";
-
-/// `contains` in one round trip without the value: 0 when field ARGV[1] of KEYS[1] is
-/// absent, 1 when its record is format 1 (which never expires), else the record itself, for
-/// the client to judge its expiry (the record format is decoded in one place, in Rust).
-const CONTAINS_SCRIPT: &str = r"
-local stored = redis.call('HGET', KEYS[1], ARGV[1])
-if not stored then
-  return 0
-end
-if string.byte(stored, 1) == 1 then
-  return 1
-end
-return stored
-";
-
-/// Stores the record ARGV[2] under field ARGV[1] of hash KEYS[1] only if the field is absent
-/// or holds exactly ARGV[4] (an expired record the client read; '' when it read none: a record
-/// is never empty), and returns 0; otherwise returns the stored record, writing nothing. The
-/// check and the write are one step, so of several writers racing on a missing key exactly
-/// one stores, and an expired entry is replaced only by a writer that saw it expired, never
-/// over a live value that another writer stored meanwhile.
-///
-/// The write is the one `set` makes (see APPEND_SCRIPT and SET_EXPIRING_SCRIPT), and raises
-/// the change counter KEYS[2]: with the version list KEYS[3] (append mode), a leftover list of an absent field is dropped, then the
-/// record is pushed (its position is its version: 1, or n + 1 over an expired entry) and made
-/// the field's. ARGV[3] is the native expiry in ms since the epoch ('' for none), given to
-/// the field (and the list) as the normal write gives it; without it the list is made
-/// persistent again, and `HSET` has already cleared the field's own.
-const INSERT_IF_ABSENT_SCRIPT: &str = r"
-local stored = redis.call('HGET', KEYS[1], ARGV[1])
-if stored and stored ~= ARGV[4] then
-  return stored
-end
-local field, record, list = ARGV[1], ARGV[2], KEYS[3]
-if list then
-  if not stored then
-    redis.call('DEL', list)
-  end
-  redis.call('RPUSH', list, record)
-end
-redis.call('HSET', KEYS[1], field, record)
-if ARGV[3] ~= '' then
-  if list then
-    redis.call('PEXPIREAT', list, ARGV[3])
-  end
-  redis.call('HPEXPIREAT', KEYS[1], ARGV[3], 'FIELDS', 1, field)
-elseif list then
-  redis.call('PERSIST', list)
-end
-redis.call('INCR', KEYS[2])
-return 0
-";
-
-/// How many expired records in a row `insert_if_absent` may find replaced by other writers
-/// (each time with another expired one) before it gives up: each try is a full round trip,
-/// and only writers storing already-expired values can make it lose.
-const MAX_SWAPS: usize = 16;
-
-/// Removes each field ARGV[2i - 1] of hash KEYS[1] whose record still starts with ARGV[2i]
-/// (its format byte and checksum, as the prune read it), with its version list KEYS[i + 2]
-/// when given; returns how many it removed, and raises the change counter KEYS[2] if any. The check and the removal are one step, so an
-/// entry that a writer replaced after the prune read it (a new record, a new checksum) is
-/// kept. The 9-byte head stands for the record: its xxh3 checksum covers every other byte,
-/// and sending it rather than the record keeps a prune of large values cheap.
-const PRUNE_SCRIPT: &str = r"
-local removed = 0
-for i = 1, #ARGV / 2 do
-  local stored = redis.call('HGET', KEYS[1], ARGV[2 * i - 1])
-  if stored and string.sub(stored, 1, 9) == ARGV[2 * i] then
-    redis.call('HDEL', KEYS[1], ARGV[2 * i - 1])
-    if KEYS[i + 2] then
-      redis.call('DEL', KEYS[i + 2])
-    end
-    removed = removed + 1
-  end
-end
-if removed > 0 then
-  redis.call('INCR', KEYS[2])
-end
-return removed
-";
-
-/// The bytes of a record the prune script compares: its format byte and checksum.
-const RECORD_HEAD: usize = 9;
-
-/// Removes field ARGV[1] of hash KEYS[1] and the version list KEYS[2]; returns 1 if the
-/// field was there, and then raises the change counter KEYS[3]. (Scripts rather than MULTI:
-/// cluster pipelines cannot be transactions.)
-const REMOVE_SCRIPT: &str = r"
-local removed = redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('DEL', KEYS[2])
-if removed > 0 then
-  redis.call('INCR', KEYS[3])
-end
-return removed
-";
-
-/// Deletes the hash KEYS[1] and raises the change counter KEYS[2], in one step.
-const CLEAR_SCRIPT: &str = r"
-redis.call('DEL', KEYS[1])
-redis.call('INCR', KEYS[2])
-return 0
-";
-
-/// Sets KEYS[1] to ARGV[1] unless it is set, and returns what it holds.
-const FORMAT_SCRIPT: &str = r"
-redis.call('SET', KEYS[1], ARGV[1], 'NX')
-return redis.call('GET', KEYS[1])
-";
-
-/// Runs ARGV[2] (`PEXPIRE` milliseconds, or `DEL` when absent) on the lease KEYS[1] if its
-/// owner is ARGV[1]; returns 1 if it did. (A check and an action in one step: a lease that
-/// expired and was taken by another process is never extended or deleted by its old owner.)
-const LEASE_SCRIPT: &str = r"
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return 0
-end
-if ARGV[2] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return redis.call('DEL', KEYS[1])
-";
+#[path = "redis_scripts.rs"]
+mod scripts;
+use scripts::*;
 
 /// A client for one server or for a cluster.
 enum Client {
@@ -466,7 +298,8 @@ impl RedisEngine {
         if let Some(&known) = self.field_expiry.get() {
             return Ok(known);
         }
-        let info: redis::Value = self.with_conn(|c| redis::cmd("INFO").arg("server").query(c))?;
+        let request = info_request();
+        let info: redis::Value = self.with_conn(|c| request.query(c))?;
         Ok(*self.field_expiry.get_or_init(|| has_field_expiry_in(&info)))
     }
 
@@ -484,6 +317,43 @@ impl RedisEngine {
                 None => Ok(None),
             })
             .collect()
+    }
+
+    // The requests of the calls both sides make, built once here: the blocking engine sends
+    // them on its pooled connections, the async side (redis_async.rs) on its multiplexed one,
+    // and both read the replies with the same functions (live_value, live_values,
+    // contains_reply).
+
+    /// The latest record of `key`: one HGET, as before expiry existed (the record says
+    /// whether it has expired).
+    fn get_request(&self, key: &[u8]) -> redis::Cmd {
+        let mut cmd = redis::cmd("HGET");
+        cmd.arg(self.entries_key()).arg(key);
+        cmd
+    }
+
+    /// The latest records of `keys` (not empty), in one HMGET.
+    fn get_many_request(&self, keys: &[&[u8]]) -> redis::Cmd {
+        let mut cmd = redis::cmd("HMGET");
+        cmd.arg(self.entries_key()).arg(keys);
+        cmd
+    }
+
+    /// Whether `key` is there, without its value when it never expires.
+    fn contains_request(&self, key: &[u8]) -> redis::ScriptInvocation<'_> {
+        let mut invocation = self.contains_script.key(self.entries_key());
+        invocation.arg(key);
+        invocation
+    }
+
+    /// Removes `key` with its versions; the reply is 1 if it was there.
+    fn remove_request(&self, key: &[u8]) -> redis::ScriptInvocation<'_> {
+        let mut invocation = self.remove_script.key(self.entries_key());
+        invocation
+            .key(self.versions_key(key))
+            .key(self.generation_key())
+            .arg(key);
+        invocation
     }
 
     /// What the contains script's reply says: absent (0), present and never expiring (1), or
@@ -569,157 +439,41 @@ impl Engine for RedisEngine {
         "redis"
     }
 
-    #[cfg(feature = "async")]
-    fn as_async(&self) -> Option<&dyn super::async_engine::AsyncEngine> {
-        // The tokio client here speaks to one server; a cluster runs on the blocking pool.
-        match self.client {
-            Client::Single(_) => Some(self),
-            Client::Cluster(_) => None,
-        }
-    }
-
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        // One HGET, as before expiry existed: the record says whether it has expired.
-        let entries = self.entries_key();
-        let stored: Option<Vec<u8>> =
-            self.with_conn(|c| redis::cmd("HGET").arg(&entries).arg(key).query(c))?;
-        let Some(stored) = stored else {
-            return Ok(None);
-        };
-        self.live_value(key, &stored, now_micros())
+        let request = self.get_request(key);
+        let stored: Option<Vec<u8>> = self.with_conn(|c| request.query(c))?;
+        match stored {
+            Some(stored) => self.live_value(key, &stored, now_micros()),
+            None => Ok(None),
+        }
     }
 
     fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let entries = self.entries_key();
-        let stored: Vec<Option<Vec<u8>>> =
-            self.with_conn(|c| redis::cmd("HMGET").arg(&entries).arg(keys).query(c))?;
+        let request = self.get_many_request(keys);
+        let stored: Vec<Option<Vec<u8>>> = self.with_conn(|c| request.query(c))?;
         self.live_values(keys, stored)
-    }
-
-    fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.write_batch(&[(key, value)], WriteMeta::default())
-    }
-
-    fn set_many(&self, items: &[(&[u8], &[u8])]) -> Result<()> {
-        self.write_batch(items, WriteMeta::default())
     }
 
     fn write_items(&self, items: &[WriteItem<'_>]) -> Result<()> {
         super::in_runs_of_one_meta(items, |batch, meta| self.write_batch(batch, meta))
     }
 
-    fn insert_if_absent(
-        &self,
-        key: &[u8],
-        value: &[u8],
-        meta: WriteMeta,
-    ) -> Result<Option<Vec<u8>>> {
-        // One script call checks and writes (see INSERT_IF_ABSENT_SCRIPT). It hands back the
-        // record it found instead of writing; a live one is the answer, an expired one is
-        // sent back as the record to replace, so that the replacement happens only if no
-        // writer got there in between. The record is built once, as a write builds it.
-        let native = self.native_expiry_for(&meta)?;
-        let record = self.record(value, meta.timestamp_or_now(), &meta)?;
-        let native_ms = native_expiry_ms(&meta, native);
-        let entries = self.entries_key();
-        let list = self.append_mode.then(|| self.versions_key(key));
-        // Empty: the field must be absent.
-        let mut expected: Vec<u8> = Vec::new();
-        for _ in 0..MAX_SWAPS {
-            let mut invocation = self.insert_if_absent_script.key(&entries);
-            invocation.key(self.generation_key());
-            if let Some(list) = &list {
-                invocation.key(list);
-            }
-            invocation.arg(key).arg(&record);
-            match native_ms {
-                Some(at) => invocation.arg(at),
-                None => invocation.arg(""),
-            };
-            invocation.arg(&expected);
-            let found: redis::Value = self.with_conn(|c| invocation.invoke(c))?;
-            match found {
-                redis::Value::Int(_) => return Ok(None),
-                redis::Value::BulkString(stored) => {
-                    if let Some(live) = self.live_value(key, &stored, now_micros())? {
-                        return Ok(Some(live));
-                    }
-                    expected = stored;
-                }
-                other => {
-                    return Err(Error::engine(
-                        "redis",
-                        format!("unexpected reply to an insert: {other:?}"),
-                    ));
-                }
-            }
-        }
-        Err(Error::engine(
-            "redis",
-            format!(
-                "inserting {}: its expired record was replaced by other writers {MAX_SWAPS} \
-                 times in a row",
-                self.describe(key)
-            ),
-        ))
-    }
-
-    fn prune_expired(&self, now_micros: i64) -> Result<u64> {
-        // HSCAN for fields whose record has expired, then remove them a page at a time by a
-        // script that checks each is still the record read (see PRUNE_SCRIPT).
-        let mut removed = 0;
-        let mut page: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(SCAN_PAGE);
-        let mut scan = self.hscan();
-        loop {
-            let item = scan.next().transpose()?;
-            if let Some((key, stored)) = item.as_ref() {
-                // A record that does not decode is not judged expired: pruning is no place
-                // to lose data silently; reads report it.
-                let expired = Record::decode(stored, || self.describe(key))
-                    .is_ok_and(|r| r.is_expired(now_micros));
-                if expired {
-                    if let Some(head) = stored.get(..RECORD_HEAD) {
-                        page.push((key.clone(), head.to_vec()));
-                    }
-                }
-            }
-            if page.len() == SCAN_PAGE || (item.is_none() && !page.is_empty()) {
-                let mut invocation = self.prune_script.key(self.entries_key());
-                invocation.key(self.generation_key());
-                for (key, head) in &page {
-                    if self.append_mode {
-                        invocation.key(self.versions_key(key));
-                    }
-                    invocation.arg(key).arg(head);
-                }
-                let n: u64 = self.with_conn(|c| invocation.invoke(c))?;
-                removed += n;
-                page.clear();
-            }
-            if item.is_none() {
-                return Ok(removed);
-            }
-        }
-    }
-
     fn contains(&self, key: &[u8]) -> Result<bool> {
-        let mut invocation = self.contains_script.key(self.entries_key());
-        invocation.arg(key);
-        let found: redis::Value = self.with_conn(|c| invocation.invoke(c))?;
+        let request = self.contains_request(key);
+        let found: redis::Value = self.with_conn(|c| request.invoke(c))?;
         self.contains_reply(key, found)
     }
 
-    fn remove(&self, key: &[u8]) -> Result<bool> {
-        let mut invocation = self.remove_script.key(self.entries_key());
-        invocation
-            .key(self.versions_key(key))
-            .key(self.generation_key())
-            .arg(key);
-        let removed: u64 = self.with_conn(|c| invocation.invoke(c))?;
-        Ok(removed > 0)
+    fn remove_many(&self, keys: &[&[u8]]) -> Result<u64> {
+        let mut removed = 0;
+        for key in keys {
+            let request = self.remove_request(key);
+            removed += self.with_conn(|c| request.invoke::<u64>(c))?.min(1);
+        }
+        Ok(removed)
     }
 
     fn len(&self) -> Result<usize> {
@@ -738,58 +492,6 @@ impl Engine for RedisEngine {
                 .transpose()
                 .map(|value| value.map(|v| (key, v)))
         })))
-    }
-
-    fn scan_written(&self, window: TimeWindow) -> Result<StoredIter<'_>> {
-        // The hash holds each key's latest record, with its time: no second read.
-        Ok(Box::new(self.hscan().filter_map(move |item| {
-            let (key, stored) = match item {
-                Ok(entry) => entry,
-                Err(e) => return Some(Err(e)),
-            };
-            let record = match Record::decode(&stored, || self.describe(&key)) {
-                Ok(record) => record,
-                Err(e) => return Some(Err(e)),
-            };
-            let entry = StoredEntry {
-                key: key.clone(),
-                ..StoredEntry::of_record(&record)
-            };
-            entry.is_wanted(&window, now_micros()).then_some(Ok(entry))
-        })))
-    }
-
-    fn versions(&self, key: &[u8]) -> Result<Vec<Version>> {
-        let stored: Vec<Vec<u8>> = if self.append_mode {
-            let versions = self.versions_key(key);
-            self.with_conn(|c| redis::cmd("LRANGE").arg(&versions).arg(0).arg(-1).query(c))?
-        } else {
-            let entries = self.entries_key();
-            let one: Option<Vec<u8>> =
-                self.with_conn(|c| redis::cmd("HGET").arg(&entries).arg(key).query(c))?;
-            one.into_iter().collect()
-        };
-        let versions = stored
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let record = Record::decode(s, || self.describe(key))?;
-                Ok(Version {
-                    version: i as u64 + 1,
-                    ..record.to_version()
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        // An entry whose latest version has expired has no versions to show; older versions
-        // with their own (past) expiry still show while the latest is live.
-        let now = now_micros();
-        if versions
-            .last()
-            .is_some_and(|v| v.expires_micros.is_some_and(|at| at <= now))
-        {
-            return Ok(Vec::new());
-        }
-        Ok(versions)
     }
 
     fn clear(&self) -> Result<()> {
@@ -813,44 +515,19 @@ impl Engine for RedisEngine {
         self.with_conn(|c| invocation.invoke::<()>(c))
     }
 
-    fn catalog(&self) -> Option<&dyn super::catalog::Catalog> {
-        Some(self)
-    }
-
-    fn record_format(&self, format: &[u8]) -> Result<Option<Vec<u8>>> {
-        let mut invocation = self.format_script.key(self.redis_key(&[b"format"]));
-        invocation.arg(format);
-        let recorded: Vec<u8> = self.with_conn(|c| invocation.invoke(c))?;
-        Ok(Some(recorded))
-    }
-
-    fn try_lease(&self, name: &[u8], owner: &[u8], ttl: Duration) -> Result<Option<bool>> {
-        // SET NX PX: taken only if absent; Redis drops it by itself when it expires.
-        let key = self.redis_key(&[b"lease:", name]);
-        let taken: Option<String> = self.with_conn(|c| {
-            redis::cmd("SET")
-                .arg(&key)
-                .arg(owner)
-                .arg("NX")
-                .arg("PX")
-                .arg(lease_millis(ttl))
-                .query(c)
-        })?;
-        Ok(Some(taken.is_some()))
-    }
-
-    fn renew_lease(&self, name: &[u8], owner: &[u8], ttl: Duration) -> Result<bool> {
-        let mut invocation = self.lease_script.key(self.redis_key(&[b"lease:", name]));
-        invocation.arg(owner).arg(lease_millis(ttl));
-        let renewed: i64 = self.with_conn(|c| invocation.invoke(c))?;
-        Ok(renewed == 1)
-    }
-
-    fn release_lease(&self, name: &[u8], owner: &[u8]) -> Result<()> {
-        let mut invocation = self.lease_script.key(self.redis_key(&[b"lease:", name]));
-        invocation.arg(owner);
-        self.with_conn(|c| invocation.invoke::<i64>(c))?;
-        Ok(())
+    // Without the `async` feature the update fills in the missing async side.
+    #[allow(clippy::needless_update)]
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities {
+            history: Some(self),
+            atomic_insert: Some(self),
+            housekeeping: Some(self),
+            catalog: Some(self),
+            leases: Some(self),
+            #[cfg(feature = "async")]
+            async_side: Some(self),
+            ..Capabilities::default()
+        }
     }
 }
 
@@ -922,24 +599,11 @@ impl RedisEngine {
     }
 }
 
-impl super::catalog::Catalog for RedisEngine {
-    fn generation(&self) -> Result<u64> {
-        let key = self.generation_key();
-        let n: Option<u64> = self.with_conn(|c| redis::cmd("GET").arg(&key).query(c))?;
-        Ok(n.unwrap_or(0))
-    }
-
-    // Beside the entries, under the stash's prefix: every process that shares the stash
-    // shares its catalog.
-    fn read_record(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        let key = self.redis_key(&[b"catalog:", name.as_bytes()]);
-        self.with_conn(|c| redis::cmd("GET").arg(&key).query(c))
-    }
-
-    fn write_record(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        let key = self.redis_key(&[b"catalog:", name.as_bytes()]);
-        self.with_conn(|c| redis::cmd("SET").arg(&key).arg(bytes).query(c))
-    }
+/// The server's description, where its version says whether it has hash-field expiry.
+fn info_request() -> redis::Cmd {
+    let mut cmd = redis::cmd("INFO");
+    cmd.arg("server");
+    cmd
 }
 
 /// Whether the servers an `INFO server` reply describes all have hash-field expiry (7.4+).

@@ -9,7 +9,7 @@
 //! afresh; a lookup, or a write that can be repeated without effect, is then tried once more
 //! at once.
 
-use super::{has_field_expiry_in, redis_err, Client, RedisEngine};
+use super::{has_field_expiry_in, info_request, redis_err, Client, RedisEngine};
 use crate::engine::async_engine::{AsyncEngine, EngineFuture};
 use crate::engine::{now_micros, WriteItem, WriteMeta};
 use crate::error::Result;
@@ -29,7 +29,7 @@ impl RedisEngine {
             }
         }
         let Client::Single(client) = &self.client else {
-            unreachable!("a cluster has no async side (see Engine::as_async)")
+            unreachable!("a cluster has no async side (see EngineExt::as_async)")
         };
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.timeout))
@@ -71,20 +71,37 @@ impl RedisEngine {
         }
     }
 
+    /// Sends `request` on the async connection (see [`RedisEngine::with_aio`]).
+    async fn query_async<T: redis::FromRedisValue>(
+        &self,
+        repeatable: bool,
+        request: &redis::Cmd,
+    ) -> Result<T> {
+        self.with_aio(repeatable, |mut c| async move {
+            request.query_async(&mut c).await
+        })
+        .await
+    }
+
+    /// Runs the script `request` on the async connection (see [`RedisEngine::with_aio`]).
+    async fn invoke_async<T: redis::FromRedisValue>(
+        &self,
+        repeatable: bool,
+        request: &redis::ScriptInvocation<'_>,
+    ) -> Result<T> {
+        self.with_aio(repeatable, |mut c| async move {
+            request.invoke_async(&mut c).await
+        })
+        .await
+    }
+
     /// Whether the server has hash-field expiry: [`RedisEngine::has_field_expiry`], asked
     /// on the async connection.
     async fn has_field_expiry_async(&self) -> Result<bool> {
         if let Some(&known) = self.field_expiry.get() {
             return Ok(known);
         }
-        let mut info = redis::cmd("INFO");
-        info.arg("server");
-        let reply: redis::Value = self
-            .with_aio(true, |mut c| {
-                let info = &info;
-                async move { info.query_async(&mut c).await }
-            })
-            .await?;
+        let reply: redis::Value = self.query_async(true, &info_request()).await?;
         Ok(*self
             .field_expiry
             .get_or_init(|| has_field_expiry_in(&reply)))
@@ -100,13 +117,7 @@ impl RedisEngine {
         let repeatable = !self.append_mode;
         match self.write_call(items, meta, native)? {
             None => Ok(()),
-            Some(invocation) => {
-                self.with_aio(repeatable, |mut c| {
-                    let invocation = &invocation;
-                    async move { invocation.invoke_async::<()>(&mut c).await }
-                })
-                .await
-            }
+            Some(invocation) => self.invoke_async(repeatable, &invocation).await,
         }
     }
 }
@@ -114,14 +125,8 @@ impl RedisEngine {
 impl AsyncEngine for RedisEngine {
     fn get<'a>(&'a self, key: &'a [u8]) -> Option<EngineFuture<'a, Option<Vec<u8>>>> {
         Some(Box::pin(async move {
-            let mut cmd = redis::cmd("HGET");
-            cmd.arg(self.entries_key()).arg(key);
-            let stored: Option<Vec<u8>> = self
-                .with_aio(true, |mut c| {
-                    let cmd = &cmd;
-                    async move { cmd.query_async(&mut c).await }
-                })
-                .await?;
+            let request = self.get_request(key);
+            let stored: Option<Vec<u8>> = self.query_async(true, &request).await?;
             match stored {
                 Some(stored) => self.live_value(key, &stored, now_micros()),
                 None => Ok(None),
@@ -137,14 +142,8 @@ impl AsyncEngine for RedisEngine {
             if keys.is_empty() {
                 return Ok(Vec::new());
             }
-            let mut cmd = redis::cmd("HMGET");
-            cmd.arg(self.entries_key()).arg(keys);
-            let stored: Vec<Option<Vec<u8>>> = self
-                .with_aio(true, |mut c| {
-                    let cmd = &cmd;
-                    async move { cmd.query_async(&mut c).await }
-                })
-                .await?;
+            let request = self.get_many_request(keys);
+            let stored: Vec<Option<Vec<u8>>> = self.query_async(true, &request).await?;
             self.live_values(keys, stored)
         }))
     }
@@ -161,32 +160,16 @@ impl AsyncEngine for RedisEngine {
 
     fn contains<'a>(&'a self, key: &'a [u8]) -> Option<EngineFuture<'a, bool>> {
         Some(Box::pin(async move {
-            let mut invocation = self.contains_script.key(self.entries_key());
-            invocation.arg(key);
-            let found: redis::Value = self
-                .with_aio(true, |mut c| {
-                    let invocation = &invocation;
-                    async move { invocation.invoke_async(&mut c).await }
-                })
-                .await?;
+            let request = self.contains_request(key);
+            let found: redis::Value = self.invoke_async(true, &request).await?;
             self.contains_reply(key, found)
         }))
     }
 
     fn remove<'a>(&'a self, key: &'a [u8]) -> Option<EngineFuture<'a, bool>> {
         Some(Box::pin(async move {
-            let mut invocation = self.remove_script.key(self.entries_key());
-            invocation
-                .key(self.versions_key(key))
-                .key(self.generation_key())
-                .arg(key);
             // Not repeated: a second try would report a removal as a miss.
-            let removed: u64 = self
-                .with_aio(false, |mut c| {
-                    let invocation = &invocation;
-                    async move { invocation.invoke_async(&mut c).await }
-                })
-                .await?;
+            let removed: u64 = self.invoke_async(false, &self.remove_request(key)).await?;
             Ok(removed > 0)
         }))
     }

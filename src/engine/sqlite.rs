@@ -31,21 +31,24 @@
 //! other instead of failing, and an open that SQLite refuses at once because another process is making the
 //! same new file is tried again (`open_wal`).
 //!
-//! **Time filters** ([`Engine::scan_written`]) seek an index on `(ts, key)`, made by the first
+//! **Time filters** ([`History::scan_written`]) seek an index on `(ts, key)`, made by the first
 //! scan that filters by time.
 
-use super::catalog::Catalog;
 use super::sqlite_catalog::bump;
 use super::sqlite_checksum::{upgrade_checksums, RowMeta};
 use super::{
     create_private_dir, now_micros, Engine, EntryIter, StoredEntry, StoredIter, TimeWindow,
     Version, WriteItem, WriteMeta,
 };
+use super::{AtomicInsert, Capabilities, History, Housekeeping};
 use crate::error::{Error, Result};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
+
+#[path = "sqlite_capabilities.rs"]
+mod capabilities;
 
 const SCAN_PAGE: usize = 512;
 
@@ -297,14 +300,6 @@ impl Engine for SqliteEngine {
         out
     }
 
-    fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.write_items(&[(key, value, WriteMeta::default())])
-    }
-
-    fn set_many(&self, items: &[(&[u8], &[u8])]) -> Result<()> {
-        self.set_many_with(items, WriteMeta::default())
-    }
-
     /// The one write path: `set` and `set_many` come here too.
     fn write_items(&self, items: &[WriteItem<'_>]) -> Result<()> {
         // An IMMEDIATE transaction takes the write lock up front, where SQLite's busy
@@ -330,55 +325,6 @@ impl Engine for SqliteEngine {
         tx.commit().map_err(sql_err)
     }
 
-    fn insert_if_absent(
-        &self,
-        key: &[u8],
-        value: &[u8],
-        meta: WriteMeta,
-    ) -> Result<Option<Vec<u8>>> {
-        // The lookup and the write in one IMMEDIATE transaction: it holds SQLite's write
-        // lock from its start, so no writer of any process comes in between.
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql_err)?;
-        if let Some(found) = lookup(&tx, key)? {
-            return Ok(Some(found));
-        }
-        self.put(
-            &tx,
-            key,
-            value,
-            meta.timestamp_or_now(),
-            meta.expires_micros,
-        )?;
-        bump(&tx)?;
-        tx.commit().map_err(sql_err)?;
-        Ok(None)
-    }
-
-    fn prune_expired(&self, now_micros: i64) -> Result<u64> {
-        // Counting and deleting in one IMMEDIATE transaction: a writer that replaces an
-        // expired entry with a live value does so before it (and the entry is no longer
-        // expired) or after it (and writes a new entry), never in between.
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql_err)?;
-        let keys = count_expired(&tx, now_micros)?;
-        if keys > 0 {
-            // Every version of those keys goes, the older ones too (append mode).
-            tx.execute(
-                &format!("DELETE FROM entries WHERE key IN ({EXPIRED_KEYS})"),
-                [now_micros],
-            )
-            .map_err(sql_err)?;
-            bump(&tx)?;
-        }
-        tx.commit().map_err(sql_err)?;
-        Ok(keys.max(0) as u64)
-    }
-
     fn contains(&self, key: &[u8]) -> Result<bool> {
         // Present and live: its latest row says so (None: missing).
         self.conn()
@@ -389,10 +335,6 @@ impl Engine for SqliteEngine {
             })
             .map(|live| live == Some(true))
             .map_err(sql_err)
-    }
-
-    fn remove(&self, key: &[u8]) -> Result<bool> {
-        Ok(self.remove_many(&[key])? > 0)
     }
 
     fn remove_many(&self, keys: &[&[u8]]) -> Result<u64> {
@@ -431,68 +373,6 @@ impl Engine for SqliteEngine {
         })))
     }
 
-    fn scan_written(&self, window: TimeWindow) -> Result<StoredIter<'_>> {
-        let rows = latest_rows_written(&self.conn, window, "value, sum, version", |r| {
-            Ok((r.get(3)?, r.get(4)?, r.get(5)?))
-        })?;
-        Ok(Box::new(rows.map(|item| {
-            let (key, timestamp_micros, expires_micros, checked) = item?;
-            let value = verify_row(&key, timestamp_micros, expires_micros, checked)?;
-            Ok(StoredEntry {
-                key,
-                value,
-                timestamp_micros,
-                expires_micros,
-            })
-        })))
-    }
-
-    fn versions(&self, key: &[u8]) -> Result<Vec<Version>> {
-        let rows = self
-            .conn()
-            .prepare_cached(
-                "SELECT version, ts, value, sum, expires FROM entries WHERE key = ?1 ORDER BY version",
-            )
-            .and_then(|mut stmt| {
-                stmt.query_map([key], |row| {
-                    Ok((
-                        row.get::<_, i64>(0)? as u64,
-                        row.get(1)?,
-                        row.get::<_, Vec<u8>>(2)?,
-                        row.get(3)?,
-                        row.get::<_, Option<i64>>(4)?,
-                    ))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()
-            })
-            .map_err(sql_err)?;
-        // The key's history is visible only while its latest version is live: an expired
-        // entry is a miss, as if removed. (Older versions keep their own expiry, reported
-        // but not applied.)
-        if rows
-            .last()
-            .is_some_and(|last| is_expired(last.4, now_micros()))
-        {
-            return Ok(Vec::new());
-        }
-        rows.into_iter()
-            .map(|(version, timestamp_micros, value, sum, expires_micros)| {
-                Ok(Version {
-                    version,
-                    timestamp_micros,
-                    expires_micros,
-                    value: RowMeta {
-                        key,
-                        version: version as i64,
-                        ts: timestamp_micros,
-                        expires: expires_micros,
-                    }
-                    .verified(value, sum, "sqlite")?,
-                })
-            })
-            .collect()
-    }
-
     fn clear(&self) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn
@@ -503,16 +383,14 @@ impl Engine for SqliteEngine {
         tx.commit().map_err(sql_err)
     }
 
-    fn catalog(&self) -> Option<&dyn Catalog> {
-        Some(self)
-    }
-
-    fn disk_usage(&self) -> Result<u64> {
-        Ok(["", "-wal", "-shm"]
-            .iter()
-            .filter_map(|s| std::fs::metadata(with_suffix(&self.path, s)).ok())
-            .map(|m| m.len())
-            .sum())
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities {
+            history: Some(self),
+            atomic_insert: Some(self),
+            housekeeping: Some(self),
+            catalog: Some(self),
+            ..Capabilities::default()
+        }
     }
 }
 
@@ -692,18 +570,4 @@ pub(crate) fn count_keys(conn: &Connection, append_mode: bool) -> Result<usize> 
     conn.query_row(sql, [], |row| row.get::<_, i64>(0))
         .map(|n| n as usize)
         .map_err(sql_err)
-}
-
-impl Catalog for SqliteEngine {
-    fn generation(&self) -> Result<u64> {
-        super::sqlite_catalog::read(&self.conn())
-    }
-
-    fn read_record(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        super::catalog::read_file(super::catalog::folder_of(&self.path), name)
-    }
-
-    fn write_record(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        super::catalog::write_file(super::catalog::folder_of(&self.path), name, bytes)
-    }
 }

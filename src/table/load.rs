@@ -9,6 +9,7 @@
 
 use super::flatten::{KEY_COLUMN, TIMESTAMP_COLUMN, VALUE_COLUMN, VERSION_COLUMN};
 use crate::codec;
+use crate::engine::EngineExt;
 use crate::error::{Error, Result};
 use crate::stash::Stash;
 use crate::value::{from_json, Value};

@@ -22,6 +22,7 @@ pub mod sql;
 
 pub use flatten::{Row, RowMeta};
 
+use crate::engine::EngineExt;
 use crate::error::Result;
 use crate::stash::Stash;
 
@@ -95,7 +96,7 @@ impl Stash {
         Ok(Box::new(self.raw_keys()?.flat_map(move |key| {
             let rows = key.and_then(|k| {
                 let entry = || {
-                    let mut versions_of_key = self.engine().versions(&k)?;
+                    let mut versions_of_key = self.engine().history()?.versions(&k)?;
                     versions.select(&mut versions_of_key);
                     let key = decode_key(&k)?;
                     let mut rows = Vec::new();

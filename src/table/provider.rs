@@ -22,6 +22,7 @@ use super::scan::{Decoded, Pipeline, RowVersions, Source, Work, EVERY_NUMBER};
 use super::schema::{Kind, SchemaBuilder, SeenSchema};
 use super::snapshot::{current_snapshot, snapshot_stream, Snapshot};
 use super::Versions;
+use crate::engine::EngineExt;
 use crate::engine::TimeWindow;
 use crate::error::Result;
 use crate::stash::Stash;

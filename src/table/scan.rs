@@ -20,6 +20,7 @@ use super::flatten::{
 use super::Versions;
 use crate::codec::msgpack::Scalar;
 use crate::codec::{self, msgpack, Codec, Serializer};
+use crate::engine::EngineExt;
 use crate::error::{Error, Result};
 use crate::stash::Stash;
 use crate::value::Value;
@@ -42,7 +43,7 @@ pub enum Source {
     /// The entries of these canonical key bytes, those that exist, in this order.
     Keys(Vec<Vec<u8>>),
     /// The entries whose latest version was written within the window (a filter on
-    /// `_timestamp`, read through [`Engine::scan_written`](crate::Engine::scan_written)).
+    /// `_timestamp`, read through [`History::scan_written`](crate::engine::History::scan_written)).
     Written(crate::engine::TimeWindow),
 }
 
@@ -484,12 +485,14 @@ fn raw_entries<'a>(
         let keys = match source {
             Source::Keys(keys) => keys,
             Source::Written(window) => {
-                return Ok(Box::new(engine.scan_written(*window)?.map(|item| {
-                    item.map(|e| RawEntry {
-                        key: e.key,
-                        versions: vec![(None, e.value)],
-                    })
-                })));
+                return Ok(Box::new(engine.history()?.scan_written(*window)?.map(
+                    |item| {
+                        item.map(|e| RawEntry {
+                            key: e.key,
+                            versions: vec![(None, e.value)],
+                        })
+                    },
+                )));
             }
             Source::All => {
                 return Err(Error::engine("table", "a full scan is read with scan_each"))
@@ -509,7 +512,7 @@ fn raw_entries<'a>(
         )));
     }
     let with_versions = move |key: Vec<u8>| -> Option<Result<RawEntry>> {
-        let mut stored = match engine.versions(&key) {
+        let mut stored = match engine.history().and_then(|h| h.versions(&key)) {
             Ok(stored) => stored,
             Err(e) => return Some(Err(e)),
         };
@@ -540,7 +543,7 @@ fn raw_entries<'a>(
             Err(e) => Some(Err(e)),
         })),
         Source::Keys(keys) => Box::new(keys.iter().filter_map(move |k| with_versions(k.clone()))),
-        Source::Written(window) => Box::new(engine.scan_written(*window)?.filter_map(
+        Source::Written(window) => Box::new(engine.history()?.scan_written(*window)?.filter_map(
             move |item| match item {
                 Ok(entry) => with_versions(entry.key),
                 Err(e) => Some(Err(e)),

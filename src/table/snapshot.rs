@@ -15,6 +15,7 @@
 
 use super::provider::StashTable;
 use super::Versions;
+use crate::engine::EngineExt;
 use crate::engine::EngineKind;
 use crate::error::{Error, Result};
 use crate::stash::Stash;

@@ -4,7 +4,7 @@
 use crate::args::Written;
 use crate::errors::CliError;
 use crate::{key_bytes, naming_key, parse_json, print_json, stats_json};
-use hashstash::{value, Error, Stash};
+use hashstash::{value, EngineExt, Error, Stash};
 use std::io::Write;
 
 /// `set KEY VALUE`.
@@ -39,7 +39,7 @@ pub fn get(
             .map_err(naming_key(key_text))?;
         return print_json(out, &value::to_json(&decoded));
     }
-    let versions = stash.engine().versions(&key)?;
+    let versions = stash.engine().history()?.versions(&key)?;
     if versions.is_empty() {
         return Err(missing());
     }
