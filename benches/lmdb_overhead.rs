@@ -2,12 +2,13 @@
 //! target: at most 1.5x), measured A/B: the two run in alternating rounds over the same
 //! 10,000 items, so that a slow minute on a shared machine slows both and not one.
 //!
-//! `cargo bench --all-features --bench lmdb_overhead` prints, per read order, the median
+//! `cargo bench --all-features --bench lmdb_overhead` (it reads the stored record, so it needs
+//! the `internals` feature) prints, per read order, the median
 //! ns per get of each side and their ratio. `HASHSTASH_BENCH_DIR` picks the folder (a tmpfs
 //! such as `/dev/shm` keeps the disk out of it). Under `cargo test --benches` it runs two
 //! short rounds, which only shows that it works.
 
-#[cfg(feature = "lmdb")]
+#[cfg(all(feature = "lmdb", feature = "internals"))]
 fn main() {
     use hashstash::{Codec, EngineKind, Stash};
     use serde::{Deserialize, Serialize};
@@ -132,13 +133,13 @@ fn main() {
     }
 }
 
-#[cfg(feature = "lmdb")]
+#[cfg(all(feature = "lmdb", feature = "internals"))]
 fn decode<T: serde::de::DeserializeOwned>(codec: &hashstash::Codec, bytes: &[u8]) -> T {
     codec.decode_value(bytes).expect("decode")
 }
 
 /// A raw heed database of 10,000 entries, read with or without thread-local reader slots.
-#[cfg(feature = "lmdb")]
+#[cfg(all(feature = "lmdb", feature = "internals"))]
 enum RawLayout {
     Tls(
         heed::Env,
@@ -150,7 +151,7 @@ enum RawLayout {
     ),
 }
 
-#[cfg(feature = "lmdb")]
+#[cfg(all(feature = "lmdb", feature = "internals"))]
 impl RawLayout {
     fn create(dir: &std::path::Path, entry: impl Fn(usize) -> (Vec<u8>, Vec<u8>)) -> Self {
         std::fs::create_dir_all(dir).expect("raw dir");
@@ -207,7 +208,7 @@ impl RawLayout {
     }
 }
 
-#[cfg(not(feature = "lmdb"))]
+#[cfg(not(all(feature = "lmdb", feature = "internals")))]
 fn main() {
-    println!("the lmdb feature is off: nothing to compare");
+    println!("the lmdb and internals features are off: nothing to compare");
 }

@@ -139,7 +139,7 @@ impl Recode {
                 let serialized = codec::decode(&stored, from.compress, from.b64)?;
                 codec::encode(&serialized, to.compress, to.b64)
             }
-            Recode::Value(from, to) => to.encode_value_dyn(&from.decode_value_dyn(&stored)?),
+            Recode::Value(from, to) => to.encode_cbor(&from.decode_cbor(&stored)?),
         }
     }
 }

@@ -101,9 +101,9 @@ impl CorruptEntries {
 /// The key of `key_bytes` as JSON text for an error message (shortened), or its first bytes
 /// in hex when they do not decode.
 pub(crate) fn describe_key(key_bytes: &[u8]) -> String {
-    match crate::codec::decode_key_dyn(key_bytes) {
+    match crate::codec::decode_key_cbor(key_bytes) {
         Ok(key) => {
-            let text = crate::value::to_json(&key).to_string();
+            let text = crate::value::cbor_to_json(&key).to_string();
             if text.len() <= KEY_SHOWN {
                 return text;
             }

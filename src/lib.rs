@@ -57,6 +57,9 @@
 //! | `best`      | the analytics toolkit: `lmdb`, `dataframe` and `sql` (lz4 is built in) | |
 //! | `all`       | everything above                                          |         |
 //!
+//! (`internals` is not part of the API: it opens internal modules to this crate's own tests
+//! and benches.)
+//!
 //! The pairtree and memory engines, the `hashstash`, `json` and `postcard` serializers and the
 //! `raw`, `lz4`, `zlib`, `gzip` and `bz2` compressors are always built in.
 

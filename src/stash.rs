@@ -816,7 +816,7 @@ fn unique_name() -> String {
 
 fn not_found<K: ?Sized + Serialize>(key: &K) -> Error {
     let shown = codec::key::to_canonical_value(key)
-        .map(|v| crate::value::to_json(&v).to_string())
+        .map(|v| crate::value::cbor_to_json(&v).to_string())
         .unwrap_or_else(|_| "<key>".into());
     Error::KeyNotFound { key: shown }
 }

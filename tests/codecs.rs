@@ -45,7 +45,7 @@ fn every_combination_round_trips() {
                 }
                 if serializer.is_self_describing() {
                     let dynamic = codec.decode_value_dyn(&bytes).unwrap();
-                    assert!(dynamic.is_map(), "{}", codec.describe());
+                    assert!(dynamic.as_map().is_some(), "{}", codec.describe());
                 } else {
                     assert!(matches!(
                         codec.decode_value_dyn(&bytes),
@@ -206,9 +206,26 @@ fn names_parse_and_unknown_names_are_errors() {
     ));
 }
 
+/// MessagePack bytes as a dynamic value, through the codec that stores them as they are.
+fn to_value(bytes: &[u8]) -> hashstash::Result<hashstash::Value> {
+    plain_messagepack().decode_value_dyn(bytes)
+}
+
+/// A dynamic value as MessagePack bytes (the reverse of [`to_value`]).
+fn from_value(value: &hashstash::Value) -> hashstash::Result<Vec<u8>> {
+    plain_messagepack().encode_value_dyn(value)
+}
+
+fn plain_messagepack() -> Codec {
+    Codec {
+        serializer: Serializer::Hashstash,
+        compress: Compressor::Raw,
+        b64: false,
+    }
+}
+
 #[test]
 fn dynamic_messagepack_matches_typed_decoding() {
-    use hashstash::codec::msgpack::to_value;
     use hashstash::Value;
     let bytes = rmp_serde::to_vec_named(&record()).unwrap();
     let tree = to_value(&bytes).unwrap();
@@ -245,7 +262,6 @@ fn serde_bytes_like(n: usize) -> impl Serialize {
 
 #[test]
 fn hostile_messagepack_is_an_error() {
-    use hashstash::codec::msgpack::to_value;
     // Lengths that claim more than the input holds: arrays, maps, strings, bins, exts.
     for bad in [
         &[0xdd, 0xff, 0xff, 0xff, 0xff, 0x01][..],
@@ -266,6 +282,7 @@ fn hostile_messagepack_is_an_error() {
     assert!(to_value(&deep).is_err());
 }
 
+#[cfg(feature = "internals")]
 mod erased {
     /// A value that appends its MessagePack encoding (to list mixed types in one test).
     pub trait Put {
@@ -278,6 +295,7 @@ mod erased {
     }
 }
 
+#[cfg(feature = "internals")]
 #[test]
 fn the_cursor_reads_each_scalar_in_one_form_and_checks_text() {
     use hashstash::codec::msgpack::{Cursor, Node, Scalar};
@@ -360,7 +378,6 @@ fn the_cursor_reads_each_scalar_in_one_form_and_checks_text() {
 
 #[test]
 fn dynamic_values_write_back_as_they_were_read() {
-    use hashstash::codec::msgpack::{from_value, to_value};
     let bytes = rmp_serde::to_vec_named(&record()).unwrap();
     let tree = to_value(&bytes).unwrap();
     assert_eq!(to_value(&from_value(&tree).unwrap()).unwrap(), tree);
@@ -469,4 +486,46 @@ fn serde_bytes_value(len: usize) -> impl serde::Serialize {
         }
     }
     Bytes(vec![0u8; len])
+}
+
+/// `hashstash::Value` is the crate's own type (no CBOR crate's in the API): it is stored and
+/// read back whole through the typed and the dynamic paths, and integers past CBOR's range
+/// become the bignums CBOR writes.
+#[test]
+fn dynamic_values_round_trip_through_a_stash_and_a_key() {
+    use hashstash::codec::{decode_key_dyn, encode_key_value};
+    use hashstash::Value;
+    let dir = tempfile::tempdir().unwrap();
+    let s = hashstash::Stash::builder()
+        .root_dir(dir.path())
+        .open()
+        .unwrap();
+    let value = Value::Map(vec![
+        ("max".into(), u64::MAX.into()),
+        ("min".into(), i64::MIN.into()),
+        ("xs".into(), vec![Value::from(2.5), Value::Null, true.into()].into()),
+        ("bytes".into(), vec![0u8, 255].into()),
+        (Value::Integer(7), "a key that is not text".into()),
+    ]);
+    s.set("v", &value).unwrap();
+    assert_eq!(s.get_value("v").unwrap().as_ref(), Some(&value));
+    assert_eq!(s.get::<_, Value>("v").unwrap().as_ref(), Some(&value));
+    let entries = value.as_map().unwrap();
+    assert_eq!(entries[0].1.as_integer(), Some(i128::from(u64::MAX)));
+    assert_eq!(entries[4].1.as_text(), Some("a key that is not text"));
+    assert!(entries[2].1.as_array().unwrap()[1].is_null());
+
+    // As a key: CBOR. Past its integers, a bignum (tag 2 holds n, tag 3 holds -1 - n).
+    let big = Value::Integer(1 << 70);
+    let read = decode_key_dyn(&encode_key_value(big).unwrap()).unwrap();
+    let mut magnitude = vec![0u8; 9];
+    magnitude[0] = 0x40;
+    assert_eq!(read, Value::Tag(2, Box::new(Value::Bytes(magnitude))));
+    assert_eq!(hashstash::value::to_json(&read), serde_json::json!("1180591620717411303424"));
+    let negative = Value::Integer(-(1 << 70) - 1);
+    let read = decode_key_dyn(&encode_key_value(negative).unwrap()).unwrap();
+    assert_eq!(hashstash::value::to_json(&read), serde_json::json!("-1180591620717411303425"));
+    let smallest = Value::Integer(-(1 << 64));
+    let read = decode_key_dyn(&encode_key_value(smallest.clone()).unwrap()).unwrap();
+    assert_eq!(read, smallest, "CBOR's own integers stay integers");
 }

@@ -63,7 +63,7 @@ mod history;
 mod insert_and_clear;
 mod keys;
 mod lifecycle;
-#[cfg(feature = "lmdb")]
+#[cfg(all(feature = "lmdb", feature = "internals"))]
 mod lmdb_layout;
 #[cfg(feature = "macros")]
 mod macros;

@@ -35,7 +35,7 @@ pub const SET_TAG: u64 = 258;
 
 /// An error while canonicalising a key.
 #[derive(Debug)]
-pub struct KeyError(String);
+pub(crate) struct KeyError(String);
 
 impl fmt::Display for KeyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -52,12 +52,12 @@ impl ser::Error for KeyError {
 }
 
 /// Turns any serde value into its canonical key tree.
-pub fn to_canonical_value<T: ?Sized + Serialize>(key: &T) -> Result<Value, KeyError> {
+pub(crate) fn to_canonical_value<T: ?Sized + Serialize>(key: &T) -> Result<Value, KeyError> {
     canonical_child(key)
 }
 
 /// Writes a canonical tree as deterministic CBOR bytes.
-pub fn value_to_bytes(value: &Value) -> Result<Vec<u8>, KeyError> {
+pub(crate) fn value_to_bytes(value: &Value) -> Result<Vec<u8>, KeyError> {
     let mut out = Vec::with_capacity(32);
     ciborium::into_writer(value, &mut out).map_err(|e| KeyError(e.to_string()))?;
     Ok(out)
@@ -66,7 +66,7 @@ pub fn value_to_bytes(value: &Value) -> Result<Vec<u8>, KeyError> {
 /// Puts an arbitrary tree (for instance one decoded from JSON text) into canonical shape:
 /// maps sorted, sets sorted, floats normalised. Trees made by [`to_canonical_value`] are
 /// already canonical.
-pub fn canonicalize(value: Value) -> Result<Value, KeyError> {
+pub(crate) fn canonicalize(value: Value) -> Result<Value, KeyError> {
     Ok(match value {
         Value::Float(f) => Value::Float(normalize_float(f)),
         Value::Array(items) => Value::Array(
@@ -274,16 +274,16 @@ fn minimal_be(v: u128) -> Vec<u8> {
 }
 
 /// The serde serializer that builds canonical key trees.
-pub struct KeySerializer;
+pub(crate) struct KeySerializer;
 
 /// Collects a sequence, tuple or tuple struct.
-pub struct SeqBuilder {
+pub(crate) struct SeqBuilder {
     items: Vec<Value>,
     variant: Option<&'static str>,
 }
 
 /// Collects a map or struct.
-pub struct MapBuilder {
+pub(crate) struct MapBuilder {
     entries: Vec<(Value, Value)>,
     pending_key: Option<Value>,
     variant: Option<&'static str>,

@@ -11,7 +11,13 @@ pub mod compressor;
 #[cfg(feature = "dataframe")]
 pub mod dataframe;
 pub mod key;
+// Not part of the API: public only with the `internals` feature, for this crate's own
+// tests and benches.
+#[cfg(feature = "internals")]
+#[doc(hidden)]
 pub mod msgpack;
+#[cfg(not(feature = "internals"))]
+pub(crate) mod msgpack;
 pub mod serializer;
 mod text_key;
 
@@ -21,6 +27,7 @@ pub use serializer::Serializer;
 use crate::error::{Error, Result};
 use crate::value::Value;
 use base64::Engine as _;
+use ciborium::Value as Cbor;
 use serde::{de::DeserializeOwned, Serialize};
 
 /// The value format of a stash: serializer, compressor and base64.
@@ -124,6 +131,11 @@ impl Codec {
 
     /// Decodes stored value bytes into a dynamic [`Value`], without knowing the Rust type.
     pub fn decode_value_dyn(&self, stored: &[u8]) -> Result<Value> {
+        self.decode_cbor(stored).map(Value::from_cbor)
+    }
+
+    /// [`Codec::decode_value_dyn`] into the tree the crate works on.
+    pub(crate) fn decode_cbor(&self, stored: &[u8]) -> Result<Cbor> {
         match self.serializer {
             Serializer::Hashstash => {
                 let bytes = decode(stored, self.compress, self.b64)?;
@@ -143,6 +155,11 @@ impl Codec {
     /// as a DataFrame). JSON gets the [`crate::value::to_json`] view of the value; postcard
     /// cannot write a value without its Rust type.
     pub fn encode_value_dyn(&self, value: &Value) -> Result<Vec<u8>> {
+        self.encode_cbor(&value.to_cbor())
+    }
+
+    /// [`Codec::encode_value_dyn`] from the tree the crate works on.
+    pub(crate) fn encode_cbor(&self, value: &Cbor) -> Result<Vec<u8>> {
         let fail = |e: crate::error::BoxError| Error::Encode {
             what: "value",
             format: self.serializer.name().into(),
@@ -150,9 +167,8 @@ impl Codec {
         };
         let bytes = match self.serializer {
             Serializer::Hashstash => msgpack::from_value(value).map_err(|e| fail(e.into()))?,
-            Serializer::Json => {
-                serde_json::to_vec(&crate::value::to_json(value)).map_err(|e| fail(e.into()))?
-            }
+            Serializer::Json => serde_json::to_vec(&crate::value::cbor_to_json(value))
+                .map_err(|e| fail(e.into()))?,
             Serializer::Postcard => {
                 return Err(fail(
                     "postcard needs the Rust type of a value to write it".into(),
@@ -175,7 +191,7 @@ impl Codec {
                 self.b64,
             )
         } else {
-            self.encode_value_dyn(&from.decode_value_dyn(&stored)?)
+            self.encode_cbor(&from.decode_cbor(&stored)?)
         }
     }
 
@@ -235,6 +251,11 @@ pub fn with_key_bytes<K: ?Sized + Serialize, T>(
 
 /// Canonical key bytes for a dynamic [`Value`] (for instance parsed from JSON text).
 pub fn encode_key_value(key: Value) -> Result<Vec<u8>> {
+    encode_key_cbor(key.to_cbor())
+}
+
+/// [`encode_key_value`] of the tree the crate works on.
+pub(crate) fn encode_key_cbor(key: Cbor) -> Result<Vec<u8>> {
     let fail = |e: key::KeyError| Error::Encode {
         what: "key",
         format: "canonical cbor".into(),
@@ -246,17 +267,22 @@ pub fn encode_key_value(key: Value) -> Result<Vec<u8>> {
 /// Decodes key bytes into `K`.
 pub fn decode_key<K: DeserializeOwned>(bytes: &[u8]) -> Result<K> {
     // Decode to a tree first: set tags are structure of the key, not of the Rust type.
-    let tree = decode_key_dyn(bytes)?;
+    let tree = decode_key_cbor(bytes)?;
     strip_tags(tree)
         .deserialized()
         .map_err(|e| Error::decode("key", "canonical cbor", e.to_string()))
 }
 
-/// Decodes key bytes into a dynamic [`Value`] (sets stay tagged with [`key::SET_TAG`]).
+/// Decodes key bytes into a dynamic [`Value`] (sets stay tagged, tag 258).
 pub fn decode_key_dyn(bytes: &[u8]) -> Result<Value> {
+    decode_key_cbor(bytes).map(Value::from_cbor)
+}
+
+/// [`decode_key_dyn`] into the tree the crate works on.
+pub(crate) fn decode_key_cbor(bytes: &[u8]) -> Result<Cbor> {
     // Text keys are the most common by far: read them without the general decoder.
     if let Some(text) = cbor_text(bytes) {
-        return Ok(Value::Text(text.to_owned()));
+        return Ok(Cbor::Text(text.to_owned()));
     }
     ciborium::from_reader(bytes).map_err(|e| Error::decode("key", "canonical cbor", e.to_string()))
 }
@@ -281,11 +307,11 @@ pub(crate) fn cbor_text(bytes: &[u8]) -> Option<&str> {
 }
 
 /// Removes set tags so that a tree deserializes into Rust collections.
-fn strip_tags(value: Value) -> Value {
+fn strip_tags(value: Cbor) -> Cbor {
     match value {
-        Value::Tag(key::SET_TAG | msgpack::DATAFRAME_TAG, inner) => strip_tags(*inner),
-        Value::Array(items) => Value::Array(items.into_iter().map(strip_tags).collect()),
-        Value::Map(entries) => Value::Map(
+        Cbor::Tag(key::SET_TAG | msgpack::DATAFRAME_TAG, inner) => strip_tags(*inner),
+        Cbor::Array(items) => Cbor::Array(items.into_iter().map(strip_tags).collect()),
+        Cbor::Map(entries) => Cbor::Map(
             entries
                 .into_iter()
                 .map(|(k, v)| (strip_tags(k), strip_tags(v)))

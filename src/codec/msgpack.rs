@@ -6,7 +6,7 @@
 //! error: lengths are checked against the bytes that remain before anything is allocated,
 //! and nesting is limited so that a hostile value cannot overflow the stack.
 
-use crate::value::Value;
+use ciborium::Value;
 
 /// The MessagePack extension type of a DataFrame value (Arrow IPC stream bytes).
 pub const DATAFRAME_EXT: i8 = 0x44;
@@ -199,8 +199,8 @@ pub enum Shape<'a> {
     Map(Items<'a>),
     /// An array: its items, each one encoded value.
     Array(Items<'a>),
-    /// An extension value: its type and data.
-    Ext(i8, &'a [u8]),
+    /// An extension value: its type (a DataFrame's tells tables to open it).
+    Ext(#[cfg_attr(not(feature = "sql"), allow(dead_code))] i8),
     /// Anything else.
     Scalar(Scalar<'a>),
 }
@@ -319,6 +319,7 @@ impl<'a> Cursor<'a> {
     }
 }
 
+#[cfg(feature = "sql")]
 /// Checks that `bytes` is exactly one well-formed MessagePack value (lengths, UTF-8,
 /// nesting), so that walking it with [`shape`] cannot fail.
 pub fn validate(bytes: &[u8]) -> Result<(), String> {
@@ -358,7 +359,8 @@ pub fn shape(bytes: &[u8]) -> Result<Shape<'_>, String> {
                 reader.uint(1 << (marker - 0xc7))? as usize
             };
             let kind = reader.take(1)?[0] as i8;
-            Shape::Ext(kind, reader.take(len)?)
+            reader.take(len)?;
+            Shape::Ext(kind)
         }
         _ => Shape::Scalar(scalar_after(&mut reader, marker)?),
     })

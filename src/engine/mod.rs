@@ -8,7 +8,13 @@
 
 pub mod capability;
 pub mod catalog;
+// Not part of the API: public only with the `internals` feature, for this crate's own
+// tests and benches.
+#[cfg(feature = "internals")]
+#[doc(hidden)]
 pub mod record;
+#[cfg(not(feature = "internals"))]
+pub(crate) mod record;
 
 #[cfg(feature = "async")]
 pub mod async_engine;
@@ -33,7 +39,7 @@ mod sqlite_checksum;
 
 pub use capability::{AtomicInsert, Capabilities, History, Housekeeping, Leases};
 pub use catalog::Catalog;
-pub use record::Record;
+pub(crate) use record::Record;
 
 use crate::error::{Error, Result};
 use std::fmt::Debug;

@@ -132,7 +132,7 @@ impl<'a> Record<'a> {
     }
 
     /// The record as an owned [`super::Version`].
-    pub fn to_version(&self) -> super::Version {
+    pub fn to_version(self) -> super::Version {
         super::Version {
             version: self.version,
             timestamp_micros: self.timestamp_micros,

@@ -7,7 +7,7 @@ use super::scan::Decoded;
 use super::schema::{list_items, ColumnGuess, SeenSchema};
 use crate::codec::msgpack::Scalar;
 use crate::error::{Error, Result};
-use crate::value::to_json;
+use crate::value::cbor_to_json as to_json;
 use datafusion::arrow::array::{
     new_null_array, ArrayRef, BinaryBuilder, BooleanBuilder, Float64Builder, Int64Builder,
     ListArray, StringBuilder, TimestampMicrosecondBuilder, UInt64Builder,

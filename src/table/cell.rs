@@ -6,7 +6,7 @@
 //! decoded into a [`Value`] first. Both read alike through this type.
 
 use crate::codec::msgpack::{self, Items, Scalar, Shape};
-use crate::value::Value;
+use ciborium::Value;
 use std::borrow::Cow;
 
 /// One value in a decoded entry.
@@ -67,6 +67,7 @@ impl<'v> Cell<'v> {
     }
 
     /// Whether the cell is null.
+    #[cfg(feature = "sql")]
     pub fn is_null(self) -> bool {
         matches!(self.scalar(), Some(Scalar::Null))
     }

@@ -18,14 +18,12 @@
 //! metadata columns.
 
 use super::cell::{Cell, Entries};
-use crate::codec::msgpack::{
-    shape, Cursor, Node, Scalar, Shape, DATAFRAME_EXT, DATAFRAME_TAG, MAX_DEPTH,
-};
+use crate::codec::msgpack::{shape, Cursor, Node, Scalar, Shape, DATAFRAME_TAG, MAX_DEPTH};
 use crate::error::Result;
-use crate::value::Value;
+use ciborium::Value;
 
 /// One flattened row: `(column, cell)` pairs in column order.
-pub type Row = Vec<(String, Value)>;
+pub type Row = Vec<(String, crate::value::Value)>;
 
 /// The column of a scalar key (and of a non-map key).
 pub const KEY_COLUMN: &str = "_key";
@@ -124,7 +122,7 @@ pub fn argument_columns(key: Value) -> Value {
 /// The key of a stored entry as a table sees it: decoded, and in a function stash
 /// (`arguments`) turned into [`argument_columns`].
 pub fn table_key(bytes: &[u8], arguments: bool) -> Result<Value> {
-    let key = crate::codec::decode_key_dyn(bytes)?;
+    let key = crate::codec::decode_key_cbor(bytes)?;
     Ok(if arguments {
         argument_columns(key)
     } else {
@@ -150,7 +148,8 @@ impl<'v> RowSink<'v> for OwnedRows {
     }
     fn cell(&mut self, column: &str, value: Cell<'v>) {
         if let Some(row) = self.0.last_mut() {
-            row.push((column.to_owned(), value.to_value().into_owned()));
+            let cell = crate::value::Value::from_cbor(value.to_value().into_owned());
+            row.push((column.to_owned(), cell));
         }
     }
 }
@@ -282,7 +281,7 @@ impl<'v, S: RowSink<'v>> Walker<'_, 'v, S> {
 
     fn push_json_name(&mut self, key: Cell<'_>) {
         self.name
-            .push_str(&crate::value::to_json(&key.to_value()).to_string());
+            .push_str(&crate::value::cbor_to_json(&key.to_value()).to_string());
     }
 }
 
@@ -301,10 +300,12 @@ fn opened_dataframe(value: Cell<'_>) -> Option<&[Value]> {
     }
 }
 
+#[cfg(feature = "sql")]
 /// Whether a MessagePack value is, or lists, a DataFrame: such values are decoded and
 /// opened with [`open_dataframes`] rather than walked as bytes.
 pub fn has_dataframe(msgpack: &[u8]) -> bool {
-    let is_frame = |bytes: &[u8]| matches!(shape(bytes), Ok(Shape::Ext(DATAFRAME_EXT, _)));
+    use crate::codec::msgpack::DATAFRAME_EXT;
+    let is_frame = |bytes: &[u8]| matches!(shape(bytes), Ok(Shape::Ext(DATAFRAME_EXT)));
     match shape(msgpack) {
         Ok(Shape::Array(mut items)) => items.any(|item| item.is_ok_and(is_frame)),
         _ => is_frame(msgpack),
@@ -345,7 +346,9 @@ fn open_dataframe(ipc: Value) -> Result<Value> {
         let records = crate::codec::dataframe::ipc_to_json_records(bytes)
             .map_err(|e| crate::error::Error::decode("a DataFrame value", "arrow ipc", e))?;
         let records = match records {
-            serde_json::Value::Array(rows) => rows.iter().map(crate::value::from_json).collect(),
+            serde_json::Value::Array(rows) => {
+                rows.iter().map(crate::value::cbor_from_json).collect()
+            }
             _ => Vec::new(),
         };
         return Ok(Value::Tag(

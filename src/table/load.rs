@@ -12,7 +12,8 @@ use crate::codec;
 use crate::engine::EngineExt;
 use crate::error::{Error, Result};
 use crate::stash::Stash;
-use crate::value::{from_json, Value};
+use crate::value::cbor_from_json as from_json;
+use ciborium::Value;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::{
     DataType, Float64Type, Int64Type, TimeUnit, TimestampMicrosecondType, UInt64Type,
@@ -146,8 +147,8 @@ impl<'a> Loader<'a> {
     }
 
     fn push(&mut self, key: Value, value: Value) -> Result<()> {
-        let key = codec::encode_key_value(key)?;
-        let value = self.stash.codec().encode_value_dyn(&value)?;
+        let key = codec::encode_key_cbor(key)?;
+        let value = self.stash.codec().encode_cbor(&value)?;
         self.batch.push((key, value));
         if self.batch.len() == BATCH {
             self.flush()?;

@@ -2,9 +2,9 @@
 //! batches, SQL (DataFusion) and parquet files built on them.
 
 #[cfg(feature = "sql")]
-pub mod batch;
-pub mod cell;
-pub mod flatten;
+pub(crate) mod batch;
+pub(crate) mod cell;
+pub(crate) mod flatten;
 #[cfg(all(feature = "sql", feature = "dataframe"))]
 pub mod frame;
 #[cfg(feature = "sql")]
@@ -12,7 +12,7 @@ pub mod load;
 #[cfg(feature = "sql")]
 pub mod provider;
 #[cfg(feature = "sql")]
-pub mod scan;
+pub(crate) mod scan;
 #[cfg(feature = "sql")]
 pub mod schema;
 #[cfg(feature = "sql")]
@@ -85,7 +85,7 @@ impl Stash {
                 let rows = item.and_then(|(k, v)| {
                     let entry = || {
                         let key = decode_key(&k)?;
-                        let value = codec.decode_value_dyn(&v)?;
+                        let value = codec.decode_cbor(&v)?;
                         flatten::flatten_entry(&key, &value, None)
                     };
                     entry().map_err(|e: crate::Error| e.for_entry(&k))
@@ -101,7 +101,7 @@ impl Stash {
                     let key = decode_key(&k)?;
                     let mut rows = Vec::new();
                     for version in versions_of_key {
-                        let value = codec.decode_value_dyn(&version.value)?;
+                        let value = codec.decode_cbor(&version.value)?;
                         let meta = append_mode.then(|| RowMeta {
                             version: version.version,
                             timestamp: version.timestamp_micros as f64 / 1e6,

@@ -26,8 +26,8 @@ use crate::engine::EngineExt;
 use crate::engine::TimeWindow;
 use crate::error::Result;
 use crate::stash::Stash;
-use crate::value::Value;
 use async_trait::async_trait;
+use ciborium::Value;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{Session, TableProvider};
@@ -766,7 +766,7 @@ impl TableProvider for StashTable {
             Some(keys) => {
                 let mut encoded: Vec<Vec<u8>> = Vec::with_capacity(keys.len());
                 for key in keys {
-                    let bytes = crate::codec::encode_key_value(key).map_err(df_err)?;
+                    let bytes = crate::codec::encode_key_cbor(key).map_err(df_err)?;
                     if !encoded.contains(&bytes) {
                         encoded.push(bytes);
                     }

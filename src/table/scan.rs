@@ -23,7 +23,7 @@ use crate::codec::{self, msgpack, Codec, Serializer};
 use crate::engine::EngineExt;
 use crate::error::{Error, Result};
 use crate::stash::Stash;
-use crate::value::Value;
+use ciborium::Value;
 use std::ops::{Range, RangeInclusive};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use tokio::sync::{mpsc as ordered, oneshot};
@@ -187,7 +187,7 @@ impl Decoded {
                     TableKey::Value(value) => Cell::Value(value),
                 };
                 visit_entry_reusing(key, cell, meta.as_ref(), sink, &mut names).map_err(|e| {
-                    let key = crate::value::to_json(&key.to_value());
+                    let key = crate::value::cbor_to_json(&key.to_value());
                     Error::decode(format!("value of key {key}"), "hashstash", e)
                 })?;
             }
@@ -621,7 +621,5 @@ fn decode_value(
         }
         buffer.truncate(start);
     }
-    Ok(Payload::Value(open_dataframes(
-        codec.decode_value_dyn(stored)?,
-    )?))
+    Ok(Payload::Value(open_dataframes(codec.decode_cbor(stored)?)?))
 }

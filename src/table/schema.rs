@@ -20,7 +20,7 @@ use super::cell::{ArrayItems, Cell};
 use super::flatten::{RowSink, TIMESTAMP_COLUMN, VERSION_COLUMN};
 use crate::codec::key::SET_TAG;
 use crate::codec::msgpack::Scalar;
-use crate::value::Value;
+use ciborium::Value;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use std::collections::HashMap;
 use std::sync::Arc;
