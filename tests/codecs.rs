@@ -503,7 +503,10 @@ fn dynamic_values_round_trip_through_a_stash_and_a_key() {
     let value = Value::Map(vec![
         ("max".into(), u64::MAX.into()),
         ("min".into(), i64::MIN.into()),
-        ("xs".into(), vec![Value::from(2.5), Value::Null, true.into()].into()),
+        (
+            "xs".into(),
+            vec![Value::from(2.5), Value::Null, true.into()].into(),
+        ),
         ("bytes".into(), vec![0u8, 255].into()),
         (Value::Integer(7), "a key that is not text".into()),
     ]);
@@ -521,10 +524,16 @@ fn dynamic_values_round_trip_through_a_stash_and_a_key() {
     let mut magnitude = vec![0u8; 9];
     magnitude[0] = 0x40;
     assert_eq!(read, Value::Tag(2, Box::new(Value::Bytes(magnitude))));
-    assert_eq!(hashstash::value::to_json(&read), serde_json::json!("1180591620717411303424"));
+    assert_eq!(
+        hashstash::value::to_json(&read),
+        serde_json::json!("1180591620717411303424")
+    );
     let negative = Value::Integer(-(1 << 70) - 1);
     let read = decode_key_dyn(&encode_key_value(negative).unwrap()).unwrap();
-    assert_eq!(hashstash::value::to_json(&read), serde_json::json!("-1180591620717411303425"));
+    assert_eq!(
+        hashstash::value::to_json(&read),
+        serde_json::json!("-1180591620717411303425")
+    );
     let smallest = Value::Integer(-(1 << 64));
     let read = decode_key_dyn(&encode_key_value(smallest.clone()).unwrap()).unwrap();
     assert_eq!(read, smallest, "CBOR's own integers stay integers");

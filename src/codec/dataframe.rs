@@ -2,7 +2,7 @@
 //!
 //! polars serializes a DataFrame as Arrow IPC stream bytes. As a **value** (hashstash
 //! serializer) those bytes are stored as MessagePack extension type
-//! [`DATAFRAME_EXT`](super::msgpack::DATAFRAME_EXT), so a reader without the Rust type still
+//! `0x44`, so a reader without the Rust type still
 //! knows it holds a table. As a **key**, the IPC bytes are made canonical first: polars'
 //! bytes depend on how the frame was built (chunking, sortedness flags, string buffer
 //! layout), so the columns are rebuilt from their values into one chunk before encoding, and

@@ -1,6 +1,6 @@
 //! Canonical key bytes: the same content gives the same bytes in every process and platform.
 //!
-//! A key is first turned into a [`Value`] tree by [`KeySerializer`], which puts the tree in one
+//! A key is first turned into a [`Value`] tree by `KeySerializer`, which puts the tree in one
 //! canonical shape, then written as deterministic CBOR (RFC 8949 §4.2: shortest integers and
 //! floats, map entries ordered by their encoded key bytes). The shape follows JSON's data model,
 //! so a key written from Rust is found from JSON text (the CLI) and the other way round:

@@ -5,7 +5,7 @@
 //! database). A longer key, which LMDB cannot take (its keys are limited to 511 bytes), is
 //! addressed by `0xff` and the xxh3-128 hash of its bytes; no canonical key starts with `0xff`
 //! (CBOR's "break" byte), so the two kinds of address never meet. Each entry stores a
-//! [`Record`] holding the full key, so a hash collision is detected instead of answered with
+//! checksummed record holding the full key, so a hash collision is detected instead of answered with
 //! another key's value.
 //!
 //! ```text

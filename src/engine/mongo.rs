@@ -18,7 +18,7 @@
 //! the server never deletes it early), each under a sparse index (entries that never expire
 //! are in neither):
 //!
-//! - `e`, under a plain index: how [`Housekeeping::prune_expired`](super::Housekeeping::prune_expired) finds expired entries without
+//! - `e`, under a plain index: how [`Housekeeping::prune_expired`] finds expired entries without
 //!   reading the collection, and how `contains` judges one without fetching its value.
 //! - `t`, under a TTL index (`expireAfterSeconds: 0`), outside append mode only, and only
 //!   for an expiry still to come when it is written: the server then deletes the entry by

@@ -14,7 +14,7 @@
 //! version numbers unique and gap-free across processes without a lock). Readers never see a
 //! half-written record.
 //!
-//! **Insert if absent** ([`AtomicInsert::insert_if_absent`](crate::engine::AtomicInsert::insert_if_absent), behind `setdefault`): inserters of one
+//! **Insert if absent** ([`AtomicInsert::insert_if_absent`], behind `setdefault`): inserters of one
 //! key take turns on a lock file, `locks/<key hash>.insert.lock` beside `data.db`.
 //!
 //! **Durability**: records survive the writing process being killed at any moment. Files are

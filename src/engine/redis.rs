@@ -16,7 +16,7 @@
 //!
 //! **Expiry** lives in the record (format 2, see `record.rs`), so every read path judges it
 //! from the bytes it already fetched: an expired entry is a miss without another round trip.
-//! [`Housekeeping::prune_expired`](super::Housekeeping::prune_expired) removes expired entries (HSCAN, then a script that removes only
+//! [`Housekeeping::prune_expired`] removes expired entries (HSCAN, then a script that removes only
 //! fields still holding the record it judged). From Redis 7.4 (hash-field expiry) the server
 //! also drops them by itself: the field gets `HPEXPIREAT` and, in append mode, the version
 //! list `PEXPIREAT`, at the same time, so an entry goes whole, as a prune takes it (`HSET`

@@ -1,21 +1,7 @@
 //! Flattening a stash into records: the Python original's `assemble_ld`, the first step of every table
 //! view (DataFrames, SQL, parquet).
 //!
-//! Each entry becomes one or more rows of named cells:
-//!
-//! - **key columns**: a scalar key (text, number, bool) is `_key`; a map key spreads into its
-//!   own columns (nested maps dotted, like values); any other key (a list, a set, bytes) is
-//!   `_key` as it is. In a function stash the key is the arguments: `_arg1.._argN`, or a
-//!   struct's fields (see [`argument_columns`]);
-//! - **value columns**: a map value flattens into dotted columns (`etc.goes_to.heaven`);
-//!   lists of scalars stay lists; a list holding records (or DataFrames) becomes one row per
-//!   element, each record flattened and each scalar in `_value`; a DataFrame becomes one row
-//!   per DataFrame row; any other value is `_value`;
-//! - **append mode** adds `_version` (1..n) and `_timestamp` (seconds since the epoch, UTC),
-//!   for the latest version of each key or, on request, every version.
-//!
-//! Column order is the order of first appearance: key columns, value columns, then the
-//! metadata columns.
+//! The rules are documented on [`crate::table`].
 
 use super::cell::{Cell, Entries};
 use crate::codec::msgpack::{shape, Cursor, Node, Scalar, Shape, DATAFRAME_TAG, MAX_DEPTH};

@@ -1,5 +1,26 @@
 //! Stashes as tables: flattened records (`ld`), and with the `sql` feature Arrow record
 //! batches, SQL (DataFusion) and parquet files built on them.
+//!
+//! # Flattening
+//!
+//! Flattening a stash into records is the Python original's `assemble_ld`, the first step of
+//! every table view (DataFrames, SQL, parquet).
+//!
+//! Each entry becomes one or more rows of named cells:
+//!
+//! - **key columns**: a scalar key (text, number, bool) is `_key`; a map key spreads into its
+//!   own columns (nested maps dotted, like values); any other key (a list, a set, bytes) is
+//!   `_key` as it is. In a function stash the key is the arguments: `_arg1.._argN`, or a
+//!   struct's fields (see `argument_columns`);
+//! - **value columns**: a map value flattens into dotted columns (`etc.goes_to.heaven`);
+//!   lists of scalars stay lists; a list holding records (or DataFrames) becomes one row per
+//!   element, each record flattened and each scalar in `_value`; a DataFrame becomes one row
+//!   per DataFrame row; any other value is `_value`;
+//! - **append mode** adds `_version` (1..n) and `_timestamp` (seconds since the epoch, UTC),
+//!   for the latest version of each key or, on request, every version.
+//!
+//! Column order is the order of first appearance: key columns, value columns, then the
+//! metadata columns.
 
 #[cfg(feature = "sql")]
 pub(crate) mod batch;
@@ -73,7 +94,7 @@ impl Versions {
 }
 
 impl Stash {
-    /// Every entry as flattened rows, read lazily (see [`flatten`] for the rules). In append
+    /// Every entry as flattened rows, read lazily (see [the rules](crate::table#flattening)). In append
     /// mode each row carries `_version` and `_timestamp`.
     pub fn rows(&self, versions: Versions) -> Result<Box<dyn Iterator<Item = Result<Row>> + '_>> {
         let codec = self.codec();

@@ -4,7 +4,7 @@
 //! column names and kinds) and recorded in the engine's catalog
 //! ([`crate::engine::catalog`]) with the generation it was read at; a table made while the
 //! generation is unchanged reuses it. A query then streams record batches out of the engine
-//! through [`super::scan`]: only the columns it asks for are built, a `LIMIT` bounds the
+//! through the scan pipeline (`table/scan.rs`): only the columns it asks for are built, a `LIMIT` bounds the
 //! read, and `_key = literal` / `_key IN (...)` are answered by point lookups instead of a
 //! scan.
 //!
