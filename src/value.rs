@@ -34,8 +34,11 @@ pub enum Value {
     Null,
     /// A boolean.
     Bool(bool),
-    /// An integer. CBOR integers span `-2^64 ..= 2^64 - 1`; larger ones are bignums (tags 2
-    /// and 3), as they are written.
+    /// An integer. CBOR integers span `-2^64 ..= 2^64 - 1`; larger ones are written as
+    /// bignums (tags 2 and 3) and read back as integers while they fit an `i128`. In a
+    /// value, MessagePack (the default serializer) has no integers past 64 bits: it keeps
+    /// 16 bytes, which a typed read turns back into `i128`/`u128` and a dynamic read shows
+    /// as [`Value::Bytes`].
     Integer(i128),
     /// A floating-point number.
     Float(f64),
@@ -134,16 +137,43 @@ impl Value {
                     .map(|(k, v)| (Value::from_cbor(k), Value::from_cbor(v)))
                     .collect(),
             ),
-            Cbor::Tag(tag, inner) => Value::Tag(tag, Box::new(Value::from_cbor(*inner))),
+            Cbor::Tag(tag, inner) => match bignum_in_i128(tag, &inner) {
+                Some(i) => Value::Integer(i),
+                None => Value::Tag(tag, Box::new(Value::from_cbor(*inner))),
+            },
             // CBOR's data model has nothing else; a later ciborium variant reads as null.
             _ => Value::Null,
         }
     }
 }
 
+/// A bignum (tag 2 holds n, tag 3 holds -1 - n) that fits an `i128`: the inverse of
+/// [`Value::to_cbor`], so that an integer reads back as the [`Value::Integer`] it was.
+fn bignum_in_i128(tag: u64, inner: &Cbor) -> Option<i128> {
+    let Cbor::Bytes(bytes) = inner else {
+        return None;
+    };
+    if !(tag == 2 || tag == 3) || bytes.len() > 16 {
+        return None;
+    }
+    let mut buf = [0u8; 16];
+    buf[16 - bytes.len()..].copy_from_slice(bytes);
+    let magnitude = i128::try_from(u128::from_be_bytes(buf)).ok()?;
+    Some(if tag == 2 { magnitude } else { -1 - magnitude })
+}
+
 impl Serialize for Value {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.to_cbor().serialize(serializer)
+        match self {
+            // An integer stays a number in every format: through the CBOR tree, one past
+            // 64 bits would become a bignum tag, which non-CBOR formats write as a map.
+            Value::Integer(i) => match (u64::try_from(*i), i64::try_from(*i)) {
+                (Ok(u), _) => serializer.serialize_u64(u),
+                (_, Ok(i)) => serializer.serialize_i64(i),
+                _ => serializer.serialize_i128(*i),
+            },
+            other => other.to_cbor().serialize(serializer),
+        }
     }
 }
 

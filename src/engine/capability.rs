@@ -4,7 +4,7 @@
 //! trait per ability, so that an engine says what it has by filling in [`Capabilities`]
 //! and a caller asks for it instead of calling a method that does nothing. The seven engines
 //! of this crate have a history, an atomic insert, housekeeping and a catalog; the servers
-//! add leases and an async side.
+//! add leases and an async side (Redis on one server: a cluster's calls stay blocking).
 
 use super::catalog::Catalog;
 use super::{now_micros, Engine, StoredEntry, StoredIter, TimeWindow, Version, WriteMeta};

@@ -524,8 +524,10 @@ impl Engine for RedisEngine {
             housekeeping: Some(self),
             catalog: Some(self),
             leases: Some(self),
+            // The async side speaks to one server; a cluster's calls stay blocking.
             #[cfg(feature = "async")]
-            async_side: Some(self),
+            async_side: matches!(self.client, Client::Single(_))
+                .then_some(self as &dyn super::async_engine::AsyncEngine),
             ..Capabilities::default()
         }
     }

@@ -12,7 +12,7 @@
 use super::{has_field_expiry_in, info_request, redis_err, Client, RedisEngine};
 use crate::engine::async_engine::{AsyncEngine, EngineFuture};
 use crate::engine::{now_micros, WriteItem, WriteMeta};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use redis::aio::MultiplexedConnection;
 use std::future::Future;
 
@@ -29,7 +29,9 @@ impl RedisEngine {
             }
         }
         let Client::Single(client) = &self.client else {
-            unreachable!("a cluster has no async side (see EngineExt::as_async)")
+            // RedisEngine::capabilities offers no async side for a cluster; this stays an
+            // error, not a panic, should a caller reach it anyway.
+            return Err(Error::unsupported("redis", "async side on a cluster"));
         };
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.timeout))
