@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Real servers for the tests: Redis and a MongoDB wire-compatible server, on 127.0.0.1.
+# Real servers for the tests: Redis, a MongoDB wire-compatible server and an S3-compatible
+# object store, on 127.0.0.1.
 #
 #   eval "$(bash scripts/services.sh start)"   # installs what is missing, starts both,
 #                                              # prints the variables to export
@@ -9,11 +10,13 @@
 # `secantusd-rs` (crates.io `secantus-mdb`), built once into $HASHSTASH_TOOLS_DIR (default
 # ~/.cache/hashstash-tools) and reused afterwards. Each server listens on a free port of
 # 127.0.0.1 and keeps its data and logs in $HASHSTASH_SERVICES_DIR (default a folder under
-# the temp folder). `start` prints:
+# the temp folder). The S3-compatible server is moto's server mode (PyPI `moto[server]`,
+# installed with pip when missing), with a bucket `hashstash`. `start` prints:
 #
-#   HASHSTASH_REDIS_URL, HASHSTASH_MONGO_URL          where the tests find the servers
-#   HASHSTASH_REDIS_SERVER, HASHSTASH_MONGO_SERVER    the server binaries, for fault tests
-#                                                     that start, kill and restart their own
+#   HASHSTASH_REDIS_URL, HASHSTASH_MONGO_URL,         where the tests find the servers
+#   HASHSTASH_OBJECTSTORE_URL (+ the AWS_* variables that point the S3 client at it)
+#   HASHSTASH_REDIS_SERVER, HASHSTASH_MONGO_SERVER,   the server binaries, for fault tests
+#   HASHSTASH_S3_SERVER                               that start, kill and restart their own
 set -euo pipefail
 
 tools="${HASHSTASH_TOOLS_DIR:-$HOME/.cache/hashstash-tools}"
@@ -103,9 +106,43 @@ start_mongo() {
   return 1
 }
 
+moto_version="5.2.1"
+
+s3_bin() {
+  if ! command -v moto_server >/dev/null 2>&1; then
+    log "installing moto[server] $moto_version (pip)"
+    python3 -m pip install --quiet "moto[server]==$moto_version" >&2
+  fi
+  command -v moto_server
+}
+
+start_s3() {
+  local bin port
+  bin=$(s3_bin)
+  port=$(free_port)
+  "$bin" -H 127.0.0.1 -p "$port" >"$state/s3.log" 2>&1 &
+  echo $! >"$state/s3.pid"
+  for _ in $(seq 300); do
+    # The bucket the tests use (moto accepts an unsigned create).
+    if python3 -c 'import sys, urllib.request as r; r.urlopen(r.Request(sys.argv[1], method="PUT"), timeout=2)' \
+      "http://127.0.0.1:$port/hashstash" >/dev/null 2>&1; then
+      printf 'export HASHSTASH_OBJECTSTORE_URL=s3://hashstash/tests\n'
+      printf 'export AWS_ENDPOINT_URL=http://127.0.0.1:%s\n' "$port"
+      printf 'export AWS_ALLOW_HTTP=true\n'
+      printf 'export AWS_ACCESS_KEY_ID=hashstash-test AWS_SECRET_ACCESS_KEY=hashstash-test\n'
+      printf 'export AWS_REGION=us-east-1\n'
+      printf 'export HASHSTASH_S3_SERVER=%s\n' "$bin"
+      return 0
+    fi
+    sleep 0.1
+  done
+  log "moto_server did not start; its log:"; cat "$state/s3.log" >&2 || true
+  return 1
+}
+
 stop_all() {
   local pid
-  for pidfile in "$state/redis.pid" "$state/mongo.pid"; do
+  for pidfile in "$state/redis.pid" "$state/mongo.pid" "$state/s3.pid"; do
     if [ -f "$pidfile" ]; then
       pid=$(cat "$pidfile")
       kill "$pid" 2>/dev/null || true
@@ -126,7 +163,7 @@ case "${1:-}" in
     stop_all
     mkdir -p "$state"
     # A server that started is stopped again if the other one cannot start.
-    if ! { start_redis && start_mongo; }; then
+    if ! { start_redis && start_mongo && start_s3; }; then
       stop_all
       exit 1
     fi

@@ -184,3 +184,5 @@ concurrency_tests!(diskcache => hashstash::EngineKind::Diskcache);
 concurrency_tests!(redis => hashstash::EngineKind::Redis);
 #[cfg(feature = "mongo")]
 concurrency_tests!(mongo => hashstash::EngineKind::Mongo);
+#[cfg(feature = "objectstore")]
+concurrency_tests!(objectstore => hashstash::EngineKind::ObjectStore);

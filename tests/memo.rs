@@ -232,6 +232,7 @@ fn shared_engines() -> Vec<EngineKind> {
         EngineKind::Pairtree,
         EngineKind::Redis,
         EngineKind::Mongo,
+        EngineKind::ObjectStore,
     ]
     .into_iter()
     .filter(|&engine| engine.is_available() && crate::common::engine_available(engine))

@@ -189,6 +189,8 @@ process_tests!(diskcache => hashstash::EngineKind::Diskcache);
 process_tests!(redis => hashstash::EngineKind::Redis);
 #[cfg(feature = "mongo")]
 process_tests!(mongo => hashstash::EngineKind::Mongo);
+#[cfg(feature = "objectstore")]
+process_tests!(objectstore => hashstash::EngineKind::ObjectStore);
 
 /// Many handles opening one new stash at the same moment, as processes do when started
 /// together, on every file engine. Threads stand in for processes here: SQLite locks

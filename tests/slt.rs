@@ -124,3 +124,5 @@ slt_tests!(diskcache => EngineKind::Diskcache);
 slt_tests!(redis => EngineKind::Redis);
 #[cfg(feature = "mongo")]
 slt_tests!(mongo => EngineKind::Mongo);
+#[cfg(feature = "objectstore")]
+slt_tests!(objectstore => EngineKind::ObjectStore);

@@ -24,6 +24,8 @@ macro_rules! engine_test {
             engine_test!(@on $name, redis, Redis);
             #[cfg(feature = "mongo")]
             engine_test!(@on $name, mongo, Mongo);
+            #[cfg(feature = "objectstore")]
+            engine_test!(@on $name, objectstore, ObjectStore);
         }
     };
     (@on $name:ident, $test:ident, $engine:ident) => {
@@ -70,6 +72,8 @@ mod macros;
 mod map;
 mod memo;
 mod notebook;
+#[cfg(feature = "objectstore")]
+mod objectstore;
 #[cfg(feature = "cli")]
 mod processes;
 #[cfg(feature = "sqlite")]

@@ -28,6 +28,10 @@ pub mod diskcache;
 pub mod lmdb;
 #[cfg(feature = "mongo")]
 pub mod mongo;
+#[cfg(feature = "objectstore")]
+pub mod objectstore;
+#[cfg(feature = "objectstore")]
+mod objectstore_capabilities;
 #[cfg(feature = "redis")]
 pub mod redis;
 #[cfg(feature = "sqlite")]
@@ -372,6 +376,26 @@ pub(crate) fn runs_of_one_meta<'a>(
     })
 }
 
+/// Runs `future` on `runtime`, also from inside another async runtime (where blocking on
+/// ours directly would panic): then from a scoped thread. How the engines on async clients
+/// (MongoDB, object storage) serve blocking callers.
+#[cfg(any(feature = "mongo", feature = "objectstore"))]
+pub(crate) fn block_on_anywhere<F: std::future::Future + Send>(
+    runtime: &tokio::runtime::Runtime,
+    engine: &'static str,
+    future: F,
+) -> Result<F::Output>
+where
+    F::Output: Send,
+{
+    if tokio::runtime::Handle::try_current().is_ok() {
+        std::thread::scope(|s| s.spawn(|| runtime.block_on(future)).join())
+            .map_err(|_| Error::engine(engine, "the driver thread panicked"))
+    } else {
+        Ok(runtime.block_on(future))
+    }
+}
+
 /// The engines this crate knows, compiled in or not.
 ///
 /// ```
@@ -405,11 +429,15 @@ pub enum EngineKind {
     /// A MongoDB (or wire-compatible) server, shared by processes and machines (feature
     /// `mongo`).
     Mongo,
+    /// Object storage: S3 and S3-compatible stores, Google Cloud Storage, Azure, or a local
+    /// folder, one object per entry, shared by processes and machines (feature
+    /// `objectstore`).
+    ObjectStore,
 }
 
 impl EngineKind {
     /// Every engine kind.
-    pub const ALL: [EngineKind; 7] = [
+    pub const ALL: [EngineKind; 8] = [
         EngineKind::Pairtree,
         EngineKind::Lmdb,
         EngineKind::Sqlite,
@@ -417,6 +445,7 @@ impl EngineKind {
         EngineKind::Diskcache,
         EngineKind::Redis,
         EngineKind::Mongo,
+        EngineKind::ObjectStore,
     ];
 
     /// The engine's name, as used in options and stash folder names.
@@ -429,6 +458,7 @@ impl EngineKind {
             EngineKind::Redis => "redis",
             EngineKind::Mongo => "mongo",
             EngineKind::Diskcache => "diskcache",
+            EngineKind::ObjectStore => "objectstore",
         }
     }
 
@@ -445,6 +475,7 @@ impl EngineKind {
             EngineKind::Mongo => {
                 Some(("HASHSTASH_MONGO_URL", "mongodb://127.0.0.1:27017/hashstash"))
             }
+            EngineKind::ObjectStore => Some(("HASHSTASH_OBJECTSTORE_URL", "s3://hashstash")),
             _ => None,
         }
     }
@@ -459,6 +490,7 @@ impl EngineKind {
             EngineKind::Redis => "Redis",
             EngineKind::Diskcache => "Diskcache",
             EngineKind::Mongo => "Mongo",
+            EngineKind::ObjectStore => "ObjectStore",
         }
     }
 
@@ -470,6 +502,7 @@ impl EngineKind {
             EngineKind::Redis => cfg!(feature = "redis"),
             EngineKind::Diskcache => cfg!(feature = "diskcache"),
             EngineKind::Mongo => cfg!(feature = "mongo"),
+            EngineKind::ObjectStore => cfg!(feature = "objectstore"),
             EngineKind::Pairtree | EngineKind::Memory => true,
         }
     }
@@ -498,7 +531,8 @@ impl EngineKind {
                 feature = "sqlite",
                 feature = "diskcache",
                 feature = "redis",
-                feature = "mongo"
+                feature = "mongo",
+                feature = "objectstore"
             ),
             allow(unused_variables)
         )]
@@ -537,6 +571,10 @@ impl EngineKind {
             EngineKind::Mongo => Box::new(mongo::MongoEngine::open(config)?),
             #[cfg(not(feature = "mongo"))]
             EngineKind::Mongo => return Err(not_compiled("mongo")),
+            #[cfg(feature = "objectstore")]
+            EngineKind::ObjectStore => Box::new(objectstore::ObjectStoreEngine::open(config)?),
+            #[cfg(not(feature = "objectstore"))]
+            EngineKind::ObjectStore => return Err(not_compiled("objectstore")),
         })
     }
 }
@@ -556,7 +594,7 @@ impl std::str::FromStr for EngineKind {
             .ok_or_else(|| Error::InvalidOption {
                 option: "engine",
                 message: format!(
-                    "unknown engine {s:?}; expected one of pairtree, lmdb, sqlite, memory, diskcache, redis, mongo"
+                    "unknown engine {s:?}; expected one of pairtree, lmdb, sqlite, memory, diskcache, redis, mongo, objectstore"
                 ),
             })
     }

@@ -62,11 +62,11 @@
 //! deadline of the stash's `timeout_ms` (default 5 s) on the engine's own runtime; selecting
 //! a server waits at most as long. The driver reconnects by itself when the server is back.
 
+use super::{block_on_anywhere, AtomicInsert, Capabilities, History, Housekeeping, Leases};
 use super::{
     key_digest, now_micros, Engine, EntryIter, Record, StoredEntry, StoredIter, TimeWindow,
     Version, WriteItem, WriteMeta,
 };
-use super::{AtomicInsert, Capabilities, History, Housekeeping, Leases};
 use crate::config::{redact_url, StashConfig};
 use crate::error::{Error, Result};
 use mongodb::bson::{doc, spec::BinarySubtype, Binary, Bson, Document};
@@ -111,23 +111,6 @@ mod ops;
 #[path = "mongo_writes.rs"]
 mod writes;
 use writes::{duplicate_inserts, held_by_another, lost_races};
-
-/// Runs `future` on `runtime`, also from inside another async runtime (where blocking on
-/// ours directly would panic): then from a scoped thread.
-fn block_on_anywhere<F: Future + Send>(
-    runtime: &tokio::runtime::Runtime,
-    future: F,
-) -> Result<F::Output>
-where
-    F::Output: Send,
-{
-    if tokio::runtime::Handle::try_current().is_ok() {
-        std::thread::scope(|s| s.spawn(|| runtime.block_on(future)).join())
-            .map_err(|_| Error::engine("mongo", "the driver thread panicked"))
-    } else {
-        Ok(runtime.block_on(future))
-    }
-}
 
 /// How many times a write retries a race it lost (a version number or a first insert taken
 /// by another writer) before giving up.
@@ -207,8 +190,9 @@ impl MongoEngine {
             option: "url",
             message: crate::config::scrub(&format!("{shown_url} is not a MongoDB URL: {e}"), &url),
         };
-        let mut options = block_on_anywhere(&runtime, ClientOptions::parse(&url).into_future())?
-            .map_err(invalid)?;
+        let mut options =
+            block_on_anywhere(&runtime, "mongo", ClientOptions::parse(&url).into_future())?
+                .map_err(invalid)?;
         options.server_selection_timeout = Some(timeout);
         options.connect_timeout = Some(timeout);
         options.app_name.get_or_insert_with(|| "hashstash".into());
@@ -272,7 +256,7 @@ impl MongoEngine {
             .runtime
             .as_ref()
             .ok_or_else(|| Error::engine("mongo", "engine closed"))?;
-        let outcome = block_on_anywhere(runtime, timed)?;
+        let outcome = block_on_anywhere(runtime, "mongo", timed)?;
         outcome.map_err(|_| self.timed_out(what))
     }
 
@@ -307,7 +291,7 @@ impl MongoEngine {
             .runtime
             .as_ref()
             .ok_or_else(|| Error::engine("mongo", "engine closed"))?;
-        block_on_anywhere(runtime, op)?
+        block_on_anywhere(runtime, "mongo", op)?
     }
 
     /// The entry document stored under a key's hash, if any.

@@ -571,7 +571,7 @@ impl PairtreeEngine {
 }
 
 /// A number no other write picks: the time, the process and a count, hashed.
-fn random_token() -> u64 {
+pub(super) fn random_token() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNT: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
