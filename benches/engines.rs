@@ -4,8 +4,9 @@
 //! `{"name": "cat", "i": i, "vals": [0..9]}`, default serializer (hashstash), lz4.
 //!
 //! `HASHSTASH_BENCH_DIR` picks the folder (default: the system temp folder); point it at a
-//! tmpfs (`/dev/shm`) and at a disk to see both. Throughput is reported per item. Redis and
-//! MongoDB are measured when `HASHSTASH_REDIS_URL` / `HASHSTASH_MONGO_URL` are set.
+//! tmpfs (`/dev/shm`) and at a disk to see both. Throughput is reported per item. Redis,
+//! MongoDB and object storage are measured when `HASHSTASH_REDIS_URL` /
+//! `HASHSTASH_MONGO_URL` / `HASHSTASH_OBJECTSTORE_URL` are set.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use hashstash::{EngineKind, Stash};
@@ -277,8 +278,103 @@ fn cli(c: &mut Criterion) {
     group.finish();
 }
 
+/// The floor under the objectstore engine: object_store's own put and get of the same
+/// bytes the stash stores, one object per key, with the engine's concurrency for the 10,000
+/// (`$HASHSTASH_OBJECTSTORE_URL` and the `AWS_*` variables, as `scripts/services.sh` sets).
+#[cfg(feature = "objectstore")]
+fn raw_objectstore(c: &mut Criterion) {
+    use futures_util::stream::{self, StreamExt, TryStreamExt};
+    use object_store::{path::Path, ObjectStore, ObjectStoreExt, PutPayload};
+    let Ok(url) = std::env::var("HASHSTASH_OBJECTSTORE_URL") else {
+        eprintln!("skipping raw_objectstore: HASHSTASH_OBJECTSTORE_URL is not set");
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let _guard = runtime.enter();
+    let store: std::sync::Arc<dyn ObjectStore> = std::sync::Arc::new(
+        object_store::aws::AmazonS3Builder::from_env()
+            .with_url(&url)
+            .build()
+            .expect("store"),
+    );
+    let dir = bench_dir();
+    let stash = open(dir.path(), EngineKind::Memory);
+    let items: Vec<(Path, Vec<u8>)> = workload()
+        .iter()
+        .enumerate()
+        .map(|(i, (_, v))| {
+            let bytes = stash.encode_value(v).expect("encode");
+            (Path::from(format!("raw-bench/{i:05}")), bytes)
+        })
+        .collect();
+    let mut group = c.benchmark_group("raw_objectstore");
+    group.throughput(Throughput::Elements(1));
+    let mut i = 0;
+    group.bench_function("put", |b| {
+        b.iter(|| {
+            let (path, bytes) = &items[i % N];
+            i += 1;
+            runtime
+                .block_on(store.put(path, PutPayload::from(bytes.clone())))
+                .expect("put")
+        })
+    });
+    runtime.block_on(async {
+        stream::iter(&items)
+            .map(|(p, b)| store.put(p, PutPayload::from(b.clone())))
+            .buffer_unordered(32)
+            .try_collect::<Vec<_>>()
+            .await
+            .expect("fill")
+    });
+    let mut i = 0;
+    group.bench_function("get", |b| {
+        b.iter(|| {
+            let (path, _) = &items[i % N];
+            i += 1;
+            runtime
+                .block_on(async { store.get(path).await?.bytes().await })
+                .expect("get")
+        })
+    });
+    group.throughput(Throughput::Elements(N as u64));
+    group.sample_size(10);
+    group.bench_function("get_many_10k", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                stream::iter(&items)
+                    .map(|(p, _)| async { store.get(p).await?.bytes().await })
+                    .buffered(32)
+                    .try_collect::<Vec<_>>()
+                    .await
+                    .expect("get")
+            })
+        })
+    });
+    group.bench_function("put_10k", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                stream::iter(&items)
+                    .map(|(p, b)| store.put(p, PutPayload::from(b.clone())))
+                    .buffer_unordered(32)
+                    .try_collect::<Vec<_>>()
+                    .await
+                    .expect("put")
+            })
+        })
+    });
+    group.finish();
+}
+
+#[cfg(not(feature = "objectstore"))]
+fn raw_objectstore(_: &mut Criterion) {}
+
 #[cfg(feature = "lmdb")]
-criterion_group!(benches, engines, raw_heed, memo, cli);
+criterion_group!(benches, engines, raw_heed, raw_objectstore, memo, cli);
 #[cfg(not(feature = "lmdb"))]
-criterion_group!(benches, engines, cli);
+criterion_group!(benches, engines, raw_objectstore, cli);
 criterion_main!(benches);

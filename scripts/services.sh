@@ -129,7 +129,8 @@ start_s3() {
       printf 'export HASHSTASH_OBJECTSTORE_URL=s3://hashstash/tests\n'
       printf 'export AWS_ENDPOINT_URL=http://127.0.0.1:%s\n' "$port"
       printf 'export AWS_ALLOW_HTTP=true\n'
-      printf 'export AWS_ACCESS_KEY_ID=hashstash-test AWS_SECRET_ACCESS_KEY=hashstash-test\n'
+      printf 'export AWS_ACCESS_KEY_ID=hashstash-test\n'
+      printf 'export AWS_SECRET_ACCESS_KEY=hashstash-test\n'
       printf 'export AWS_REGION=us-east-1\n'
       printf 'export HASHSTASH_S3_SERVER=%s\n' "$bin"
       return 0

@@ -62,10 +62,10 @@ export HASHSTASH_SERVICES_DIR="$scratch/services"
 # removed, and the script exits with the status the checks gave.
 trap 'status=$?; bash scripts/services.sh stop || true; rm -rf "$scratch" || true; exit $status' EXIT
 
-step "starting Redis and MongoDB (scripts/services.sh)"
+step "starting Redis, MongoDB and an S3-compatible server (scripts/services.sh)"
 services=$(bash scripts/services.sh start)
 eval "$services"
-printf '%s\n' "$services" | grep -o '^export [A-Z_]*=[^ ]*' | sed 's/^export /    /'
+printf '%s\n' "$services" | grep -o '^export [A-Z_]*=[^ ]*' | grep -v SECRET | sed 's/^export /    /'
 export HASHSTASH_REQUIRE_SERVERS=1
 
 step "cargo fmt --check"

@@ -74,8 +74,10 @@ impl StashBuilder {
         self.config.append_mode = append_mode;
         self
     }
-    /// The server of a server engine (redis, mongo); default `$HASHSTASH_REDIS_URL` /
-    /// `$HASHSTASH_MONGO_URL`, else the server's usual local address.
+    /// The server of a server engine (redis, mongo), or the store and prefix of object
+    /// storage (`s3://bucket/prefix`, ...); default `$HASHSTASH_REDIS_URL` /
+    /// `$HASHSTASH_MONGO_URL` / `$HASHSTASH_OBJECTSTORE_URL`, else the server's usual local
+    /// address (`s3://hashstash` for object storage).
     pub fn url(mut self, url: impl Into<String>) -> Self {
         self.config.url = Some(url.into());
         self

@@ -65,9 +65,10 @@ pub struct StashConfig {
     /// The engine's file or folder name inside the stash folder.
     #[serde(default = "default_filename")]
     pub filename: String,
-    /// The server of a server engine (redis, mongo), e.g. `redis://:password@host:6379/0`.
-    /// When `None`: `$HASHSTASH_REDIS_URL` / `$HASHSTASH_MONGO_URL`, else the server's usual
-    /// local address. Passwords in it never appear in `Display`, `Debug` or `to_dict`.
+    /// The server of a server engine (redis, mongo), e.g. `redis://:password@host:6379/0`,
+    /// or the store of object storage (`s3://bucket/prefix`). When `None`:
+    /// `$HASHSTASH_REDIS_URL` / `$HASHSTASH_MONGO_URL` / `$HASHSTASH_OBJECTSTORE_URL`, else
+    /// the server's usual local address. Passwords in it never appear in `Display`, `Debug` or `to_dict`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// The server's host, as in the Python original's options (used when `url` is not given).

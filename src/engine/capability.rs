@@ -2,9 +2,10 @@
 //!
 //! The [`Engine`] trait is the small core every engine implements. The rest is here, one
 //! trait per ability, so that an engine says what it has by filling in [`Capabilities`]
-//! and a caller asks for it instead of calling a method that does nothing. The seven engines
+//! and a caller asks for it instead of calling a method that does nothing. The eight engines
 //! of this crate have a history, an atomic insert, housekeeping and a catalog; the servers
-//! add leases and an async side (Redis on one server: a cluster's calls stay blocking).
+//! add leases, and Redis (on one server: a cluster's calls stay blocking) and MongoDB an
+//! async side.
 
 use super::catalog::Catalog;
 use super::{now_micros, Engine, StoredEntry, StoredIter, TimeWindow, Version, WriteMeta};
@@ -72,7 +73,8 @@ pub trait AtomicInsert {
     /// mode), or `Some(latest)`, the live value it found, when it wrote nothing. How each
     /// engine makes it one step: one write transaction (LMDB, SQLite, diskcache, memory), a
     /// lock file per key (pairtree), a script (Redis), an insert on a unique `_id` and a
-    /// compare-and-swap over an expired entry (MongoDB).
+    /// compare-and-swap over an expired entry (MongoDB), a create-only put and a put
+    /// conditional on the ETag over an expired entry (object storage).
     fn insert_if_absent(
         &self,
         key: &[u8],

@@ -182,9 +182,11 @@ fn open_store(url: &str, timeout: Duration) -> Result<(Arc<dyn ObjectStore>, Obj
                     .map(|s| (Arc::new(s) as _, ObjPath::default(), false))
                     .map_err(|e| invalid(format!("{url}: {e}")));
             }
-            other => return Err(invalid(format!(
+            other => {
+                return Err(invalid(format!(
                 "the objectstore engine takes s3://, gs://, az:// or file:// URLs, not {other}://"
-            ))),
+            )))
+            }
         };
     let store = built.map_err(|e| invalid(format!("{}: {e}", crate::config::redact_url(url))))?;
     Ok((store, prefix, true))

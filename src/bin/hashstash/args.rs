@@ -339,6 +339,8 @@ fn server_engine(url: &str) -> Option<EngineKind> {
     match scheme {
         "redis" | "rediss" | "redis+unix" => Some(EngineKind::Redis),
         "mongodb" | "mongodb+srv" => Some(EngineKind::Mongo),
+        // Object storage; a `file://` URL names it only with `--engine objectstore`.
+        "s3" | "s3a" | "gs" | "az" | "azure" | "abfs" | "abfss" => Some(EngineKind::ObjectStore),
         _ => None,
     }
 }
