@@ -108,19 +108,27 @@ start_mongo() {
 
 moto_version="5.2.1"
 
+# moto runs as `python3 -m moto.server`: found wherever pip put it, with or without its
+# script on PATH.
+s3_ready() {
+  python3 -c "import moto, moto.server, flask; assert moto.__version__ == '$moto_version'" 2>/dev/null
+}
+
 s3_bin() {
-  if ! command -v moto_server >/dev/null 2>&1; then
+  if ! s3_ready; then
     log "installing moto[server] $moto_version (pip)"
     python3 -m pip install --quiet "moto[server]==$moto_version" >&2
   fi
-  command -v moto_server
+  printf '%s\n' "python3 -m moto.server"
 }
 
 start_s3() {
   local bin port
   bin=$(s3_bin)
   port=$(free_port)
-  "$bin" -H 127.0.0.1 -p "$port" >"$state/s3.log" 2>&1 &
+  # Word splitting on purpose: "$bin" is a command with its arguments.
+  # shellcheck disable=SC2086
+  $bin -H 127.0.0.1 -p "$port" >"$state/s3.log" 2>&1 &
   echo $! >"$state/s3.pid"
   for _ in $(seq 300); do
     # The bucket the tests use (moto accepts an unsigned create).
@@ -132,7 +140,7 @@ start_s3() {
       printf 'export AWS_ACCESS_KEY_ID=hashstash-test\n'
       printf 'export AWS_SECRET_ACCESS_KEY=hashstash-test\n'
       printf 'export AWS_REGION=us-east-1\n'
-      printf 'export HASHSTASH_S3_SERVER=%s\n' "$bin"
+      printf 'export HASHSTASH_S3_SERVER="%s"\n' "$bin"
       return 0
     fi
     sleep 0.1
