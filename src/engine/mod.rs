@@ -32,6 +32,10 @@ pub mod mongo;
 pub mod objectstore;
 #[cfg(feature = "objectstore")]
 mod objectstore_capabilities;
+#[cfg(any(feature = "mongo", feature = "objectstore"))]
+mod runtime;
+#[cfg(any(feature = "mongo", feature = "objectstore"))]
+pub(crate) use runtime::EngineRuntime;
 #[cfg(feature = "redis")]
 pub mod redis;
 #[cfg(feature = "sqlite")]
@@ -374,26 +378,6 @@ pub(crate) fn runs_of_one_meta<'a>(
         rest = &rest[run..];
         Some((batch, meta))
     })
-}
-
-/// Runs `future` on `runtime`, also from inside another async runtime (where blocking on
-/// ours directly would panic): then from a scoped thread. How the engines on async clients
-/// (MongoDB, object storage) serve blocking callers.
-#[cfg(any(feature = "mongo", feature = "objectstore"))]
-pub(crate) fn block_on_anywhere<F: std::future::Future + Send>(
-    runtime: &tokio::runtime::Runtime,
-    engine: &'static str,
-    future: F,
-) -> Result<F::Output>
-where
-    F::Output: Send,
-{
-    if tokio::runtime::Handle::try_current().is_ok() {
-        std::thread::scope(|s| s.spawn(|| runtime.block_on(future)).join())
-            .map_err(|_| Error::engine(engine, "the driver thread panicked"))
-    } else {
-        Ok(runtime.block_on(future))
-    }
 }
 
 /// The engines this crate knows, compiled in or not.

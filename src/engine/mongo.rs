@@ -62,11 +62,11 @@
 //! deadline of the stash's `timeout_ms` (default 5 s) on the engine's own runtime; selecting
 //! a server waits at most as long. The driver reconnects by itself when the server is back.
 
-use super::{block_on_anywhere, AtomicInsert, Capabilities, History, Housekeeping, Leases};
 use super::{
     key_digest, now_micros, Engine, EntryIter, Record, StoredEntry, StoredIter, TimeWindow,
     Version, WriteItem, WriteMeta,
 };
+use super::{AtomicInsert, Capabilities, History, Housekeeping, Leases};
 use crate::config::{redact_url, StashConfig};
 use crate::error::{Error, Result};
 use mongodb::bson::{doc, spec::BinarySubtype, Binary, Bson, Document};
@@ -88,7 +88,7 @@ const DUPLICATE_KEY: i32 = 11000;
 
 /// The MongoDB engine.
 pub struct MongoEngine {
-    runtime: Option<tokio::runtime::Runtime>,
+    runtime: super::EngineRuntime,
     entries: Collection<Document>,
     versions: Collection<Document>,
     meta: Collection<Document>,
@@ -124,15 +124,6 @@ impl std::fmt::Debug for MongoEngine {
             .field("namespace", &self.namespace)
             .field("append_mode", &self.append_mode)
             .finish()
-    }
-}
-
-impl Drop for MongoEngine {
-    fn drop(&mut self) {
-        // Never block in drop: the stash may be dropped inside an async context.
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
     }
 }
 
@@ -180,19 +171,14 @@ impl MongoEngine {
         let url = config.server_url(env, default);
         let shown_url = redact_url(&url);
         let timeout = config.timeout();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("hashstash-mongo")
-            .enable_all()
-            .build()
-            .map_err(|e| Error::engine("mongo", e))?;
+        let runtime = super::EngineRuntime::new("mongo", 1)?;
         let invalid = |e: mongodb::error::Error| Error::InvalidOption {
             option: "url",
             message: crate::config::scrub(&format!("{shown_url} is not a MongoDB URL: {e}"), &url),
         };
-        let mut options =
-            block_on_anywhere(&runtime, "mongo", ClientOptions::parse(&url).into_future())?
-                .map_err(invalid)?;
+        let mut options = runtime
+            .block(ClientOptions::parse(&url).into_future())?
+            .map_err(invalid)?;
         options.server_selection_timeout = Some(timeout);
         options.connect_timeout = Some(timeout);
         options.app_name.get_or_insert_with(|| "hashstash".into());
@@ -207,7 +193,7 @@ impl MongoEngine {
             .clone()
             .unwrap_or_else(|| "hashstash".into());
         let client = {
-            let _guard = runtime.enter();
+            let _guard = runtime.get()?.enter();
             mongodb::Client::with_options(options).map_err(invalid)?
         };
         let db = client.database(&database);
@@ -221,7 +207,7 @@ impl MongoEngine {
             versions: db.collection(&format!("{name}_versions")),
             meta: db.collection("hashstash_meta"),
             leases: db.collection("hashstash_leases"),
-            runtime: Some(runtime),
+            runtime,
             name,
             namespace,
             append_mode: config.append_mode,
@@ -252,11 +238,7 @@ impl MongoEngine {
         // The timer is made inside the runtime (it needs the runtime's clock).
         let timeout = self.timeout;
         let timed = async move { tokio::time::timeout(timeout, future).await };
-        let runtime = self
-            .runtime
-            .as_ref()
-            .ok_or_else(|| Error::engine("mongo", "engine closed"))?;
-        let outcome = block_on_anywhere(runtime, "mongo", timed)?;
+        let outcome = self.runtime.block(timed)?;
         outcome.map_err(|_| self.timed_out(what))
     }
 
@@ -287,11 +269,7 @@ impl MongoEngine {
     /// Runs one of the operations written once as async code (`mongo_ops.rs`) to its end,
     /// for a blocking caller.
     fn block<T: Send>(&self, op: impl Future<Output = Result<T>> + Send) -> Result<T> {
-        let runtime = self
-            .runtime
-            .as_ref()
-            .ok_or_else(|| Error::engine("mongo", "engine closed"))?;
-        block_on_anywhere(runtime, "mongo", op)?
+        self.runtime.block(op)?
     }
 
     /// The entry document stored under a key's hash, if any.
@@ -445,7 +423,7 @@ impl MongoEngine {
         // (the conformance test `scan_meets_each_key_once_while_writers_run`).
         let mut cursor = ScanCursor {
             cursor: None,
-            runtime: self.runtime.as_ref(),
+            runtime: self.runtime.get().ok(),
         };
         let mut page: std::vec::IntoIter<Document> = Vec::new().into_iter();
         let mut done = false;

@@ -30,10 +30,7 @@ impl MongoEngine {
         F: Future<Output = mongodb::error::Result<T>> + Send + 'static,
         T: Send + 'static,
     {
-        let runtime = self
-            .runtime
-            .as_ref()
-            .ok_or_else(|| Error::engine("mongo", "engine closed"))?;
+        let runtime = self.runtime.get()?;
         let timeout = self.timeout;
         let task = runtime.spawn(async move { tokio::time::timeout(timeout, call).await });
         match task.await {

@@ -29,6 +29,7 @@
 //! most [`CONCURRENCY`] at a time, on the engine's own runtime. Every request finishes, or
 //! fails with a typed error, within the stash's timeout.
 
+use super::pairtree::{hex, random_token, version_name};
 use super::{key_digest, now_micros, Engine, EntryIter, Record, Version, WriteItem, WriteMeta};
 use super::{Capabilities, StoredEntry};
 use crate::config::StashConfig;
@@ -63,8 +64,7 @@ pub struct ObjectStoreEngine {
     timeout: Duration,
     /// Conditional replacement (`If-Match`); a local folder has none.
     pub(super) can_update: bool,
-    /// `None` only while dropping.
-    runtime: Option<tokio::runtime::Runtime>,
+    runtime: super::EngineRuntime,
 }
 
 impl std::fmt::Debug for ObjectStoreEngine {
@@ -76,23 +76,6 @@ impl std::fmt::Debug for ObjectStoreEngine {
             .field("append_mode", &self.append_mode)
             .finish_non_exhaustive()
     }
-}
-
-impl Drop for ObjectStoreEngine {
-    fn drop(&mut self) {
-        // Dropping a runtime inside another one's task would panic; this never waits.
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn version_name(version: u64) -> String {
-    format!("{version:020}")
 }
 
 /// The version number an object of a version folder is named by (exactly 20 digits).
@@ -135,43 +118,27 @@ fn open_store(url: &str, timeout: Duration) -> Result<(Arc<dyn ObjectStore>, Obj
         retry_timeout: timeout,
         ..RetryConfig::default()
     };
+    macro_rules! cloud {
+        ($builder:ty, $key:ty) => {{
+            let timeouts = [ClientConfigKey::Timeout, ClientConfigKey::ConnectTimeout];
+            let mut builder = <$builder>::from_env().with_url(bare).with_retry(retry);
+            for key in timeouts {
+                builder = builder.with_config(<$key>::Client(key), &ms);
+            }
+            for (k, v) in &options {
+                builder = builder.with_config(k.parse::<$key>().map_err(|e| unknown(k, e))?, v);
+            }
+            builder.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+        }};
+    }
+    use object_store::{aws, azure, gcp};
     let built: std::result::Result<Arc<dyn ObjectStore>, object_store::Error> =
         match parsed.scheme() {
-            "s3" | "s3a" => {
-                use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey as K};
-                let mut builder = AmazonS3Builder::from_env()
-                    .with_url(bare)
-                    .with_config(K::Client(ClientConfigKey::Timeout), &ms)
-                    .with_config(K::Client(ClientConfigKey::ConnectTimeout), &ms)
-                    .with_retry(retry);
-                for (k, v) in &options {
-                    builder = builder.with_config(k.parse::<K>().map_err(|e| unknown(k, e))?, v);
-                }
-                builder.build().map(|s| Arc::new(s) as _)
-            }
-            "gs" => {
-                use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey as K};
-                let mut builder = GoogleCloudStorageBuilder::from_env()
-                    .with_url(bare)
-                    .with_config(K::Client(ClientConfigKey::Timeout), &ms)
-                    .with_config(K::Client(ClientConfigKey::ConnectTimeout), &ms)
-                    .with_retry(retry);
-                for (k, v) in &options {
-                    builder = builder.with_config(k.parse::<K>().map_err(|e| unknown(k, e))?, v);
-                }
-                builder.build().map(|s| Arc::new(s) as _)
-            }
+            // The three clouds' builders differ only in their types.
+            "s3" | "s3a" => cloud!(aws::AmazonS3Builder, aws::AmazonS3ConfigKey),
+            "gs" => cloud!(gcp::GoogleCloudStorageBuilder, gcp::GoogleConfigKey),
             "az" | "azure" | "abfs" | "abfss" => {
-                use object_store::azure::{AzureConfigKey as K, MicrosoftAzureBuilder};
-                let mut builder = MicrosoftAzureBuilder::from_env()
-                    .with_url(bare)
-                    .with_config(K::Client(ClientConfigKey::Timeout), &ms)
-                    .with_config(K::Client(ClientConfigKey::ConnectTimeout), &ms)
-                    .with_retry(retry);
-                for (k, v) in &options {
-                    builder = builder.with_config(k.parse::<K>().map_err(|e| unknown(k, e))?, v);
-                }
-                builder.build().map(|s| Arc::new(s) as _)
+                cloud!(azure::MicrosoftAzureBuilder, azure::AzureConfigKey)
             }
             "file" => {
                 let folder = parsed
@@ -202,15 +169,10 @@ impl ObjectStoreEngine {
             .unwrap_or_default();
         let url = config.server_url(env, default);
         let timeout = config.timeout();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("hashstash-objectstore")
-            .enable_all()
-            .build()
-            .map_err(|e| Error::engine("objectstore", e))?;
+        let runtime = super::EngineRuntime::new("objectstore", 2)?;
         let (store, prefix, can_update) = {
             // The HTTP clients are made inside the runtime they will run on.
-            let _guard = runtime.enter();
+            let _guard = runtime.get()?.enter();
             open_store(&url, timeout)?
         };
         let stash = format!(
@@ -224,7 +186,7 @@ impl ObjectStoreEngine {
             append_mode: config.append_mode,
             timeout,
             can_update,
-            runtime: Some(runtime),
+            runtime,
         })
     }
 
@@ -232,11 +194,7 @@ impl ObjectStoreEngine {
     /// within it has its own deadline ([`ObjectStoreEngine::timed`]), so a call of many
     /// requests is not cut short by one timeout, and a dead store still fails it in time.
     pub(super) fn block<T: Send>(&self, op: impl Future<Output = Result<T>> + Send) -> Result<T> {
-        let runtime = self
-            .runtime
-            .as_ref()
-            .ok_or_else(|| Error::engine("objectstore", "engine closed"))?;
-        super::block_on_anywhere(runtime, "objectstore", op)?
+        self.runtime.block(op)?
     }
 
     /// One request, failed with a typed error when it takes longer than the timeout.
@@ -456,7 +414,7 @@ impl ObjectStoreEngine {
     /// table trusts a catalog of an earlier generation.
     pub(super) async fn changed(&self) {
         let path = self.base.clone().join("generation");
-        let token = super::pairtree::random_token().to_le_bytes().to_vec();
+        let token = random_token().to_le_bytes().to_vec();
         if !matches!(self.put(&path, token, PutMode::Overwrite).await, Ok(true)) {
             let _ = self.delete(&path).await;
         }

@@ -2,6 +2,7 @@
 //! leases by create-only and conditional puts, housekeeping, and the catalog.
 
 use super::objectstore::{ObjectStoreEngine, MAX_RACES};
+use super::pairtree::{hex, random_token, version_name};
 use super::{now_micros, AtomicInsert, Catalog, History, Housekeeping, Leases, Version, WriteMeta};
 use crate::error::{Error, Result};
 use object_store::path::Path as ObjPath;
@@ -54,7 +55,7 @@ impl AtomicInsert for ObjectStoreEngine {
                     }
                     // A new version number: a create-only put, which one inserter wins.
                     let record = Self::record(key, next, value, meta)?;
-                    let version = path.clone().join(format!("{next:020}"));
+                    let version = path.clone().join(version_name(next));
                     self.put(&version, record, PutMode::Create).await?
                 } else {
                     let record = Self::record(key, 1, value, meta)?;
@@ -131,8 +132,7 @@ impl ObjectStoreEngine {
     }
 
     fn lease_path(&self, name: &[u8]) -> ObjPath {
-        let digest = super::key_digest(name);
-        let name: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let name = hex(&super::key_digest(name));
         self.base.clone().join("leases").join(name)
     }
 
@@ -271,7 +271,7 @@ impl Catalog for ObjectStoreEngine {
         Ok(
             match found.and_then(|(t, _)| <[u8; 8]>::try_from(t.as_ref()).ok()) {
                 Some(token) => u64::from_le_bytes(token),
-                None => super::pairtree::random_token(),
+                None => random_token(),
             },
         )
     }

@@ -47,7 +47,9 @@ pub struct PairtreeEngine {
 const VERSIONS_SUFFIX: &str = ".v";
 const HINT: &str = "latest";
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex digits (also the object names of the objectstore engine, which lays out
+/// its objects as this tree lays out files).
+pub(super) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -57,7 +59,8 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
-fn version_name(version: u64) -> String {
+/// A version's file name: 20 digits, so that names sort as numbers.
+pub(super) fn version_name(version: u64) -> String {
     format!("{version:020}")
 }
 
