@@ -72,6 +72,8 @@ mod macros;
 mod map;
 mod memo;
 mod notebook;
+#[cfg(all(feature = "objectstore", feature = "sql"))]
+mod object_snapshots;
 #[cfg(feature = "objectstore")]
 mod objectstore;
 #[cfg(feature = "cli")]

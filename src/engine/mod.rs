@@ -32,6 +32,8 @@ pub mod mongo;
 pub mod objectstore;
 #[cfg(feature = "objectstore")]
 mod objectstore_capabilities;
+#[cfg(all(feature = "objectstore", feature = "sql"))]
+pub(crate) mod objectstore_files;
 #[cfg(any(feature = "mongo", feature = "objectstore"))]
 mod runtime;
 #[cfg(any(feature = "mongo", feature = "objectstore"))]

@@ -86,8 +86,14 @@ fn version_of(meta: &ObjectMeta) -> Option<u64> {
         .and_then(|n| n.parse().ok())
 }
 
-/// The store of `url` and the prefix below it.
-fn open_store(url: &str, timeout: Duration) -> Result<(Arc<dyn ObjectStore>, ObjPath, bool)> {
+/// The store of `url` and the prefix below it (the path of an object, for a file), and
+/// whether it has conditional updates (`file://` has not). Its client gives up on a connection
+/// after `connect` and on a request after `request` (with its retries).
+pub(crate) fn open_store(
+    url: &str,
+    connect: Duration,
+    request: Duration,
+) -> Result<(Arc<dyn ObjectStore>, ObjPath, bool)> {
     use object_store::{ClientConfigKey, RetryConfig};
     let invalid = |message: String| Error::InvalidOption {
         option: "url",
@@ -111,19 +117,22 @@ fn open_store(url: &str, timeout: Duration) -> Result<(Arc<dyn ObjectStore>, Obj
     bare.set_query(None);
     let bare = bare.as_str();
     let unknown = |k: &str, e: object_store::Error| invalid(format!("option {k}: {e}"));
-    let ms = format!("{}ms", timeout.as_millis().max(1));
+    let ms = |t: Duration| format!("{}ms", t.as_millis().max(1));
     // Retries stop at the timeout; the per-call deadline (`block`) is the bound that holds.
     let retry = RetryConfig {
         max_retries: 3,
-        retry_timeout: timeout,
+        retry_timeout: request,
         ..RetryConfig::default()
     };
     macro_rules! cloud {
         ($builder:ty, $key:ty) => {{
-            let timeouts = [ClientConfigKey::Timeout, ClientConfigKey::ConnectTimeout];
+            let timeouts = [
+                (ClientConfigKey::Timeout, ms(request)),
+                (ClientConfigKey::ConnectTimeout, ms(connect)),
+            ];
             let mut builder = <$builder>::from_env().with_url(bare).with_retry(retry);
-            for key in timeouts {
-                builder = builder.with_config(<$key>::Client(key), &ms);
+            for (key, value) in &timeouts {
+                builder = builder.with_config(<$key>::Client(*key), value);
             }
             for (k, v) in &options {
                 builder = builder.with_config(k.parse::<$key>().map_err(|e| unknown(k, e))?, v);
@@ -173,7 +182,7 @@ impl ObjectStoreEngine {
         let (store, prefix, can_update) = {
             // The HTTP clients are made inside the runtime they will run on.
             let _guard = runtime.get()?.enter();
-            open_store(&url, timeout)?
+            open_store(&url, timeout, timeout)?
         };
         let stash = format!(
             "stash_{:032x}",

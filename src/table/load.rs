@@ -8,6 +8,7 @@
 //! `_timestamp`) are not values and are skipped.
 
 use super::flatten::{KEY_COLUMN, TIMESTAMP_COLUMN, VALUE_COLUMN, VERSION_COLUMN};
+use super::location::{open_input, Location};
 use crate::codec;
 use crate::engine::EngineExt;
 use crate::error::{Error, Result};
@@ -18,6 +19,10 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::{
     DataType, Float64Type, Int64Type, TimeUnit, TimestampMicrosecondType, UInt64Type,
 };
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::errors::ParquetError;
+use datafusion::parquet::file::reader::ChunkReader;
 use std::io::BufRead;
 use std::path::Path;
 
@@ -37,9 +42,12 @@ impl Stash {
         progress: &mut dyn FnMut(usize),
     ) -> Result<usize> {
         let path = path.as_ref();
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let file = open_input(path)?;
         let mut loader = Loader::new(self, progress);
-        for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
+        for (n, line) in std::io::BufReader::with_capacity(1 << 20, file)
+            .lines()
+            .enumerate()
+        {
             let line = line.map_err(|e| Error::io(path, e))?;
             if line.trim().is_empty() {
                 continue;
@@ -72,20 +80,10 @@ impl Stash {
         progress: &mut dyn FnMut(usize),
     ) -> Result<usize> {
         let path = path.as_ref();
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        let fail = |e: &dyn std::fmt::Display| {
-            Error::decode(path.display().to_string(), "parquet", e.to_string())
-        };
-        let reader =
-            datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-                file,
-            )
-            .and_then(|b| b.build())
-            .map_err(|e| fail(&e))?;
         let mut loader = Loader::new(self, progress);
         let mut row_number = 0u64;
-        for batch in reader {
-            let batch = batch.map_err(|e| fail(&e))?;
+        for batch in parquet_batches(path)? {
+            let batch = batch?;
             let schema = batch.schema();
             let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
             let column = |name: &str| {
@@ -126,6 +124,45 @@ impl Stash {
         }
         loader.finish()
     }
+}
+
+/// The record batches of the parquet file or object at `path`, read as they are used.
+fn parquet_batches(path: &Path) -> Result<Box<dyn Iterator<Item = Result<RecordBatch>>>> {
+    let location = Location::of(path);
+    let shown = location.shown();
+    match location {
+        Location::Local(path) => {
+            let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+            batches_of(file, shown)
+        }
+        #[cfg(feature = "objectstore")]
+        Location::Object(url) => {
+            let remote = crate::engine::objectstore_files::RemoteFile::open(&url)?;
+            batches_of(remote, shown)
+        }
+        #[cfg(not(feature = "objectstore"))]
+        Location::Object(_) => Err(super::location::not_compiled()),
+    }
+}
+
+/// The record batches of a parquet file, local or remote; its errors name it as `shown`.
+fn batches_of<T: ChunkReader + 'static>(
+    file: T,
+    shown: String,
+) -> Result<Box<dyn Iterator<Item = Result<RecordBatch>>>> {
+    let fail =
+        move |e: &dyn std::fmt::Display| Error::decode(shown.clone(), "parquet", e.to_string());
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.with_batch_size(BATCH).build())
+        .map_err(|e| match e {
+            // A store that failed (rather than bytes that do not decode) is its own error.
+            ParquetError::External(e) => match e.downcast::<Error>() {
+                Ok(store) => *store,
+                Err(other) => fail(&other),
+            },
+            e => fail(&e),
+        })?;
+    Ok(Box::new(reader.map(move |b| b.map_err(|e| fail(&e)))))
 }
 
 /// Writes entries in batches of [`BATCH`].

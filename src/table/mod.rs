@@ -31,6 +31,10 @@ pub mod frame;
 #[cfg(feature = "sql")]
 pub mod load;
 #[cfg(feature = "sql")]
+pub mod location;
+#[cfg(feature = "sql")]
+pub mod parquet_tables;
+#[cfg(feature = "sql")]
 pub mod provider;
 #[cfg(feature = "sql")]
 pub(crate) mod scan;

@@ -5,6 +5,8 @@
 //! [`super::schema`]) once per change of the stash (kept in the engine's catalog), and whose
 //! rows stream out of the engine as the query runs.
 
+use super::location::Output;
+use super::parquet_tables::ParquetTables;
 use super::provider::{StashTable, Verdict};
 use super::Versions;
 use crate::error::{Error, Result};
@@ -93,7 +95,7 @@ impl Stash {
             .map_err(sql_err)??;
         match exact {
             None => first,
-            Some(exact) => run_query(&context_of(&exact)?, query).await,
+            Some(exact) => run_query(&register_all(SessionContext::new(), &exact)?, query).await,
         }
     }
 
@@ -108,10 +110,20 @@ impl Stash {
     pub fn to_parquet_of(&self, path: impl AsRef<Path>, versions: Versions) -> Result<usize> {
         let table = StashTable::try_new(self.clone(), versions)?;
         let mut file = ParquetSink::create(path.as_ref(), table.arrow_schema())?;
-        for batch in table.record_batches()? {
-            file.write(&batch?)?;
+        let written = table.record_batches().and_then(|batches| {
+            for batch in batches {
+                file.write(&batch?)?;
+            }
+            Ok(())
+        });
+        match written {
+            Ok(()) => file.close(),
+            Err(e) => {
+                // An object's parts are discarded; the error that matters is the first.
+                let _ = file.abort();
+                Err(e)
+            }
         }
-        file.close()
     }
 
     /// [`Stash::sql`] with the results streamed: batches come as the query makes them, so a
@@ -137,9 +149,10 @@ impl Stash {
 
 /// A parquet file written batch by batch, each row group flushed once it holds
 /// [`ParquetSink::ROW_GROUP_BYTES`] (parquet's own bound is a row count, which for wide
-/// rows holds far more in memory).
+/// rows holds far more in memory). The file is local, or an object in object storage
+/// ([`Location`](super::location::Location)), uploaded as it is written.
 pub struct ParquetSink {
-    writer: datafusion::parquet::arrow::ArrowWriter<std::fs::File>,
+    writer: datafusion::parquet::arrow::ArrowWriter<Output>,
     rows: usize,
 }
 
@@ -147,9 +160,9 @@ impl ParquetSink {
     /// The in-memory size at which a row group is written out.
     pub const ROW_GROUP_BYTES: usize = 64 << 20;
 
-    /// Creates (or truncates) the file at `path` for rows of `schema`.
+    /// Creates (or replaces) the file or object at `path` for rows of `schema`.
     pub fn create(path: &Path, schema: SchemaRef) -> Result<Self> {
-        let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+        let file = Output::create(path)?;
         let writer = datafusion::parquet::arrow::ArrowWriter::try_new(file, schema, None)
             .map_err(sql_err)?;
         Ok(ParquetSink { writer, rows: 0 })
@@ -165,10 +178,18 @@ impl ParquetSink {
         Ok(())
     }
 
-    /// Writes the footer; returns the number of rows written.
+    /// Writes the footer and completes the file (an object appears only now); returns the
+    /// number of rows written.
     pub fn close(self) -> Result<usize> {
-        self.writer.close().map_err(sql_err)?;
+        let file = self.writer.into_inner().map_err(sql_err)?;
+        file.finish()?;
         Ok(self.rows)
+    }
+
+    /// Gives up on the file: an object is not made (its parts sent are discarded); a local
+    /// file is left as far as it was written.
+    pub fn abort(mut self) -> Result<()> {
+        self.writer.inner_mut().abort()
     }
 }
 
@@ -230,7 +251,7 @@ const SPECULATIVE_BUDGET_BYTES: usize = 32 << 20;
 /// is given once the sample is known to hold; a larger one is dropped and the query
 /// streams on the schema inferred from every row.
 pub fn sql_over_stream(tables: &[(&str, &Stash)], query: &str) -> Result<SqlStream> {
-    sql_over_stream_versions(tables, query, Versions::Latest)
+    sql_over_stream_versions(tables, &ParquetTables::new(), query, Versions::Latest)
 }
 
 /// [`sql_over_stream`] as the stashes stood at `moment` (see [`sql_over_as_of`]).
@@ -239,7 +260,7 @@ pub fn sql_over_stream_as_of(
     query: &str,
     moment: Moment,
 ) -> Result<SqlStream> {
-    sql_over_stream_versions(tables, query, Versions::AsOf(moment))
+    sql_over_stream_versions(tables, &ParquetTables::new(), query, Versions::AsOf(moment))
 }
 
 /// What a speculative run held back.
@@ -254,11 +275,12 @@ enum HeldBack {
 
 fn sql_over_stream_versions(
     tables: &[(&str, &Stash)],
+    files: &ParquetTables,
     query: &str,
     latest: Versions,
 ) -> Result<SqlStream> {
     let runtime = query_runtime()?;
-    let ctx = SessionContext::new();
+    let ctx = runtime.block_on(files.session())?;
     let tables = speculative_tables(tables, tables_named(&ctx, query).as_deref(), latest)?;
     if tables.iter().any(|(_, table)| table.is_speculative()) {
         let ctx = register_all(ctx, &tables)?;
@@ -274,10 +296,12 @@ fn sql_over_stream_versions(
             },
             HeldBack::TooLarge => exact_tables(tables)?,
         };
-        return SqlStream::start(runtime, &context_of(&exact)?, query);
+        let ctx = context_of(&runtime, files, &exact)?;
+        return SqlStream::start(runtime, &ctx, query);
     }
     let exact = exact_tables(tables)?;
-    SqlStream::start(runtime, &context_of(&exact)?, query)
+    let ctx = register_all(ctx, &exact)?;
+    SqlStream::start(runtime, &ctx, query)
 }
 
 /// The tables with exact schemas (the catalog's when current, checked by their scans; else
@@ -376,7 +400,7 @@ pub fn register(ctx: &SessionContext, name: &str, stash: &Stash, versions: Versi
 /// `_timestamp` in append mode (outside it, each key's one version). Only the tables the
 /// query names are read.
 pub fn sql_over(tables: &[(&str, &Stash)], query: &str) -> Result<Vec<RecordBatch>> {
-    sql_over_versions(tables, query, Versions::Latest)
+    sql_over_versions(tables, &ParquetTables::new(), query, Versions::Latest)
 }
 
 /// [`sql_over`] as the stashes stood at `moment`: each `NAME` holds, per key, the last
@@ -387,7 +411,32 @@ pub fn sql_over_as_of(
     query: &str,
     moment: Moment,
 ) -> Result<Vec<RecordBatch>> {
-    sql_over_versions(tables, query, Versions::AsOf(moment))
+    sql_over_versions(tables, &ParquetTables::new(), query, Versions::AsOf(moment))
+}
+
+/// [`sql_over`] with parquet files as tables beside the stashes (a snapshot in object
+/// storage, say: see [`ParquetTables`]); with `as_of`, the stashes as they stood then
+/// ([`sql_over_as_of`]; a file is as it was written).
+pub fn sql_over_with(
+    tables: &[(&str, &Stash)],
+    files: &ParquetTables,
+    query: &str,
+    as_of: Option<Moment>,
+) -> Result<Vec<RecordBatch>> {
+    let latest = as_of.map_or(Versions::Latest, Versions::AsOf);
+    sql_over_versions(tables, files, query, latest)
+}
+
+/// [`sql_over_stream`] with parquet files as tables beside the stashes (see
+/// [`sql_over_with`]).
+pub fn sql_over_stream_with(
+    tables: &[(&str, &Stash)],
+    files: &ParquetTables,
+    query: &str,
+    as_of: Option<Moment>,
+) -> Result<SqlStream> {
+    let latest = as_of.map_or(Versions::Latest, Versions::AsOf);
+    sql_over_stream_versions(tables, files, query, latest)
 }
 
 /// The suffix of the table of every version beside each stash's table.
@@ -430,17 +479,21 @@ fn speculative_tables(
 
 fn sql_over_versions(
     tables: &[(&str, &Stash)],
+    files: &ParquetTables,
     query: &str,
     latest: Versions,
 ) -> Result<Vec<RecordBatch>> {
     let runtime = query_runtime()?;
     // One session (making one registers every built-in function: it costs a millisecond).
-    let ctx = SessionContext::new();
+    let ctx = runtime.block_on(files.session())?;
     let tables = speculative_tables(tables, tables_named(&ctx, query).as_deref(), latest)?;
     let first = runtime.block_on(run_query(&register_all(ctx, &tables)?, query));
     match settle(tables, first.is_err())? {
         None => first,
-        Some(exact) => runtime.block_on(run_query(&context_of(&exact)?, query)),
+        Some(exact) => {
+            let ctx = context_of(&runtime, files, &exact)?;
+            runtime.block_on(run_query(&ctx, query))
+        }
     }
 }
 
@@ -456,9 +509,13 @@ fn query_runtime() -> Result<tokio::runtime::Runtime> {
         .map_err(sql_err)
 }
 
-/// A session with each table registered under its name.
-fn context_of(tables: &[(String, StashTable)]) -> Result<SessionContext> {
-    register_all(SessionContext::new(), tables)
+/// A session with each file and each table registered under its name.
+fn context_of(
+    runtime: &tokio::runtime::Runtime,
+    files: &ParquetTables,
+    tables: &[(String, StashTable)],
+) -> Result<SessionContext> {
+    register_all(runtime.block_on(files.session())?, tables)
 }
 
 /// `ctx` with each table registered under its name.

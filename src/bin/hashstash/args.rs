@@ -146,6 +146,8 @@ pub enum Command {
         query: Option<String>,
         /// Another stash as a table: NAME=PATH_OR_URL (repeatable); a server URL can end in
         /// #root/dbname to name one of its stashes. Each NAME has NAME_versions beside it.
+        /// A target ending in .parquet is a parquet file read as it is, local or in object
+        /// storage (s3://bucket/snap.parquet, gs://, az://).
         #[arg(long = "table", value_name = "NAME=PATH_OR_URL")]
         tables: Vec<String>,
         /// Query the stashes as they stood at this time (RFC 3339 with its offset, unix
@@ -155,14 +157,15 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
         format: crate::tables::Format,
-        /// Write to this file instead of standard output (needed for parquet).
+        /// Write to this file (or object-store URL: s3://, gs://, az://) instead of standard
+        /// output (needed for parquet).
         #[arg(long)]
         out: Option<std::path::PathBuf>,
     },
     /// Write the stash out: parquet or csv (its table), or json (JSON lines of key and value).
     #[cfg(feature = "sql")]
     Export {
-        /// The file to write.
+        /// The file to write, or an object-store URL (s3://bucket/snap.parquet, gs://, az://).
         out: std::path::PathBuf,
         /// What to write.
         #[arg(long, value_enum, default_value = "parquet")]
@@ -176,7 +179,7 @@ pub enum Command {
     /// JSON lines with "key" and "value" fields.
     #[cfg(feature = "sql")]
     Import {
-        /// The file to read.
+        /// The file to read, or an object-store URL (s3://bucket/snap.parquet, gs://, az://).
         file: std::path::PathBuf,
     },
     /// Keep the stash's table as a columnar snapshot beside it (lmdb, sqlite, diskcache):

@@ -5,8 +5,10 @@ use crate::bars::progress_bar;
 use crate::errors::CliError;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
+use hashstash::table::location::{Location, Output};
+use hashstash::table::parquet_tables::ParquetTables;
 use hashstash::table::provider::StashTable;
-use hashstash::table::sql::{pretty, sql_over_stream, sql_over_stream_as_of, ParquetSink};
+use hashstash::table::sql::{pretty, sql_over_stream_with, ParquetSink};
 use hashstash::time_filter::Moment;
 use hashstash::{value, Error, Stash, Versions};
 use std::io::{BufRead, Write};
@@ -37,37 +39,77 @@ fn arrow_err(e: impl Into<hashstash::BoxError>) -> Error {
     Error::Sql { source: e.into() }
 }
 
-/// Opens each `NAME=PATH_OR_URL` as a stash.
-fn extra_tables(specs: &[String]) -> Result<Vec<(String, Stash)>, CliError> {
-    specs
-        .iter()
-        .map(|spec| {
-            let (name, target) = spec.split_once('=').ok_or_else(|| CliError::Usage {
-                argument: "table",
-                message: format!("{spec:?} is not NAME=PATH_OR_URL"),
-            })?;
-            let args = StashArgs {
-                path: Some(target.into()),
-                ..StashArgs::default()
-            };
-            Ok((name.to_owned(), args.open()?))
-        })
-        .collect()
+/// The `--table NAME=PATH_OR_URL` tables: each parquet file (a name ending in `.parquet`,
+/// local or in object storage) a table read as it is, any other target opened as a stash.
+fn extra_tables(specs: &[String]) -> Result<(Vec<(String, Stash)>, ParquetTables), CliError> {
+    let mut stashes = Vec::new();
+    let mut files = ParquetTables::new();
+    for spec in specs {
+        let (name, target) = spec.split_once('=').ok_or_else(|| CliError::Usage {
+            argument: "table",
+            message: format!("{spec:?} is not NAME=PATH_OR_URL"),
+        })?;
+        if Location::of(Path::new(target)).is_parquet() {
+            files = files.with(name, target);
+            continue;
+        }
+        let args = StashArgs {
+            path: Some(target.into()),
+            ..StashArgs::default()
+        };
+        stashes.push((name.to_owned(), args.open()?));
+    }
+    Ok((stashes, files))
+}
+
+/// Where text goes: standard output, or a file or object (complete only once finished).
+enum Sink {
+    Stdout(std::io::BufWriter<std::io::StdoutLock<'static>>),
+    File(Output),
+}
+
+impl Sink {
+    /// Flushes standard output, or completes the file or object.
+    fn finish(self) -> Result<(), CliError> {
+        match self {
+            Sink::Stdout(mut out) => Ok(out.flush().map_err(io_err(Path::new("<stdout>")))?),
+            Sink::File(file) => Ok(file.finish()?),
+        }
+    }
+
+    /// Gives up on a file: an object is not made.
+    fn abort(self) {
+        if let Sink::File(mut file) = self {
+            // The error that ended the output is the one reported.
+            let _ = file.abort();
+        }
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Sink::Stdout(out) => out.write(buf),
+            Sink::File(file) => file.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Sink::Stdout(out) => out.flush(),
+            Sink::File(file) => file.flush(),
+        }
+    }
 }
 
 /// Where rows go, batch by batch: a file or standard output in one of the formats.
 enum BatchWriter {
     /// A text table: the rows are kept and drawn at the end (column widths need them all).
-    Table(Box<dyn Write>, Vec<RecordBatch>),
-    Csv(datafusion::arrow::csv::Writer<Box<dyn Write>>),
+    Table(Sink, Vec<RecordBatch>),
+    Csv(datafusion::arrow::csv::Writer<Sink>),
     /// One object per row with every column, nulls written as `null`, so that every line
     /// has the same keys.
-    Json(
-        datafusion::arrow::json::Writer<
-            Box<dyn Write>,
-            datafusion::arrow::json::writer::LineDelimited,
-        >,
-    ),
+    Json(datafusion::arrow::json::Writer<Sink, datafusion::arrow::json::writer::LineDelimited>),
     Parquet(ParquetSink),
 }
 
@@ -77,11 +119,9 @@ impl BatchWriter {
         if let (Format::Parquet, Some(path)) = (format, out) {
             return Ok(BatchWriter::Parquet(ParquetSink::create(path, schema)?));
         }
-        let sink: Box<dyn Write> = match out {
-            Some(path) => Box::new(std::io::BufWriter::new(
-                std::fs::File::create(path).map_err(io_err(path))?,
-            )),
-            None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+        let sink = match out {
+            Some(path) => Sink::File(Output::create(path)?),
+            None => Sink::Stdout(std::io::BufWriter::new(std::io::stdout().lock())),
         };
         Ok(match format {
             Format::Table => BatchWriter::Table(sink, Vec::new()),
@@ -110,10 +150,10 @@ impl BatchWriter {
         Ok(())
     }
 
-    /// Finishes the output (a parquet footer, a drawn table) and flushes it.
+    /// Finishes the output (a parquet footer, a drawn table) and completes it.
     fn finish(self, out: Option<&Path>) -> Result<(), CliError> {
         let path = out.unwrap_or(Path::new("<stdout>"));
-        let mut sink = match self {
+        let sink = match self {
             BatchWriter::Table(mut sink, kept) => {
                 writeln!(sink, "{}", pretty(&kept)?).map_err(io_err(path))?;
                 sink
@@ -125,7 +165,20 @@ impl BatchWriter {
             }
             BatchWriter::Parquet(sink) => return Ok(sink.close().map(drop)?),
         };
-        Ok(sink.flush().map_err(io_err(path))?)
+        sink.finish()
+    }
+
+    /// Gives up on the output: a file in object storage is not made.
+    fn abort(self) {
+        match self {
+            BatchWriter::Table(sink, _) => sink.abort(),
+            BatchWriter::Csv(writer) => writer.into_inner().abort(),
+            BatchWriter::Json(writer) => writer.into_inner().abort(),
+            BatchWriter::Parquet(sink) => {
+                // The error that ended the output is the one reported.
+                let _ = sink.abort();
+            }
+        }
     }
 }
 
@@ -140,9 +193,14 @@ fn write_stream(
 ) -> Result<(), CliError> {
     let mut writer = BatchWriter::create(format, out, schema)?;
     for batch in batches {
-        let batch = batch?;
-        bar.inc(batch.num_rows() as u64);
-        writer.write(batch)?;
+        let written = batch.map_err(CliError::from).and_then(|batch| {
+            bar.inc(batch.num_rows() as u64);
+            writer.write(batch)
+        });
+        if let Err(e) = written {
+            writer.abort();
+            return Err(e);
+        }
     }
     writer.finish(out)
 }
@@ -167,13 +225,10 @@ pub fn sql(
     format: Format,
     out: Option<&Path>,
 ) -> Result<(), CliError> {
-    let extra = extra_tables(query.tables)?;
+    let (extra, files) = extra_tables(query.tables)?;
     let mut all: Vec<(&str, &Stash)> = vec![("stash", stash)];
     all.extend(extra.iter().map(|(n, s)| (n.as_str(), s)));
-    let run = |text: &str| match query.as_of {
-        Some(moment) => sql_over_stream_as_of(&all, text, moment),
-        None => sql_over_stream(&all, text),
-    };
+    let run = |text: &str| sql_over_stream_with(&all, &files, text, query.as_of);
     if let Some(text) = query.text {
         // Rows go out as the query makes them; a bar counts them when they go to a file.
         let rows = run(text)?;
@@ -223,7 +278,6 @@ pub fn export(
     out: &Path,
     all_versions: bool,
 ) -> Result<(), CliError> {
-    let file = || std::fs::File::create(out).map_err(io_err(out));
     let versions = if all_versions {
         Versions::All
     } else {
@@ -238,16 +292,27 @@ pub fn export(
         }),
         Format::Json => {
             let bar = progress_bar(Some(stash.len()? as u64), "entries");
-            let mut writer = std::io::BufWriter::new(file()?);
-            for item in stash.items_dyn()? {
-                let (k, v) = item?;
-                let line =
-                    serde_json::json!({"key": value::to_json(&k), "value": value::to_json(&v)});
-                writeln!(writer, "{line}").map_err(io_err(out))?;
-                bar.inc(1);
-            }
+            let mut file = Output::create(out)?;
+            let mut lines = || -> Result<(), Error> {
+                for item in stash.items_dyn()? {
+                    let (k, v) = item?;
+                    let (k, v) = (value::to_json(&k), value::to_json(&v));
+                    let line = serde_json::json!({"key": k, "value": v});
+                    writeln!(file, "{line}").map_err(io_err(out))?;
+                    bar.inc(1);
+                }
+                Ok(())
+            };
+            let written = lines();
             bar.finish_and_clear();
-            Ok(writer.flush().map_err(io_err(out))?)
+            match written {
+                Ok(()) => Ok(file.finish()?),
+                Err(e) => {
+                    // The error that ended the export is the one reported.
+                    let _ = file.abort();
+                    Err(e.into())
+                }
+            }
         }
         Format::Parquet | Format::Csv => {
             let bar = progress_bar(None, "rows");
@@ -269,7 +334,7 @@ pub fn export(
 pub fn import(stash: &Stash, file: &Path) -> Result<usize, CliError> {
     let bar = progress_bar(None, "entries stored");
     let mut progress = |done: usize| bar.set_position(done as u64);
-    let count = if file.extension().is_some_and(|e| e == "parquet") {
+    let count = if Location::of(file).is_parquet() {
         stash.load_parquet_with_progress(file, &mut progress)
     } else {
         stash.load_jsonl_with_progress(file, &mut progress)
