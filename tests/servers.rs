@@ -695,6 +695,149 @@ fn redis_cluster_routes_every_stash_to_its_slot() {
         })
         .count();
     assert!(used >= 2, "all stashes landed on one node");
+
+    one_stash_spreads_over_every_node(&url, &ports, &cli_bin);
+    a_stash_kept_in_one_slot_stays_there(&url, &ports, &cli_bin);
+}
+
+/// `redis-cli -p <port> ...` on one node; its output.
+#[cfg(feature = "redis")]
+fn on_node(cli_bin: &Path, port: u16, args: &[&str]) -> String {
+    let out = Command::new(cli_bin)
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// How many entries of the stash `namespace` node `port` holds (the fields of its shards'
+/// hashes there).
+#[cfg(feature = "redis")]
+fn entries_on_node(cli_bin: &Path, port: u16, namespace: &str) -> u64 {
+    let pattern = format!("{{{namespace}*:entries");
+    on_node(cli_bin, port, &["--scan", "--pattern", &pattern])
+        .lines()
+        .filter(|hash| !hash.is_empty())
+        .map(|hash| {
+            on_node(cli_bin, port, &["HLEN", hash])
+                .trim()
+                .parse::<u64>()
+                .unwrap()
+        })
+        .sum()
+}
+
+/// One stash's entries on all three nodes, `len` their sum, and every operation working
+/// across its shards.
+#[cfg(feature = "redis")]
+fn one_stash_spreads_over_every_node(url: &str, ports: &[u16], cli_bin: &Path) {
+    let open = |append: bool| {
+        Stash::builder()
+            .root_dir("cluster_spread")
+            .dbname(if append { "versions" } else { "main" })
+            .engine(EngineKind::Redis)
+            .url(url)
+            .append_mode(append)
+            .open()
+            .unwrap()
+    };
+    let s = open(false);
+    s.clear().unwrap();
+    s.update((0..3000).map(|k| (k, k * 2))).unwrap();
+    let namespace = s.config().namespace();
+    let per_node: Vec<u64> = ports
+        .iter()
+        .map(|&p| entries_on_node(cli_bin, p, &namespace))
+        .collect();
+    // Each node holds a third of the slots, and so about a third of the shards and
+    // entries (64 shards, each in its own 64th of the slots).
+    assert!(
+        per_node.iter().all(|&n| n > 750),
+        "entries per node: {per_node:?}"
+    );
+    assert_eq!(per_node.iter().sum::<u64>(), 3000);
+    assert_eq!(s.len().unwrap(), 3000);
+
+    // Reads, batches, removal, insert-if-absent, scans, across the shards.
+    assert_eq!(s.get::<_, i64>(&2999).unwrap(), Some(5998));
+    let keys: Vec<i64> = (0..3000).collect();
+    let got = s.get_many::<_, i64, _>(&keys).unwrap();
+    assert!(got
+        .iter()
+        .enumerate()
+        .all(|(k, v)| *v == Some(k as i64 * 2)));
+    assert!(s.contains(&17).unwrap());
+    assert!(s.remove(&17).unwrap());
+    assert!(!s.contains(&17).unwrap());
+    assert_eq!(s.setdefault(&17, -1).unwrap(), -1);
+    assert_eq!(s.setdefault(&18, -1).unwrap(), 36);
+    let mut scanned: Vec<i64> = s.keys().unwrap().collect::<Result<_, _>>().unwrap();
+    scanned.sort_unstable();
+    assert_eq!(scanned, keys);
+    #[cfg(feature = "sql")]
+    {
+        let shown = hashstash::table::sql::pretty(
+            &s.sql("SELECT count(*) AS n, sum(_value) AS total FROM stash")
+                .unwrap(),
+        )
+        .unwrap();
+        let total: i64 = (0..3000).map(|k| k * 2).sum::<i64>() - 34 - 1;
+        assert!(shown.contains(&format!("| 3000 | {total} |")), "{shown}");
+    }
+    // Expired entries go, from every shard.
+    let expiring = Stash::builder()
+        .root_dir("cluster_spread")
+        .dbname("main")
+        .engine(EngineKind::Redis)
+        .url(url)
+        .ttl_ms(1)
+        .open()
+        .unwrap();
+    expiring.update((5000..5300).map(|k| (k, k))).unwrap();
+    std::thread::sleep(Duration::from_millis(5));
+    assert_eq!(s.prune_expired().unwrap(), 300);
+    assert_eq!(s.len().unwrap(), 3000);
+
+    // Append mode: each key's versions in its shard.
+    let v = open(true);
+    v.clear().unwrap();
+    for round in 0..3 {
+        v.update((0..200).map(|k| (k, k + round))).unwrap();
+    }
+    assert_eq!(v.get_all::<_, i32>(&150).unwrap(), [150, 151, 152]);
+    assert_eq!(v.len().unwrap(), 200);
+    v.clear().unwrap();
+    assert_eq!(v.len().unwrap(), 0);
+    assert!(v.get_all::<_, i32>(&150).unwrap().is_empty());
+    s.clear().unwrap();
+    let left: u64 = ports
+        .iter()
+        .map(|&p| entries_on_node(cli_bin, p, &namespace))
+        .sum();
+    assert_eq!(left, 0);
+}
+
+/// A stash a cluster holds whole in one slot (as before shards) is read where it is.
+#[cfg(feature = "redis")]
+fn a_stash_kept_in_one_slot_stays_there(url: &str, ports: &[u16], cli_bin: &Path) {
+    let builder = || {
+        Stash::builder()
+            .root_dir("cluster_whole")
+            .engine(EngineKind::Redis)
+            .url(url)
+    };
+    let namespace = builder().open().unwrap().config().namespace();
+    let whole = format!("{{{namespace}}}:entries");
+    // The node that owns its slot takes the write (the others answer MOVED).
+    let written = ports
+        .iter()
+        .filter(|&&p| on_node(cli_bin, p, &["HSET", &whole, "field", "record"]).trim() == "1")
+        .count();
+    assert_eq!(written, 1);
+    let s = builder().open().unwrap();
+    assert_eq!(s.len().unwrap(), 1, "the old hash is the stash");
+    s.clear().unwrap();
 }
 
 #[cfg(feature = "redis")]

@@ -1,17 +1,18 @@
 //! The Redis engine (the `redis` crate): a stash shared by processes and machines.
 //!
-//! Every key of a stash carries the stash's namespace as a Redis hash tag, `{<namespace>}`,
-//! so two stashes in one Redis database never see each other's entries, and all of one
-//! stash's keys live in one hash slot, which is what lets the multi-key writes below run on
+//! Every key of a stash carries the stash's namespace in a Redis hash tag, `{<namespace>}`,
+//! so two stashes in one Redis database never see each other's entries, and the keys a
+//! script touches share one hash slot, which is what lets the multi-key writes below run on
 //! **Redis Cluster**: give the seed nodes as a comma-separated list
-//! (`redis://a:7000,redis://b:7001`), or one node with `?cluster=true`, and the crate's
-//! cluster client routes every command to the node that owns the stash's slot (one stash
-//! lives on one node; different stashes spread over the cluster):
+//! (`redis://a:7000,redis://b:7001`), or one node with `?cluster=true`. On a cluster a
+//! stash's entries spread over 64 shards, each under its own tag and so on its own node
+//! (see `redis_shards.rs`); on one server there is one shard, the stash's own tag:
 //!
 //! ```text
 //! {ns}:entries     HASH    canonical key bytes -> record (latest value, time)
 //! {ns}:v:<key>     LIST    records, oldest first (append mode; version = position + 1)
-//! {ns}:format      STRING  the stash's recorded format (JSON)
+//! {ns}:generation  STRING  the change counter (one per shard)
+//! {ns}:format      STRING  the stash's recorded format (JSON; the stash's own tag)
 //! ```
 //!
 //! **Expiry** lives in the record (format 2, see `record.rs`), so every read path judges it
@@ -28,7 +29,8 @@
 //! the contract keeps it, counted by `len`, until it is pruned or rewritten.
 //!
 //! Records carry a checksum (see `record.rs`). Batches are one command (`HSET` with many
-//! fields) or one Lua script, so each batch is atomic; append mode pushes to the key's list
+//! fields) or one Lua script per shard, so each batch is atomic on one server (on a cluster,
+//! within each shard); append mode pushes to the key's list
 //! and updates the hash in one script: O(1) per version, numbered by the server, unique and
 //! gap-free across processes. Iteration uses `HSCAN`, never `KEYS`.
 //!
@@ -66,6 +68,16 @@ const POOL_SIZE: usize = 8;
 #[path = "redis_scripts.rs"]
 mod scripts;
 use scripts::*;
+
+#[path = "redis_shards.rs"]
+mod shards;
+
+#[path = "redis_writes.rs"]
+mod writes;
+use shards::{scan_in_parallel, Shards, CLUSTER_SHARDS};
+use writes::native_expiry_ms;
+#[cfg(feature = "async")]
+use writes::{has_field_expiry_in, info_request};
 
 /// A client for one server or for a cluster.
 enum Client {
@@ -116,8 +128,12 @@ pub struct RedisEngine {
     client: Client,
     pool: Mutex<Vec<Conn>>,
     timeout: Duration,
-    /// `{namespace}:` — every Redis key of this stash starts with it.
-    prefix: Vec<u8>,
+    /// `{namespace}:`: the stash's own keys (format, catalog, leases) start with it.
+    base: Vec<u8>,
+    namespace: String,
+    /// Where the entries are (see `redis_shards.rs`): known at open on one server, on first
+    /// use on a cluster.
+    shards: OnceLock<Shards>,
     append_mode: bool,
     shown_url: String,
     append_script: redis::Script,
@@ -144,7 +160,7 @@ impl std::fmt::Debug for RedisEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisEngine")
             .field("url", &self.shown_url)
-            .field("prefix", &String::from_utf8_lossy(&self.prefix))
+            .field("prefix", &String::from_utf8_lossy(&self.base))
             .field("append_mode", &self.append_mode)
             .finish()
     }
@@ -184,12 +200,18 @@ impl RedisEngine {
             ),
             None => Client::Single(redis::Client::open(url.as_str()).map_err(invalid)?),
         };
-        let prefix = format!("{{{}}}:", config.namespace()).into_bytes();
+        let base = format!("{{{}}}:", config.namespace()).into_bytes();
+        let shards = OnceLock::new();
+        if matches!(client, Client::Single(_)) {
+            let _ = shards.set(Shards::one(base.clone()));
+        }
         Ok(RedisEngine {
             client,
             pool: Mutex::new(Vec::new()),
             timeout,
-            prefix,
+            base,
+            namespace: config.namespace(),
+            shards,
             append_mode: config.append_mode,
             shown_url,
             append_script: redis::Script::new(APPEND_SCRIPT),
@@ -208,25 +230,72 @@ impl RedisEngine {
         })
     }
 
+    /// A key of the stash's own (format, catalog, leases), beside its entries.
     fn redis_key(&self, parts: &[&[u8]]) -> Vec<u8> {
-        let mut key = self.prefix.clone();
+        let mut key = self.base.clone();
         for part in parts {
             key.extend_from_slice(part);
         }
         key
     }
 
-    fn entries_key(&self) -> Vec<u8> {
-        self.redis_key(&[b"entries"])
+    /// The stash's shards: one on a server; on a cluster, spread unless the stash was made
+    /// whole in one slot before shards (looked for once).
+    fn shards(&self) -> Result<&Shards> {
+        if let Some(shards) = self.shards.get() {
+            return Ok(shards);
+        }
+        let whole = self.redis_key(&[b"entries"]);
+        let kept_whole: bool = self.with_conn(|c| redis::cmd("EXISTS").arg(&whole).query(c))?;
+        let shards = match kept_whole {
+            true => Shards::one(self.base.clone()),
+            false => Shards::spread(&self.namespace, CLUSTER_SHARDS),
+        };
+        Ok(self.shards.get_or_init(|| shards))
     }
 
-    /// The change counter, raised by every script that changes entries (see `catalog`).
-    pub(super) fn generation_key(&self) -> Vec<u8> {
-        self.redis_key(&[b"generation"])
+    /// The hash of shard `shard`'s entries.
+    fn entries_key(shards: &Shards, shard: usize) -> Vec<u8> {
+        shards.key(shard, &[b"entries"])
     }
 
-    fn versions_key(&self, key: &[u8]) -> Vec<u8> {
-        self.redis_key(&[b"v:", key])
+    /// A shard's change counter, raised by every script that changes its entries (see
+    /// `catalog`).
+    fn generation_key(shards: &Shards, shard: usize) -> Vec<u8> {
+        shards.key(shard, &[b"generation"])
+    }
+
+    /// The version list of `key`, in its shard.
+    fn versions_key(shards: &Shards, key: &[u8]) -> Vec<u8> {
+        shards.key(shards.of(key), &[b"v:", key])
+    }
+
+    /// Sends `commands` (one per shard, say) and returns their replies in order: one command
+    /// on a pooled connection, several as one cluster pipeline (several only on a cluster).
+    fn query_each<T: redis::FromRedisValue>(&self, commands: Vec<redis::Cmd>) -> Result<Vec<T>> {
+        if let [one] = commands.as_slice() {
+            return Ok(vec![self.with_conn(|c| one.query(c))?]);
+        }
+        let mut pipe = redis::cluster::cluster_pipe();
+        for command in commands {
+            pipe.add_command(command);
+        }
+        self.with_cluster_conn(|c| pipe.query(c))
+    }
+
+    /// Runs `f` on a pooled cluster connection (only a cluster has several shards).
+    fn with_cluster_conn<T>(
+        &self,
+        f: impl FnOnce(&mut redis::cluster::ClusterConnection) -> redis::RedisResult<T>,
+    ) -> Result<T> {
+        let mut f = Some(f);
+        self.with_conn_of(|conn| match (conn, f.take()) {
+            (Conn::Cluster(c), Some(f)) => f(c),
+            _ => Err(redis::RedisError::from((
+                redis::ErrorKind::Client,
+                "several shards are only ever on a cluster",
+            ))),
+        })
     }
 
     /// Runs `f` on a pooled connection; a connection that saw an error is not reused.
@@ -234,12 +303,16 @@ impl RedisEngine {
         &self,
         f: impl FnOnce(&mut dyn redis::ConnectionLike) -> redis::RedisResult<T>,
     ) -> Result<T> {
+        self.with_conn_of(|conn| f(conn.as_dyn()))
+    }
+
+    fn with_conn_of<T>(&self, f: impl FnOnce(&mut Conn) -> redis::RedisResult<T>) -> Result<T> {
         let pooled = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let mut conn = match pooled {
             Some(conn) => conn,
             None => self.connect()?,
         };
-        match f(conn.as_dyn()) {
+        match f(&mut conn) {
             Ok(value) => {
                 let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
                 if pool.len() < POOL_SIZE {
@@ -292,17 +365,6 @@ impl RedisEngine {
         }
     }
 
-    /// Whether the server has hash-field expiry, asked once (see `field_expiry`). A cluster
-    /// answers `INFO` from every primary: the oldest one decides.
-    fn has_field_expiry(&self) -> Result<bool> {
-        if let Some(&known) = self.field_expiry.get() {
-            return Ok(known);
-        }
-        let request = info_request();
-        let info: redis::Value = self.with_conn(|c| request.query(c))?;
-        Ok(*self.field_expiry.get_or_init(|| has_field_expiry_in(&info)))
-    }
-
     /// The values of `keys` from what `HMGET` found for them (expired ones are `None`).
     fn live_values(
         &self,
@@ -326,34 +388,54 @@ impl RedisEngine {
 
     /// The latest record of `key`: one HGET, as before expiry existed (the record says
     /// whether it has expired).
-    fn get_request(&self, key: &[u8]) -> redis::Cmd {
+    fn get_request(&self, key: &[u8]) -> Result<redis::Cmd> {
+        let shards = self.shards()?;
         let mut cmd = redis::cmd("HGET");
-        cmd.arg(self.entries_key()).arg(key);
-        cmd
+        cmd.arg(Self::entries_key(shards, shards.of(key))).arg(key);
+        Ok(cmd)
     }
 
-    /// The latest records of `keys` (not empty), in one HMGET.
-    fn get_many_request(&self, keys: &[&[u8]]) -> redis::Cmd {
-        let mut cmd = redis::cmd("HMGET");
-        cmd.arg(self.entries_key()).arg(keys);
-        cmd
+    /// The latest records of `keys` (not empty): one HMGET per shard that has any, and the
+    /// indexes in `keys` each one asks for (see [`gather`]).
+    fn get_many_requests(&self, keys: &[&[u8]]) -> Result<(Vec<Vec<usize>>, Vec<redis::Cmd>)> {
+        let shards = self.shards()?;
+        let mut groups = Vec::new();
+        let mut commands = Vec::new();
+        for (shard, group) in shards.group(keys.iter()).into_iter().enumerate() {
+            if group.is_empty() {
+                continue;
+            }
+            let mut cmd = redis::cmd("HMGET");
+            cmd.arg(Self::entries_key(shards, shard));
+            for &i in &group {
+                cmd.arg(keys[i]);
+            }
+            commands.push(cmd);
+            groups.push(group);
+        }
+        Ok((groups, commands))
     }
 
     /// Whether `key` is there, without its value when it never expires.
-    fn contains_request(&self, key: &[u8]) -> redis::ScriptInvocation<'_> {
-        let mut invocation = self.contains_script.key(self.entries_key());
+    fn contains_request(&self, key: &[u8]) -> Result<redis::ScriptInvocation<'_>> {
+        let shards = self.shards()?;
+        let mut invocation = self
+            .contains_script
+            .key(Self::entries_key(shards, shards.of(key)));
         invocation.arg(key);
-        invocation
+        Ok(invocation)
     }
 
     /// Removes `key` with its versions; the reply is 1 if it was there.
-    fn remove_request(&self, key: &[u8]) -> redis::ScriptInvocation<'_> {
-        let mut invocation = self.remove_script.key(self.entries_key());
+    fn remove_request(&self, key: &[u8]) -> Result<redis::ScriptInvocation<'_>> {
+        let shards = self.shards()?;
+        let shard = shards.of(key);
+        let mut invocation = self.remove_script.key(Self::entries_key(shards, shard));
         invocation
-            .key(self.versions_key(key))
-            .key(self.generation_key())
+            .key(Self::versions_key(shards, key))
+            .key(Self::generation_key(shards, shard))
             .arg(key);
-        invocation
+        Ok(invocation)
     }
 
     /// What the contains script's reply says: absent (0), present and never expiring (1), or
@@ -386,7 +468,7 @@ impl RedisEngine {
         let shown: String = key.iter().take(32).map(|b| format!("{b:02x}")).collect();
         format!(
             "redis entry {shown} of {}",
-            String::from_utf8_lossy(&self.prefix)
+            String::from_utf8_lossy(&self.base)
         )
     }
 
@@ -396,11 +478,35 @@ impl RedisEngine {
         Ok((!record.is_expired(now)).then(|| record.value.to_vec()))
     }
 
-    /// Every `(key, stored record)` of the hash, each once. `HSCAN` returns every field
-    /// present for the whole scan at least once, and may repeat one while the hash is
-    /// resized: repeats are dropped by their 128-bit digest.
-    fn hscan(&self) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + Send + '_ {
-        let entries = self.entries_key();
+    /// Every `(key, stored record)` of the stash, each once: one shard's hash read a page at
+    /// a time, or the shards of a spread stash read side by side (`scan_in_parallel`).
+    fn raw_scan(&self) -> Result<RawScan<'_>> {
+        let shards = self.shards()?;
+        match &self.client {
+            Client::Cluster(client) if shards.count() > 1 => {
+                let hashes = (0..shards.count())
+                    .map(|shard| Self::entries_key(shards, shard))
+                    .collect();
+                let pages = scan_in_parallel(client, hashes, SCAN_PAGE);
+                Ok(Box::new(pages.into_iter().flat_map(|page| {
+                    let (pairs, error) = match page {
+                        Ok(pairs) => (pairs, None),
+                        Err(e) => (Vec::new(), Some(Err(e))),
+                    };
+                    pairs.into_iter().map(Ok).chain(error)
+                })))
+            }
+            _ => Ok(Box::new(self.hscan(Self::entries_key(shards, 0)))),
+        }
+    }
+
+    /// Every `(key, stored record)` of one shard's hash `entries`, each once. `HSCAN`
+    /// returns every field present for the whole scan at least once, and may repeat one
+    /// while the hash is resized: repeats are dropped by their 128-bit digest.
+    fn hscan(
+        &self,
+        entries: Vec<u8>,
+    ) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + Send + '_ {
         let mut cursor: Option<u64> = Some(0);
         let mut seen: HashSet<[u8; 16]> = HashSet::new();
         let mut page: std::vec::IntoIter<Vec<u8>> = Vec::new().into_iter();
@@ -440,7 +546,7 @@ impl Engine for RedisEngine {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let request = self.get_request(key);
+        let request = self.get_request(key)?;
         let stored: Option<Vec<u8>> = self.with_conn(|c| request.query(c))?;
         match stored {
             Some(stored) => self.live_value(key, &stored, now_micros()),
@@ -452,9 +558,9 @@ impl Engine for RedisEngine {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let request = self.get_many_request(keys);
-        let stored: Vec<Option<Vec<u8>>> = self.with_conn(|c| request.query(c))?;
-        self.live_values(keys, stored)
+        let (groups, requests) = self.get_many_requests(keys)?;
+        let replies: Vec<Vec<Option<Vec<u8>>>> = self.query_each(requests)?;
+        self.live_values(keys, gather(keys.len(), &groups, replies)?)
     }
 
     fn write_items(&self, items: &[WriteItem<'_>]) -> Result<()> {
@@ -462,7 +568,7 @@ impl Engine for RedisEngine {
     }
 
     fn contains(&self, key: &[u8]) -> Result<bool> {
-        let request = self.contains_request(key);
+        let request = self.contains_request(key)?;
         let found: redis::Value = self.with_conn(|c| request.invoke(c))?;
         self.contains_reply(key, found)
     }
@@ -470,20 +576,25 @@ impl Engine for RedisEngine {
     fn remove_many(&self, keys: &[&[u8]]) -> Result<u64> {
         let mut removed = 0;
         for key in keys {
-            let request = self.remove_request(key);
+            let request = self.remove_request(key)?;
             removed += self.with_conn(|c| request.invoke::<u64>(c))?.min(1);
         }
         Ok(removed)
     }
 
     fn len(&self) -> Result<usize> {
-        let entries = self.entries_key();
-        self.with_conn(|c| redis::cmd("HLEN").arg(&entries).query(c))
+        let shards = self.shards()?;
+        let counts = (0..shards.count()).map(|shard| {
+            let mut cmd = redis::cmd("HLEN");
+            cmd.arg(Self::entries_key(shards, shard));
+            cmd
+        });
+        Ok(self.query_each::<usize>(counts.collect())?.iter().sum())
     }
 
     fn scan(&self) -> Result<EntryIter<'_>> {
         // Expired entries are skipped as they are met (each judged when it is read).
-        Ok(Box::new(self.hscan().filter_map(|item| {
+        Ok(Box::new(self.raw_scan()?.filter_map(|item| {
             let (key, stored) = match item {
                 Ok(entry) => entry,
                 Err(e) => return Some(Err(e)),
@@ -495,24 +606,29 @@ impl Engine for RedisEngine {
     }
 
     fn clear(&self) -> Result<()> {
-        // The version lists are found through the hash (SCAN would search one node of a
-        // cluster only; every key of the stash is in the hash's slot anyway).
-        if self.append_mode {
-            let mut lists = Vec::with_capacity(SCAN_PAGE);
-            for item in self.hscan() {
-                lists.push(self.versions_key(&item?.0));
-                if lists.len() == SCAN_PAGE {
+        // Shard by shard. The version lists are found through the shard's hash (SCAN would
+        // search one node of a cluster only; a shard's keys are all in its hash's slot).
+        let shards = self.shards()?;
+        for shard in 0..shards.count() {
+            let entries = Self::entries_key(shards, shard);
+            if self.append_mode {
+                let mut lists = Vec::with_capacity(SCAN_PAGE);
+                for item in self.hscan(entries.clone()) {
+                    lists.push(Self::versions_key(shards, &item?.0));
+                    if lists.len() == SCAN_PAGE {
+                        self.with_conn(|c| redis::cmd("DEL").arg(&lists).query::<()>(c))?;
+                        lists.clear();
+                    }
+                }
+                if !lists.is_empty() {
                     self.with_conn(|c| redis::cmd("DEL").arg(&lists).query::<()>(c))?;
-                    lists.clear();
                 }
             }
-            if !lists.is_empty() {
-                self.with_conn(|c| redis::cmd("DEL").arg(&lists).query::<()>(c))?;
-            }
+            let mut invocation = self.clear_script.key(entries);
+            invocation.key(Self::generation_key(shards, shard));
+            self.with_conn(|c| invocation.invoke::<()>(c))?;
         }
-        let mut invocation = self.clear_script.key(self.entries_key());
-        invocation.key(self.generation_key());
-        self.with_conn(|c| invocation.invoke::<()>(c))
+        Ok(())
     }
 
     // Without the `async` feature the update fills in the missing async side.
@@ -533,128 +649,27 @@ impl Engine for RedisEngine {
     }
 }
 
-impl RedisEngine {
-    /// Writes a batch whose entries share one [`WriteMeta`].
-    fn write_batch(&self, items: &[(&[u8], &[u8])], meta: WriteMeta) -> Result<()> {
-        let native = self.native_expiry_for(&meta)?;
-        match self.write_call(items, meta, native)? {
-            None => Ok(()),
-            Some(invocation) => self.with_conn(|c| invocation.invoke::<()>(c)),
+/// The entries of a scan, as stored.
+type RawScan<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + Send + 'a>;
+
+/// The replies of [`RedisEngine::get_many_requests`] put back in the order of the `n` keys
+/// asked for: `groups[i]` holds the indexes `replies[i]` answers.
+fn gather(
+    n: usize,
+    groups: &[Vec<usize>],
+    replies: Vec<Vec<Option<Vec<u8>>>>,
+) -> Result<Vec<Option<Vec<u8>>>> {
+    let mut stored = vec![None; n];
+    for (group, reply) in groups.iter().zip(replies) {
+        if reply.len() != group.len() {
+            let why = format!("{} values came back for {} keys", reply.len(), group.len());
+            return Err(Error::engine("redis", why));
+        }
+        for (&i, value) in group.iter().zip(reply) {
+            stored[i] = value;
         }
     }
-
-    /// Whether a write of `meta` gets native expiry: only an expiry still to come asks the
-    /// server (once) whether it has hash-field expiry.
-    fn native_expiry_for(&self, meta: &WriteMeta) -> Result<bool> {
-        match meta.expires_micros {
-            Some(at) if at > now_micros() => self.has_field_expiry(),
-            _ => Ok(false),
-        }
-    }
-
-    /// The one script call that writes a batch sharing `meta` (`None` for no items) and
-    /// raises the change counter, for the blocking and the async connection alike. `native`: the server has hash-field expiry
-    /// (asked only when an expiry still to come is written).
-    fn write_call(
-        &self,
-        items: &[(&[u8], &[u8])],
-        meta: WriteMeta,
-        native: bool,
-    ) -> Result<Option<redis::ScriptInvocation<'_>>> {
-        if items.is_empty() {
-            return Ok(None);
-        }
-        let entries = self.entries_key();
-        let timestamp = meta.timestamp_or_now();
-        let records = items
-            .iter()
-            .map(|(k, v)| Ok((*k, self.record(v, timestamp, &meta)?)))
-            .collect::<Result<Vec<_>>>()?;
-        let native_ms = native_expiry_ms(&meta, native);
-        if !self.append_mode {
-            if let Some(at) = native_ms {
-                let mut invocation = self.set_expiring_script.key(&entries);
-                invocation.key(self.generation_key()).arg(at);
-                for (k, r) in &records {
-                    invocation.arg(*k).arg(r);
-                }
-                return Ok(Some(invocation));
-            }
-            // Without native field expiry, an expiring record is judged on read.
-            let mut invocation = self.set_script.key(&entries);
-            invocation.key(self.generation_key());
-            for (k, r) in &records {
-                invocation.arg(*k).arg(r);
-            }
-            return Ok(Some(invocation));
-        }
-        let mut invocation = self.append_script.key(&entries);
-        match native_ms {
-            Some(at) => invocation.arg(at),
-            None => invocation.arg(""),
-        };
-        for (k, r) in &records {
-            invocation.key(self.versions_key(k)).arg(*k).arg(r);
-        }
-        invocation.key(self.generation_key());
-        Ok(Some(invocation))
-    }
-}
-
-/// The server's description, where its version says whether it has hash-field expiry.
-fn info_request() -> redis::Cmd {
-    let mut cmd = redis::cmd("INFO");
-    cmd.arg("server");
-    cmd
-}
-
-/// Whether the servers an `INFO server` reply describes all have hash-field expiry (7.4+).
-fn has_field_expiry_in(info: &redis::Value) -> bool {
-    let mut oldest: Option<(u32, u32)> = None;
-    visit_text(info, &mut |text| {
-        for version in text.lines().filter_map(parse_redis_version) {
-            oldest = Some(oldest.map_or(version, |o| o.min(version)));
-        }
-    });
-    // A server that does not say (a lookalike) gets lazy expiry only: safe everywhere.
-    oldest.is_some_and(|v| v >= (7, 4))
-}
-
-/// The server's own expiry of a write of `meta` (see the module docs), in its unit (ms,
-/// rounded up so that it never comes before the record's): for an expiry still to come, on a
-/// server with hash-field expiry (`native`).
-fn native_expiry_ms(meta: &WriteMeta, native: bool) -> Option<i64> {
-    match meta.expires_micros {
-        Some(at) if native && at > now_micros() => Some(micros_to_millis_ceil(at)),
-        _ => None,
-    }
-}
-
-/// µs since the epoch as ms, rounded up: the server drops an entry no earlier than its
-/// record says it expires. (Only expiries still to come get here.)
-fn micros_to_millis_ceil(micros: i64) -> i64 {
-    micros / 1000 + i64::from(micros % 1000 > 0)
-}
-
-/// Calls `f` with every piece of text in a reply (a cluster's `INFO` is a map of node to
-/// text).
-fn visit_text(value: &redis::Value, f: &mut dyn FnMut(&str)) {
-    match value {
-        redis::Value::BulkString(bytes) => f(&String::from_utf8_lossy(bytes)),
-        redis::Value::SimpleString(text) | redis::Value::VerbatimString { text, .. } => f(text),
-        redis::Value::Array(items) | redis::Value::Set(items) => {
-            items.iter().for_each(|item| visit_text(item, f));
-        }
-        redis::Value::Map(pairs) => pairs.iter().for_each(|(_, item)| visit_text(item, f)),
-        _ => {}
-    }
-}
-
-/// `(major, minor)` of an `INFO` line `redis_version:7.4.1`.
-fn parse_redis_version(line: &str) -> Option<(u32, u32)> {
-    let version = line.trim().strip_prefix("redis_version:")?;
-    let mut parts = version.split('.').map(|p| p.parse::<u32>().ok());
-    Some((parts.next()??, parts.next()??))
+    Ok(stored)
 }
 
 fn lease_millis(ttl: Duration) -> u64 {

@@ -117,17 +117,17 @@ impl RedisEngine {
         };
         // Replacing entries again changes nothing; appending again would add a version.
         let repeatable = !self.append_mode;
-        match self.write_call(items, meta, native)? {
-            None => Ok(()),
-            Some(invocation) => self.invoke_async(repeatable, &invocation).await,
+        for invocation in self.write_calls(items, meta, native)? {
+            self.invoke_async::<()>(repeatable, &invocation).await?;
         }
+        Ok(())
     }
 }
 
 impl AsyncEngine for RedisEngine {
     fn get<'a>(&'a self, key: &'a [u8]) -> Option<EngineFuture<'a, Option<Vec<u8>>>> {
         Some(Box::pin(async move {
-            let request = self.get_request(key);
+            let request = self.get_request(key)?;
             let stored: Option<Vec<u8>> = self.query_async(true, &request).await?;
             match stored {
                 Some(stored) => self.live_value(key, &stored, now_micros()),
@@ -144,9 +144,12 @@ impl AsyncEngine for RedisEngine {
             if keys.is_empty() {
                 return Ok(Vec::new());
             }
-            let request = self.get_many_request(keys);
-            let stored: Vec<Option<Vec<u8>>> = self.query_async(true, &request).await?;
-            self.live_values(keys, stored)
+            let (groups, requests) = self.get_many_requests(keys)?;
+            let mut replies = Vec::with_capacity(requests.len());
+            for request in &requests {
+                replies.push(self.query_async(true, request).await?);
+            }
+            self.live_values(keys, super::gather(keys.len(), &groups, replies)?)
         }))
     }
 
@@ -162,7 +165,7 @@ impl AsyncEngine for RedisEngine {
 
     fn contains<'a>(&'a self, key: &'a [u8]) -> Option<EngineFuture<'a, bool>> {
         Some(Box::pin(async move {
-            let request = self.contains_request(key);
+            let request = self.contains_request(key)?;
             let found: redis::Value = self.invoke_async(true, &request).await?;
             self.contains_reply(key, found)
         }))
@@ -171,7 +174,7 @@ impl AsyncEngine for RedisEngine {
     fn remove<'a>(&'a self, key: &'a [u8]) -> Option<EngineFuture<'a, bool>> {
         Some(Box::pin(async move {
             // Not repeated: a second try would report a removal as a miss.
-            let removed: u64 = self.invoke_async(false, &self.remove_request(key)).await?;
+            let removed: u64 = self.invoke_async(false, &self.remove_request(key)?).await?;
             Ok(removed > 0)
         }))
     }

@@ -14,7 +14,7 @@ const RECORD_HEAD: usize = 9;
 impl History for RedisEngine {
     fn scan_written(&self, window: TimeWindow) -> Result<StoredIter<'_>> {
         // The hash holds each key's latest record, with its time: no second read.
-        Ok(Box::new(self.hscan().filter_map(move |item| {
+        Ok(Box::new(self.raw_scan()?.filter_map(move |item| {
             let (key, stored) = match item {
                 Ok(entry) => entry,
                 Err(e) => return Some(Err(e)),
@@ -32,11 +32,12 @@ impl History for RedisEngine {
     }
 
     fn versions(&self, key: &[u8]) -> Result<Vec<Version>> {
+        let shards = self.shards()?;
         let stored: Vec<Vec<u8>> = if self.append_mode {
-            let versions = self.versions_key(key);
+            let versions = Self::versions_key(shards, key);
             self.with_conn(|c| redis::cmd("LRANGE").arg(&versions).arg(0).arg(-1).query(c))?
         } else {
-            let entries = self.entries_key();
+            let entries = Self::entries_key(shards, shards.of(key));
             let one: Option<Vec<u8>> =
                 self.with_conn(|c| redis::cmd("HGET").arg(&entries).arg(key).query(c))?;
             one.into_iter().collect()
@@ -79,13 +80,15 @@ impl AtomicInsert for RedisEngine {
         let native = self.native_expiry_for(&meta)?;
         let record = self.record(value, meta.timestamp_or_now(), &meta)?;
         let native_ms = native_expiry_ms(&meta, native);
-        let entries = self.entries_key();
-        let list = self.append_mode.then(|| self.versions_key(key));
+        let shards = self.shards()?;
+        let shard = shards.of(key);
+        let entries = Self::entries_key(shards, shard);
+        let list = self.append_mode.then(|| Self::versions_key(shards, key));
         // Empty: the field must be absent.
         let mut expected: Vec<u8> = Vec::new();
         for _ in 0..MAX_SWAPS {
             let mut invocation = self.insert_if_absent_script.key(&entries);
-            invocation.key(self.generation_key());
+            invocation.key(Self::generation_key(shards, shard));
             if let Some(list) = &list {
                 invocation.key(list);
             }
@@ -125,11 +128,23 @@ impl AtomicInsert for RedisEngine {
 
 impl Housekeeping for RedisEngine {
     fn prune_expired(&self, now_micros: i64) -> Result<u64> {
-        // HSCAN for fields whose record has expired, then remove them a page at a time by a
-        // script that checks each is still the record read (see PRUNE_SCRIPT).
+        let shards = self.shards()?;
+        let mut removed = 0;
+        for shard in 0..shards.count() {
+            removed += self.prune_shard(shards, shard, now_micros)?;
+        }
+        Ok(removed)
+    }
+}
+
+impl RedisEngine {
+    /// Prunes one shard: HSCAN for fields whose record has expired, then remove them a page
+    /// at a time by a script that checks each is still the record read (see PRUNE_SCRIPT).
+    fn prune_shard(&self, shards: &Shards, shard: usize, now_micros: i64) -> Result<u64> {
+        let entries = Self::entries_key(shards, shard);
         let mut removed = 0;
         let mut page: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(SCAN_PAGE);
-        let mut scan = self.hscan();
+        let mut scan = self.hscan(entries.clone());
         loop {
             let item = scan.next().transpose()?;
             if let Some((key, stored)) = item.as_ref() {
@@ -144,11 +159,11 @@ impl Housekeeping for RedisEngine {
                 }
             }
             if page.len() == SCAN_PAGE || (item.is_none() && !page.is_empty()) {
-                let mut invocation = self.prune_script.key(self.entries_key());
-                invocation.key(self.generation_key());
+                let mut invocation = self.prune_script.key(&entries);
+                invocation.key(Self::generation_key(shards, shard));
                 for (key, head) in &page {
                     if self.append_mode {
-                        invocation.key(self.versions_key(key));
+                        invocation.key(Self::versions_key(shards, key));
                     }
                     invocation.arg(key).arg(head);
                 }
@@ -196,9 +211,15 @@ impl Leases for RedisEngine {
 
 impl Catalog for RedisEngine {
     fn generation(&self) -> Result<u64> {
-        let key = self.generation_key();
-        let n: Option<u64> = self.with_conn(|c| redis::cmd("GET").arg(&key).query(c))?;
-        Ok(n.unwrap_or(0))
+        // The sum of the shards' counters: each only grows, so the sum moves with any.
+        let shards = self.shards()?;
+        let counters = (0..shards.count()).map(|shard| {
+            let mut cmd = redis::cmd("GET");
+            cmd.arg(Self::generation_key(shards, shard));
+            cmd
+        });
+        let counts: Vec<Option<u64>> = self.query_each(counters.collect())?;
+        Ok(counts.into_iter().flatten().fold(0u64, u64::wrapping_add))
     }
 
     // Beside the entries, under the stash's prefix: every process that shares the stash
