@@ -11,12 +11,15 @@
 # ~/.cache/hashstash-tools) and reused afterwards. Each server listens on a free port of
 # 127.0.0.1 and keeps its data and logs in $HASHSTASH_SERVICES_DIR (default a folder under
 # the temp folder). The S3-compatible server is moto's server mode (PyPI `moto[server]`,
-# installed with pip when missing), with a bucket `hashstash`. `start` prints:
+# installed with pip when missing), with a bucket `hashstash`. moto keeps its objects in
+# memory, so the tests that kill an S3 server and restart it run their own `s3s-fs`
+# (crates.io, built once into the same tools folder), which keeps them in files. `start`
+# prints:
 #
 #   HASHSTASH_REDIS_URL, HASHSTASH_MONGO_URL,         where the tests find the servers
 #   HASHSTASH_OBJECTSTORE_URL (+ the AWS_* variables that point the S3 client at it)
 #   HASHSTASH_REDIS_SERVER, HASHSTASH_MONGO_SERVER,   the server binaries, for fault tests
-#   HASHSTASH_S3_SERVER                               that start, kill and restart their own
+#   HASHSTASH_S3_SERVER, HASHSTASH_S3FS_SERVER        that start, kill and restart their own
 set -euo pipefail
 
 tools="${HASHSTASH_TOOLS_DIR:-$HOME/.cache/hashstash-tools}"
@@ -107,6 +110,18 @@ start_mongo() {
 }
 
 moto_version="5.2.1"
+s3s_fs_version="0.14.1"
+
+# s3s-fs: an S3 server over a folder, for the tests that kill and restart one.
+s3fs_bin() {
+  local bin="$tools/bin/s3s-fs"
+  if [ ! -x "$bin" ]; then
+    log "building s3s-fs $s3s_fs_version into $tools (once; two minutes)"
+    cargo install --quiet --locked s3s-fs --version "$s3s_fs_version" --features binary \
+      --root "$tools" >&2
+  fi
+  printf 'export HASHSTASH_S3FS_SERVER=%s\n' "$bin"
+}
 
 # moto runs as `python3 -m moto.server`: found wherever pip put it, with or without its
 # script on PATH.
@@ -172,7 +187,7 @@ case "${1:-}" in
     stop_all
     mkdir -p "$state"
     # A server that started is stopped again if the other one cannot start.
-    if ! { start_redis && start_mongo && start_s3; }; then
+    if ! { start_redis && start_mongo && start_s3 && s3fs_bin; }; then
       stop_all
       exit 1
     fi

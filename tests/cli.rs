@@ -894,3 +894,39 @@ fn sql_writes_every_column_and_streams_to_files() {
     // Parquet needs a file.
     one_line(&cli.fails(&["sql", "SELECT 1", "--format", "parquet"], 2));
 }
+
+/// A reader that stops early (`hashstash sql ... | head -1`) ends the command with an
+/// error, never a panic, in every text format.
+#[cfg(feature = "sql")]
+#[test]
+fn a_closed_pipe_ends_a_query_without_a_panic() {
+    use std::io::BufRead;
+    let cli = Cli::new();
+    let file = cli.root.path().join("many.jsonl");
+    let lines: Vec<String> = (0..50_000)
+        .map(|i| format!(r#"{{"key": {i}, "value": {{"n": {i}, "text": "row {i}"}}}}"#))
+        .collect();
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    cli.ok(&["import", &file.display().to_string()]);
+    for format in ["csv", "json", "table"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hashstash"))
+            .env("HASHSTASH_ROOT_DIR", cli.root.path())
+            .env_remove("HOME")
+            .args(["sql", "--format", format, "SELECT * FROM stash"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        let stdout = child.stdout.take().unwrap();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut first)
+            .unwrap();
+        // The pipe closes here, with most rows still to come.
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!first.is_empty(), "{format}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{format}: {stderr}");
+        assert_ne!(out.status.code(), Some(101), "{format}: {stderr}");
+    }
+}

@@ -162,6 +162,16 @@ fn unreadable_snapshots_are_typed_errors() {
     let error = sql_over_with(&[], &files, "SELECT * FROM gone", None).unwrap_err();
     assert!(matches!(error, Error::Sql { .. }), "{error:?}");
 
+    // One store serves a bucket: two tables there must not give it different options.
+    let (_one, one) = animals(3);
+    let a = format!("{folder}/a.parquet");
+    one.to_parquet(&a).unwrap();
+    let two = ParquetTables::new()
+        .with("a", &a)
+        .with("b", format!("{folder}/b.parquet?allow_http=true"));
+    let error = sql_over_with(&[], &two, "SELECT 1", None).unwrap_err();
+    assert!(matches!(error, Error::InvalidOption { .. }), "{error:?}");
+
     let not_parquet = format!("{folder}/not.parquet");
     let mut out = Output::create(not_parquet.as_ref()).unwrap();
     out.write_all(b"{\"key\": 1, \"value\": 2}\n").unwrap();

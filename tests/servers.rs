@@ -1,7 +1,8 @@
 //! Server faults: a stopped, frozen or restarted server gives errors within the timeout, and
 //! the same handle works again when the server is back. Each test runs a server of its own,
 //! from the binaries `scripts/services.sh` names (`$HASHSTASH_REDIS_SERVER`,
-//! `$HASHSTASH_MONGO_SERVER`).
+//! `$HASHSTASH_MONGO_SERVER`, and for object storage `$HASHSTASH_S3FS_SERVER`: s3s-fs, an
+//! S3 server that keeps its objects in files, where moto keeps them in memory).
 
 use hashstash::{EngineKind, Stash};
 use std::net::TcpListener;
@@ -68,6 +69,17 @@ fn start_server_with(engine: EngineKind, port: u16, dir: &Path, durable: bool) -
             c.arg("--storage-path").arg(dir.join("mongo"));
             c
         }
+        EngineKind::ObjectStore => {
+            // Objects are files, written before the server answers: always durable against
+            // a killed server.
+            let bin = std::env::var("HASHSTASH_S3FS_SERVER").expect("HASHSTASH_S3FS_SERVER");
+            std::fs::create_dir_all(dir.join("s3").join("hashstash")).unwrap();
+            let mut c = Command::new(bin);
+            c.args(["--host", "127.0.0.1", "--port", &port_arg])
+                .args(["--access-key", S3_KEY, "--secret-key", S3_KEY])
+                .arg(dir.join("s3"));
+            c
+        }
         other => panic!("{other} has no server"),
     };
     let child = command
@@ -83,11 +95,24 @@ fn start_server_with(engine: EngineKind, port: u16, dir: &Path, durable: bool) -
     Server(child)
 }
 
+/// The key and secret of the tests' own S3 servers.
+const S3_KEY: &str = "hashstash-test";
+
 fn url(engine: EngineKind, port: u16) -> String {
     match engine {
         EngineKind::Redis => format!("redis://127.0.0.1:{port}/0"),
+        EngineKind::ObjectStore => s3_url(port, S3_KEY),
         _ => format!("mongodb://127.0.0.1:{port}/hashstash"),
     }
+}
+
+/// The test bucket on an S3 server on `port`, signed with `secret` (the URL's options over
+/// the environment's, which name the shared test server).
+fn s3_url(port: u16, secret: &str) -> String {
+    format!(
+        "s3://hashstash/tests?endpoint=http://127.0.0.1:{port}&allow_http=true\
+         &access_key_id={S3_KEY}&secret_access_key={secret}&region=us-east-1"
+    )
 }
 
 /// A test's own server process, killed when the test ends, passed or not.
@@ -237,6 +262,7 @@ fn unreachable_server_fails_within_the_timeout(engine: EngineKind) {
     let port = free_port(); // nothing listens there
     let with_password = match engine {
         EngineKind::Redis => format!("redis://:secret-password@127.0.0.1:{port}/0"),
+        EngineKind::ObjectStore => s3_url(port, "secret-password"),
         _ => format!("mongodb://user:secret-password@127.0.0.1:{port}/hashstash"),
     };
     let start = Instant::now();
@@ -448,6 +474,8 @@ macro_rules! server_tests {
 server_tests!(redis => hashstash::EngineKind::Redis);
 #[cfg(feature = "mongo")]
 server_tests!(mongo => hashstash::EngineKind::Mongo);
+#[cfg(feature = "objectstore")]
+server_tests!(objectstore => hashstash::EngineKind::ObjectStore);
 
 /// Clearing a stash larger than one clear request (10,000 documents) empties it, and the
 /// stash takes writes again. (Versions are cleared by the same paging; the conformance
@@ -696,6 +724,10 @@ fn redis_cluster_routes_every_stash_to_its_slot() {
         .count();
     assert!(used >= 2, "all stashes landed on one node");
 
+    // Emptied, so that the one stash below is all there is.
+    for stash in &stashes {
+        stash.clear().unwrap();
+    }
     one_stash_spreads_over_every_node(&url, &ports, &cli_bin);
     a_stash_kept_in_one_slot_stays_there(&url, &ports, &cli_bin);
 }
@@ -711,12 +743,11 @@ fn on_node(cli_bin: &Path, port: u16, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// How many entries of the stash `namespace` node `port` holds (the fields of its shards'
-/// hashes there).
+/// How many entries of spread stashes node `port` holds (the fields of the shards' hashes
+/// there, tagged `{hs<digest of the namespace>.<shard>.<n>}`).
 #[cfg(feature = "redis")]
-fn entries_on_node(cli_bin: &Path, port: u16, namespace: &str) -> u64 {
-    let pattern = format!("{{{namespace}*:entries");
-    on_node(cli_bin, port, &["--scan", "--pattern", &pattern])
+fn entries_on_node(cli_bin: &Path, port: u16) -> u64 {
+    on_node(cli_bin, port, &["--scan", "--pattern", "{hs*:entries"])
         .lines()
         .filter(|hash| !hash.is_empty())
         .map(|hash| {
@@ -745,11 +776,7 @@ fn one_stash_spreads_over_every_node(url: &str, ports: &[u16], cli_bin: &Path) {
     let s = open(false);
     s.clear().unwrap();
     s.update((0..3000).map(|k| (k, k * 2))).unwrap();
-    let namespace = s.config().namespace();
-    let per_node: Vec<u64> = ports
-        .iter()
-        .map(|&p| entries_on_node(cli_bin, p, &namespace))
-        .collect();
+    let per_node: Vec<u64> = ports.iter().map(|&p| entries_on_node(cli_bin, p)).collect();
     // Each node holds a third of the slots, and so about a third of the shards and
     // entries (64 shards, each in its own 64th of the slots).
     assert!(
@@ -811,10 +838,7 @@ fn one_stash_spreads_over_every_node(url: &str, ports: &[u16], cli_bin: &Path) {
     assert_eq!(v.len().unwrap(), 0);
     assert!(v.get_all::<_, i32>(&150).unwrap().is_empty());
     s.clear().unwrap();
-    let left: u64 = ports
-        .iter()
-        .map(|&p| entries_on_node(cli_bin, p, &namespace))
-        .sum();
+    let left: u64 = ports.iter().map(|&p| entries_on_node(cli_bin, p)).sum();
     assert_eq!(left, 0);
 }
 
@@ -838,6 +862,20 @@ fn a_stash_kept_in_one_slot_stays_there(url: &str, ports: &[u16], cli_bin: &Path
     let s = builder().open().unwrap();
     assert_eq!(s.len().unwrap(), 1, "the old hash is the stash");
     s.clear().unwrap();
+    // The layout is recorded: emptied, the stash stays in its slot for every new handle.
+    let again = builder().open().unwrap();
+    again.set("k", &1).unwrap();
+    let in_the_old_hash: u64 = ports
+        .iter()
+        .filter_map(|&p| {
+            on_node(cli_bin, p, &["HLEN", &whole])
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    assert_eq!(in_the_old_hash, 1);
+    again.clear().unwrap();
 }
 
 #[cfg(feature = "redis")]

@@ -84,7 +84,7 @@ mod row_checksums;
 mod scan;
 #[cfg(unix)]
 mod security;
-#[cfg(any(feature = "redis", feature = "mongo"))]
+#[cfg(any(feature = "redis", feature = "mongo", feature = "objectstore"))]
 mod servers;
 #[cfg(feature = "sql")]
 mod slt;

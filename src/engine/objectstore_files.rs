@@ -10,11 +10,18 @@ use super::objectstore::open_store;
 use super::EngineRuntime;
 use crate::error::{Error, Result};
 use bytes::Bytes;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::parquet::arrow::arrow_reader::ArrowReaderOptions;
+use datafusion::parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStream};
+use datafusion::parquet::arrow::ParquetRecordBatchStreamBuilder;
 use datafusion::parquet::errors::{ParquetError, Result as ParquetResult};
-use datafusion::parquet::file::reader::{ChunkReader, Length};
+use datafusion::parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
+use futures_util::future::{BoxFuture, FutureExt};
+use futures_util::StreamExt;
 use object_store::path::Path as ObjPath;
 use object_store::{MultipartUpload, ObjectStore, ObjectStoreExt};
 use std::future::Future;
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -87,6 +94,8 @@ pub struct Upload {
     part: Vec<u8>,
     /// Started when the first part is full.
     upload: Option<Box<dyn MultipartUpload>>,
+    /// A part failed to go up (the upload is discarded).
+    failed: bool,
 }
 
 impl Upload {
@@ -96,6 +105,7 @@ impl Upload {
             file: FileStore::open(url)?,
             part: Vec::new(),
             upload: None,
+            failed: false,
         })
     }
 
@@ -119,6 +129,9 @@ impl Upload {
 
     /// Sends what is left and completes the object.
     pub(crate) fn finish(mut self) -> Result<()> {
+        if self.failed {
+            return Err(self.file.error("writing", "a part failed"));
+        }
         let Some(mut upload) = self.upload.take() else {
             let whole = Bytes::from(std::mem::take(&mut self.part));
             let file = &self.file;
@@ -153,19 +166,31 @@ impl Upload {
         }
     }
 
+    /// Takes bytes into the part, sending it once full. A part that fails to go up discards
+    /// the upload there and then (the parts sent are not left on the store, whoever holds
+    /// the writer), and every later write fails.
     pub(crate) fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.failed {
+            return Err(std::io::Error::other(
+                self.file.error("writing", "an earlier part failed"),
+            ));
+        }
         let room = PART_BYTES - self.part.len();
         let taken = buf.len().min(room);
         self.part.extend_from_slice(&buf[..taken]);
         if self.part.len() == PART_BYTES {
-            self.send_part().map_err(std::io::Error::other)?;
+            if let Err(e) = self.send_part() {
+                self.failed = true;
+                // The error that matters is the part's.
+                let _ = self.abort();
+                return Err(std::io::Error::other(e));
+            }
         }
         Ok(taken)
     }
 }
 
-/// An object opened for reading: its store and size. Read start to end as a [`Download`],
-/// or in the ranges a parquet reader asks for (it is a parquet [`ChunkReader`]).
+/// An object opened for reading: its store and size, read start to end as a [`Download`].
 #[derive(Clone)]
 pub struct RemoteFile {
     file: Arc<FileStore>,
@@ -233,21 +258,114 @@ impl std::io::Read for Download {
     }
 }
 
-impl Length for RemoteFile {
-    fn len(&self) -> u64 {
-        self.size
+/// A parquet object read as DataFusion reads one: the footer in one suffix read, then each
+/// row group's column chunks in ranged reads (nearby ranges merged by `get_ranges`).
+struct ParquetObject {
+    store: Arc<dyn ObjectStore>,
+    path: ObjPath,
+    size: u64,
+    shown: String,
+}
+
+impl ParquetObject {
+    /// A store error as a parquet error that carries this crate's (see `ParquetBatches`).
+    fn error(&self, e: impl std::fmt::Display) -> ParquetError {
+        let error = Error::engine("objectstore", format!("reading {}: {e}", self.shown));
+        ParquetError::External(Box::new(error))
     }
 }
 
-impl ChunkReader for RemoteFile {
-    type T = Download;
-
-    fn get_read(&self, start: u64) -> ParquetResult<Download> {
-        Ok(self.download(start))
+impl AsyncFileReader for ParquetObject {
+    fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, ParquetResult<Bytes>> {
+        self.get_byte_ranges(vec![range])
+            .map(|ranges| ranges.map(|mut r| r.pop().unwrap_or_default()))
+            .boxed()
     }
 
-    fn get_bytes(&self, start: u64, length: usize) -> ParquetResult<Bytes> {
-        self.range(start, length as u64)
-            .map_err(|e| ParquetError::External(Box::new(e)))
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<Range<u64>>,
+    ) -> BoxFuture<'_, ParquetResult<Vec<Bytes>>> {
+        async move {
+            // A range past the end comes from a damaged footer: refused, never requested.
+            if let Some(bad) = ranges.iter().find(|r| r.start > r.end || r.end > self.size) {
+                let why = format!("bytes {bad:?} are past its end ({})", self.size);
+                return Err(self.error(why));
+            }
+            let fetched = self.store.get_ranges(&self.path, &ranges).await;
+            fetched.map_err(|e| self.error(e))
+        }
+        .boxed()
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        _options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, ParquetResult<Arc<ParquetMetaData>>> {
+        async move {
+            let size = self.size;
+            let footer = ParquetMetaDataReader::new().with_prefetch_hint(Some(FOOTER_HINT));
+            Ok(Arc::new(footer.load_and_finish(self, size).await?))
+        }
+        .boxed()
+    }
+}
+
+/// The bytes read at once from the end of a parquet object: most footers fit, so one
+/// request reads them.
+const FOOTER_HINT: usize = 64 << 10;
+
+/// The record batches of a parquet object, read as they are used.
+pub(crate) struct ParquetBatches {
+    file: FileStore,
+    stream: ParquetRecordBatchStream<ParquetObject>,
+}
+
+impl ParquetBatches {
+    /// Opens the parquet object at `url` (its size, then its footer), in batches of
+    /// `batch_size` rows. A store that fails is `Error::Engine`; bytes that are not parquet
+    /// are `Error::Decode`.
+    pub(crate) fn open(url: &str, batch_size: usize) -> Result<ParquetBatches> {
+        let file = FileStore::open(url)?;
+        let size = file.block("reading", file.store.head(&file.path))?.size;
+        let object = ParquetObject {
+            store: file.store.clone(),
+            path: file.path.clone(),
+            size,
+            shown: file.shown.clone(),
+        };
+        let opened = file.runtime.block(async {
+            ParquetRecordBatchStreamBuilder::new(object)
+                .await
+                .and_then(|b| b.with_batch_size(batch_size).build())
+        })?;
+        let stream = opened.map_err(|e| file.parquet_error(e))?;
+        Ok(ParquetBatches { file, stream })
+    }
+}
+
+impl Iterator for ParquetBatches {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (file, stream) = (&self.file, &mut self.stream);
+        match file.runtime.block(stream.next()) {
+            Err(e) => Some(Err(e)),
+            Ok(batch) => batch.map(|b| b.map_err(|e| file.parquet_error(e))),
+        }
+    }
+}
+
+impl FileStore {
+    /// A parquet reader's error: the store's own when it was the store that failed, else
+    /// bytes that do not decode.
+    fn parquet_error(&self, e: ParquetError) -> Error {
+        match e {
+            ParquetError::External(e) => match e.downcast::<Error>() {
+                Ok(store) => *store,
+                Err(other) => Error::decode(self.shown.clone(), "parquet", other.to_string()),
+            },
+            e => Error::decode(self.shown.clone(), "parquet", e.to_string()),
+        }
     }
 }

@@ -146,6 +146,7 @@ pub struct RedisEngine {
     remove_script: redis::Script,
     format_script: redis::Script,
     lease_script: redis::Script,
+    layout_script: redis::Script,
     /// Whether the server has hash-field expiry (`HPEXPIREAT`, Redis 7.4+). Asked once, on
     /// the first write with an expiry rather than at open: opening makes no round trip of
     /// its own, and a stash that never expires anything never needs to know.
@@ -227,6 +228,7 @@ impl RedisEngine {
             remove_script: redis::Script::new(REMOVE_SCRIPT),
             format_script: redis::Script::new(FORMAT_SCRIPT),
             lease_script: redis::Script::new(LEASE_SCRIPT),
+            layout_script: redis::Script::new(LAYOUT_SCRIPT),
         })
     }
 
@@ -239,18 +241,19 @@ impl RedisEngine {
         key
     }
 
-    /// The stash's shards: one on a server; on a cluster, spread unless the stash was made
-    /// whole in one slot before shards (looked for once).
+    /// The stash's shards: one on a server; on a cluster, as its layout record says (made
+    /// on first use by `LAYOUT_SCRIPT`, the same for every client).
     fn shards(&self) -> Result<&Shards> {
         if let Some(shards) = self.shards.get() {
             return Ok(shards);
         }
-        let whole = self.redis_key(&[b"entries"]);
-        let kept_whole: bool = self.with_conn(|c| redis::cmd("EXISTS").arg(&whole).query(c))?;
-        let shards = match kept_whole {
-            true => Shards::one(self.base.clone()),
-            false => Shards::spread(&self.namespace, CLUSTER_SHARDS),
-        };
+        let mut invocation = self.layout_script.key(self.redis_key(&[b"layout"]));
+        invocation
+            .key(self.redis_key(&[b"entries"]))
+            .key(self.redis_key(&[b"generation"]))
+            .arg(format!("shards:{CLUSTER_SHARDS}"));
+        let layout: String = self.with_conn(|c| invocation.invoke(c))?;
+        let shards = Shards::of_layout(&layout, &self.base, &self.namespace)?;
         Ok(self.shards.get_or_init(|| shards))
     }
 
@@ -487,7 +490,7 @@ impl RedisEngine {
                 let hashes = (0..shards.count())
                     .map(|shard| Self::entries_key(shards, shard))
                     .collect();
-                let pages = scan_in_parallel(client, hashes, SCAN_PAGE);
+                let pages = scan_in_parallel(client, hashes, SCAN_PAGE)?;
                 Ok(Box::new(pages.into_iter().flat_map(|page| {
                     let (pairs, error) = match page {
                         Ok(pairs) => (pairs, None),

@@ -171,3 +171,21 @@ if ARGV[2] then
 end
 return redis.call('DEL', KEYS[1])
 ";
+
+/// The stash's layout (see `redis_shards.rs`), decided once for every client: the record
+/// KEYS[1] if there is one; else `whole` if the stash already has a hash KEYS[2] or a change
+/// counter KEYS[3] in its own slot (made before shards: the counter outlives a `clear`),
+/// else ARGV[1]; recorded, and returned.
+pub(super) const LAYOUT_SCRIPT: &str = r"
+local layout = redis.call('GET', KEYS[1])
+if layout then
+  return layout
+end
+if redis.call('EXISTS', KEYS[2]) == 1 or redis.call('EXISTS', KEYS[3]) == 1 then
+  layout = 'whole'
+else
+  layout = ARGV[1]
+end
+redis.call('SET', KEYS[1], layout)
+return layout
+";

@@ -2,13 +2,17 @@
 //!
 //! On one server a stash is one shard, tagged `{<namespace>}` as ever. On a cluster a stash
 //! made by this version has [`CLUSTER_SHARDS`] shards; shard `i`'s tag is
-//! `{<namespace>/<i>.<j>}`, where `j` is the first number that puts the tag's slot in the
-//! `i`-th of `CLUSTER_SHARDS` equal ranges of the 16,384 slots. A cluster gives each node
+//! `{hs<digest>.<i>.<j>}`, where `<digest>` is the namespace's xxh3-128 in hex (a namespace
+//! is a path: it may hold `{`, `}` or look like another tag; a digest never does) and `j` is
+//! the first number that puts the tag's slot in the `i`-th of `CLUSTER_SHARDS` equal ranges
+//! of the 16,384 slots. A cluster gives each node
 //! ranges of slots, so the shards spread over every node (up to `CLUSTER_SHARDS` nodes), in
 //! proportion to the slots each holds, and one stash can outgrow one node's memory. A key's
 //! shard is fixed by its digest: its entry and its version list live together, and every
-//! script still touches one slot. A stash that a cluster holds whole in one slot (made
-//! before shards) keeps that layout: its `{<namespace>}:entries` is looked for once.
+//! script still touches one slot. Which layout a stash has is recorded once, in
+//! `{<namespace>}:layout` (see `LAYOUT_SCRIPT`): a stash a cluster held whole in one slot
+//! before shards (its hash or change counter exists) keeps that layout, every other stash
+//! made on a cluster gets the shards, and every client reads the same record.
 //!
 //! Each shard has its own change counter; the stash's is their sum (each only grows, so the
 //! sum moves whenever any shard changes). The format, catalog and leases stay under the
@@ -19,6 +23,9 @@ use std::sync::mpsc;
 
 /// The shards of a stash made on a cluster.
 pub(super) const CLUSTER_SHARDS: usize = 64;
+
+/// The layout record of a stash kept whole in one slot.
+pub(super) const WHOLE: &str = "whole";
 
 /// The slots of a Redis Cluster.
 const SLOTS: u32 = 16_384;
@@ -41,20 +48,41 @@ impl Shards {
         }
     }
 
-    /// `count` shards of the stash `namespace`, each in its own range of slots.
-    pub(super) fn spread(namespace: &str, count: usize) -> Self {
+    /// `count` shards (1 to 16,384) of the stash `namespace`, each in its own range of slots.
+    pub(super) fn spread(namespace: &str, count: usize) -> Result<Self> {
+        if !(1..=SLOTS as usize).contains(&count) {
+            let why = format!("a stash cannot have {count} shards (1 to {SLOTS})");
+            return Err(Error::engine("redis", why));
+        }
+        let digest = xxhash_rust::xxh3::xxh3_128(namespace.as_bytes());
         let prefixes = (0..count)
             .map(|i| {
                 let low = i as u32 * SLOTS / count as u32;
                 let high = (i as u32 + 1) * SLOTS / count as u32;
-                // About `count` tries on average: each tag's slot is as good as random.
-                (0u64..)
-                    .map(|j| format!("{{{namespace}/{i}.{j}}}:").into_bytes())
+                // About `SLOTS / (high - low)` tries on average: a tag's slot is as good as
+                // random. The bound only guards the loop.
+                (0u32..1 << 24)
+                    .map(|j| format!("{{hs{digest:032x}.{i}.{j}}}:").into_bytes())
                     .find(|prefix| (low..high).contains(&u32::from(slot(prefix))))
-                    .unwrap_or_default()
+                    .ok_or_else(|| Error::engine("redis", format!("no tag for shard {i}")))
             })
-            .collect();
-        Shards { prefixes }
+            .collect::<Result<_>>()?;
+        Ok(Shards { prefixes })
+    }
+
+    /// The shards a layout record names (see `LAYOUT_SCRIPT`): `whole` (one shard under
+    /// `base`) or `shards:<count>`.
+    pub(super) fn of_layout(layout: &str, base: &[u8], namespace: &str) -> Result<Self> {
+        if layout == WHOLE {
+            return Ok(Shards::one(base.to_vec()));
+        }
+        match layout.strip_prefix("shards:").map(str::parse::<usize>) {
+            Some(Ok(count)) => Shards::spread(namespace, count),
+            _ => Err(Error::engine(
+                "redis",
+                format!("the stash's layout is {layout:?}, which this version does not know"),
+            )),
+        }
     }
 
     pub(super) fn count(&self) -> usize {
@@ -125,7 +153,7 @@ pub(super) fn scan_in_parallel(
     client: &redis::cluster::ClusterClient,
     entries: Vec<Vec<u8>>,
     page: usize,
-) -> mpsc::Receiver<Result<Page>> {
+) -> Result<mpsc::Receiver<Result<Page>>> {
     let (sender, receiver) = mpsc::sync_channel(SCAN_THREADS * 2);
     for first in 0..SCAN_THREADS.min(entries.len()) {
         let (client, to_reader) = (client.clone(), sender.clone());
@@ -138,12 +166,10 @@ pub(super) fn scan_in_parallel(
         let spawned = std::thread::Builder::new()
             .name("hashstash-redis-scan".into())
             .spawn(move || scan_hashes(&client, &mine, page, &to_reader));
-        if let Err(e) = spawned {
-            // The receiver sees the error where the pages would be.
-            let _ = sender.send(Err(Error::engine("redis", e)));
-        }
+        // Threads already started end when the receiver is dropped with this error.
+        spawned.map_err(|e| Error::engine("redis", e))?;
     }
-    receiver
+    Ok(receiver)
 }
 
 /// One scan thread's work: each hash of `hashes` in turn, pages sent to `sender` (until it

@@ -8,7 +8,7 @@
 //! `_timestamp`) are not values and are skipped.
 
 use super::flatten::{KEY_COLUMN, TIMESTAMP_COLUMN, VALUE_COLUMN, VERSION_COLUMN};
-use super::location::{open_input, Location};
+use super::location::{io_error, open_input, Location};
 use crate::codec;
 use crate::engine::EngineExt;
 use crate::error::{Error, Result};
@@ -21,8 +21,6 @@ use datafusion::arrow::datatypes::{
 };
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use datafusion::parquet::errors::ParquetError;
-use datafusion::parquet::file::reader::ChunkReader;
 use std::io::BufRead;
 use std::path::Path;
 
@@ -43,18 +41,20 @@ impl Stash {
     ) -> Result<usize> {
         let path = path.as_ref();
         let file = open_input(path)?;
+        // A URL's secrets stay out of errors.
+        let shown = Location::of(path).shown();
         let mut loader = Loader::new(self, progress);
         for (n, line) in std::io::BufReader::with_capacity(1 << 20, file)
             .lines()
             .enumerate()
         {
-            let line = line.map_err(|e| Error::io(path, e))?;
+            let line = line.map_err(|e| io_error(&shown, e))?;
             if line.trim().is_empty() {
                 continue;
             }
             let bad = |why: String| Error::InvalidOption {
                 option: "FILE",
-                message: format!("{}:{}: {why}", path.display(), n + 1),
+                message: format!("{shown}:{}: {why}", n + 1),
             };
             let record: serde_json::Value =
                 serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
@@ -136,32 +136,24 @@ fn parquet_batches(path: &Path) -> Result<Box<dyn Iterator<Item = Result<RecordB
             batches_of(file, shown)
         }
         #[cfg(feature = "objectstore")]
-        Location::Object(url) => {
-            let remote = crate::engine::objectstore_files::RemoteFile::open(&url)?;
-            batches_of(remote, shown)
-        }
+        Location::Object(url) => Ok(Box::new(
+            crate::engine::objectstore_files::ParquetBatches::open(&url, BATCH)?,
+        )),
         #[cfg(not(feature = "objectstore"))]
         Location::Object(_) => Err(super::location::not_compiled()),
     }
 }
 
-/// The record batches of a parquet file, local or remote; its errors name it as `shown`.
-fn batches_of<T: ChunkReader + 'static>(
-    file: T,
+/// The record batches of a local parquet file; its errors name it as `shown`.
+fn batches_of(
+    file: std::fs::File,
     shown: String,
 ) -> Result<Box<dyn Iterator<Item = Result<RecordBatch>>>> {
     let fail =
         move |e: &dyn std::fmt::Display| Error::decode(shown.clone(), "parquet", e.to_string());
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .and_then(|b| b.with_batch_size(BATCH).build())
-        .map_err(|e| match e {
-            // A store that failed (rather than bytes that do not decode) is its own error.
-            ParquetError::External(e) => match e.downcast::<Error>() {
-                Ok(store) => *store,
-                Err(other) => fail(&other),
-            },
-            e => fail(&e),
-        })?;
+        .map_err(|e| fail(&e))?;
     Ok(Box::new(reader.map(move |b| b.map_err(|e| fail(&e)))))
 }
 

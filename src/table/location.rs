@@ -16,8 +16,9 @@ use std::path::{Path, PathBuf};
 /// The URL schemes of object storage.
 const OBJECT_SCHEMES: &[&str] = &["s3", "s3a", "gs", "az", "azure", "abfs", "abfss"];
 
-/// A file's place: on this machine, or an object in object storage.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A file's place: on this machine, or an object in object storage. (`Debug` shows a URL
+/// with its secrets redacted.)
+#[derive(Clone, PartialEq, Eq)]
 pub enum Location {
     /// A local path (`file://` URLs are local paths too).
     Local(PathBuf),
@@ -63,6 +64,24 @@ impl Location {
     }
 }
 
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Local(path) => f.debug_tuple("Local").field(path).finish(),
+            Location::Object(_) => f.debug_tuple("Object").field(&self.shown()).finish(),
+        }
+    }
+}
+
+/// An I/O error on the file shown as `shown` ([`Location::shown`]): the store's own error
+/// when an object's read or upload failed (carried through `std::io`), else `Error::Io`.
+pub fn io_error(shown: &str, e: std::io::Error) -> Error {
+    match e.downcast::<Error>() {
+        Ok(store) => store,
+        Err(e) => Error::io(shown, e),
+    }
+}
+
 /// A file being written: a local file, or an object uploaded as it is written. Call
 /// [`Output::finish`] to complete it (an object appears only then); dropped unfinished, a
 /// local file stays as far as it was written and an object is not made.
@@ -95,7 +114,7 @@ impl Output {
     /// Completes the file: flushes it, or completes the object's upload.
     pub fn finish(self) -> Result<()> {
         match self.inner {
-            OutputKind::File(mut file) => file.flush().map_err(|e| Error::io(&self.shown, e)),
+            OutputKind::File(mut file) => file.flush().map_err(|e| io_error(&self.shown, e)),
             #[cfg(feature = "objectstore")]
             OutputKind::Object(upload) => upload.finish(),
         }

@@ -59,6 +59,8 @@ impl ParquetTables {
     /// schema); made inside the runtime the queries run on, where the stores' clients live.
     pub(crate) async fn session(&self) -> Result<SessionContext> {
         let ctx = SessionContext::new();
+        // The store of each bucket, by the options its URL gave (see `register_store`).
+        let mut stores: Vec<(String, String)> = Vec::new();
         for (name, location) in &self.tables {
             let url = match location {
                 Location::Local(path) => {
@@ -69,7 +71,7 @@ impl ParquetTables {
                             message: format!("{} is not a UTF-8 path", path.display()),
                         })?
                 }
-                Location::Object(url) => register_store(&ctx, url)?,
+                Location::Object(url) => register_store(&ctx, url, &mut stores)?,
             };
             ctx.register_parquet(name.as_str(), &url, ParquetReadOptions::default())
                 .await
@@ -81,26 +83,45 @@ impl ParquetTables {
     }
 }
 
-/// Registers the store of `url` in `ctx` (under its scheme and bucket); returns the URL
-/// without its query string (the store's options), as the table's path.
+/// Registers the store of `url` in `ctx` under its scheme and bucket (DataFusion keys its
+/// stores so), unless `stores` has it already; returns the URL without its query string
+/// (the store's options), as the table's path. Two tables in one bucket must give the same
+/// options: one store serves them both.
 #[cfg(feature = "objectstore")]
-fn register_store(ctx: &SessionContext, url: &str) -> Result<String> {
+fn register_store(
+    ctx: &SessionContext,
+    url: &str,
+    stores: &mut Vec<(String, String)>,
+) -> Result<String> {
     use crate::engine::objectstore_files::{CONNECT_TIMEOUT, REQUEST_TIMEOUT};
-    let (store, _, _) =
-        crate::engine::objectstore::open_store(url, CONNECT_TIMEOUT, REQUEST_TIMEOUT)?;
-    // `open_store` took it, so it parses.
-    let mut bare = url::Url::parse(url).map_err(|e| Error::InvalidOption {
+    let invalid = |message: String| Error::InvalidOption {
         option: "table",
-        message: format!("{}: {e}", crate::config::redact_url(url)),
-    })?;
+        message,
+    };
+    let mut bare = url::Url::parse(url)
+        .map_err(|e| invalid(format!("{}: {e}", crate::config::redact_url(url))))?;
+    let options = bare.query().unwrap_or_default().to_owned();
     bare.set_query(None);
     let mut root = bare.clone();
     root.set_path("");
+    let bucket = root.to_string();
+    match stores.iter().find(|(b, _)| *b == bucket) {
+        Some((_, known)) if *known == options => return Ok(bare.to_string()),
+        Some(_) => {
+            return Err(invalid(format!(
+                "two tables in {bucket} give different options: one store serves a bucket"
+            )))
+        }
+        None => {}
+    }
+    let (store, _, _) =
+        crate::engine::objectstore::open_store(url, CONNECT_TIMEOUT, REQUEST_TIMEOUT)?;
     ctx.register_object_store(&root, store);
+    stores.push((bucket, options));
     Ok(bare.to_string())
 }
 
 #[cfg(not(feature = "objectstore"))]
-fn register_store(_: &SessionContext, _: &str) -> Result<String> {
+fn register_store(_: &SessionContext, _: &str, _: &mut Vec<(String, String)>) -> Result<String> {
     Err(super::location::not_compiled())
 }

@@ -181,6 +181,7 @@ impl ParquetSink {
     /// Writes the footer and completes the file (an object appears only now); returns the
     /// number of rows written.
     pub fn close(self) -> Result<usize> {
+        // A part that fails to go up discards the upload itself (see `Upload`).
         let file = self.writer.into_inner().map_err(sql_err)?;
         file.finish()?;
         Ok(self.rows)

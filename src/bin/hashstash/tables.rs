@@ -5,7 +5,7 @@ use crate::bars::progress_bar;
 use crate::errors::CliError;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
-use hashstash::table::location::{Location, Output};
+use hashstash::table::location::{io_error, Location, Output};
 use hashstash::table::parquet_tables::ParquetTables;
 use hashstash::table::provider::StashTable;
 use hashstash::table::sql::{pretty, sql_over_stream_with, ParquetSink};
@@ -28,11 +28,10 @@ pub enum Format {
     Parquet,
 }
 
+/// An I/O error on `path`: a URL shown with its secrets redacted, and an object store's
+/// own error (carried through `std::io`) given back as it was.
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
-    move |e| Error::Io {
-        path: path.to_path_buf(),
-        source: e,
-    }
+    move |e| io_error(&Location::of(path).shown(), e)
 }
 
 fn arrow_err(e: impl Into<hashstash::BoxError>) -> Error {
@@ -63,23 +62,41 @@ fn extra_tables(specs: &[String]) -> Result<(Vec<(String, Stash)>, ParquetTables
 }
 
 /// Where text goes: standard output, or a file or object (complete only once finished).
-enum Sink {
+///
+/// Its first write error is returned, and every write after it is dropped, and `flush` does
+/// nothing (`finish` flushes): the writers over it flush when they are taken apart, and
+/// arrow's CSV writer panics if that fails.
+struct Sink {
+    to: SinkTo,
+    failed: bool,
+}
+
+enum SinkTo {
     Stdout(std::io::BufWriter<std::io::StdoutLock<'static>>),
     File(Output),
 }
 
 impl Sink {
-    /// Flushes standard output, or completes the file or object.
+    fn new(to: SinkTo) -> Self {
+        Sink { to, failed: false }
+    }
+
+    /// Flushes standard output, or completes the file or object (not after a failed write).
     fn finish(self) -> Result<(), CliError> {
-        match self {
-            Sink::Stdout(mut out) => Ok(out.flush().map_err(io_err(Path::new("<stdout>")))?),
-            Sink::File(file) => Ok(file.finish()?),
+        if self.failed {
+            self.abort();
+            let failed = std::io::Error::other("an earlier write failed");
+            return Err(io_err(Path::new("<output>"))(failed).into());
+        }
+        match self.to {
+            SinkTo::Stdout(mut out) => Ok(out.flush().map_err(io_err(Path::new("<stdout>")))?),
+            SinkTo::File(file) => Ok(file.finish()?),
         }
     }
 
     /// Gives up on a file: an object is not made.
     fn abort(self) {
-        if let Sink::File(mut file) = self {
+        if let SinkTo::File(mut file) = self.to {
             // The error that ended the output is the one reported.
             let _ = file.abort();
         }
@@ -88,17 +105,19 @@ impl Sink {
 
 impl Write for Sink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self {
-            Sink::Stdout(out) => out.write(buf),
-            Sink::File(file) => file.write(buf),
+        if self.failed {
+            return Ok(buf.len());
         }
+        let written = match &mut self.to {
+            SinkTo::Stdout(out) => out.write(buf),
+            SinkTo::File(file) => file.write(buf),
+        };
+        self.failed = written.is_err();
+        written
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        match self {
-            Sink::Stdout(out) => out.flush(),
-            Sink::File(file) => file.flush(),
-        }
+        Ok(())
     }
 }
 
@@ -119,10 +138,10 @@ impl BatchWriter {
         if let (Format::Parquet, Some(path)) = (format, out) {
             return Ok(BatchWriter::Parquet(ParquetSink::create(path, schema)?));
         }
-        let sink = match out {
-            Some(path) => Sink::File(Output::create(path)?),
-            None => Sink::Stdout(std::io::BufWriter::new(std::io::stdout().lock())),
-        };
+        let sink = Sink::new(match out {
+            Some(path) => SinkTo::File(Output::create(path)?),
+            None => SinkTo::Stdout(std::io::BufWriter::new(std::io::stdout().lock())),
+        });
         Ok(match format {
             Format::Table => BatchWriter::Table(sink, Vec::new()),
             Format::Csv => BatchWriter::Csv(datafusion::arrow::csv::Writer::new(sink)),
@@ -150,22 +169,31 @@ impl BatchWriter {
         Ok(())
     }
 
-    /// Finishes the output (a parquet footer, a drawn table) and completes it.
+    /// Finishes the output (a parquet footer, a drawn table) and completes it; on an
+    /// error, gives it up (an object is not made).
     fn finish(self, out: Option<&Path>) -> Result<(), CliError> {
         let path = out.unwrap_or(Path::new("<stdout>"));
-        let sink = match self {
+        let (sink, last) = match self {
             BatchWriter::Table(mut sink, kept) => {
-                writeln!(sink, "{}", pretty(&kept)?).map_err(io_err(path))?;
-                sink
+                let drawn = pretty(&kept)
+                    .map_err(CliError::from)
+                    .and_then(|table| Ok(writeln!(sink, "{table}").map_err(io_err(path))?));
+                (sink, drawn)
             }
-            BatchWriter::Csv(writer) => writer.into_inner(),
+            BatchWriter::Csv(writer) => (writer.into_inner(), Ok(())),
             BatchWriter::Json(mut writer) => {
-                writer.finish().map_err(arrow_err)?;
-                writer.into_inner()
+                let footer = writer.finish().map_err(|e| arrow_err(e).into());
+                (writer.into_inner(), footer)
             }
             BatchWriter::Parquet(sink) => return Ok(sink.close().map(drop)?),
         };
-        sink.finish()
+        match last {
+            Ok(()) => sink.finish(),
+            Err(e) => {
+                sink.abort();
+                Err(e)
+            }
+        }
     }
 
     /// Gives up on the output: a file in object storage is not made.
@@ -293,6 +321,7 @@ pub fn export(
         Format::Json => {
             let bar = progress_bar(Some(stash.len()? as u64), "entries");
             let mut file = Output::create(out)?;
+            // Whole lines go to the output: an object is uploaded a part at a time anyway.
             let mut lines = || -> Result<(), Error> {
                 for item in stash.items_dyn()? {
                     let (k, v) = item?;
