@@ -367,7 +367,9 @@ fn killed_mid_batch_loses_nothing_acknowledged(engine: EngineKind, append: bool)
     wait_for(200);
     drop(server); // SIGKILL, mid-write
     let at_kill = acked_count();
-    std::thread::sleep(Duration::from_millis(500));
+    // Down for longer than a call's timeout: the object-store client retries a refused
+    // connection until then, and would ride out a shorter outage without an error.
+    std::thread::sleep(timeout * 3);
     let _server = start_server_with(engine, port, dir.path(), true);
     wait_for(at_kill + 200);
     stop.store(true, Ordering::Relaxed);

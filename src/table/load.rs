@@ -27,7 +27,9 @@ use std::path::Path;
 const BATCH: usize = 4096;
 
 impl Stash {
-    /// Loads JSON lines with `key` and `value` fields; returns how many entries.
+    /// Loads JSON lines with `key` and `value` fields; returns how many entries. `path` may
+    /// also be an object-store URL (`s3://...`, feature `objectstore`), as for
+    /// [`Stash::load_parquet`].
     pub fn load_jsonl(&self, path: impl AsRef<Path>) -> Result<usize> {
         self.load_jsonl_with_progress(path, &mut |_| {})
     }
@@ -67,7 +69,9 @@ impl Stash {
     }
 
     /// Loads a parquet file (see the module docs for how rows become entries); returns how
-    /// many entries.
+    /// many entries. `path` may also be an object-store URL (`s3://bucket/snap.parquet`,
+    /// `gs://`, `az://`; feature `objectstore`), read in ranges: the footer, then each row
+    /// group's columns.
     pub fn load_parquet(&self, path: impl AsRef<Path>) -> Result<usize> {
         self.load_parquet_with_progress(path, &mut |_| {})
     }

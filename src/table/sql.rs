@@ -100,7 +100,10 @@ impl Stash {
     }
 
     /// Writes the stash's table to a parquet file, batch by batch as the stash is read;
-    /// returns the number of rows.
+    /// returns the number of rows. `path` may also be an object-store URL
+    /// (`s3://bucket/snap.parquet`, `gs://`, `az://`; feature `objectstore`): the file is
+    /// uploaded as it is written and appears whole when done (see
+    /// [`location`](super::location)).
     pub fn to_parquet(&self, path: impl AsRef<Path>) -> Result<usize> {
         self.to_parquet_of(path, Versions::Latest)
     }
