@@ -65,7 +65,7 @@ trap 'status=$?; bash scripts/services.sh stop || true; rm -rf "$scratch" || tru
 step "starting Redis, MongoDB and an S3-compatible server (scripts/services.sh)"
 services=$(bash scripts/services.sh start)
 eval "$services"
-printf '%s\n' "$services" | grep -o '^export [A-Z_]*=[^ ]*' | grep -v SECRET | sed 's/^export /    /'
+printf '%s\n' "$services" | grep '^export [A-Z0-9_]*=' | grep -v SECRET | sed 's/^export /    /'
 export HASHSTASH_REQUIRE_SERVERS=1
 
 step "cargo fmt --check"
