@@ -347,8 +347,31 @@ fn totals_config(config: &StashConfig) -> StashConfig {
     totals
 }
 
+/// How long a fold may hold the totals' fold lease (a process that dies folding frees it
+/// then).
+const FOLD_LEASE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Folds the flushed records into one (see the module docs for why this never counts twice).
+/// Where the engine has leases (the servers and object storage), one process folds at a
+/// time, and a flush that finds the lease taken leaves its record for a later fold: a
+/// removal that two folders race on is then never counted by both, whatever a store's
+/// conditional writes allow.
 fn fold(totals: &Stash) -> Result<()> {
+    let Some(leases) = totals.engine().leases() else {
+        return fold_records(totals);
+    };
+    let owner = unique_key();
+    if !leases.try_lease(b"fold", &owner, FOLD_LEASE)? {
+        return Ok(());
+    }
+    let folded = fold_records(totals);
+    // An unreleased lease expires; the fold's own outcome is what matters.
+    let _ = leases.release_lease(b"fold", &owner);
+    folded
+}
+
+/// Folds the flushed records into one, counting only the records whose removal it made.
+fn fold_records(totals: &Stash) -> Result<()> {
     let keys: Vec<Vec<u8>> = totals.raw_keys()?.collect::<Result<_>>()?;
     let mut sum = Stats::default();
     for key in keys {
