@@ -190,26 +190,29 @@ impl Upload {
     }
 }
 
-/// An object opened for reading: its store and size, read start to end as a [`Download`].
-#[derive(Clone)]
-pub struct RemoteFile {
-    file: Arc<FileStore>,
+/// An object read start to end, one range of [`PART_BYTES`] at a time (each request
+/// bounded, however large the object).
+pub struct Download {
+    file: FileStore,
     size: u64,
+    offset: u64,
+    chunk: Bytes,
 }
 
-impl RemoteFile {
+impl Download {
     /// Opens the object at `url` (one request: its size); a missing object is an error.
-    pub(crate) fn open(url: &str) -> Result<RemoteFile> {
+    pub(crate) fn open(url: &str) -> Result<Download> {
         let file = FileStore::open(url)?;
-        let meta = file.block("reading", file.store.head(&file.path))?;
-        Ok(RemoteFile {
-            file: Arc::new(file),
-            size: meta.size,
+        let size = file.block("reading", file.store.head(&file.path))?.size;
+        Ok(Download {
+            file,
+            size,
+            offset: 0,
+            chunk: Bytes::new(),
         })
     }
 
-    /// The object's bytes from `start` to `start + length`, which must lie within it (a
-    /// length read from a damaged file is refused, never allocated).
+    /// The object's bytes from `start` to `start + length`, which must lie within it.
     fn range(&self, start: u64, length: u64) -> Result<Bytes> {
         let end = start.checked_add(length).filter(|end| *end <= self.size);
         let Some(end) = end else {
@@ -224,31 +227,13 @@ impl RemoteFile {
         }
         Ok(bytes)
     }
-
-    /// A reader from `offset` to the end.
-    pub(crate) fn download(&self, offset: u64) -> Download {
-        Download {
-            remote: self.clone(),
-            offset,
-            chunk: Bytes::new(),
-        }
-    }
-}
-
-/// An object read from an offset to its end, one range of [`PART_BYTES`] at a time (each
-/// request bounded, however large the object).
-pub struct Download {
-    remote: RemoteFile,
-    offset: u64,
-    chunk: Bytes,
 }
 
 impl std::io::Read for Download {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let size = self.remote.size;
-        if self.chunk.is_empty() && self.offset < size {
-            let length = (size - self.offset).min(PART_BYTES as u64);
-            let chunk = self.remote.range(self.offset, length);
+        if self.chunk.is_empty() && self.offset < self.size {
+            let length = (self.size - self.offset).min(PART_BYTES as u64);
+            let chunk = self.range(self.offset, length);
             self.chunk = chunk.map_err(std::io::Error::other)?;
             self.offset += length;
         }

@@ -174,8 +174,9 @@ fn object_output(url: &str) -> Result<OutputKind> {
 
 #[cfg(feature = "objectstore")]
 fn object_input(url: &str) -> Result<Box<dyn std::io::Read + Send>> {
-    let remote = crate::engine::objectstore_files::RemoteFile::open(url)?;
-    Ok(Box::new(remote.download(0)))
+    Ok(Box::new(crate::engine::objectstore_files::Download::open(
+        url,
+    )?))
 }
 
 #[cfg(not(feature = "objectstore"))]
