@@ -13,7 +13,9 @@
 # plus doctests). Server tests are required to run: a missing server fails them. Also checks
 # the dependencies' advisories and licences with cargo-deny (scripts/deny.sh, which installs
 # it the first time), once more from an empty CARGO_HOME as a fresh machine has it, and
-# replays the fuzz corpus. What it cannot install (cargo itself, python3 with pip) it names
+# replays the fuzz corpus. Then builds the Python package (python/) and runs its pytest suite
+# in a virtualenv it makes (PyPI: pytest, pyarrow, polars, pandas, numpy, and the Python
+# original hashstash 1.2.0 for the side-by-side benchmark). What it cannot install (cargo itself, python3 with pip) it names
 # and stops.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -110,6 +112,22 @@ for example in examples/*.rs; do
     [ "$name" = lifecycle_benchmark ] && args=(2000) # entries: a quick run
     cargo run --quiet --all-features --example "$name" -- "${args[@]}"
 done
+
+# The Python package: its extension module built with the crate's own features (sharing
+# every compiled dependency with the tests above), installed into a virtualenv with what
+# its tests use, then pytest, with the Rust CLI for the cross-language tests.
+step "the Python package (python/): build, install into a virtualenv, pytest"
+cargo build --quiet --all-features -p hashstash -p hashstash-python
+venv="${HASHSTASH_VENV:-$HOME/.cache/hashstash-ci/venv}"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/python" -m pip install -q --disable-pip-version-check \
+    pytest pyarrow polars pandas numpy 'hashstash==1.2.0' lmdb lz4 sqlitedict
+bash scripts/python-install.sh "$venv" debug
+HASHSTASH_CLI="${CARGO_TARGET_DIR:-target}/debug/hashstash" HASHSTASH_REQUIRE_CLI=1 \
+    "$venv/bin/python" -m pytest -q -p no:cacheprovider python/tests
+# The benchmark beside the Python original, once, small (a debug build: it must run, its
+# figures mean nothing here; python/README.md has release figures).
+"$venv/bin/python" python/bench/vs_original.py --items 200 --runs 1 --root "$scratch"
 
 step "cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --all-features --no-deps --quiet

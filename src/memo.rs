@@ -230,6 +230,30 @@ impl Stash {
         }
     }
 
+    /// [`Stash::try_run_named`] for callers that encode keys and values themselves (the
+    /// Python package): `key` is the canonical key bytes of the arguments and `compute`
+    /// returns the encoded result (as [`Codec::encode_value_dyn`](crate::Codec::encode_value_dyn)
+    /// writes it), which is stored. Returns the stored bytes, found or computed, under the
+    /// same compute-once lock as [`Stash::run`].
+    pub fn try_run_encoded<E>(
+        &self,
+        name: &str,
+        key: Vec<u8>,
+        compute: impl FnOnce() -> std::result::Result<Vec<u8>, E>,
+    ) -> Result<std::result::Result<Vec<u8>, E>> {
+        let results = self.function_stash(name)?;
+        match lookup_encoded(&results, key)? {
+            Lookup::Stored(stored) => Ok(Ok(stored)),
+            Lookup::Missing(key, _lock) => match compute() {
+                Ok(stored) => {
+                    results.set_raw(&key, &stored)?;
+                    Ok(Ok(stored))
+                }
+                Err(e) => Ok(Err(e)),
+            },
+        }
+    }
+
     /// [`Stash::run_named`], computing again even if a result is stored, and replacing it.
     pub fn run_forced<F, A, R>(&self, name: &str, f: F, args: A) -> Result<R>
     where
@@ -378,16 +402,24 @@ fn lookup<A: Serialize, R: DeserializeOwned>(results: &Stash, args: &A) -> Resul
 
 /// [`lookup`] of encoded key bytes.
 pub(crate) fn lookup_key<R: DeserializeOwned>(results: &Stash, key: Vec<u8>) -> Result<Lookup<R>> {
+    Ok(match lookup_encoded(results, key)? {
+        Lookup::Stored(stored) => Lookup::Stored(results.decode_value(&stored)?),
+        Lookup::Missing(key, lock) => Lookup::Missing(key, lock),
+    })
+}
+
+/// [`lookup_key`] without decoding: the stored bytes.
+fn lookup_encoded(results: &Stash, key: Vec<u8>) -> Result<Lookup<Vec<u8>>> {
     if let Some(stored) = results.engine().get(&key)? {
         results.counters().lookup(true);
-        return Ok(Lookup::Stored(results.decode_value(&stored)?));
+        return Ok(Lookup::Stored(stored));
     }
     let lock = ComputeLock::take(results, &key)?;
     let stored = results.engine().get(&key)?;
     // One lookup, counted by its outcome: found if whoever held the lock stored it.
     results.counters().lookup(stored.is_some());
     match stored {
-        Some(stored) => Ok(Lookup::Stored(results.decode_value(&stored)?)),
+        Some(stored) => Ok(Lookup::Stored(stored)),
         None => Ok(Lookup::Missing(key, lock)),
     }
 }

@@ -540,6 +540,14 @@ impl Stash {
         self.write_batch(&batch)
     }
 
+    /// Stores encoded entries (canonical key bytes, stored value bytes) in one engine
+    /// transaction, as [`Stash::set_many`] does: for callers that encode keys and values
+    /// themselves (the Python package, through [`codec::encode_key_value`] and
+    /// [`Codec::encode_value_dyn`]).
+    pub fn set_many_raw(&self, batch: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
+        self.write_batch(batch)
+    }
+
     pub(crate) fn write_batch(&self, batch: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
         if batch.is_empty() {
             return Ok(());

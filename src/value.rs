@@ -121,6 +121,26 @@ impl Value {
         }
     }
 
+    /// [`Value::to_cbor`] without copying: the tree is moved into the codecs' form.
+    pub(crate) fn into_cbor(self) -> Cbor {
+        match self {
+            Value::Text(t) => Cbor::Text(t),
+            Value::Bytes(b) => Cbor::Bytes(b),
+            Value::Array(items) => Cbor::Array(items.into_iter().map(Value::into_cbor).collect()),
+            Value::Map(entries) => Cbor::Map(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.into_cbor(), v.into_cbor()))
+                    .collect(),
+            ),
+            Value::Tag(tag, inner) if !matches!(tag, 2 | 3) => {
+                Cbor::Tag(tag, Box::new(inner.into_cbor()))
+            }
+            // Scalars (and bignum tags, whose bytes the general path checks) are cheap to copy.
+            other => other.to_cbor(),
+        }
+    }
+
     /// The public form of a tree the codecs made.
     pub(crate) fn from_cbor(tree: Cbor) -> Value {
         match tree {

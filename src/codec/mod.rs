@@ -158,6 +158,13 @@ impl Codec {
         self.encode_cbor(&value.to_cbor())
     }
 
+    /// [`Codec::encode_value_dyn`] of a value the caller no longer needs: its tree is
+    /// moved, not copied, on the way to the serializer (the Python package writes every
+    /// value this way).
+    pub fn encode_value_dyn_owned(&self, value: Value) -> Result<Vec<u8>> {
+        self.encode_cbor(&value.into_cbor())
+    }
+
     /// [`Codec::encode_value_dyn`] from the tree the crate works on.
     pub(crate) fn encode_cbor(&self, value: &Cbor) -> Result<Vec<u8>> {
         let fail = |e: crate::error::BoxError| Error::Encode {
@@ -251,7 +258,7 @@ pub fn with_key_bytes<K: ?Sized + Serialize, T>(
 
 /// Canonical key bytes for a dynamic [`Value`] (for instance parsed from JSON text).
 pub fn encode_key_value(key: Value) -> Result<Vec<u8>> {
-    encode_key_cbor(key.to_cbor())
+    encode_key_cbor(key.into_cbor())
 }
 
 /// [`encode_key_value`] of the tree the crate works on.

@@ -1,0 +1,187 @@
+"""The dictionary API of the Python original, on every file engine and memory."""
+
+import pytest
+
+from hashstash_rs import HashStash, InvalidOptionError
+
+ENGINES = ["lmdb", "pairtree", "sqlite", "diskcache", "memory"]
+
+
+@pytest.fixture(params=ENGINES)
+def stash(request):
+    return HashStash("dict_tests", engine=request.param, clear=True)
+
+
+def test_set_get_contains_len_delete(stash):
+    stash["a"] = {"name": "cat", "vals": [1, 2.5, None, True]}
+    assert stash["a"] == {"name": "cat", "vals": [1, 2.5, None, True]}
+    assert "a" in stash and "b" not in stash
+    assert len(stash) == 1
+    assert stash.get("b") is None
+    assert stash.get("b", 7) == 7
+    with pytest.raises(KeyError):
+        stash["b"]
+    del stash["a"]
+    assert "a" not in stash and len(stash) == 0
+    with pytest.raises(KeyError):
+        del stash["a"]
+
+
+def test_unhashable_and_structured_keys(stash):
+    keys = ["bad", ("bad", "good2"), {"goodness": "bad"}, ["bad", "good"], {"bad", "good"},
+            frozenset({1, 2}), 5, 2**70, -(2**100), 1.5, None, b"raw", (1, {"x": [2]})]
+    for i, key in enumerate(keys):
+        stash[key] = i
+    for i, key in enumerate(keys):
+        assert stash[key] == i, key
+    assert len(stash) == len(keys)
+
+
+def test_equal_keys_are_one_entry(stash):
+    stash[{"a": 1, "b": 2}] = "first"
+    stash[{"b": 2, "a": 1}] = "second"  # same dict, other order
+    stash[{3, 1, 2}] = "set"
+    assert stash[{1, 2, 3}] == "set"
+    assert stash[frozenset({2, 3, 1})] == "set"
+    assert len(stash) == 2
+    # A tuple is a list, as in the Rust crate: ("a", "b") is ["a", "b"].
+    stash[("x", "y")] = "tuple"
+    assert stash[["x", "y"]] == "tuple"
+
+
+def test_values_round_trip(stash):
+    value = {"int": 3, "big": 2**80, "neg": -(2**65), "float": 0.1, "text": "héllo",
+             "bytes": b"\x00\xff", "list": [1, [2, [3]]], "none": None, "bool": False,
+             "nested": {"k": {"k2": [{"a": 1}]}}, 7: "int key"}
+    stash["v"] = value
+    assert stash["v"] == value
+    # Tuples and sets come back as lists (as JSON and MessagePack have them).
+    stash["t"] = (1, 2)
+    assert stash["t"] == [1, 2]
+    stash["s"] = {3}
+    assert stash["s"] == [3]
+
+
+def test_keys_values_items_iterate_decoded(stash):
+    stash.update({"k1": 1, "k2": 2})
+    stash[{"x", "y"}] = 3
+    assert sorted(stash.values()) == [1, 2, 3]
+    keys = list(stash.keys())
+    assert {"x", "y"} in keys and "k1" in keys
+    assert dict((k, v) for k, v in stash.items() if isinstance(k, str)) == {"k1": 1, "k2": 2}
+    assert sorted(k for k in stash if isinstance(k, str)) == ["k1", "k2"]
+
+
+def test_dict_methods(stash):
+    stash["k"] = "cat"
+    assert stash.pop("k") == "cat"
+    assert "k" not in stash
+    assert stash.pop("k", "gone") == "gone"
+    with pytest.raises(KeyError):
+        stash.pop("k")
+    assert stash.setdefault("k", "new_cat_default") == "new_cat_default"
+    assert stash.setdefault("k", "other") == "new_cat_default"
+    stash.update({"new_key_of_badness": "cat"}, more=1)
+    assert stash["new_key_of_badness"] == "cat" and stash["more"] == 1
+    stash.update([("pair", 2)])
+    assert stash["pair"] == 2
+    other = HashStash(engine="memory", dbname="other").clear()
+    other[[1, 2, 3]] = "cat"
+    stash.update(other)
+    assert stash[[1, 2, 3]] == "cat"
+    assert stash.clear() is stash and len(stash) == 0
+
+
+def test_update_many_in_batches(stash):
+    stash.update({f"key{i}": {"i": i} for i in range(10_000)})
+    assert len(stash) == 10_000
+    assert stash["key9999"] == {"i": 9999}
+
+
+def test_persistence_across_handles(root_dir):
+    first = HashStash("persist", engine="lmdb")
+    first["k"] = [1, 2]
+    again = HashStash("persist", engine="lmdb")
+    assert again["k"] == [1, 2]
+    assert again.path == first.path and again == first
+
+
+def test_raw_items_and_codecs(stash):
+    stash[{"good", "bad"}] = "cat"
+    (key_bytes, value_bytes), = list(stash._items())
+    assert stash.decode_key(key_bytes) == {"good", "bad"}
+    assert stash.decode_value(value_bytes) == "cat"
+    assert stash.encode_key({"bad", "good"}) == key_bytes
+
+
+def test_subs_tmp_and_config(stash):
+    sub = stash.sub("child")
+    sub["k"] = 1
+    assert "k" not in stash and sub["k"] == 1
+    with stash.tmp() as tmp_stash:
+        tmp_stash["key"] = "value"
+        assert "key" in tmp_stash
+    assert "key" not in stash
+    config = stash.to_dict()
+    assert config["engine"] == stash.engine
+    assert config["is_function_stash"] is False
+    assert repr(stash).endswith(f"HashStash({stash.path})")
+
+
+def test_append_mode_keeps_versions(root_dir):
+    stash = HashStash("append", engine="pairtree", append_mode=True, clear=True)
+    key = {"name": "cat"}
+    stash[key] = {"goodness": "good"}
+    stash[key] = {"goodness": "bad"}
+    assert stash.get(key) == {"goodness": "bad"}
+    assert stash.get_all(key) == [{"goodness": "good"}, {"goodness": "bad"}]
+    meta = stash.get_all(key, with_metadata=True)
+    assert [m["_version"] for m in meta] == [1, 2]
+    assert meta[0]["_timestamp"] <= meta[1]["_timestamp"]
+    assert meta[1]["_value"] == {"goodness": "bad"}
+
+
+def test_bad_options_are_clear_errors():
+    with pytest.raises(InvalidOptionError, match="engine"):
+        HashStash(engine="nope")
+    with pytest.raises(InvalidOptionError, match="compress"):
+        HashStash(compress="nope")
+    with pytest.raises(TypeError, match="unexpected option"):
+        HashStash(colour="red")
+    with pytest.raises(TypeError):
+        HashStash(append_mode="yes")
+
+
+def test_unportable_values_need_pickle(root_dir):
+    class Thing:
+        def __init__(self, n):
+            self.n = n
+
+        def __eq__(self, other):
+            return isinstance(other, Thing) and other.n == self.n
+
+    stash = HashStash("portable", clear=True)
+    with pytest.raises(TypeError, match='serializer="pickle"'):
+        stash["t"] = object()
+    pickled = HashStash("pickled", serializer="pickle", clear=True)
+    pickled["t"] = {"thing": (1, 2)}
+    assert pickled["t"] == {"thing": [1, 2]}  # plain data stays plain, readable anywhere
+    import datetime
+
+    pickled["d"] = datetime.date(2026, 1, 2)
+    assert pickled["d"] == datetime.date(2026, 1, 2)
+    # The same stash opened without pickle refuses to load it.
+    from hashstash_rs import DecodeError
+
+    plain = HashStash("pickled")
+    with pytest.raises(DecodeError, match="pickle"):
+        plain["d"]
+
+
+def test_corrupt_bytes_are_a_typed_error(stash):
+    from hashstash_rs import DecodeError
+
+    with pytest.raises(DecodeError):
+        stash.decode_value(b"\xff\x00 not a value")
+    with pytest.raises(DecodeError):
+        stash.decode_key(b"\xff\xff")
