@@ -75,7 +75,8 @@ cargo fmt --all -- --check
 
 step "cargo clippy (all targets; all features, then the default ones)"
 cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
-cargo clippy --workspace --all-targets --quiet -- -D warnings
+# The Python crate asks for engines and SQL, which would lint the crate with more than its defaults.
+cargo clippy --workspace --exclude hashstash-python --all-targets --quiet -- -D warnings
 
 step "cargo deny: advisories, licences, bans, sources (scripts/deny.sh)"
 bash scripts/deny.sh

@@ -76,6 +76,44 @@ impl PyStash {
         to_python(py, value, self.pickle)
     }
 
+    /// Encodes `pairs` (a dict, or an iterable of `(key, value)`) into batches of
+    /// [`BATCH`] entries handed to `send`, which says whether to go on.
+    fn encode_batches(
+        &self,
+        pairs: &Bound<'_, PyAny>,
+        mut send: impl FnMut(Vec<(Vec<u8>, Vec<u8>)>) -> bool,
+    ) -> PyResult<()> {
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut push = |k: &Bound<'_, PyAny>, v: &Bound<'_, PyAny>| -> PyResult<bool> {
+            batch.push((self.key(k)?, self.encode(v)?));
+            if batch.len() < BATCH {
+                return Ok(true);
+            }
+            Ok(send(std::mem::replace(
+                &mut batch,
+                Vec::with_capacity(BATCH),
+            )))
+        };
+        if let Ok(dict) = pairs.cast::<PyDict>() {
+            for (k, v) in dict.iter() {
+                if !push(&k, &v)? {
+                    return Ok(());
+                }
+            }
+        } else {
+            for pair in pairs.try_iter()? {
+                let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = pair?.extract()?;
+                if !push(&k, &v)? {
+                    return Ok(());
+                }
+            }
+        }
+        if !batch.is_empty() {
+            send(batch);
+        }
+        Ok(())
+    }
+
     /// The stored bytes under `key`, read without the GIL.
     fn lookup(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Option<Vec<u8>>> {
         let key = self.key(key)?;
@@ -278,35 +316,33 @@ impl PyStash {
     }
 
     /// Stores many entries: pairs from an iterable (a dict's items, say), written to the
-    /// engine in transactions of 4096.
+    /// engine in transactions of 4096. A writer thread commits one batch while this thread
+    /// (holding the GIL, which reading Python objects needs) encodes the next; a failed
+    /// write stops the encoding and is raised.
     fn _update_pairs(&self, py: Python<'_>, pairs: &Bound<'_, PyAny>) -> PyResult<usize> {
-        let mut batch = Vec::with_capacity(BATCH);
-        let mut written = 0;
-        let mut flush = |batch: &mut Vec<(Vec<u8>, Vec<u8>)>| -> PyResult<()> {
-            py.detach(|| self.stash.set_many_raw(batch)).or_py()?;
-            written += batch.len();
-            batch.clear();
-            Ok(())
-        };
-        if let Ok(dict) = pairs.cast::<PyDict>() {
-            for (k, v) in dict.iter() {
-                batch.push((self.key(&k)?, self.encode(&v)?));
-                if batch.len() == BATCH {
-                    flush(&mut batch)?;
+        let stash = &self.stash;
+        std::thread::scope(|scope| {
+            let (to_writer, batches) = std::sync::mpsc::sync_channel::<Vec<(Vec<u8>, Vec<u8>)>>(1);
+            let writer = scope.spawn(move || -> hashstash::Result<usize> {
+                let mut written = 0;
+                for batch in batches {
+                    stash.set_many_raw(&batch)?;
+                    written += batch.len();
                 }
-            }
-        } else {
-            for pair in pairs.try_iter()? {
-                let pair = pair?;
-                let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = pair.extract()?;
-                batch.push((self.key(&k)?, self.encode(&v)?));
-                if batch.len() == BATCH {
-                    flush(&mut batch)?;
-                }
-            }
-        }
-        flush(&mut batch)?;
-        Ok(written)
+                Ok(written)
+            });
+            let encoded = self.encode_batches(pairs, |batch| {
+                // Waits (without the GIL) while the writer is still on the batch before.
+                py.detach(|| to_writer.send(batch)).is_ok()
+            });
+            drop(to_writer);
+            let written = py.detach(|| writer.join());
+            let written =
+                written.map_err(|_| PyTypeError::new_err("the update's writer thread panicked"))?;
+            // An encoding error first (the writer then only stopped early), else the engine's.
+            encoded?;
+            written.or_py()
+        })
     }
 
     /// Copies every entry of another stash (any engine and format) into this one.

@@ -96,6 +96,20 @@ def test_update_many_in_batches(stash):
     stash.update({f"key{i}": {"i": i} for i in range(10_000)})
     assert len(stash) == 10_000
     assert stash["key9999"] == {"i": 9999}
+    stash.update((f"pair{i}", i) for i in range(5000))  # a generator of pairs
+    assert len(stash) == 15_000 and stash["pair4999"] == 4999
+
+
+def test_update_stops_at_a_bad_value(stash):
+    # The bad value is in the first batch of 4096: nothing of that batch is written.
+    with pytest.raises(TypeError, match="no portable form"):
+        stash.update({"a": 1, "b": object(), "c": 3})
+    assert "a" not in stash and "c" not in stash
+    # In a later batch: the batches before it are written, in whole.
+    items = [(f"k{i}", i) for i in range(5000)] + [("bad", object())]
+    with pytest.raises(TypeError):
+        stash.update(items)
+    assert len(stash) == 4096 and "k4095" in stash and "k4096" not in stash
 
 
 def test_persistence_across_handles(root_dir):
