@@ -14,11 +14,11 @@ value it reads back, :func:`decode_ext`:
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import io
 import pickle
 import re
+import sys
 
 DATAFRAME = 0x44
 NUMPY = ord("N")
@@ -75,25 +75,22 @@ class FunctionKey:
 
 
 def decode_function(name: str):
-    """The function a function key names, if it can be imported and its source still
-    hashes the same; else a :class:`FunctionKey` holding the name."""
+    """The function a function key names, if its module is already imported (nothing is
+    imported on a stash's word) and its source still hashes the same; else a
+    :class:`FunctionKey` holding the name, which works as the same key."""
     path, _, _ = name.rpartition("@")
-    # The module is the longest importable prefix of the dotted path.
     parts = path.split(".")
+    # The module is the longest prefix of the dotted path that is a loaded module.
     for cut in range(len(parts) - 1, 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:cut]))
-        except Exception:
+        obj = sys.modules.get(".".join(parts[:cut]))
+        if obj is None:
             continue
         try:
             for attr in parts[cut:]:
                 obj = getattr(obj, attr)
-        except AttributeError:
-            break
-        try:
             if function_name(obj) == name:
                 return obj
-        except TypeError:
+        except (AttributeError, TypeError):
             pass
         break
     return FunctionKey(name)

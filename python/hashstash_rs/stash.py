@@ -146,7 +146,9 @@ class HashStash(_native.Stash):
             return self.path == other.path
         return NotImplemented
 
-    __hash__ = _native.Stash.__hash__
+    def __hash__(self) -> int:
+        # Equal stashes (one path) hash alike: a stash can key a dict or sit in a set.
+        return hash(self.path)
 
     # ----- related stashes -----
 

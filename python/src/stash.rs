@@ -245,11 +245,6 @@ impl PyStash {
         py.detach(|| self.stash.len()).or_py()
     }
 
-    fn __bool__(&self) -> bool {
-        // A stash is a stash even when empty (the original's `if stash:` tests existence).
-        true
-    }
-
     /// The value under `key`, or `default`.
     #[pyo3(signature = (key, default = None))]
     fn get(

@@ -16,13 +16,13 @@ def test_set_get_contains_len_delete(stash):
     stash["a"] = {"name": "cat", "vals": [1, 2.5, None, True]}
     assert stash["a"] == {"name": "cat", "vals": [1, 2.5, None, True]}
     assert "a" in stash and "b" not in stash
-    assert len(stash) == 1
+    assert len(stash) == 1 and stash  # truthy when it holds entries, as a dict is
     assert stash.get("b") is None
     assert stash.get("b", 7) == 7
     with pytest.raises(KeyError):
         stash["b"]
     del stash["a"]
-    assert "a" not in stash and len(stash) == 0
+    assert "a" not in stash and len(stash) == 0 and not stash
     with pytest.raises(KeyError):
         del stash["a"]
 
@@ -118,6 +118,7 @@ def test_persistence_across_handles(root_dir):
     again = HashStash("persist", engine="lmdb")
     assert again["k"] == [1, 2]
     assert again.path == first.path and again == first
+    assert len({first, again}) == 1  # equal stashes hash alike
 
 
 def test_raw_items_and_codecs(stash):

@@ -6,7 +6,7 @@ import threading
 import pytest
 
 import helpers
-from hashstash_rs import HashStash, function_name, stash_mapped, stashed_result
+from hashstash_rs import FunctionKey, HashStash, function_name, stash_mapped, stashed_result
 
 
 @pytest.fixture
@@ -152,3 +152,10 @@ def test_memo_functions_as_keys():
     assert stash[func_key] == "cat" and stash[lambda_key] == "dog"
     assert stash[sys.getsizeof] == "builtin"
     assert len(stash) == 3
+    keys = list(stash.keys())
+    # A function of a loaded module reads back as itself; a local one as its name, which
+    # finds the same entry.
+    assert sys.getsizeof in keys
+    local_keys = [k for k in keys if isinstance(k, FunctionKey)]
+    assert len(local_keys) == 2
+    assert sorted(stash[k] for k in local_keys) == ["cat", "dog"]
