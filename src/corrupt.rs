@@ -125,8 +125,9 @@ pub(crate) fn describe_key(key_bytes: &[u8]) -> String {
 }
 
 impl Error {
-    /// A decoding error that names the entry of `key_bytes` (other errors are unchanged).
-    pub(crate) fn for_entry(self, key_bytes: &[u8]) -> Error {
+    /// A decoding error that names the entry of `key_bytes` (other errors are unchanged):
+    /// what a scan reports, so that the user can find the entry.
+    pub fn for_entry(self, key_bytes: &[u8]) -> Error {
         match self {
             Error::Decode {
                 what,

@@ -729,8 +729,11 @@ impl Stash {
         self.inner.corrupt.list(true)
     }
 
-    /// `Ok(())` if the policy skips `error` (remembering it), else the error.
-    pub(crate) fn skip_or_fail(&self, error: Error) -> Result<()> {
+    /// What a scan of this stash does with an entry its caller could not decode: `Ok(())`
+    /// if the [`OnCorrupt`] policy skips `error` (remembering it for
+    /// [`Stash::skipped_corrupt`]), else the error. For scans written outside the crate
+    /// (the Python package's iterators) that should follow the policy as the crate's do.
+    pub fn skip_or_fail(&self, error: Error) -> Result<()> {
         self.inner.corrupt.skip_or_fail(error)
     }
 

@@ -33,7 +33,8 @@ class HashStash(_native.Stash):
 
     ``HashStash(root_dir, engine=..., dbname=..., serializer=..., compress=..., b64=...,
     append_mode=..., clear=...)`` as in the Python original; also ``url`` (servers and object
-    storage), ``ttl_ms``, ``max_entries``, ``max_bytes``, ``timeout_ms``, ``lease_ms``, ``sync``.
+    storage), ``ttl_ms``, ``max_entries``, ``max_bytes``, ``timeout_ms``, ``lease_ms``, ``sync``,
+    ``on_corrupt`` (``"fail"``, the default, or ``"skip"``: see ``skipped_corrupt()``).
 
     - ``root_dir``: a folder; a relative one goes under ``$HASHSTASH_ROOT_DIR`` or
       ``~/.cache/hashstash`` (the original's rule).

@@ -60,76 +60,25 @@ pub fn to_value(obj: &Bound<'_, PyAny>, role: Role, pickle: bool) -> PyResult<Va
 /// Nesting beyond this is refused, as the crate's readers refuse it.
 const MAX_DEPTH: usize = 500;
 
-fn to_value_at(obj: &Bound<'_, PyAny>, role: Role, pickle: bool, depth: usize) -> PyResult<Value> {
+fn to_value_at<'py>(
+    obj: &Bound<'py, PyAny>,
+    role: Role,
+    pickle: bool,
+    depth: usize,
+) -> PyResult<Value> {
     if depth > MAX_DEPTH {
         return Err(PyValueError::new_err(format!(
             "nested more than {MAX_DEPTH} deep: too deep to store"
         )));
     }
-    // Exact types first: the common cases cost one pointer comparison each.
-    if let Ok(s) = obj.cast_exact::<PyString>() {
+    // Subclasses of the builtins (an `IntEnum`, a `str` subclass, a `defaultdict`...) are
+    // stored as their base type. Each check is a flag test on the type; `bool` comes before
+    // `int`, its base.
+    if let Ok(s) = obj.cast::<PyString>() {
         return Ok(Value::Text(s.to_str()?.to_owned()));
     }
     if obj.is_none() {
         return Ok(Value::Null);
-    }
-    if let Ok(b) = obj.cast_exact::<PyBool>() {
-        return Ok(Value::Bool(b.is_true()));
-    }
-    if let Ok(i) = obj.cast_exact::<PyInt>() {
-        return int_to_value(i, role);
-    }
-    if let Ok(f) = obj.cast_exact::<PyFloat>() {
-        return Ok(Value::Float(f.value()));
-    }
-    if let Ok(d) = obj.cast_exact::<PyDict>() {
-        let mut entries = Vec::with_capacity(d.len());
-        for (k, v) in d.iter() {
-            entries.push((
-                to_value_at(&k, role, pickle, depth + 1)?,
-                to_value_at(&v, role, pickle, depth + 1)?,
-            ));
-        }
-        return Ok(Value::Map(entries));
-    }
-    if let Ok(l) = obj.cast_exact::<PyList>() {
-        let mut items = Vec::with_capacity(l.len());
-        for item in l.iter() {
-            items.push(to_value_at(&item, role, pickle, depth + 1)?);
-        }
-        return Ok(Value::Array(items));
-    }
-    if let Ok(t) = obj.cast_exact::<PyTuple>() {
-        let mut items = Vec::with_capacity(t.len());
-        for item in t.iter() {
-            items.push(to_value_at(&item, role, pickle, depth + 1)?);
-        }
-        return Ok(Value::Array(items));
-    }
-    if let Ok(b) = obj.cast::<PyBytes>() {
-        return Ok(Value::Bytes(b.as_bytes().to_vec()));
-    }
-    if let Ok(b) = obj.cast::<PyByteArray>() {
-        return Ok(Value::Bytes(b.to_vec()));
-    }
-    if let Ok(s) = obj.cast::<PySet>() {
-        let items = s
-            .iter()
-            .map(|item| to_value_at(&item, role, pickle, depth + 1))
-            .collect::<PyResult<Vec<_>>>()?;
-        return Ok(set_value(items, role));
-    }
-    if let Ok(s) = obj.cast::<PyFrozenSet>() {
-        let items = s
-            .iter()
-            .map(|item| to_value_at(&item, role, pickle, depth + 1))
-            .collect::<PyResult<Vec<_>>>()?;
-        return Ok(set_value(items, role));
-    }
-    // Subclasses of the builtins (an `IntEnum`, a `str` subclass, a `defaultdict`...) are
-    // stored as their base type.
-    if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(Value::Text(s.to_str()?.to_owned()));
     }
     if let Ok(b) = obj.cast::<PyBool>() {
         return Ok(Value::Bool(b.is_true()));
@@ -140,29 +89,41 @@ fn to_value_at(obj: &Bound<'_, PyAny>, role: Role, pickle: bool, depth: usize) -
     if let Ok(f) = obj.cast::<PyFloat>() {
         return Ok(Value::Float(f.value()));
     }
+    let nested = |item: Bound<'py, PyAny>| to_value_at(&item, role, pickle, depth + 1);
     if let Ok(d) = obj.cast::<PyDict>() {
         let mut entries = Vec::with_capacity(d.len());
         for (k, v) in d.iter() {
-            entries.push((
-                to_value_at(&k, role, pickle, depth + 1)?,
-                to_value_at(&v, role, pickle, depth + 1)?,
-            ));
+            entries.push((nested(k)?, nested(v)?));
         }
         return Ok(Value::Map(entries));
     }
     if let Ok(l) = obj.cast::<PyList>() {
         return l
             .iter()
-            .map(|item| to_value_at(&item, role, pickle, depth + 1))
-            .collect::<PyResult<Vec<_>>>()
+            .map(nested)
+            .collect::<PyResult<_>>()
             .map(Value::Array);
     }
     if let Ok(t) = obj.cast::<PyTuple>() {
         return t
             .iter()
-            .map(|item| to_value_at(&item, role, pickle, depth + 1))
-            .collect::<PyResult<Vec<_>>>()
+            .map(nested)
+            .collect::<PyResult<_>>()
             .map(Value::Array);
+    }
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        return Ok(Value::Bytes(b.as_bytes().to_vec()));
+    }
+    if let Ok(b) = obj.cast::<PyByteArray>() {
+        return Ok(Value::Bytes(b.to_vec()));
+    }
+    if let Ok(s) = obj.cast::<PySet>() {
+        let items = s.iter().map(nested).collect::<PyResult<_>>()?;
+        return Ok(set_value(items, role));
+    }
+    if let Ok(s) = obj.cast::<PyFrozenSet>() {
+        let items = s.iter().map(nested).collect::<PyResult<_>>()?;
+        return Ok(set_value(items, role));
     }
     // Everything else: the Python side knows DataFrames, numpy, functions and pickle.
     other_to_value(obj, role, pickle, depth)

@@ -68,10 +68,7 @@ fn encode<'py>(
     compress: &str,
     b64: bool,
 ) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
-    use errors::OrPy;
-    let compress: hashstash::Compressor = compress.parse().or_py()?;
-    let bytes = hashstash::encode(data, compress, b64).or_py()?;
-    Ok(pyo3::types::PyBytes::new(py, &bytes))
+    transcode(py, data, compress, b64, hashstash::encode)
 }
 
 /// The bytes [`encode`] made `data` from.
@@ -83,9 +80,20 @@ fn decode<'py>(
     compress: &str,
     b64: bool,
 ) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+    transcode(py, data, compress, b64, hashstash::decode)
+}
+
+/// [`encode`] or [`decode`]: the compressor parsed, the bytes turned, errors typed.
+fn transcode<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    compress: &str,
+    b64: bool,
+    turn: fn(&[u8], hashstash::Compressor, bool) -> hashstash::Result<Vec<u8>>,
+) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
     use errors::OrPy;
     let compress: hashstash::Compressor = compress.parse().or_py()?;
-    let bytes = hashstash::decode(data, compress, b64).or_py()?;
+    let bytes = turn(data, compress, b64).or_py()?;
     Ok(pyo3::types::PyBytes::new(py, &bytes))
 }
 

@@ -165,6 +165,7 @@ fn builder(options: Option<&Bound<'_, PyDict>>) -> PyResult<(StashBuilder, bool)
             "max_bytes" => builder.max_bytes(value.extract()?),
             "size_limit" => builder.size_limit(value.extract()?),
             "sync" => builder.sync(value.extract()?),
+            "on_corrupt" => builder.on_corrupt(value.extract::<String>()?.parse().or_py()?),
             other => {
                 return Err(PyTypeError::new_err(format!(
                     "HashStash() got an unexpected option {other:?}"
@@ -355,11 +356,14 @@ impl PyStash {
     /// The stored entries, read in one pass and decoded as they are iterated.
     #[pyo3(signature = (keys = true, values = true))]
     fn _entries(&self, py: Python<'_>, keys: bool, values: bool) -> PyResult<Entries> {
-        let raw: Vec<(Vec<u8>, Vec<u8>)> = py
-            .detach(|| -> hashstash::Result<_> { self.stash.raw_items()?.collect() })
+        // Each entry's error is kept in its place (a record that fails its checksum): the
+        // stash's policy decides when the iteration reaches it.
+        let raw: Vec<RawEntry> = py
+            .detach(|| -> hashstash::Result<_> { Ok(self.stash.raw_items()?.collect()) })
             .or_py()?;
         Ok(Entries {
             raw: Mutex::new(raw.into_iter()),
+            stash: self.stash.clone(),
             codec: self.codec,
             pickle: self.pickle,
             keys,
@@ -500,6 +504,12 @@ impl PyStash {
         })
     }
 
+    /// The entries that scans through this stash left out under `on_corrupt="skip"`, one
+    /// message per entry, naming it.
+    fn skipped_corrupt(&self) -> Vec<String> {
+        self.stash.skipped_corrupt()
+    }
+
     /// The stash's file or folder.
     #[getter]
     fn path(&self) -> String {
@@ -525,15 +535,53 @@ impl PyStash {
     }
 }
 
+/// One stored entry as the engine gave it: its key and value bytes, or the engine's error
+/// for an entry it could not read (kept in place, for `on_corrupt` to judge).
+type RawEntry = hashstash::Result<(Vec<u8>, Vec<u8>)>;
+
 /// An iterator over a stash's entries (`keys()`, `values()`, `items()`): the stored bytes
 /// are read in one pass, each entry is decoded when it is reached.
 #[pyclass(module = "hashstash_rs._native")]
 pub struct Entries {
-    raw: Mutex<std::vec::IntoIter<(Vec<u8>, Vec<u8>)>>,
+    raw: Mutex<std::vec::IntoIter<RawEntry>>,
+    /// The stash read: its `on_corrupt` policy says whether an entry that does not decode
+    /// ends the iteration or is left out (and listed by `skipped_corrupt()`).
+    stash: Stash,
     codec: Codec,
     pickle: bool,
     keys: bool,
     values: bool,
+}
+
+impl Entries {
+    /// One entry as its Python object: the key, the value or the `(key, value)` pair. The
+    /// error is the crate's when the stored bytes do not decode, Python's when the decoded
+    /// tree does not become a Python object.
+    fn entry(
+        &self,
+        py: Python<'_>,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<Py<PyAny>, Result<hashstash::Error, PyErr>> {
+        let key = match self.keys {
+            true => Some(codec::decode_key_dyn(key).map_err(Ok)?),
+            false => None,
+        };
+        let value = match self.values {
+            true => Some(self.codec.decode_value_dyn(value).map_err(Ok)?),
+            false => None,
+        };
+        let python = |tree, pickle| to_python(py, tree, pickle).map_err(Err);
+        Ok(match (key, value) {
+            (Some(k), Some(v)) => {
+                let pair = [python(k, false)?, python(v, self.pickle)?];
+                PyTuple::new(py, pair).map_err(Err)?.into_any().unbind()
+            }
+            (Some(k), None) => python(k, false)?,
+            (None, Some(v)) => python(v, self.pickle)?,
+            (None, None) => py.None(),
+        })
+    }
 }
 
 #[pymethods]
@@ -543,27 +591,24 @@ impl Entries {
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        let next = self.raw.lock().unwrap_or_else(|e| e.into_inner()).next();
-        let Some((key, value)) = next else {
-            return Ok(None);
-        };
-        let key = if self.keys {
-            Some(to_python(py, codec::decode_key_dyn(&key).or_py()?, false)?)
-        } else {
-            None
-        };
-        let value = if self.values {
-            let decoded = self.codec.decode_value_dyn(&value).or_py()?;
-            Some(to_python(py, decoded, self.pickle)?)
-        } else {
-            None
-        };
-        Ok(Some(match (key, value) {
-            (Some(k), Some(v)) => PyTuple::new(py, [k, v])?.into_any().unbind(),
-            (Some(k), None) => k,
-            (None, Some(v)) => v,
-            (None, None) => py.None(),
-        }))
+        loop {
+            let next = self.raw.lock().unwrap_or_else(|e| e.into_inner()).next();
+            let (key, value) = match next {
+                None => return Ok(None),
+                Some(Ok(entry)) => entry,
+                Some(Err(unreadable)) => {
+                    self.stash.skip_or_fail(unreadable).or_py()?;
+                    continue;
+                }
+            };
+            match self.entry(py, &key, &value) {
+                Ok(entry) => return Ok(Some(entry)),
+                // Bytes that do not decode follow the stash's policy, as the crate's scans
+                // do; a Python error (a pickle the stash may not load...) is raised.
+                Err(Ok(corrupt)) => self.stash.skip_or_fail(corrupt.for_entry(&key)).or_py()?,
+                Err(Err(python)) => return Err(python),
+            }
+        }
     }
 
     fn __len__(&self) -> usize {

@@ -200,3 +200,55 @@ def test_corrupt_bytes_are_a_typed_error(stash):
         stash.decode_value(b"\xff\x00 not a value")
     with pytest.raises(DecodeError):
         stash.decode_key(b"\xff\xff")
+
+
+def _flip_in_files(folder, needle):
+    """Flips a bit in the middle of every copy of ``needle`` below ``folder``."""
+    import pathlib
+
+    flipped = 0
+    root = pathlib.Path(folder)
+    for path in [root] if root.is_file() else root.rglob("*"):
+        if not path.is_file():
+            continue
+        data = bytearray(path.read_bytes())
+        at = data.find(needle)
+        while at >= 0:
+            data[at + len(needle) // 2] ^= 0x20
+            flipped += 1
+            at = data.find(needle, at + 1)
+        path.write_bytes(bytes(data))
+    return flipped
+
+
+@pytest.mark.parametrize("engine", ["pairtree", "sqlite"])
+def test_corrupt_entries_follow_on_corrupt(root_dir, engine):
+    from hashstash_rs import DecodeError
+
+    marker = b"CORRUPT-ME-PLEASE-0123456789"
+    options = dict(engine=engine, compress="raw", b64=False)
+    stash = HashStash("corrupt", clear=True, **options)
+    stash.update({f"fine {i}": {"i": i} for i in range(20)})
+    stash["victim"] = {"i": 1000, "text": marker.decode()}
+    path = stash.path
+    del stash
+    assert _flip_in_files(path, marker) > 0
+
+    # The default: nothing is silently left out; the engine's checksum
+    # catches the flipped bit and the error says so.
+    failing = HashStash("corrupt", **options)
+    with pytest.raises(DecodeError, match="checksum"):
+        list(failing.items())
+    assert failing.skipped_corrupt() == []
+
+    # Skip: the 20 good entries, and the bad one listed once, with its cause.
+    skipping = HashStash("corrupt", on_corrupt="skip", **options)
+    assert sorted(v["i"] for v in skipping.values()) == list(range(20))
+    assert len(list(skipping.keys())) == 20
+    assert len(skipping.skipped_corrupt()) == 1
+    assert "checksum" in skipping.skipped_corrupt()[0]
+    # DataFrames follow the same policy (the crate's scan).
+    assert len(skipping.df) == 20
+
+    with pytest.raises(InvalidOptionError, match="skip"):
+        HashStash("corrupt", on_corrupt="ignore", **options)
