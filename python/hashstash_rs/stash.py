@@ -97,8 +97,10 @@ class HashStash(_native.Stash):
         return config
 
     def __reduce__(self):
-        # A stash travels to another process as its whole configuration, opened there.
-        return (_reopen, (type(self), self._config_json(False), self.pickle))
+        # A stash travels to another process as its whole configuration, opened there,
+        # with its policy for corrupt entries.
+        args = (type(self), self._config_json(False), self.pickle, self.on_corrupt)
+        return (_reopen, args)
 
     # ----- the dictionary -----
 
@@ -280,12 +282,13 @@ class HashStash(_native.Stash):
 _REOPENED: dict = {}
 
 
-def _reopen(cls, config_json: str, pickle: bool):
+def _reopen(cls, config_json: str, pickle: bool, on_corrupt: str = "fail"):
     # Once per process: a map's worker gets the stash with every call it runs.
-    key = (cls, config_json, pickle)
+    key = (cls, config_json, pickle, on_corrupt)
     stash = _REOPENED.get(key)
     if stash is None:
         stash = _REOPENED[key] = _native.Stash.__new__(cls, _config=(config_json, pickle))
+        stash.on_corrupt = on_corrupt
     return stash
 
 

@@ -504,6 +504,22 @@ impl PyStash {
         })
     }
 
+    /// What scans do with an entry whose bytes do not decode: `"fail"` (the default) or
+    /// `"skip"`. Shared by every handle on the same stash in this process.
+    #[getter]
+    fn on_corrupt(&self) -> &'static str {
+        match self.stash.on_corrupt() {
+            hashstash::OnCorrupt::Fail => "fail",
+            hashstash::OnCorrupt::Skip => "skip",
+        }
+    }
+
+    #[setter]
+    fn set_on_corrupt(&self, policy: &str) -> PyResult<()> {
+        self.stash.set_on_corrupt(policy.parse().or_py()?);
+        Ok(())
+    }
+
     /// The entries that scans through this stash left out under `on_corrupt="skip"`, one
     /// message per entry, naming it.
     fn skipped_corrupt(&self) -> Vec<String> {

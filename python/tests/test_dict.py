@@ -252,3 +252,20 @@ def test_corrupt_entries_follow_on_corrupt(root_dir, engine):
 
     with pytest.raises(InvalidOptionError, match="skip"):
         HashStash("corrupt", on_corrupt="ignore", **options)
+
+
+def test_on_corrupt_is_a_property_that_travels_to_other_processes(root_dir):
+    import pickle
+
+    stash = HashStash("policy", clear=True)
+    assert stash.on_corrupt == "fail"
+    stash.on_corrupt = "skip"
+    assert stash.on_corrupt == "skip"
+    # A stash sent to a worker process (map with num_proc) keeps its policy.
+    assert pickle.loads(pickle.dumps(stash)).on_corrupt == "skip"
+    stash.on_corrupt = "fail"
+    assert pickle.loads(pickle.dumps(stash)).on_corrupt == "fail"
+    with pytest.raises(InvalidOptionError, match="skip"):
+        stash.on_corrupt = "ignore"
+    assert stash.on_corrupt == "fail"
+    assert HashStash("policy", on_corrupt="skip").on_corrupt == "skip"
