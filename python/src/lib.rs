@@ -3,6 +3,7 @@
 //! Python original's API.
 
 mod convert;
+mod entries;
 mod errors;
 mod stash;
 mod tables;
@@ -100,7 +101,7 @@ fn transcode<'py>(
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<stash::PyStash>()?;
-    m.add_class::<stash::Entries>()?;
+    m.add_class::<entries::Entries>()?;
     m.add_function(wrap_pyfunction!(tables::sql, m)?)?;
     m.add_function(wrap_pyfunction!(tables::to_arrow, m)?)?;
     m.add_function(wrap_pyfunction!(tables::to_parquet, m)?)?;

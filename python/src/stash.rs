@@ -7,6 +7,7 @@
 //! run while a disk or a server answers.
 
 use crate::convert::{to_python, to_value, Role};
+use crate::entries::Entries;
 use crate::errors::{to_py, OrPy};
 use hashstash::engine::EngineExt;
 use hashstash::{codec, Codec, EngineKind, Stash, StashBuilder};
@@ -353,22 +354,10 @@ impl PyStash {
         Ok(slf)
     }
 
-    /// The stored entries, read in one pass and decoded as they are iterated.
+    /// The stored entries, streamed from the engine and decoded as they are iterated.
     #[pyo3(signature = (keys = true, values = true))]
-    fn _entries(&self, py: Python<'_>, keys: bool, values: bool) -> PyResult<Entries> {
-        // Each entry's error is kept in its place (a record that fails its checksum): the
-        // stash's policy decides when the iteration reaches it.
-        let raw: Vec<RawEntry> = py
-            .detach(|| -> hashstash::Result<_> { Ok(self.stash.raw_items()?.collect()) })
-            .or_py()?;
-        Ok(Entries {
-            raw: Mutex::new(raw.into_iter()),
-            stash: self.stash.clone(),
-            codec: self.codec,
-            pickle: self.pickle,
-            keys,
-            values,
-        })
+    fn _entries(&self, keys: bool, values: bool) -> PyResult<Entries> {
+        Entries::start(&self.stash, self.codec, self.pickle, keys, values)
     }
 
     /// The stored `(key bytes, value bytes)` pairs (the original's `_items`).
@@ -548,86 +537,5 @@ impl PyStash {
     #[getter]
     fn pickle(&self) -> bool {
         self.pickle
-    }
-}
-
-/// One stored entry as the engine gave it: its key and value bytes, or the engine's error
-/// for an entry it could not read (kept in place, for `on_corrupt` to judge).
-type RawEntry = hashstash::Result<(Vec<u8>, Vec<u8>)>;
-
-/// An iterator over a stash's entries (`keys()`, `values()`, `items()`): the stored bytes
-/// are read in one pass, each entry is decoded when it is reached.
-#[pyclass(module = "hashstash_rs._native")]
-pub struct Entries {
-    raw: Mutex<std::vec::IntoIter<RawEntry>>,
-    /// The stash read: its `on_corrupt` policy says whether an entry that does not decode
-    /// ends the iteration or is left out (and listed by `skipped_corrupt()`).
-    stash: Stash,
-    codec: Codec,
-    pickle: bool,
-    keys: bool,
-    values: bool,
-}
-
-impl Entries {
-    /// One entry as its Python object: the key, the value or the `(key, value)` pair. The
-    /// error is the crate's when the stored bytes do not decode, Python's when the decoded
-    /// tree does not become a Python object.
-    fn entry(
-        &self,
-        py: Python<'_>,
-        key: &[u8],
-        value: &[u8],
-    ) -> Result<Py<PyAny>, Result<hashstash::Error, PyErr>> {
-        let key = match self.keys {
-            true => Some(codec::decode_key_dyn(key).map_err(Ok)?),
-            false => None,
-        };
-        let value = match self.values {
-            true => Some(self.codec.decode_value_dyn(value).map_err(Ok)?),
-            false => None,
-        };
-        let python = |tree, pickle| to_python(py, tree, pickle).map_err(Err);
-        Ok(match (key, value) {
-            (Some(k), Some(v)) => {
-                let pair = [python(k, false)?, python(v, self.pickle)?];
-                PyTuple::new(py, pair).map_err(Err)?.into_any().unbind()
-            }
-            (Some(k), None) => python(k, false)?,
-            (None, Some(v)) => python(v, self.pickle)?,
-            (None, None) => py.None(),
-        })
-    }
-}
-
-#[pymethods]
-impl Entries {
-    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
-        slf
-    }
-
-    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        loop {
-            let next = self.raw.lock().unwrap_or_else(|e| e.into_inner()).next();
-            let (key, value) = match next {
-                None => return Ok(None),
-                Some(Ok(entry)) => entry,
-                Some(Err(unreadable)) => {
-                    self.stash.skip_or_fail(unreadable).or_py()?;
-                    continue;
-                }
-            };
-            match self.entry(py, &key, &value) {
-                Ok(entry) => return Ok(Some(entry)),
-                // Bytes that do not decode follow the stash's policy, as the crate's scans
-                // do; a Python error (a pickle the stash may not load...) is raised.
-                Err(Ok(corrupt)) => self.stash.skip_or_fail(corrupt.for_entry(&key)).or_py()?,
-                Err(Err(python)) => return Err(python),
-            }
-        }
-    }
-
-    fn __len__(&self) -> usize {
-        self.raw.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 }

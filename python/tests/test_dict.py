@@ -269,3 +269,44 @@ def test_on_corrupt_is_a_property_that_travels_to_other_processes(root_dir):
         stash.on_corrupt = "ignore"
     assert stash.on_corrupt == "fail"
     assert HashStash("policy", on_corrupt="skip").on_corrupt == "skip"
+
+
+@pytest.mark.parametrize("engine", ["lmdb", "pairtree", "sqlite"])
+def test_iteration_streams_past_the_read_ahead(root_dir, engine):
+    # More entries than the reader thread reads ahead (1024), so that it waits for Python.
+    stash = HashStash("streamed", engine=engine, clear=True)
+    stash.update({f"k{i}": i for i in range(3000)})
+    assert sorted(stash.values()) == list(range(3000))
+    assert dict(stash.items()) == {f"k{i}": i for i in range(3000)}
+
+    # An iteration left half-way does not hold the stash: writes and new scans go on.
+    started = iter(stash.keys())
+    assert next(started).startswith("k")
+    stash["after"] = -1
+    assert len(list(stash.keys())) == 3001
+    del started
+
+    # Removing what the iteration has reached, while it goes on, removes everything.
+    for key in stash.keys():
+        del stash[key]
+    assert len(stash) == 0
+
+
+def test_iterators_from_threads_see_every_entry_once(root_dir):
+    import threading
+
+    stash = HashStash("shared-iterator", clear=True)
+    stash.update({i: i for i in range(5000)})
+    shared = stash.values()
+    seen = [[] for _ in range(4)]
+
+    def drain(out):
+        for value in shared:
+            out.append(value)
+
+    threads = [threading.Thread(target=drain, args=(out,)) for out in seen]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(v for out in seen for v in out) == list(range(5000))
