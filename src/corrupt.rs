@@ -39,6 +39,23 @@ pub enum OnCorrupt {
     Skip,
 }
 
+impl OnCorrupt {
+    /// The policy's name, as [`str::parse`] reads it back.
+    ///
+    /// ```
+    /// use hashstash::OnCorrupt;
+    /// assert_eq!(OnCorrupt::Skip.as_str().parse::<OnCorrupt>()?, OnCorrupt::Skip);
+    /// assert_eq!(OnCorrupt::default().as_str(), "fail");
+    /// # Ok::<(), hashstash::Error>(())
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnCorrupt::Fail => "fail",
+            OnCorrupt::Skip => "skip",
+        }
+    }
+}
+
 impl std::str::FromStr for OnCorrupt {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {

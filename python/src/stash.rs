@@ -494,13 +494,10 @@ impl PyStash {
     }
 
     /// What scans do with an entry whose bytes do not decode: `"fail"` (the default) or
-    /// `"skip"`. Shared by every handle on the same stash in this process.
+    /// `"skip"`. Sub-stashes and function stashes take the policy when they are made.
     #[getter]
     fn on_corrupt(&self) -> &'static str {
-        match self.stash.on_corrupt() {
-            hashstash::OnCorrupt::Fail => "fail",
-            hashstash::OnCorrupt::Skip => "skip",
-        }
+        self.stash.on_corrupt().as_str()
     }
 
     #[setter]
