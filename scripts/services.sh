@@ -10,8 +10,8 @@
 # `secantusd-rs` (crates.io `secantus-mdb`), built once into $HASHSTASH_TOOLS_DIR (default
 # ~/.cache/hashstash-tools) and reused afterwards. Each server listens on a free port of
 # 127.0.0.1 and keeps its data and logs in $HASHSTASH_SERVICES_DIR (default a folder under
-# the temp folder). The S3-compatible server is moto's server mode (PyPI `moto[server]`,
-# installed with pip when missing), with a bucket `hashstash`. moto keeps its objects in
+# the temp folder). The S3-compatible server is moto (PyPI `moto[server]`, installed with pip
+# when missing; served by scripts/moto_serial.py, one request at a time), with a bucket `hashstash`. moto keeps its objects in
 # memory, so the tests that kill an S3 server and restart it run their own `s3s-fs`
 # (crates.io, built once into the same tools folder), which keeps them in files. `start`
 # prints:
@@ -123,8 +123,9 @@ s3fs_bin() {
   printf 'export HASHSTASH_S3FS_SERVER=%s\n' "$bin"
 }
 
-# moto runs as `python3 -m moto.server`: found wherever pip put it, with or without its
-# script on PATH.
+# moto runs through scripts/moto_serial.py (found wherever pip put moto, with or without
+# its script on PATH), which answers one request at a time: moto's own server decides a
+# create-only put without a lock, where S3 decides it atomically (the file says more).
 s3_ready() {
   python3 -c "import moto, moto.server, flask; assert moto.__version__ == '$moto_version'" 2>/dev/null
 }
@@ -134,7 +135,7 @@ s3_bin() {
     log "installing moto[server] $moto_version (pip)"
     python3 -m pip install --quiet "moto[server]==$moto_version" >&2
   fi
-  printf '%s\n' "python3 -m moto.server"
+  printf '%s\n' "python3 $(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/moto_serial.py"
 }
 
 start_s3() {

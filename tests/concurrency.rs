@@ -37,11 +37,16 @@ fn payload(w: usize, i: usize) -> (usize, usize, String) {
     (w, i, text)
 }
 
+/// A stash of the test. Its requests may take a minute: four writers and a reader on two
+/// loaded cores, against a test server in Python that answers one request at a time, can
+/// keep one waiting longer than the default 5 s, and these tests are about what is
+/// written, not how fast.
 fn open(root: &str, engine: EngineKind, append: bool) -> Stash {
     Stash::builder()
         .root_dir(root)
         .engine(engine)
         .append_mode(append)
+        .timeout_ms(60_000)
         .open()
         .unwrap()
 }
