@@ -11,10 +11,10 @@
 # ~/.cache/hashstash-tools) and reused afterwards. Each server listens on a free port of
 # 127.0.0.1 and keeps its data and logs in $HASHSTASH_SERVICES_DIR (default a folder under
 # the temp folder). The S3-compatible server is moto (PyPI `moto[server]`, installed with pip
-# when missing; served by scripts/moto_serial.py, one request at a time), with a bucket `hashstash`. moto keeps its objects in
-# memory, so the tests that kill an S3 server and restart it run their own `s3s-fs`
-# (crates.io, built once into the same tools folder), which keeps them in files. `start`
-# prints:
+# when missing; served by scripts/moto_serial.py, one request at a time), with a bucket
+# `hashstash`. moto keeps its objects in memory, so the tests that kill an S3 server and
+# restart it run their own `s3s-fs` (crates.io, built once into the same tools folder),
+# which keeps them in files. `start` prints:
 #
 #   HASHSTASH_REDIS_URL, HASHSTASH_MONGO_URL,         where the tests find the servers
 #   HASHSTASH_OBJECTSTORE_URL (+ the AWS_* variables that point the S3 client at it)

@@ -374,7 +374,7 @@ impl ObjectStoreEngine {
     }
 
     /// Writes one entry (a new version in append mode: a create-only put of the number
-    /// after the latest; after the latest listed anew if another writer took it).
+    /// after the latest, listed anew if another writer took it).
     async fn write_one(&self, key: &[u8], value: &[u8], meta: WriteMeta) -> Result<()> {
         let path = self.entry_path(key);
         if !self.append_mode {
@@ -382,12 +382,14 @@ impl ObjectStoreEngine {
             self.put(&path, record, PutMode::Overwrite).await?;
             return Ok(());
         }
-        let mut next = self
-            .version_numbers(&path)
-            .await?
-            .last()
-            .map_or(1, |n| n + 1);
+        // Each try takes the number after the latest listed: every number up to it is taken,
+        // so no gap. Stepping by one after a lost race instead fell behind faster writers a
+        // step at a time, and lost 100 races in a row to three of them (as MongoDB's append
+        // once did).
+        let mut next = 0;
         for _ in 0..MAX_RACES {
+            let latest = self.version_numbers(&path).await?.last().copied();
+            next = latest.unwrap_or(0).max(next) + 1;
             let record = Self::record(key, next, value, meta)?;
             let version = path.clone().join(version_name(next));
             if self.put(&version, record.clone(), PutMode::Create).await? {
@@ -402,11 +404,6 @@ impl ObjectStoreEngine {
             {
                 return Ok(());
             }
-            // Every number up to the latest now listed is taken, so the one after it leaves
-            // no gap. Stepping by one instead fell behind faster writers a step at a time,
-            // and lost 100 races in a row to three of them (as MongoDB's append once did).
-            let latest = self.version_numbers(&path).await?.last().copied();
-            next = latest.unwrap_or(next).max(next) + 1;
         }
         Err(self.error_races(key))
     }
